@@ -1,0 +1,1 @@
+"""Qwen3 Explorer user interface (PySide6)."""
