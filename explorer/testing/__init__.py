@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: generated Qwen3 GGUF models."""

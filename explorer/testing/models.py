@@ -1,0 +1,251 @@
+"""Write small Qwen3-architecture GGUFs that llama.cpp loads, for tests and benchmarks.
+
+Real Qwen3 weights cannot be downloaded here, so the project makes its own: the `qwen3` (dense) and
+`qwen3moe` architectures with random weights, a byte-level GPT-2 style vocabulary carrying Qwen's
+special tokens, and the real chat template of each variant. Random weights produce nonsense quickly,
+which is what tests need; `QWEN3_0_6B_SHAPE` has the real layer sizes for realistic speed.
+
+Files are generated on demand into a cache directory and reused while their spec is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, TokenType
+from gguf.quants import quantize
+
+GENERATOR_VERSION = 1
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+MERGES = ("Ġ t", "h e", "i n", "Ġ a", "e r", "o n")
+
+TEMPLATE_FILES = {
+    "hybrid": "qwen3-hybrid.jinja",
+    "thinking-2507": "qwen3-thinking-2507.jinja",
+    "instruct-2507": "qwen3-instruct-2507.jinja",
+    "coder": "qwen3-coder.jinja",
+    "base": None,
+}
+
+_FILE_TYPES = {"F32": LlamaFileType.ALL_F32, "F16": LlamaFileType.MOSTLY_F16, "Q8_0": LlamaFileType.MOSTLY_Q8_0}
+_GGML_TYPES = {"F32": GGMLQuantizationType.F32, "F16": GGMLQuantizationType.F16, "Q8_0": GGMLQuantizationType.Q8_0}
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    name: str
+    arch: str = "qwen3"  # or "qwen3moe"
+    variant: str = "hybrid"  # key of TEMPLATE_FILES
+    dtype: str = "F16"  # F32, F16 or Q8_0 for the 2-D weights (norms stay F32)
+    n_layers: int = 2
+    n_embd: int = 64
+    n_head: int = 4
+    n_head_kv: int = 2
+    head_dim: int = 16
+    n_ff: int = 128
+    n_vocab: int = 0  # 0: just the byte vocabulary + merges + special tokens; more pads it
+    ctx_train: int = 4096
+    n_expert: int = 0
+    n_expert_used: int = 0
+    n_ff_exp: int = 0
+    tied_embeddings: bool = False
+    seed: int = 0
+
+    @property
+    def filename(self) -> str:
+        digest = hashlib.sha256(
+            json.dumps({**asdict(self), "v": GENERATOR_VERSION}, sort_keys=True).encode()
+        ).hexdigest()[:10]
+        return f"{self.name}-{digest}.gguf"
+
+
+def _spec(name: str, **kw: object) -> TinyModelSpec:
+    return TinyModelSpec(name=name, **kw)  # type: ignore[arg-type]
+
+
+_MOE = {"arch": "qwen3moe", "n_expert": 4, "n_expert_used": 2, "n_ff_exp": 64, "n_ff": 0}
+
+# The set every test run can rely on: each variant, both architectures, float and quantized types.
+TEST_MODELS: dict[str, TinyModelSpec] = {
+    s.name: s
+    for s in (
+        _spec("qwen3-tiny-hybrid-f16", variant="hybrid", dtype="F16"),
+        _spec("qwen3-tiny-hybrid-f32", variant="hybrid", dtype="F32"),
+        _spec("qwen3-tiny-hybrid-q8_0", variant="hybrid", dtype="Q8_0"),
+        _spec("qwen3-tiny-thinking-q8_0", variant="thinking-2507", dtype="Q8_0"),
+        _spec("qwen3-tiny-instruct-q8_0", variant="instruct-2507", dtype="Q8_0"),
+        _spec("qwen3-tiny-coder-f16", variant="coder", dtype="F16", tied_embeddings=True),
+        _spec("qwen3-tiny-base-f16", variant="base", dtype="F16"),
+        _spec("qwen3moe-tiny-hybrid-f16", variant="hybrid", dtype="F16", **_MOE),
+        _spec("qwen3moe-tiny-coder-q8_0", variant="coder", dtype="Q8_0", **_MOE),
+        _spec("qwen3moe-tiny-thinking-f32", variant="thinking-2507", dtype="F32", **_MOE),
+    )
+}
+
+# Mid-sized models for comparing the fit estimate with llama.cpp's own buffer sizes: large enough
+# that weights, KV cache and compute buffers are all measurable, small enough to write in seconds.
+FIT_MODELS: dict[str, TinyModelSpec] = {
+    s.name: s
+    for s in (
+        _spec("qwen3-fit-dense-f16", dtype="F16", n_layers=8, n_embd=512, n_head=8, n_head_kv=4,
+              head_dim=64, n_ff=1536, n_vocab=16384),
+        _spec("qwen3-fit-dense-q8_0", dtype="Q8_0", n_layers=8, n_embd=512, n_head=8, n_head_kv=4,
+              head_dim=64, n_ff=1536, n_vocab=16384, tied_embeddings=True),
+        _spec("qwen3moe-fit-q8_0", dtype="Q8_0", n_layers=6, n_embd=512, n_head=8, n_head_kv=2,
+              head_dim=64, n_vocab=16384, **{**_MOE, "n_expert": 16, "n_expert_used": 4, "n_ff_exp": 256}),
+    )
+}
+
+# Real Qwen3-0.6B layer sizes (config.json), random weights: for speed benchmarks.
+QWEN3_0_6B_SHAPE = _spec("qwen3-0.6b-shape-q8_0", dtype="Q8_0", n_layers=28, n_embd=1024, n_head=16,
+                         n_head_kv=8, head_dim=128, n_ff=3072, n_vocab=151936, ctx_train=40960,
+                         tied_embeddings=True)
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("QWEN3_EXPLORER_TEST_MODELS")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qwen3-explorer" / "test-models"
+
+
+def template_text(variant: str) -> str | None:
+    name = TEMPLATE_FILES[variant]
+    if name is None:
+        return None
+    try:
+        return resources.files("qwen3_explorer_assets").joinpath("templates").joinpath(name).read_text("utf-8")
+    except ModuleNotFoundError:  # running from a source tree that is not installed
+        return (Path(__file__).resolve().parents[2] / "assets" / "templates" / name).read_text("utf-8")
+
+
+def _byte_tokens() -> list[str]:
+    """The 256 byte tokens of GPT-2's byte-level BPE, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    out: dict[int, str] = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in out:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return [out[b] for b in range(256)]
+
+
+def vocabulary(n_vocab: int = 0) -> tuple[list[str], list[int], list[str]]:
+    """(tokens, token types, merges): bytes, merged pairs, optional padding, special tokens last."""
+    tokens = _byte_tokens() + [m.replace(" ", "") for m in MERGES]
+    types = [int(TokenType.NORMAL)] * len(tokens)
+    pad = max(0, n_vocab - len(tokens) - len(SPECIAL_TOKENS))
+    tokens += [f"[PAD{i}]" for i in range(pad)]
+    types += [int(TokenType.USER_DEFINED)] * pad
+    tokens += list(SPECIAL_TOKENS)
+    types += [int(TokenType.CONTROL)] * len(SPECIAL_TOKENS)
+    return tokens, types, list(MERGES)
+
+
+def write_model(spec: TinyModelSpec, path: Path) -> Path:
+    """Write `spec` to `path` (atomically: a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    rng = np.random.default_rng(spec.seed)
+    tokens, types, merges = vocabulary(spec.n_vocab)
+    n_vocab = len(tokens)
+    arch = spec.arch
+
+    w = GGUFWriter(str(tmp), arch)
+    w.add_name(spec.name)
+    w.add_file_type(int(_FILE_TYPES[spec.dtype]))
+    w.add_block_count(spec.n_layers)
+    w.add_context_length(spec.ctx_train)
+    w.add_embedding_length(spec.n_embd)
+    w.add_head_count(spec.n_head)
+    w.add_head_count_kv(spec.n_head_kv)
+    w.add_key_length(spec.head_dim)
+    w.add_value_length(spec.head_dim)
+    w.add_rope_freq_base(1_000_000.0)
+    w.add_layer_norm_rms_eps(1e-6)
+    if spec.n_expert:
+        w.add_expert_count(spec.n_expert)
+        w.add_expert_used_count(spec.n_expert_used)
+        w.add_expert_feed_forward_length(spec.n_ff_exp)
+    else:
+        w.add_feed_forward_length(spec.n_ff)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(tokens.index("<|endoftext|>"))
+    w.add_eos_token_id(tokens.index("<|im_end|>"))
+    w.add_pad_token_id(tokens.index("<|endoftext|>"))
+    w.add_add_bos_token(False)
+    template = template_text(spec.variant)
+    if template is not None:
+        w.add_chat_template(template)
+
+    def weight(name: str, *shape: int) -> None:
+        # numpy shape is reversed ggml order: (rows..., row length)
+        data = (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
+        if spec.dtype == "F32":
+            w.add_tensor(name, data)
+        elif spec.dtype == "F16":
+            w.add_tensor(name, data.astype(np.float16))
+        else:
+            w.add_tensor(name, quantize(data, _GGML_TYPES[spec.dtype]), raw_dtype=_GGML_TYPES[spec.dtype])
+
+    def norm(name: str, n: int) -> None:
+        w.add_tensor(name, np.ones(n, dtype=np.float32))
+
+    d, hd = spec.n_embd, spec.head_dim
+    weight("token_embd.weight", n_vocab, d)
+    norm("output_norm.weight", d)
+    if not spec.tied_embeddings:
+        weight("output.weight", n_vocab, d)
+    for i in range(spec.n_layers):
+        b = f"blk.{i}."
+        norm(b + "attn_norm.weight", d)
+        weight(b + "attn_q.weight", spec.n_head * hd, d)
+        weight(b + "attn_k.weight", spec.n_head_kv * hd, d)
+        weight(b + "attn_v.weight", spec.n_head_kv * hd, d)
+        weight(b + "attn_output.weight", d, spec.n_head * hd)
+        norm(b + "attn_q_norm.weight", hd)
+        norm(b + "attn_k_norm.weight", hd)
+        norm(b + "ffn_norm.weight", d)
+        if spec.n_expert:
+            w.add_tensor(b + "ffn_gate_inp.weight",
+                         (rng.standard_normal((spec.n_expert, d), dtype=np.float32) * 0.02))
+            weight(b + "ffn_gate_exps.weight", spec.n_expert, spec.n_ff_exp, d)
+            weight(b + "ffn_up_exps.weight", spec.n_expert, spec.n_ff_exp, d)
+            weight(b + "ffn_down_exps.weight", spec.n_expert, d, spec.n_ff_exp)
+        else:
+            weight(b + "ffn_gate.weight", spec.n_ff, d)
+            weight(b + "ffn_up.weight", spec.n_ff, d)
+            weight(b + "ffn_down.weight", d, spec.n_ff)
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    os.replace(tmp, path)
+    return path
+
+
+def ensure_model(spec: TinyModelSpec | str, directory: Path | None = None) -> Path:
+    """Path of the generated model for `spec` (a spec or a name from TEST_MODELS/FIT_MODELS)."""
+    if isinstance(spec, str):
+        spec = {**TEST_MODELS, **FIT_MODELS, QWEN3_0_6B_SHAPE.name: QWEN3_0_6B_SHAPE}[spec]
+    path = (directory or cache_dir()) / spec.filename
+    if not path.exists():
+        write_model(spec, path)
+    return path
+
+
+def with_dtype(spec: TinyModelSpec, dtype: str) -> TinyModelSpec:
+    return replace(spec, name=f"{spec.name.rsplit('-', 1)[0]}-{dtype.lower()}", dtype=dtype)
