@@ -158,7 +158,8 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
     if ram_need > ram_budget:
         verdict = Verdict.NO_FIT
         short = ram_need - ram_budget
-        summary = f"does not fit: needs {_gib(ram_need)} of RAM, {_gib(max(ram_budget, 0))} available ({_gib(short)} short)"
+        summary = (f"does not fit: needs {_gib(ram_need)} of RAM, {_gib(max(ram_budget, 0))} available "
+                   f"({_gib(short)} short)")
         if gpus and best == 0:
             summary += "; not even one layer fits in VRAM"
     elif best == total_layers:

@@ -124,6 +124,9 @@ class _Reader:
         self.pos += n
         return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
+    def corrupt(self, what: str) -> GGUFError:
+        return GGUFError(f"{self.source}: {what}; the header is corrupt")
+
     def scalar(self, fmt: str, size: int) -> Any:
         return struct.unpack(fmt, self.take(size))[0]
 
@@ -136,13 +139,13 @@ class _Reader:
     def count(self, what: str) -> int:
         n = self.u64()
         if n > _MAX_COUNT:
-            raise GGUFError(f"{self.source}: implausible {what} ({n}) at byte {self.pos - 8}; the header is corrupt")
+            raise self.corrupt(f"implausible {what} ({n}) at byte {self.pos - 8}")
         return n
 
     def string(self) -> str:
         n = self.u64()
         if n > _MAX_STRING:
-            raise GGUFError(f"{self.source}: implausible string length {n} at byte {self.pos - 8}; the header is corrupt")
+            raise self.corrupt(f"implausible string length {n} at byte {self.pos - 8}")
         raw = self.take(n)
         return raw.decode("utf-8", errors="replace")
 
@@ -165,7 +168,7 @@ class _Reader:
                 self.skip_items(item_type, n)
                 return ArrayInfo(item_type, n)
             return [self.value(item_type) for _ in range(n)]
-        raise GGUFError(f"{self.source}: unknown metadata value type {vtype} at byte {self.pos - 4}; the header is corrupt")
+        raise self.corrupt(f"unknown metadata value type {vtype} at byte {self.pos - 4}")
 
     def skip_items(self, item_type: int, n: int) -> None:
         if item_type in _SCALARS:
@@ -174,7 +177,7 @@ class _Reader:
             for _ in range(n):
                 length = self.u64()
                 if length > _MAX_STRING:
-                    raise GGUFError(f"{self.source}: implausible string length {length}; the header is corrupt")
+                    raise self.corrupt(f"implausible string length {length}")
                 self.skip(length)
         else:
             for _ in range(n):
@@ -319,7 +322,7 @@ def shape_from_headers(headers: Sequence[GGUFHeader]) -> ModelShape:
         head_dim_k=head_k, head_dim_v=head_v,
         n_ff=int(h0.arch_key("feed_forward_length", 0) or h0.arch_key("expert_feed_forward_length", 0)),
         n_vocab=n_vocab, ctx_train=int(h0.arch_key("context_length", 0)),
-        layers=tuple(LayerWeights(d, e) for d, e in zip(dense, experts)),
+        layers=tuple(LayerWeights(d, e) for d, e in zip(dense, experts, strict=True)),
         token_embd_bytes=token_embd, output_bytes=output, tied_embeddings=not have_output,
         n_expert=int(h0.arch_key("expert_count", 0)), n_expert_used=int(h0.arch_key("expert_used_count", 0)),
         file_type=file_type_name(headers), file_bytes=file_bytes, exact=True,

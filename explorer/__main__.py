@@ -1,0 +1,10 @@
+"""`python -m explorer <subcommand>`: the command-line interface (no Qt)."""
+
+from __future__ import annotations
+
+import sys
+
+from explorer.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""`qwen3-explorer <subcommand>`: the same facts and verdicts as the GUI, for terminals and tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from explorer.catalog import Catalog, CatalogFile, CatalogModel, load_catalog
+from explorer.fit import FitEstimate, Verdict, estimate_fit
+from explorer.gguf_meta import GGUFError, read_shape
+from explorer.hardware import Hardware, describe, probe_hardware
+from explorer.shape import ModelShape
+from explorer.units import format_bytes
+
+
+SUBCOMMANDS = ("hardware", "fit", "make-test-models")
+
+
+def default_models_dir() -> Path:
+    env = os.environ.get("QWEN3_EXPLORER_MODELS")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "qwen3-explorer" / "models"
+
+
+def parse_ctx(text: str) -> int:
+    """"32768", "32k", "128K" -> tokens."""
+    t = text.strip().lower()
+    try:
+        value = int(float(t[:-1]) * 1024) if t.endswith("k") else int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a context length: {text!r} (use e.g. 8192 or 32k)") from None
+    if value < 256:
+        raise argparse.ArgumentTypeError(f"context length {value} is too small (at least 256)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="qwen3-explorer",
+                                 description="Choose, fetch and compare local Qwen3 GGUF models. "
+                                             "Without a subcommand the desktop app starts.")
+    sub = ap.add_subparsers(dest="command")
+    hw = sub.add_parser("hardware", help="show what the probe finds on this machine")
+    hw.add_argument("--json", action="store_true", help="machine-readable output")
+    hw.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
+
+    fit = sub.add_parser("fit", help="a verdict per Qwen3 GGUF file at a context length")
+    fit.add_argument("--ctx", type=parse_ctx, default=8192, help="context length in tokens, e.g. 8192 or 32k")
+    fit.add_argument("--kv", default="f16", choices=["f16", "q8_0", "q4_0"], help="KV cache type")
+    fit.add_argument("--no-flash-attn", action="store_true", help="estimate without flash attention")
+    fit.add_argument("--file", type=Path, action="append", default=[],
+                     help="a local GGUF (any shard of a split model): use its real header; repeatable")
+    fit.add_argument("--model", default="", help="only models whose id contains this text")
+    fit.add_argument("--variant", default="", help="base, hybrid, instruct-2507, thinking-2507 or coder")
+    fit.add_argument("--quant", default="", help="only this quant type, e.g. Q4_K_M")
+    fit.add_argument("--fits", action="store_true", help="hide files that do not fit")
+    fit.add_argument("--json", action="store_true", help="machine-readable output")
+    fit.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
+
+    tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
+    tm.add_argument("--dir", type=Path, default=None, help="where to write them (default: the test-model cache)")
+    return ap
+
+
+def _probe(no_llama: bool) -> Hardware:
+    from explorer.hardware import LlamaBuild
+
+    llama = LlamaBuild(installed=False, error="not checked (--no-llama)") if no_llama else None
+    return probe_hardware(default_models_dir(), llama=llama)
+
+
+def cmd_hardware(args: argparse.Namespace, out: TextIO) -> int:
+    hw = _probe(args.no_llama)
+    if args.json:
+        json.dump(_jsonable(asdict(hw)), out, indent=2)
+        out.write("\n")
+        return 0
+    rows = describe(hw)
+    width = max((len(label) for label, _ in rows), default=0)
+    for label, value in rows:
+        out.write(f"{label:<{width}}  {value}\n")
+    for note in hw.notes:
+        out.write(f"  ! {note}\n" if note.startswith("Warning") else f"  - {note}\n")
+    return 0
+
+
+def fit_rows(catalog: Catalog, hw: Hardware, args: argparse.Namespace
+             ) -> list[tuple[str, str, CatalogFile | None, ModelShape, FitEstimate]]:
+    """(model id, variant, catalog file or None for --file, shape, estimate) for each selected file."""
+    flash = not args.no_flash_attn
+    rows: list[tuple[str, str, CatalogFile | None, ModelShape, FitEstimate]] = []
+    for path in args.file:
+        shape = read_shape(path)
+        rows.append((path.name, "local file", None, shape,
+                     estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)))
+    if args.file:
+        return rows
+    for model in catalog.models:
+        if not _selected(model, args):
+            continue
+        for f in model.files:
+            if args.quant and f.quant.lower() != args.quant.lower():
+                continue
+            shape = model.shape_for(f)
+            est = estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)
+            if args.fits and est.verdict is Verdict.NO_FIT:
+                continue
+            rows.append((model.id, model.variant.label, f, shape, est))
+    return rows
+
+
+def _selected(model: CatalogModel, args: argparse.Namespace) -> bool:
+    if args.model and args.model.lower() not in model.id.lower():
+        return False
+    return not (args.variant and model.variant.value != args.variant.lower())
+
+
+def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
+    hw = _probe(args.no_llama)
+    catalog = load_catalog()
+    try:
+        rows = fit_rows(catalog, hw, args)
+    except GGUFError as exc:
+        sys.stderr.write(f"qwen3-explorer: {exc}\n")
+        return 2
+    if args.json:
+        json.dump({
+            "ctx": args.ctx, "kv_type": args.kv, "catalog": catalog.source, "catalog_date": catalog.snapshot_date,
+            "hardware": {"ram_available": hw.ram_available, "vram_total": hw.vram_total,
+                         "gpu_offload": hw.llama.gpu_offload},
+            "files": [_fit_json(mid, var, f, shape, est) for mid, var, f, shape, est in rows],
+        }, out, indent=1)
+        out.write("\n")
+        return 0
+    out.write(f"Context {args.ctx} tokens, KV cache {args.kv}; RAM available {format_bytes(hw.ram_available)}")
+    out.write(f", VRAM {format_bytes(hw.vram_total)}\n" if hw.gpus else ", no GPU\n")
+    header = f"{'model':<34} {'quant':<8} {'file':>10} {'needs':>10} {'tok/s':>7}  verdict"
+    out.write(header + "\n" + "-" * len(header) + "\n")
+    for mid, _var, f, shape, est in rows:
+        quant = f.quant if f else shape.file_type
+        size = (("≈" if f.size_is_estimate else "") + format_bytes(f.size)) if f else format_bytes(shape.file_bytes)
+        speed = f"{est.tokens_per_second:.1f}" if est.tokens_per_second else "-"
+        out.write(f"{mid:<34} {quant:<8} {size:>10} {format_bytes(est.total):>10} {speed:>7}  {est.summary}\n")
+    if not rows:
+        out.write("(no files match)\n")
+    return 0
+
+
+def _fit_json(model_id: str, variant: str, f: CatalogFile | None, shape: ModelShape,
+              est: FitEstimate) -> dict[str, Any]:
+    return {
+        "model": model_id, "variant": variant,
+        "repo": f.repo if f else None, "files": list(f.shards) if f else None,
+        "quant": f.quant if f else shape.file_type,
+        "size": f.size if f else shape.file_bytes, "size_is_estimate": f.size_is_estimate if f else False,
+        "verdict": est.verdict.value, "gpu_layers": est.gpu_layers, "n_layers": est.n_layers,
+        "gpu": asdict(est.gpu) | {"total": est.gpu.total}, "cpu": asdict(est.cpu) | {"total": est.cpu.total},
+        "total": est.total, "tokens_per_second": est.tokens_per_second, "summary": est.summary,
+        "exact": est.exact,
+    }
+
+
+def cmd_make_test_models(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer.testing.models import TEST_MODELS, ensure_model
+
+    for spec in TEST_MODELS.values():
+        out.write(f"{ensure_model(spec, args.dir)}\n")
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return value
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stream = out or sys.stdout
+    if args.command is None:
+        build_parser().print_help(stream)
+        return 2
+    commands = {"hardware": cmd_hardware, "fit": cmd_fit, "make-test-models": cmd_make_test_models}
+    return commands[args.command](args, stream)

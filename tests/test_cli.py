@@ -1,0 +1,77 @@
+"""The command-line interface prints the same facts as the GUI, and says clearly what is wrong."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explorer.cli import main, parse_ctx
+from explorer.testing.models import ensure_model
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(args), out=out)
+    return code, out.getvalue()
+
+
+def test_parse_ctx() -> None:
+    assert parse_ctx("32k") == 32768
+    assert parse_ctx("8192") == 8192
+    with pytest.raises(Exception, match="not a context length"):
+        parse_ctx("lots")
+
+
+def test_fit_json_over_the_catalog() -> None:
+    code, text = run("fit", "--ctx", "16k", "--json", "--no-llama", "--model", "Qwen3-8B")
+    assert code == 0
+    data = json.loads(text)
+    assert data["ctx"] == 16384 and data["files"]
+    for f in data["files"]:
+        assert "Qwen3-8B" in f["model"]
+        assert f["verdict"] in ("full GPU", "partial offload", "CPU only", "does not fit")
+        assert f["total"] == f["gpu"]["total"] + f["cpu"]["total"]
+
+
+def test_fit_with_a_local_file_uses_its_header() -> None:
+    path = ensure_model("qwen3moe-fit-q8_0")
+    code, text = run("fit", "--file", str(path), "--ctx", "4096", "--json", "--no-llama")
+    assert code == 0
+    [row] = json.loads(text)["files"]
+    assert row["quant"] == "Q8_0" and row["exact"] is True
+    assert row["cpu"]["weights"] > 60_000_000  # the real tensor bytes of the file
+
+
+def test_fit_table_text() -> None:
+    code, text = run("fit", "--ctx", "4096", "--no-llama", "--model", "0.6B", "--quant", "Q8_0")
+    assert code == 0
+    assert "Qwen3-0.6B" in text and "Q8_0" in text
+
+
+def test_fit_on_a_broken_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(ensure_model("qwen3-tiny-hybrid-f16").read_bytes()[:300])
+    code, _ = run("fit", "--file", str(bad), "--no-llama")
+    assert code == 2
+    assert "broken.gguf" in capsys.readouterr().err
+
+
+def test_hardware_json() -> None:
+    code, text = run("hardware", "--json", "--no-llama")
+    assert code == 0
+    data = json.loads(text)
+    assert data["ram_total"] > 0 and data["cpu"]["logical_cores"] >= 1
+
+
+def test_installed_command_runs_the_cli_without_qt() -> None:
+    """`qwen3-explorer fit` goes to the CLI and never loads Qt."""
+    code = ("import sys; from ui.launcher import main; rc = main(['fit', '--no-llama', '--model', '1.7B', "
+            "'--quant', 'Q8_0']); assert 'PySide6' not in sys.modules; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Qwen3-1.7B" in proc.stdout
