@@ -1,0 +1,60 @@
+"""Fit estimate vs llama.cpp's reported buffers for every generated model.
+
+    .venv/bin/python bench/fit_truth.py [--json out.json]
+
+Loads each model in a child process (CPU), at two context sizes and two KV types, and prints the
+estimate's error per component: weights, KV cache, compute buffer, and the total against the
+process's RSS growth (RSS counts only touched pages, so it reads lower than the buffers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from explorer.engine.measure import measure_buffers
+from explorer.fit import compute_buffer_bytes, kv_cache_bytes
+from explorer.gguf_meta import read_shape
+from explorer.testing.models import FIT_MODELS, TEST_MODELS, ensure_model
+
+SETTINGS = [(4096, "f16", True), (16384, "q8_0", True), (4096, "f16", False)]
+
+
+def pct(est: float, real: float) -> float:
+    return (est - real) / real * 100 if real else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows = []
+    print(f"{'model':28} {'ctx':>6} {'kv':5} {'fa':3} {'weights':>9} {'KV':>8} {'compute':>9}  MiB est/real")
+    for name in [*FIT_MODELS, *TEST_MODELS]:
+        path = ensure_model(name)
+        shape = read_shape(path)
+        for ctx, kv, fa in SETTINGS:
+            if kv != "f16" and shape.head_dim_k < 32:
+                continue  # quantized KV needs head dims of at least one 32-wide block
+            real = measure_buffers(path, ctx=ctx, kv_type=kv, flash_attn=fa)
+            est_w, est_kv = shape.weights_bytes, kv_cache_bytes(shape, ctx, kv)
+            est_c = compute_buffer_bytes(shape, ctx, flash_attn=fa, kv_type=kv)
+            row = {
+                "model": name, "ctx": ctx, "kv_type": kv, "flash_attn": fa,
+                "weights": [est_w, real.total("model")], "kv": [est_kv, real.total("kv")],
+                "compute": [est_c, real.total("compute")],
+                "rss_growth": (real.rss_loaded or 0) - (real.rss_before or 0),
+            }
+            rows.append(row)
+            print(f"{name:28} {ctx:6} {kv:5} {'on' if fa else 'off':3} {pct(est_w, real.total('model')):+8.2f}% "
+                  f"{pct(est_kv, real.total('kv')):+7.2f}% {pct(est_c, real.total('compute')):+8.2f}%  "
+                  f"{(est_w + est_kv + est_c) / 2**20:8.1f}/{(real.total('model') + real.total('kv') + real.total('compute')) / 2**20:.1f}")
+    worst = {k: max(abs(pct(*r[k])) for r in rows) for k in ("weights", "kv", "compute")}
+    print("worst |error|: " + ", ".join(f"{k} {v:.2f}%" for k, v in worst.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "worst_pct": worst}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
