@@ -175,17 +175,20 @@ def _model_to_json(m: CatalogModel) -> dict[str, Any]:
 
 
 def _file_to_json(f: CatalogFile) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "repo": f.repo,
         "quant": f.quant,
         "shards": list(f.shards),
         "size": f.size,
         "size_is_estimate": f.size_is_estimate,
-        "shard_sizes": list(f.shard_sizes) if f.shard_sizes else None,
-        "sha256": list(f.sha256) if any(h is not None for h in f.sha256) else None,
-        "verified": f.verified,
-        "size_source": f.size_source,
     }
+    if f.shard_sizes:
+        out["shard_sizes"] = list(f.shard_sizes)
+    if any(h is not None for h in f.sha256):
+        out["sha256"] = list(f.sha256)
+    out["verified"] = f.verified
+    out["size_source"] = f.size_source
+    return out
 
 
 class _Reader:
