@@ -38,7 +38,9 @@ def test_installed_wheel_finds_its_assets(wheel: Path, tmp_path: Path) -> None:
     code = ("import explorer, qwen3_explorer_assets as a; from explorer.catalog import load_catalog; "
             "from explorer.testing.models import template_text; "
             "c = load_catalog(); assert template_text('hybrid'); print(explorer.__file__, a.__file__, len(c.models))")
-    proc = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+    # -S: no site processing, so the editable install's path hook cannot shadow the wheel; the
+    # dependencies come from site-packages as a plain path.
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           env={"PYTHONPATH": f"{target}:{':'.join(p for p in sys.path if 'site-packages' in p)}"},
                           timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
