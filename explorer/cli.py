@@ -18,7 +18,6 @@ from explorer.hardware import Hardware, describe, probe_hardware
 from explorer.shape import ModelShape
 from explorer.units import format_bytes
 
-
 SUBCOMMANDS = ("hardware", "fit", "make-test-models")
 
 

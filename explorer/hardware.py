@@ -415,11 +415,13 @@ def _disk(models_dir: Path, notes: list[str]) -> int | None:
         return None
 
 
-def measure_ram_bandwidth(size: int = 256 * MIB, threads: int | None = None, repeats: int = 3) -> float:
-    """Bytes/s for copying a large buffer (read + write counted), one slice per thread, best of `repeats`.
+def measure_ram_bandwidth(size: int = 128 * MIB, threads: int | None = None, repeats: int = 3,
+                          deadline: float = 0.4) -> float:
+    """Bytes/s for copying a `size` buffer into another (read + write counted), a slice per thread.
 
     Token generation on the CPU is bound by memory bandwidth, so this is what the speed estimate
-    needs; numpy's copy releases the GIL, so threads run in parallel.
+    needs; numpy's copy releases the GIL, so the threads run in parallel. Best of `repeats`, fewer
+    when `deadline` seconds have passed (touching fresh pages is slow in some VMs).
     """
     import numpy as np
 
@@ -436,9 +438,12 @@ def measure_ram_bandwidth(size: int = 256 * MIB, threads: int | None = None, rep
         dst[b[0]:b[1]] = 0
 
     best = float("inf")
+    began = time.perf_counter()
     with ThreadPoolExecutor(n_threads) as pool:
         list(pool.map(touch, bounds))
-        for _ in range(max(1, repeats)):
+        for k in range(max(1, repeats)):
+            if k and time.perf_counter() - began > deadline:
+                break
             start = time.perf_counter()
             list(pool.map(copy, bounds))
             best = min(best, time.perf_counter() - start)
