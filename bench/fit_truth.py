@@ -47,9 +47,11 @@ def main() -> None:
                 "rss_growth": (real.rss_loaded or 0) - (real.rss_before or 0),
             }
             rows.append(row)
+            est_mib = (est_w + est_kv + est_c) / 2**20
+            real_mib = sum(real.total(k) for k in ("model", "kv", "compute")) / 2**20
             print(f"{name:28} {ctx:6} {kv:5} {'on' if fa else 'off':3} {pct(est_w, real.total('model')):+8.2f}% "
                   f"{pct(est_kv, real.total('kv')):+7.2f}% {pct(est_c, real.total('compute')):+8.2f}%  "
-                  f"{(est_w + est_kv + est_c) / 2**20:8.1f}/{(real.total('model') + real.total('kv') + real.total('compute')) / 2**20:.1f}")
+                  f"{est_mib:8.1f}/{real_mib:.1f}")
     worst = {k: max(abs(pct(*r[k])) for r in rows) for k in ("weights", "kv", "compute")}
     print("worst |error|: " + ", ".join(f"{k} {v:.2f}%" for k, v in worst.items()))
     if args.json:

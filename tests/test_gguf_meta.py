@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import struct
@@ -104,7 +105,7 @@ def test_truncated_inside_header(tmp_path: Path, cut: int) -> None:
     data = ensure_model("qwen3-tiny-hybrid-f16").read_bytes()
     bad = tmp_path / "cut.gguf"
     bad.write_bytes(data[:cut])
-    with pytest.raises(GGUFError, match="truncated|not a GGUF"):
+    with pytest.raises(GGUFError, match=r"truncated|not a GGUF"):
         read_local_header(bad)
 
 
@@ -112,7 +113,7 @@ def test_truncated_tensor_data(tmp_path: Path) -> None:
     data = ensure_model("qwen3-tiny-hybrid-f16").read_bytes()
     bad = tmp_path / "short.gguf"
     bad.write_bytes(data[: len(data) - 1000])
-    with pytest.raises(GGUFError, match="truncated: the header describes"):
+    with pytest.raises(GGUFError, match=r"truncated: the header describes"):
         read_local_header(bad)
 
 
@@ -137,10 +138,8 @@ def test_random_byte_flips_never_escape_as_other_errors(tmp_path: Path) -> None:
             damaged[rng.randrange(4, header_len)] = rng.randrange(256)
         p = tmp_path / f"flip{i}.gguf"
         p.write_bytes(bytes(damaged))
-        try:
+        with contextlib.suppress(GGUFError):  # anything else escaping fails the test
             read_shape(p)
-        except GGUFError:
-            pass
 
 
 def test_split_siblings_and_missing_shard(tmp_path: Path) -> None:
