@@ -140,13 +140,15 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     out.write(f"Context {args.ctx} tokens, KV cache {args.kv}; RAM available {format_bytes(hw.ram_available)}")
     out.write(f", VRAM {format_bytes(hw.vram_total)}\n" if hw.gpus else ", no GPU\n")
-    header = f"{'model':<34} {'quant':<8} {'file':>10} {'needs':>10} {'tok/s':>7}  verdict"
+    header = f"{'model':<34} {'publisher':<18} {'quant':<8} {'file':>10} {'needs':>10} {'tok/s':>7}  verdict"
     out.write(header + "\n" + "-" * len(header) + "\n")
     for mid, _var, f, shape, est in rows:
         quant = f.quant if f else shape.file_type
         size = (("≈" if f.size_is_estimate else "") + format_bytes(f.size)) if f else format_bytes(shape.file_bytes)
         speed = f"{est.tokens_per_second:.1f}" if est.tokens_per_second else "-"
-        out.write(f"{mid:<34} {quant:<8} {size:>10} {format_bytes(est.total):>10} {speed:>7}  {est.summary}\n")
+        publisher = f.publisher if f else "local"
+        out.write(f"{mid:<34} {publisher:<18} {quant:<8} {size:>10} {format_bytes(est.total):>10} {speed:>7}  "
+                  f"{est.summary}\n")
     if not rows:
         out.write("(no files match)\n")
     return 0
@@ -191,4 +193,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         build_parser().print_help(stream)
         return 2
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "make-test-models": cmd_make_test_models}
-    return commands[args.command](args, stream)
+    try:
+        return commands[args.command](args, stream)
+    except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
