@@ -1,0 +1,241 @@
+"""The main window with fake services: shows at once, fills in, recomputes fits off the UI thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from explorer.catalog import Catalog, Variant
+from explorer.fit import Verdict
+from explorer.hardware import Hardware, describe
+from ui.app import load_style_sheet
+from ui.hardware_panel import Banner
+from ui.main_window import FitBatch, MainWindow
+from ui.model_table import ROW_ROLE, SORT_ROLE, Column
+from ui.services import Services, default_services
+
+
+class SlowProbe:
+    """A probe that blocks until the test releases it (no sleeps)."""
+
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self) -> Hardware:
+        self.calls += 1
+        if not self.release.wait(20):
+            raise TimeoutError("test never released the probe")
+        return self.hw
+
+
+@pytest.fixture
+def slow_probe(fake_hardware: Hardware) -> Iterator[SlowProbe]:
+    probe = SlowProbe(fake_hardware)
+    yield probe
+    probe.release.set()
+
+
+def make_window(qtbot, probe: Callable[[], Hardware], catalog: Catalog, tmp_path: Path) -> MainWindow:
+    services = Services(probe_hardware=probe, load_catalog=lambda: catalog, models_dir=tmp_path)
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    return window
+
+
+@pytest.fixture
+def ready_window(qtbot, fake_hardware, fake_catalog, tmp_path) -> MainWindow:
+    """A window whose hardware and fits are in."""
+    window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
+    window.show()
+    qtbot.waitUntil(lambda: window.hardware is not None and not window.fit_runner.busy
+                    and window.table_model.rows[0].fit is not None, timeout=10000)
+    return window
+
+
+def source_row(window: MainWindow, model_id: str, quant: str) -> int:
+    return next(i for i, r in enumerate(window.table_model.rows)
+                if r.model.id == model_id and r.file.quant == quant)
+
+
+def needs(window: MainWindow, row: int) -> int:
+    return window.table_model.index(row, Column.NEEDS).data(SORT_ROLE)
+
+
+def test_window_shows_at_once_and_fills_in_when_the_probe_returns(
+        qtbot, slow_probe: SlowProbe, fake_catalog, fake_hardware, tmp_path) -> None:
+    window = make_window(qtbot, slow_probe, fake_catalog, tmp_path)
+    window.show()
+    assert window.windowTitle() == "Qwen3 Explorer"
+    assert window.probe_status.text() == "Detecting hardware…"
+    assert any("Detecting hardware" in v for _k, v in window.hardware_panel.row_texts())
+
+    # The catalog comes in while the probe is still running: rows without fits.
+    qtbot.waitUntil(lambda: window.table_model.rowCount() == 7, timeout=5000)
+    assert window.hardware is None
+    assert window.catalog_status.text().startswith("Offline snapshot, 2026-11-25")
+    verdicts = [window.table_model.index(r, Column.VERDICT).data() for r in range(7)]
+    assert verdicts == ["…"] * 7
+    assert slow_probe.calls == 1
+
+    with qtbot.waitSignals([window.hardware_ready, window.fits_applied], timeout=10000):
+        slow_probe.release.set()
+    assert window.hardware is fake_hardware
+    assert window.hardware_panel.row_texts() == list(describe(fake_hardware))
+    assert window.probe_status.text().startswith("Hardware detected")
+    verdicts = [window.table_model.index(r, Column.VERDICT).data() for r in range(7)]
+    assert "…" not in verdicts
+    # Something sensible was selected for the detail view and the memory bars.
+    row = window.current_row()
+    assert row is not None and row.fit is not None and row.fit.verdict is Verdict.FULL_GPU
+    assert window.detail.title.text() == row.model.id
+    assert window.hardware_panel.gpu_bars[0].need is not None
+
+
+def test_probe_failure_is_shown(qtbot, fake_catalog, tmp_path) -> None:
+    def broken() -> Hardware:
+        raise OSError("no /proc here")
+
+    window = make_window(qtbot, broken, fake_catalog, tmp_path)
+    with qtbot.waitSignal(window.probe_runner.error, timeout=5000):
+        window.show()
+    assert window.probe_status.text() == "Hardware detection failed"
+    errors = [b for b in window.hardware_panel.findChildren(Banner) if b.objectName() == "errorBanner"]
+    assert errors and "no /proc here" in errors[0].label.text()
+
+
+def test_bigger_context_needs_more_memory(qtbot, ready_window: MainWindow) -> None:
+    window = ready_window
+    r = source_row(window, "Qwen3-0.6B", "Q4_K_M")
+    before = needs(window, r)
+    assert window.ctx == 32768
+
+    with qtbot.waitSignal(window.fits_applied, timeout=10000) as blocker:
+        window.set_context(131072)
+    assert blocker.args[0].ctx == 131072
+    bigger = needs(window, r)
+    assert bigger > before
+    assert window.table_model.index(r, Column.NEEDS).data() != ""
+
+    # Typing into the editable combo does the same.
+    edit = window.ctx_combo.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "4K")
+    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert window.ctx == 4096
+    assert needs(window, r) < before
+
+
+def test_quantized_kv_cache_needs_less(qtbot, ready_window: MainWindow) -> None:
+    window = ready_window
+    r = source_row(window, "Qwen3-8B", "Q4_K_M")
+    before = window.table_model.rows[r].fit
+    assert before is not None
+    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+        window.kv_combo.setCurrentIndex(window.kv_combo.findData("q4_0"))
+    after = window.table_model.rows[r].fit
+    assert window.kv_type == "q4_0" and after is not None and after.kv_type == "q4_0"
+    assert after.gpu.kv + after.cpu.kv < before.gpu.kv + before.cpu.kv
+    assert needs(window, r) < before.total
+
+
+def test_selection_updates_detail_and_memory_bars(qtbot, ready_window: MainWindow) -> None:
+    window = ready_window
+    r = source_row(window, "Qwen3-8B", "Q8_0")
+    window.select_source_row(r)
+    row = window.current_row()
+    assert row is not None and row.model.id == "Qwen3-8B" and row.file.quant == "Q8_0"
+    assert window.detail.title.text() == "Qwen3-8B"
+    assert window.detail.summary.text() == row.fit.summary
+    bar = window.hardware_panel.gpu_bars[0]
+    assert bar.need is not None and bar.need.total == row.fit.gpu.total
+
+    # After a recomputation the same row stays selected and its new fit is shown.
+    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+        window.set_context(65536)
+    row2 = window.current_row()
+    assert row2 is not None and (row2.model.id, row2.file.quant) == ("Qwen3-8B", "Q8_0")
+    assert row2.fit is not None and row2.fit.ctx == 65536
+    assert window.detail.summary.text() == row2.fit.summary
+
+
+def test_superseded_recomputation_is_dropped(qtbot, ready_window: MainWindow) -> None:
+    window = ready_window
+    applied: list[FitBatch] = []
+    window.fits_applied.connect(applied.append)
+    r = source_row(window, "Qwen3-0.6B", "Q8_0")
+
+    # Both are submitted before the event loop can deliver anything: the first result is stale.
+    with qtbot.waitSignals([window.fits_applied, window.fit_runner.stale], timeout=10000):
+        window.set_context(262144)
+        first = window.fit_runner.generation
+        window.set_context(8192)
+    assert window.fit_runner.generation == first + 1
+    assert [b.ctx for b in applied] == [8192]
+    assert window.table_model.rows[r].fit.ctx == 8192
+
+
+def test_filter_controls_filter_the_table(qtbot, ready_window: MainWindow) -> None:
+    window = ready_window
+    assert window.proxy.rowCount() == 7
+    qtbot.keyClicks(window.search, "coder")
+    assert window.proxy.rowCount() == 1
+    assert window.count_label.text() == "1 of 7 files"
+    window.search.clear()
+    assert window.proxy.rowCount() == 7
+
+    window.size_combo.setCurrentIndex(window.size_combo.findData("8B"))
+    assert window.proxy.rowCount() == 2
+    window.size_combo.setCurrentIndex(0)
+    window.quant_combo.setCurrentIndex(window.quant_combo.findData("Q2_K"))
+    assert window.proxy.rowCount() == 1
+    window.quant_combo.setCurrentIndex(0)
+
+    window.variant_button.set_selected([Variant.INSTRUCT_2507])
+    assert window.proxy.rowCount() == 2
+    assert "Instruct-2507" in window.variant_button.text()
+    window.variant_button.clear()
+    assert window.proxy.rowCount() == 7
+
+    fits = [r.fit.verdict for r in window.table_model.rows if r.fit]
+    window.verdict_combo.setCurrentIndex(window.verdict_combo.findText("Full GPU"))
+    assert window.proxy.rowCount() == fits.count(Verdict.FULL_GPU)
+    window.verdict_combo.setCurrentIndex(0)
+    window.hide_no_fit.setChecked(True)
+    assert window.proxy.rowCount() == sum(v is not Verdict.NO_FIT for v in fits)
+    shown = [window.proxy.index(i, 0).data(ROW_ROLE) for i in range(window.proxy.rowCount())]
+    assert all(s.fit.verdict is not Verdict.NO_FIT for s in shown)
+
+
+def test_style_sheet_applies_without_warnings(qtbot, qapp, ready_window: MainWindow,
+                                              cpu_build_hardware) -> None:
+    sheet = load_style_sheet()
+    assert "QTableView#modelTable" in sheet
+    assert "@ICONS@" not in sheet
+    old = qapp.styleSheet()
+    qapp.setStyleSheet(sheet)
+    try:
+        ready_window.resize(1400, 900)
+        ready_window.hardware_panel.set_hardware(cpu_build_hardware)  # banner with a command
+        ready_window.hardware_panel.notes_toggle.click()
+        qtbot.waitUntil(lambda: bool(ready_window.hardware_panel.warning_banners)
+                        and ready_window.hardware_panel.warning_banners[0].isVisible(), timeout=2000)
+        image = ready_window.grab().toImage()
+        assert not image.isNull()
+    finally:
+        qapp.setStyleSheet(old)
+
+
+def test_default_services_respect_the_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("QWEN3_EXPLORER_MODELS", str(tmp_path / "m"))
+    assert default_services().models_dir == tmp_path / "m"
+    monkeypatch.delenv("QWEN3_EXPLORER_MODELS")
+    home_cache = Path(default_services().models_dir)
+    assert home_cache.parts[-2:] == ("qwen3-explorer", "models")
+    assert str(home_cache).startswith(str(Path.home()))  # the isolated test HOME

@@ -1,0 +1,59 @@
+"""Text the UI shows for numbers: byte sizes, context lengths, speeds, verdicts."""
+
+from __future__ import annotations
+
+import re
+
+from explorer.fit import FitEstimate, Verdict
+from explorer.units import format_bytes
+
+__all__ = ["format_bytes", "format_ctx", "format_speed", "parse_ctx", "verdict_rank", "verdict_text"]
+
+CONTEXT_CHOICES = (4096, 8192, 16384, 32768, 40960, 65536, 131072, 262144)
+
+
+def format_ctx(ctx: int) -> str:
+    """4096 -> '4K', 40960 -> '40K', 131072 -> '128K'; other values as plain numbers."""
+    if ctx >= 1024 and ctx % 1024 == 0:
+        return f"{ctx // 1024}K"
+    return str(ctx)
+
+
+_CTX_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_ctx(text: str) -> int | None:
+    """'32K' -> 32768, '32768' -> 32768, '1M' -> 1048576; None when not a positive length."""
+    m = _CTX_RE.match(text.replace(",", "").replace("_", ""))
+    if not m:
+        return None
+    value = float(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    n = int(value)
+    return n if n > 0 else None
+
+
+def format_speed(tps: float | None) -> str:
+    if tps is None:
+        return "–"
+    if tps >= 10:
+        return f"~{tps:.0f} tok/s"
+    return f"~{tps:.1f} tok/s"
+
+
+VERDICT_ORDER = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}
+
+
+def verdict_text(fit: FitEstimate) -> str:
+    """Short badge text: 'full GPU', 'partial 20/37', 'CPU only', 'does not fit'."""
+    if fit.verdict is Verdict.PARTIAL:
+        return f"partial {fit.gpu_layers}/{fit.n_layers}"
+    return str(fit.verdict.value)
+
+
+def verdict_rank(fit: FitEstimate) -> float:
+    """Lower is better; partial offloads with more layers on the GPU sort first."""
+    rank = float(VERDICT_ORDER[fit.verdict])
+    if fit.verdict is Verdict.PARTIAL and fit.n_layers:
+        rank += 1.0 - fit.gpu_layers / fit.n_layers
+        rank = min(rank, 1.999)
+    return rank
