@@ -15,18 +15,11 @@ from explorer.catalog import Catalog, CatalogFile, CatalogModel, load_catalog
 from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.gguf_meta import GGUFError, read_shape
 from explorer.hardware import Hardware, describe, probe_hardware
+from explorer.paths import models_dir
 from explorer.shape import ModelShape
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "make-test-models")
-
-
-def default_models_dir() -> Path:
-    env = os.environ.get("QWEN3_EXPLORER_MODELS")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "qwen3-explorer" / "models"
 
 
 def parse_ctx(text: str) -> int:
@@ -72,7 +65,7 @@ def _probe(no_llama: bool) -> Hardware:
     from explorer.hardware import LlamaBuild
 
     llama = LlamaBuild(installed=False, error="not checked (--no-llama)") if no_llama else None
-    return probe_hardware(default_models_dir(), llama=llama)
+    return probe_hardware(models_dir(), llama=llama)
 
 
 def cmd_hardware(args: argparse.Namespace, out: TextIO) -> int:

@@ -18,13 +18,12 @@ import pytest
 
 from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
 from explorer.hardware import GPU, CPUInfo, Hardware, LlamaBuild, llama_warnings
+from explorer.paths import test_models_dir
 from explorer.shape import Architecture
 
 GiB = 1024**3
 
-_REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-_TEST_MODELS = os.environ.get("QWEN3_EXPLORER_TEST_MODELS") or str(
-    _REAL_CACHE / "qwen3-explorer" / "test-models")
+_TEST_MODELS = str(test_models_dir())  # read before any test moves HOME and XDG_CACHE_HOME
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,13 @@ The real services call into `explorer`; tests build a `Services` with fakes.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.catalog import Catalog
 from explorer.hardware import Hardware
-
-MODELS_DIR_ENV = "QWEN3_EXPLORER_MODELS"
+from explorer.paths import models_dir as default_models_dir
 
 
 @dataclass(frozen=True)
@@ -22,14 +20,6 @@ class Services:
     probe_hardware: Callable[[], Hardware]  # slow (seconds): the UI runs it on a worker thread
     load_catalog: Callable[[], Catalog]
     models_dir: Path
-
-
-def default_models_dir() -> Path:
-    env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "qwen3-explorer" / "models"
 
 
 def default_services(models_dir: Path | None = None) -> Services:

@@ -21,6 +21,8 @@ import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, TokenType
 from gguf.quants import quantize
 
+from explorer.paths import test_models_dir
+
 GENERATOR_VERSION = 1
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
 MERGES = ("Ġ t", "h e", "i n", "Ġ a", "e r", "o n")
@@ -106,14 +108,6 @@ FIT_MODELS: dict[str, TinyModelSpec] = {
 QWEN3_0_6B_SHAPE = _spec("qwen3-0.6b-shape-q8_0", dtype="Q8_0", n_layers=28, n_embd=1024, n_head=16,
                          n_head_kv=8, head_dim=128, n_ff=3072, n_vocab=151936, ctx_train=40960,
                          tied_embeddings=True)
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("QWEN3_EXPLORER_TEST_MODELS")
-    if env:
-        return Path(env)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "qwen3-explorer" / "test-models"
 
 
 def template_text(variant: str) -> str | None:
@@ -241,7 +235,7 @@ def ensure_model(spec: TinyModelSpec | str, directory: Path | None = None) -> Pa
     """Path of the generated model for `spec` (a spec or a name from TEST_MODELS/FIT_MODELS)."""
     if isinstance(spec, str):
         spec = {**TEST_MODELS, **FIT_MODELS, QWEN3_0_6B_SHAPE.name: QWEN3_0_6B_SHAPE}[spec]
-    path = (directory or cache_dir()) / spec.filename
+    path = (directory or test_models_dir()) / spec.filename
     if not path.exists():
         write_model(spec, path)
     return path

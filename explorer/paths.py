@@ -1,0 +1,29 @@
+"""Where Qwen3 Explorer keeps its files: one place, so the CLI, the GUI and the tests agree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODELS_DIR_ENV = "QWEN3_EXPLORER_MODELS"
+TEST_MODELS_ENV = "QWEN3_EXPLORER_TEST_MODELS"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qwen3-explorer"
+
+
+def _dir(env: str, name: str) -> Path:
+    override = os.environ.get(env)
+    return Path(override).expanduser() if override else cache_root() / name
+
+
+def models_dir() -> Path:
+    """Downloaded models; $QWEN3_EXPLORER_MODELS overrides."""
+    return _dir(MODELS_DIR_ENV, "models")
+
+
+def test_models_dir() -> Path:
+    """Generated test GGUFs; $QWEN3_EXPLORER_TEST_MODELS overrides."""
+    return _dir(TEST_MODELS_ENV, "test-models")
