@@ -82,8 +82,10 @@ class Hardware:
 
     @property
     def offload_possible(self) -> bool:
-        """A GPU is there and the llama.cpp build can use it."""
-        return bool(self.gpus) and self.llama.gpu_offload is True
+        """A GPU is there and the llama.cpp build can use it (or has not said it cannot)."""
+        # Unknown (llama.cpp not checked or not installed yet) is not "no": the verdict then speaks
+        # of the hardware, and a separate warning speaks of the build.
+        return bool(self.gpus) and self.llama.gpu_offload is not False
 
 
 GIB = 1024**3

@@ -77,6 +77,13 @@ def test_cpu_only_build_with_a_gpu_says_so() -> None:
     assert "cannot offload" in est.summary
 
 
+def test_unknown_build_is_judged_on_the_hardware() -> None:
+    """llama.cpp not checked yet: the verdict assumes the GPU is usable instead of saying it is not."""
+    shape = estimate_shape(QWEN3_8B, "Q4_K_M")
+    unknown = LlamaBuild(installed=False, error="not checked (--no-llama)")
+    assert estimate_fit(shape, machine(24, build=unknown), ctx=8192).verdict is Verdict.FULL_GPU
+
+
 def test_does_not_fit_anywhere() -> None:
     shape = estimate_shape(QWEN3_32B, "Q8_0")
     est = estimate_fit(shape, machine(8, ram_gib=16), ctx=8192)
