@@ -245,10 +245,13 @@ def split_siblings(path: Path) -> list[Path]:
 
 def read_model_headers(path: Path | str) -> list[GGUFHeader]:
     """Headers of a model file and, when split, of every shard (missing shards raise GGUFError)."""
-    shards = split_siblings(Path(path))
+    path = Path(path)
+    if not path.exists():
+        raise GGUFError(f"{path}: no such file")
+    shards = split_siblings(path)
     missing = [p.name for p in shards if not p.exists()]
     if missing:
-        raise GGUFError(f"{Path(path).name}: split model is missing {len(missing)} shard(s): {', '.join(missing)}")
+        raise GGUFError(f"{path.name}: split model is missing {len(missing)} shard(s): {', '.join(missing)}")
     return [read_local_header(p) for p in shards]
 
 

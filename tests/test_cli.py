@@ -61,6 +61,17 @@ def test_fit_on_a_broken_file_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
     assert "broken.gguf" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_fit_on_a_path_that_is_no_file(tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "nothing.gguf"
+    if kind == "directory":
+        target.mkdir()
+    code, _ = run("fit", "--file", str(target), "--no-llama")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nothing.gguf" in err and ("no such file" in err or "cannot read" in err)
+
+
 def test_hardware_json() -> None:
     code, text = run("hardware", "--json", "--no-llama")
     assert code == 0
