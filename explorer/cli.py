@@ -20,6 +20,7 @@ from explorer.shape import ModelShape
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "make-test-models")
+MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
 def parse_ctx(text: str) -> int:
@@ -27,10 +28,10 @@ def parse_ctx(text: str) -> int:
     t = text.strip().lower()
     try:
         value = int(float(t[:-1]) * 1024) if t.endswith("k") else int(t)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"not a context length: {text!r} (use e.g. 8192 or 32k)") from None
-    if value < 256:
-        raise argparse.ArgumentTypeError(f"context length {value} is too small (at least 256)")
+    if not 256 <= value <= MAX_CTX:
+        raise argparse.ArgumentTypeError(f"context length {value} is out of range (256 to {MAX_CTX})")
     return value
 
 
@@ -115,6 +116,9 @@ def _selected(model: CatalogModel, args: argparse.Namespace) -> bool:
 
 
 def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
+    if args.no_flash_attn and args.kv != "f16":
+        sys.stderr.write(f"qwen3-explorer: a {args.kv} KV cache needs flash attention; drop --no-flash-attn\n")
+        return 2
     hw = _probe(args.no_llama)
     catalog = load_catalog()
     try:

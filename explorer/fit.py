@@ -19,6 +19,10 @@ GPU_HEADROOM = 0.03  # keep 3% of free VRAM spare: drivers and other apps move a
 CPU_EFFICIENCY = 0.6
 GPU_EFFICIENCY = 0.75
 KV_TOKENS_FOR_SPEED = 1024  # predict speed with this many tokens already in the cache
+# The engine loads models with flash attention on (llama-cpp-python's own default is off): it keeps
+# the compute buffer small at long contexts and is required for a quantized V cache. Estimates
+# assume the same unless told otherwise.
+FLASH_ATTN = True
 
 
 class Verdict(str, Enum):
@@ -53,7 +57,7 @@ class FitEstimate:
     kv_type: str
     tokens_per_second: float | None  # predicted generation speed, None when it does not fit
     summary: str  # one line a person reads, e.g. "partial offload: 20/37 layers on GPU"
-    flash_attn: bool = True
+    flash_attn: bool = FLASH_ATTN
     exact: bool = True  # False when the shape came from catalog estimates
 
     @property
@@ -72,7 +76,7 @@ def kv_cache_bytes(shape: ModelShape, ctx: int, kv_type: str = "f16", layers: in
     return int(n * padded_ctx(ctx) * per_token)
 
 
-def compute_buffer_bytes(shape: ModelShape, ctx: int, *, flash_attn: bool = True,
+def compute_buffer_bytes(shape: ModelShape, ctx: int, *, flash_attn: bool = FLASH_ATTN,
                          kv_type: str = "f16", n_ubatch: int = 512) -> int:
     """Size of llama.cpp's compute buffer: the peak of the graph reserved for one full ubatch.
 
@@ -115,7 +119,7 @@ def _gpu_pool(hw: Hardware, reserved_vram: int) -> tuple[int, int, float | None,
 
 def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f16",
                  reserved_ram: int = 0, reserved_vram: int = 0, n_ubatch: int = 512,
-                 flash_attn: bool = True) -> FitEstimate:
+                 flash_attn: bool = FLASH_ATTN) -> FitEstimate:
     """Place the model the way llama.cpp would and say whether, and how fast, it runs.
 
     llama.cpp offloads whole blocks from the last one down, the output head counting as one more
@@ -129,36 +133,46 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
     vram, gpu_overhead, gpu_bw, gpus = _gpu_pool(hw, reserved_vram)
     unified = any(g.unified for g in gpus)
 
-    def gpu_side(k: int) -> Breakdown:
-        """VRAM for the last `k` offloadable layers (k = n + 1 includes the output head)."""
-        if k == 0:
-            return Breakdown()
+    # llama.cpp gives every GPU that holds layers its own compute buffer.
+    gpu_compute = compute * max(1, len(gpus))
+    small_compute = 2 * shape.n_embd * n_ubatch * 4  # what stays on the CPU when all layers are off it
+
+    last_blocks = [0]  # last_blocks[b]: weight bytes of the last b blocks
+    for lw in reversed(shape.layers):
+        last_blocks.append(last_blocks[-1] + lw.total)
+
+    def place(k: int) -> tuple[Breakdown, Breakdown]:
+        """(VRAM, RAM) with the last `k` offloadable layers on the GPU (k = n + 1: the output head too)."""
         blocks = min(k, n)
-        weights = sum(shape.layers[i].total for i in range(n - blocks, n))
-        if k > n:
-            weights += shape.output_head_bytes
-        return Breakdown(weights, kv_layer * blocks, compute, gpu_overhead)
+        layer_w = last_blocks[blocks]
+        head_on_gpu = k > n
+        cpu_w = shape.weights_bytes - layer_w - (shape.output_bytes if head_on_gpu else 0)
+        cpu = Breakdown(cpu_w, kv_layer * (n - blocks), small_compute if head_on_gpu else compute,
+                        CPU_OVERHEAD + output_buf)
+        if k == 0:
+            return Breakdown(), cpu
+        gpu_w = layer_w + (shape.output_head_bytes if head_on_gpu else 0)
+        return Breakdown(gpu_w, kv_layer * blocks, gpu_compute, gpu_overhead), cpu
 
-    best = 0
-    for k in range(n + 1, 0, -1) if gpus else ():
-        if gpu_side(k).total <= vram:
-            best = k
-            break
-    gpu = gpu_side(best)
+    ram_budget = hw.ram_available - reserved_ram - (reserved_vram if unified else 0)
+
+    def ram_need(gpu: Breakdown, cpu: Breakdown) -> int:
+        # Unified memory (Apple): the GPU's share is system RAM too.
+        return cpu.total + (gpu.total if unified else 0)
+
+    # The largest offload that fits the VRAM and, with it, the RAM. Without unified memory more
+    # layers on the GPU never need more RAM; with it they can (a second compute buffer), so fewer
+    # layers or none may be the placement that fits.
+    candidates = [k for k in range(n + 1, 0, -1) if gpus and place(k)[0].total <= vram] + [0]
+    best = next((k for k in candidates if ram_need(*place(k)) <= ram_budget), candidates[0])
+    gpu, cpu = place(best)
     blocks_on_gpu = min(best, n)
-    cpu_weights = shape.weights_bytes - gpu.weights
-    if best > n and shape.tied_embeddings:
-        cpu_weights += shape.token_embd_bytes  # the GPU got a copy; the input layer keeps its own
-    cpu_compute = compute if best <= n else 2 * shape.n_embd * n_ubatch * 4
-    cpu = Breakdown(cpu_weights, kv_layer * (n - blocks_on_gpu), cpu_compute, CPU_OVERHEAD + output_buf)
-
-    ram_budget = hw.ram_available - reserved_ram
-    ram_need = cpu.total + (gpu.total if unified else 0)
+    ram_need_best = ram_need(gpu, cpu)
     total_layers = n + 1
-    if ram_need > ram_budget:
+    if ram_need_best > ram_budget:
         verdict = Verdict.NO_FIT
-        short = ram_need - ram_budget
-        summary = (f"does not fit: needs {_gib(ram_need)} of RAM, {_gib(max(ram_budget, 0))} available "
+        short = ram_need_best - ram_budget
+        summary = (f"does not fit: needs {_gib(ram_need_best)} of RAM, {_gib(max(ram_budget, 0))} available "
                    f"({_gib(short)} short)")
         if gpus and best == 0:
             summary += "; not even one layer fits in VRAM"

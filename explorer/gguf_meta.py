@@ -9,6 +9,7 @@ message meant for a person.
 from __future__ import annotations
 
 import re
+import stat
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,9 @@ class _Reader:
             self.take(step)
             n -= step
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
+        if depth > 4:
+            raise self.corrupt("metadata arrays nested too deeply")
         if vtype in _SCALARS:
             return self.scalar(*_SCALARS[vtype])
         if vtype == _STRING:
@@ -165,12 +168,12 @@ class _Reader:
             item_type = self.u32()
             n = self.count("array length")
             if n > ARRAY_KEEP_LIMIT:
-                self.skip_items(item_type, n)
+                self.skip_items(item_type, n, depth + 1)
                 return ArrayInfo(item_type, n)
-            return [self.value(item_type) for _ in range(n)]
+            return [self.value(item_type, depth + 1) for _ in range(n)]
         raise self.corrupt(f"unknown metadata value type {vtype} at byte {self.pos - 4}")
 
-    def skip_items(self, item_type: int, n: int) -> None:
+    def skip_items(self, item_type: int, n: int, depth: int = 0) -> None:
         if item_type in _SCALARS:
             self.skip(_SCALARS[item_type][1] * n)
         elif item_type == _STRING:
@@ -181,7 +184,7 @@ class _Reader:
                 self.skip(length)
         else:
             for _ in range(n):
-                self.value(item_type)
+                self.value(item_type, depth)
 
 
 def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size: int | None = None) -> GGUFHeader:
@@ -207,7 +210,9 @@ def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size
             raise GGUFError(f"{source}: tensor {name!r} claims {n_dims} dimensions; the header is corrupt")
         dims = tuple(r.u64() for _ in range(n_dims))
         tensors.append(TensorInfo(name, dims, r.u32(), r.u64()))
-    align = int(metadata.get("general.alignment", 32)) or 32
+    align = metadata.get("general.alignment", 32)
+    if not isinstance(align, int) or isinstance(align, bool) or align <= 0 or align & (align - 1):
+        raise GGUFError(f"{source}: general.alignment {align!r} is not a positive power of two; the header is corrupt")
     header_size = (r.pos + align - 1) // align * align
     header = GGUFHeader(version, metadata, tuple(tensors), header_size, file_size, source)
     for t in header.tensors:
@@ -223,7 +228,10 @@ def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size
 def read_local_header(path: Path | str) -> GGUFHeader:
     path = Path(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a directory, a pipe or a device would block or mislead
+            raise GGUFError(f"{path.name}: not a regular file")
+        size = st.st_size
         with path.open("rb") as fh:
             return read_header(fh.read, source=path.name, file_size=size)
     except OSError as exc:
@@ -246,10 +254,13 @@ def split_siblings(path: Path) -> list[Path]:
 def read_model_headers(path: Path | str) -> list[GGUFHeader]:
     """Headers of a model file and, when split, of every shard (missing shards raise GGUFError)."""
     path = Path(path)
-    if not path.exists():
-        raise GGUFError(f"{path}: no such file")
-    shards = split_siblings(path)
-    missing = [p.name for p in shards if not p.exists()]
+    try:
+        if not path.exists():
+            raise GGUFError(f"{path}: no such file")
+        shards = split_siblings(path)
+        missing = [p.name for p in shards if not p.exists()]
+    except OSError as exc:
+        raise GGUFError(f"{path.name}: cannot read the file: {exc.strerror or exc}") from exc
     if missing:
         raise GGUFError(f"{path.name}: split model is missing {len(missing)} shard(s): {', '.join(missing)}")
     return [read_local_header(p) for p in shards]
@@ -282,18 +293,24 @@ def shape_from_headers(headers: Sequence[GGUFHeader]) -> ModelShape:
     if not arch:
         raise GGUFError(f"{h0.source}: general.architecture is missing")
 
-    def need(suffix: str) -> int:
-        v = h0.arch_key(suffix)
-        if not isinstance(v, int):
+    def count(suffix: str, default: int | None = None, low: int = 0, high: int = 1 << 20) -> int:
+        """An integer hyperparameter, checked: a per-layer array counts by its largest entry."""
+        v = h0.arch_key(suffix, default)
+        if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            v = max(v)
+        if v is None:
             raise GGUFError(f"{h0.source}: metadata key {arch}.{suffix} is missing; cannot size this model")
+        if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
+            raise GGUFError(f"{h0.source}: metadata key {arch}.{suffix} = {v!r} is not a plausible value; "
+                            "the header is corrupt")
         return v
 
-    n_layers = need("block_count")
-    n_embd = need("embedding_length")
-    n_head = need("attention.head_count")
-    n_head_kv = int(h0.arch_key("attention.head_count_kv", n_head))
-    head_k = int(h0.arch_key("attention.key_length", n_embd // max(n_head, 1)))
-    head_v = int(h0.arch_key("attention.value_length", head_k))
+    n_layers = count("block_count", low=1, high=4096)
+    n_embd = count("embedding_length", low=1)
+    n_head = count("attention.head_count", low=1, high=4096)
+    n_head_kv = count("attention.head_count_kv", n_head, high=4096)
+    head_k = count("attention.key_length", n_embd // n_head, low=1, high=4096)
+    head_v = count("attention.value_length", head_k, high=4096)
     tokens = h0.metadata.get("tokenizer.ggml.tokens")
     n_vocab = tokens.count if isinstance(tokens, ArrayInfo) else len(tokens) if isinstance(tokens, list) else 0
 
@@ -323,11 +340,11 @@ def shape_from_headers(headers: Sequence[GGUFHeader]) -> ModelShape:
     return ModelShape(
         arch=arch, n_layers=n_layers, n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv,
         head_dim_k=head_k, head_dim_v=head_v,
-        n_ff=int(h0.arch_key("feed_forward_length", 0) or h0.arch_key("expert_feed_forward_length", 0)),
-        n_vocab=n_vocab, ctx_train=int(h0.arch_key("context_length", 0)),
+        n_ff=count("feed_forward_length", 0) or count("expert_feed_forward_length", 0),
+        n_vocab=n_vocab, ctx_train=count("context_length", 0, high=1 << 26),
         layers=tuple(LayerWeights(d, e) for d, e in zip(dense, experts, strict=True)),
         token_embd_bytes=token_embd, output_bytes=output, tied_embeddings=not have_output,
-        n_expert=int(h0.arch_key("expert_count", 0)), n_expert_used=int(h0.arch_key("expert_used_count", 0)),
+        n_expert=count("expert_count", 0, high=4096), n_expert_used=count("expert_used_count", 0, high=4096),
         file_type=file_type_name(headers), file_bytes=file_bytes, exact=True,
     )
 

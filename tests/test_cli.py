@@ -69,7 +69,21 @@ def test_fit_on_a_path_that_is_no_file(tmp_path: Path, kind: str, capsys: pytest
     code, _ = run("fit", "--file", str(target), "--no-llama")
     assert code == 2
     err = capsys.readouterr().err
-    assert "nothing.gguf" in err and ("no such file" in err or "cannot read" in err)
+    assert "nothing.gguf" in err and ("no such file" in err or "not a regular file" in err)
+
+
+@pytest.mark.parametrize("ctx", ["infk", "1e300k", "100", "999999999"])
+def test_fit_refuses_an_impossible_context(ctx: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run("fit", "--ctx", ctx, "--no-llama")
+    assert exit_info.value.code == 2
+    assert "--ctx" in capsys.readouterr().err
+
+
+def test_quantized_kv_without_flash_attention_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run("fit", "--kv", "q8_0", "--no-flash-attn", "--no-llama")
+    assert code == 2
+    assert "needs flash attention" in capsys.readouterr().err
 
 
 def test_hardware_json() -> None:

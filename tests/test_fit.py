@@ -133,6 +133,46 @@ def test_unified_memory_counts_against_ram() -> None:
     assert estimate_fit(shape, small_mac, ctx=8192).verdict is Verdict.NO_FIT
 
 
+def test_unified_memory_falls_back_to_fewer_layers_when_ram_is_tight() -> None:
+    """On a Mac a GPU layer costs RAM too (plus a second compute buffer): full offload can be the
+    placement that does not fit while CPU-only still does."""
+    shape = estimate_shape(QWEN3_8B, "Q4_K_M")
+    cpu_only = estimate_fit(shape, machine(0, ram_gib=64), ctx=8192)
+    budget = cpu_only.cpu.total + 64 * 2**20  # enough for CPU only, not for a GPU copy of anything
+    mac = Hardware(32 * GiB, budget, CPU, (GPU(0, "apple", "Apple M2", 21 * GiB, None, unified=True,
+                                                 bandwidth=100e9),),
+                   llama=LlamaBuild(installed=True, gpu_offload=True), ram_bandwidth=100e9)
+    est = estimate_fit(shape, mac, ctx=8192)
+    assert est.verdict is not Verdict.NO_FIT
+    assert est.cpu.total + est.gpu.total <= budget
+    roomy = estimate_fit(shape, replace(mac, ram_available=28 * GiB), ctx=8192)
+    assert roomy.verdict is Verdict.FULL_GPU
+    # another model's VRAM is the Mac's RAM too
+    crowded = estimate_fit(shape, replace(mac, ram_available=12 * GiB), ctx=8192, reserved_vram=8 * GiB)
+    assert crowded.verdict is Verdict.NO_FIT
+
+
+def test_tied_output_head_is_copied_to_the_gpu() -> None:
+    arch = replace(QWEN3_8B, tied_embeddings=True)
+    shape = estimate_shape(arch, "Q8_0")
+    est = estimate_fit(shape, machine(24), ctx=4096)
+    assert est.verdict is Verdict.FULL_GPU
+    assert est.cpu.weights == shape.token_embd_bytes  # the input layer keeps its own copy
+    # every block, the output norm and the embedding matrix again as the output head
+    assert est.gpu.weights == shape.weights_bytes
+    assert est.gpu.weights + est.cpu.weights == shape.weights_bytes + shape.token_embd_bytes
+
+
+def test_each_gpu_gets_its_own_compute_buffer() -> None:
+    shape = estimate_shape(QWEN3_32B, "Q4_K_M")
+    one = estimate_fit(shape, machine(48), ctx=8192)
+    two_gpus = replace(machine(24), gpus=(GPU(0, "nvidia", "A", 24 * GiB, 24 * GiB, bandwidth=1e12),
+                                          GPU(1, "nvidia", "B", 24 * GiB, 24 * GiB, bandwidth=1e12)))
+    two = estimate_fit(shape, two_gpus, ctx=8192)
+    assert two.gpu.compute == 2 * one.gpu.compute
+    assert two.gpu.overhead == 2 * one.gpu.overhead
+
+
 def test_estimated_shape_scales_to_the_real_file_size() -> None:
     shape = estimate_shape(QWEN3_8B, "Q4_K_M", file_bytes=5_027_783_488)
     assert shape.weights_bytes == pytest.approx(5_027_783_488, rel=1e-6)

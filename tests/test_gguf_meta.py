@@ -155,3 +155,58 @@ def test_split_siblings_and_missing_shard(tmp_path: Path) -> None:
     shutil.copy(src, tmp_path / "Qwen3-235B-A22B-Q4_K_M-00002-of-00003.gguf")
     with pytest.raises(GGUFError, match="missing 1 shard"):
         read_model_headers(tmp_path / "Qwen3-235B-A22B-Q4_K_M-00002-of-00003.gguf")
+
+
+def _gguf(*kvs: bytes, n_tensors: int = 0) -> bytes:
+    raw = b"GGUF" + struct.pack("<IQQ", 3, n_tensors, len(kvs)) + b"".join(kvs)
+    return raw + bytes(-len(raw) % 32)  # padded to the default alignment, as a writer would
+
+
+def _s(text: str) -> bytes:
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+def _kv_str(key: str, value: str) -> bytes:
+    return _s(key) + struct.pack("<I", 8) + _s(value)
+
+
+def _kv_u32(key: str, value: int) -> bytes:
+    return _s(key) + struct.pack("<II", 4, value)
+
+
+QWEN3_KEYS = (_kv_str("general.architecture", "qwen3"), _kv_u32("qwen3.embedding_length", 64),
+              _kv_u32("qwen3.attention.head_count", 4))
+
+
+@pytest.mark.parametrize("kvs,message", [
+    ((*QWEN3_KEYS, _kv_u32("qwen3.block_count", 300_000_000)), "block_count = 300000000 is not a plausible"),
+    ((*QWEN3_KEYS, _kv_u32("qwen3.block_count", 0)), "block_count = 0 is not a plausible"),
+    ((*QWEN3_KEYS, _kv_str("qwen3.block_count", "two")), "block_count = 'two' is not a plausible"),
+    (QWEN3_KEYS, "block_count is missing"),
+    ((_kv_str("general.alignment", "32"),), "alignment '32' is not a positive power of two"),
+    ((_kv_u32("general.alignment", 24),), "alignment 24 is not a positive power of two"),
+])
+def test_hand_built_bad_headers(tmp_path: Path, kvs: tuple[bytes, ...], message: str) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(_gguf(*kvs))
+    with pytest.raises(GGUFError, match=message):
+        read_shape(bad)
+
+
+def test_deeply_nested_arrays_are_refused(tmp_path: Path) -> None:
+    nested = _s("x") + struct.pack("<I", 9)  # an array of arrays of arrays ...
+    for _ in range(50):
+        nested += struct.pack("<IQ", 9, 1)
+    bad = tmp_path / "nested.gguf"
+    bad.write_bytes(_gguf(nested))
+    with pytest.raises(GGUFError, match="nested too deeply"):
+        read_local_header(bad)
+
+
+def test_a_pipe_is_not_read(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)
+    with pytest.raises(GGUFError, match="not a regular file"):
+        read_local_header(fifo)  # would block forever if opened
