@@ -164,18 +164,41 @@ def _err(e: BaseException) -> str:
 
 
 def _cgroup_limit(sysfs_root: Path) -> tuple[int, int | None, str] | None:
-    """(limit, current usage or None, file) of this container's memory cgroup, or None when unlimited."""
+    """(limit, usage or None, file) of this container's memory cgroup, or None when unlimited.
+
+    The cgroup's usage counts the page cache, which the kernel drops under pressure: right after a
+    20 GB download it would make the container look full. Like docker and the kubelet, subtract the
+    inactive file pages.
+    """
     v2 = sysfs_root / "fs" / "cgroup" / "memory.max"
     text = _read_text(v2)
     if text is not None:
         if text == "max" or not text.isdigit():
             return None
-        return int(text), _read_int(v2.with_name("memory.current")), str(v2)
+        usage = _read_int(v2.with_name("memory.current"))
+        cache = _stat_value(v2.with_name("memory.stat"), "inactive_file")
+        return int(text), _minus(usage, cache), str(v2)
     v1 = sysfs_root / "fs" / "cgroup" / "memory" / "memory.limit_in_bytes"
     limit = _read_int(v1)
     if limit is None or limit <= 0 or limit >= _CGROUP_NO_LIMIT:
         return None
-    return limit, _read_int(v1.with_name("memory.usage_in_bytes")), str(v1)
+    usage = _read_int(v1.with_name("memory.usage_in_bytes"))
+    cache = _stat_value(v1.with_name("memory.stat"), "total_inactive_file")
+    return limit, _minus(usage, cache), str(v1)
+
+
+def _stat_value(path: Path, key: str) -> int | None:
+    """One field of a cgroup memory.stat file."""
+    text = _read_text(path)
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _minus(usage: int | None, cache: int | None) -> int | None:
+    return None if usage is None else max(0, usage - (cache or 0))
 
 
 def _ram(sysfs_root: Path, notes: list[str]) -> tuple[int, int]:
@@ -578,9 +601,13 @@ def probe_hardware(
         notes.append(f"llama.cpp: {build.error}")
 
     ram_bandwidth: float | None = None
-    if measure_bandwidth:
+    # Two buffers of `size` are allocated: in a small container that must not invite the OOM killer.
+    size = min(128 * MIB, ram_available // 16)
+    if measure_bandwidth and size < 16 * MIB:
+        notes.append("Memory bandwidth: not measured, too little free memory")
+    elif measure_bandwidth:
         start = time.perf_counter()
-        ram_bandwidth = guarded("Memory bandwidth", measure_ram_bandwidth, None)
+        ram_bandwidth = guarded("Memory bandwidth", lambda: measure_ram_bandwidth(size), None)
         if ram_bandwidth:
             notes.append(f"Memory bandwidth: measured {format_bandwidth(ram_bandwidth)} by copying a buffer "
                          f"in RAM ({time.perf_counter() - start:.2f} s); real token speed is lower")

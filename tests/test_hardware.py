@@ -233,6 +233,18 @@ def test_cgroup_v2_max_and_limits_above_ram_change_nothing(tmp_path: Path) -> No
 
 
 @pytest.mark.usefixtures("fixed_ram")
+def test_cgroup_page_cache_does_not_count_as_used(tmp_path: Path) -> None:
+    """Right after a big download the cgroup's usage is mostly page cache the kernel can drop."""
+    cgroup_v2(tmp_path / "sys", str(8 * GiB), current=7 * GiB)
+    (tmp_path / "sys/fs/cgroup/memory.stat").write_text(f"anon {GiB}\nfile {6 * GiB}\ninactive_file {5 * GiB}\n")
+    assert probe(tmp_path).ram_available == 8 * GiB - (7 * GiB - 5 * GiB)
+    cgroup_v1(tmp_path / "sys", 12 * GiB, usage=11 * GiB)
+    (tmp_path / "sys/fs/cgroup/memory.max").unlink()
+    (tmp_path / "sys/fs/cgroup/memory/memory.stat").write_text(f"cache {9 * GiB}\ntotal_inactive_file {8 * GiB}\n")
+    assert probe(tmp_path).ram_available == 12 * GiB - 3 * GiB
+
+
+@pytest.mark.usefixtures("fixed_ram")
 def test_cgroup_v1_limit_and_absurd_value(tmp_path: Path) -> None:
     cgroup_v1(tmp_path / "sys", 9223372036854771712, usage=GiB)  # v1's "no limit"
     assert probe(tmp_path).ram_total == 16 * GiB

@@ -97,6 +97,21 @@ def test_window_shows_at_once_and_fills_in_when_the_probe_returns(
     assert window.hardware_panel.gpu_bars[0].need is not None
 
 
+def test_redetect_waits_for_the_running_probe(qtbot, slow_probe: SlowProbe, fake_catalog, tmp_path) -> None:
+    window = make_window(qtbot, slow_probe, fake_catalog, tmp_path)
+    window.show()
+    assert not window.redetect_action.isEnabled()
+    window.redetect_action.trigger()  # disabled: nothing happens
+    window.detect_hardware()  # called directly: still only the one probe
+    with qtbot.waitSignal(window.hardware_ready, timeout=10000):
+        slow_probe.release.set()
+    assert slow_probe.calls == 1
+    assert window.redetect_action.isEnabled()
+    with qtbot.waitSignal(window.hardware_ready, timeout=10000):
+        window.redetect_action.trigger()
+    assert slow_probe.calls == 2
+
+
 def test_probe_failure_is_shown(qtbot, fake_catalog, tmp_path) -> None:
     def broken() -> Hardware:
         raise OSError("no /proc here")

@@ -390,6 +390,9 @@ class MainWindow(QMainWindow):
         self.catalog_runner.submit(lambda _token: load())
 
     def detect_hardware(self) -> None:
+        if self.probe_runner.busy:  # two probes at once would skew each other's bandwidth figure
+            return
+        self.redetect_action.setEnabled(False)
         probe = self.services.probe_hardware
         self._probe_started = time.monotonic()
         self.probe_status.setText("Detecting hardware…")
@@ -410,6 +413,7 @@ class MainWindow(QMainWindow):
         self.catalog_status.setText(f"Could not load the catalog: {exc}")
 
     def _on_hardware(self, hw: Hardware) -> None:
+        self.redetect_action.setEnabled(True)
         self.hardware = hw
         self.hardware_panel.set_hardware(hw)
         seconds = time.monotonic() - self._probe_started
@@ -418,6 +422,7 @@ class MainWindow(QMainWindow):
         self.recompute()
 
     def _on_probe_error(self, exc: BaseException) -> None:
+        self.redetect_action.setEnabled(True)
         self.probe_status.setText("Hardware detection failed")
         if self.hardware is None:
             self.hardware_panel.set_error(str(exc) or type(exc).__name__)
