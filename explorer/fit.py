@@ -101,11 +101,23 @@ def compute_buffer_bytes(shape: ModelShape, ctx: int, *, flash_attn: bool = FLAS
     return max(attn, out, ffn)
 
 
+# The backend name llama.cpp's system info shows for each vendor's GPUs (Vulkan serves them all).
+_BACKENDS = {"nvidia": ("CUDA",), "amd": ("ROCm", "HIP"), "apple": ("Metal",), "intel": ("SYCL",)}
+
+
+def usable_gpus(hw: Hardware) -> list[GPU]:
+    """The GPUs the installed llama.cpp build has a backend for (all of them when unknown)."""
+    info = hw.llama.system_info
+    if not info or "Vulkan" in info:
+        return list(hw.gpus)
+    return [g for g in hw.gpus if any(b in info for b in _BACKENDS.get(g.vendor, ()))]
+
+
 def _gpu_pool(hw: Hardware, reserved_vram: int) -> tuple[int, int, float | None, list[GPU]]:
     """(usable VRAM bytes, backend overhead, slowest bandwidth, gpus) when offload is possible."""
     if not hw.offload_possible:
         return 0, 0, None, []
-    gpus = list(hw.gpus)
+    gpus = usable_gpus(hw)
     free = 0
     for g in gpus:
         avail = g.vram_free if g.vram_free is not None else g.vram_total

@@ -302,6 +302,26 @@ def _cpu_macos(sysctl: Sysctl, notes: list[str]) -> CPUInfo:
 # ---------------------------------------------------------------------------------------------- GPUs
 
 
+def _cuda_visible_devices() -> set[int] | None:
+    """The GPU indices CUDA_VISIBLE_DEVICES leaves to CUDA programs; None when it does not restrict.
+
+    NVML sees every GPU regardless, but llama.cpp can use only these. UUID entries are not mapped
+    (None: no restriction assumed).
+    """
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    visible: set[int] = set()
+    for p in parts:  # CUDA stops at the first entry that is not a device: "-1" or "" hides all
+        if p.startswith("GPU-") or p.startswith("MIG-"):
+            return None
+        if not p.isdigit():
+            break
+        visible.add(int(p))
+    return visible
+
+
 def _nvidia(nvml: object | None, notes: list[str]) -> list[GPU]:
     lib: Any = nvml
     if lib is None:
@@ -321,11 +341,18 @@ def _nvidia(nvml: object | None, notes: list[str]) -> list[GPU]:
             notes.append(f"NVIDIA: NVML did not start ({_err(e)})")
         return []
     gpus: list[GPU] = []
+    visible = _cuda_visible_devices()
     try:
         count = int(lib.nvmlDeviceGetCount())
         if count == 0:
             notes.append("NVIDIA: the driver is loaded but reports no GPUs")
+        hidden = [i for i in range(count) if visible is not None and i not in visible]
+        if hidden:
+            notes.append(f"NVIDIA: GPU {', '.join(map(str, hidden))} hidden from llama.cpp by "
+                         f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}")
         for i in range(count):
+            if i in hidden:
+                continue
             try:
                 handle = lib.nvmlDeviceGetHandleByIndex(i)
                 mem = lib.nvmlDeviceGetMemoryInfo(handle)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from explorer.fit import GPU_OVERHEAD, Verdict, estimate_fit, kv_cache_bytes
+from explorer.fit import GPU_OVERHEAD, Verdict, estimate_fit, kv_cache_bytes, usable_gpus
 from explorer.hardware import GPU, CPUInfo, Hardware, LlamaBuild
 from explorer.shape import Architecture, estimate_shape
 
@@ -171,6 +171,18 @@ def test_each_gpu_gets_its_own_compute_buffer() -> None:
     two = estimate_fit(shape, two_gpus, ctx=8192)
     assert two.gpu.compute == 2 * one.gpu.compute
     assert two.gpu.overhead == 2 * one.gpu.overhead
+
+
+def test_only_gpus_the_build_has_a_backend_for_count() -> None:
+    shape = estimate_shape(QWEN3_32B, "Q4_K_M")
+    cuda = LlamaBuild(installed=True, gpu_offload=True, system_info="CUDA : ARCHS = 890 | CPU : AVX2 = 1 |")
+    mixed = replace(machine(24, build=cuda), gpus=(
+        GPU(0, "nvidia", "RTX 4090", 24 * GiB, 24 * GiB, bandwidth=1e12),
+        GPU(1, "amd", "RX 7900 XTX", 24 * GiB, 24 * GiB, bandwidth=960e9)))
+    assert [g.name for g in usable_gpus(mixed)] == ["RTX 4090"]
+    assert estimate_fit(shape, mixed, ctx=8192).gpu.overhead == GPU_OVERHEAD["nvidia"]
+    vulkan = replace(mixed, llama=replace(cuda, system_info="Vulkan : ... | CPU : AVX2 = 1 |"))
+    assert len(usable_gpus(vulkan)) == 2
 
 
 def test_estimated_shape_scales_to_the_real_file_size() -> None:

@@ -364,6 +364,18 @@ def test_buildinfo_real_child() -> None:
 # ---------------------------------------------------------------------------------------------- warnings
 
 
+def test_cuda_visible_devices_hides_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nvml = FakeNVML([FakeDevice("GPU A", 24 * GiB, 24 * GiB), FakeDevice("GPU B", 24 * GiB, 24 * GiB)])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    hw = probe(tmp_path, nvml=nvml, llama=CPU_BUILD)
+    assert [g.name for g in hw.gpus] == ["GPU B"]
+    assert any("GPU 0 hidden from llama.cpp by CUDA_VISIBLE_DEVICES=1" in n for n in hw.notes)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert probe(tmp_path, nvml=FakeNVML([FakeDevice("GPU A", GiB, GiB)]), llama=CPU_BUILD).gpus == ()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-5a1b")  # UUIDs: not mapped, nothing hidden
+    assert len(probe(tmp_path, nvml=FakeNVML([FakeDevice("GPU A", GiB, GiB)]), llama=CPU_BUILD).gpus) == 1
+
+
 def test_cpu_only_build_with_nvidia_gpu_warns_with_the_cuda_command(tmp_path: Path) -> None:
     nvml = FakeNVML([FakeDevice("NVIDIA H100 80GB HBM3", 80 * GiB, 79 * GiB, bus_width=5120, mem_clock_mhz=2619)])
     hw = probe(tmp_path, nvml=nvml, llama=CPU_BUILD)
