@@ -1,0 +1,207 @@
+"""Downloads against the loopback Hub: layout, verification, resume, faults, disk, cancel, pause."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hub_fixtures import hub  # noqa: F401 - the fixture
+from huggingface_hub import hf_hub_download
+
+from explorer.downloads import DownloadError, DownloadManager, Progress, State, safe_repo_path
+from explorer.testing.hub import HubServer, split_file
+from explorer.testing.models import ensure_model
+
+REPO = "Qwen/Qwen3-Tiny-GGUF"
+NAME = "Qwen3-Tiny-F16.gguf"
+
+
+@pytest.fixture
+def model_file() -> Path:
+    return ensure_model("qwen3-fit-dense-q8_0")  # 36 MB
+
+
+def manager(cache: Path, events: list[Progress] | None = None, **kw: object) -> DownloadManager:
+    sink = events.append if events is not None else (lambda p: None)
+    return DownloadManager(cache_dir=cache, on_progress=sink, backoff=0.01, timeout=2, **kw)  # type: ignore[arg-type]
+
+
+def get_bytes(hub: HubServer, name: str) -> int:  # noqa: F811
+    return sum(e.bytes_sent for e in hub.requests("GET", name))
+
+
+def test_download_lands_verified_in_the_hf_cache(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events)
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.DONE, job.message
+    sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    repo_dir = tmp_path / "cache" / "models--Qwen--Qwen3-Tiny-GGUF"
+    snap = job.results[0].path
+    assert snap.is_symlink() and snap.resolve() == (repo_dir / "blobs" / sha).resolve()
+    assert snap.read_bytes() == model_file.read_bytes()
+    assert (repo_dir / "blobs" / f"{sha}.verified").exists()
+    assert not list(repo_dir.glob("blobs/*.incomplete"))
+    # The real client finds it in its own cache layout, offline.
+    found = hf_hub_download(REPO, NAME, cache_dir=tmp_path / "cache", local_files_only=True)
+    assert Path(found).read_bytes() == model_file.read_bytes()
+    assert events[-1].state is State.DONE and events[-1].done == events[-1].total == model_file.stat().st_size
+    assert any(e.state is State.RUNNING and 0 < e.done < e.total for e in events)
+
+
+def test_split_model_is_ready_only_with_every_shard(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    shards = split_file(model_file, tmp_path / "src", "Qwen3-Tiny-Q8_0", 3)
+    hub.add_repo(REPO, {f"Q8_0/{p.name}": p for p in shards})
+    names = [f"Q8_0/{p.name}" for p in shards]
+    hub.faults.set("status", "00003-of-00003", method="GET", status=404, times=None)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, names), timeout=60)
+    assert job.state is State.FAILED and "00003-of-00003" in job.message
+    hub.faults.clear()
+    dm.resume(job.id)
+    job = dm.wait(job.id, timeout=60)
+    dm.close()
+    assert job.state is State.DONE
+    assert [r.path.read_bytes() for r in job.results] == [p.read_bytes() for p in shards]
+    assert job.results[0].received == 0 and job.results[1].received == 0  # the first two were already there
+
+
+def test_dropped_connection_resumes_without_resending(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    size = model_file.stat().st_size
+    for cut in (3_000_000, 17_000_000, 30_000_000):
+        hub.faults.set("drop", NAME, method="GET", after_bytes=cut, times=1)
+        dm = manager(tmp_path / f"cache{cut}")
+        hub.clear_log()
+        job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+        dm.close()
+        assert job.state is State.DONE, job.message
+        gets = hub.requests("GET", NAME)
+        assert len(gets) == 2 and gets[1].range == f"bytes={cut}-"
+        assert get_bytes(hub, NAME) == size  # 0 bytes re-sent
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "status", "status": 500, "times": 2},
+    {"kind": "status", "status": 429, "retry_after": 1, "times": 1},
+    {"kind": "stall", "seconds": 4, "after_bytes": 1_000_000, "times": 1},
+])
+def test_transient_faults_are_retried(hub: HubServer, tmp_path: Path, model_file: Path, fault: dict) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set(fault.pop("kind"), NAME, method="GET", **fault)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.DONE, job.message
+    assert job.results[0].path.read_bytes() == model_file.read_bytes()
+
+
+def test_a_wrong_byte_is_never_marked_complete(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("corrupt", NAME, method="GET", offset=12345, times=None)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.FAILED and "sha256 mismatch" in job.message
+    repo_dir = tmp_path / "cache" / "models--Qwen--Qwen3-Tiny-GGUF"
+    assert not list(repo_dir.glob("blobs/*")) and not list(repo_dir.glob("snapshots/*/*"))
+
+
+def test_permanent_errors_fail_clearly_and_keep_the_partial(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("drop", NAME, method="GET", after_bytes=5_000_000, times=3)  # every try breaks off
+    dm = manager(tmp_path / "cache", retries=2)
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    assert job.state is State.FAILED and "after 3 tries" in job.message and "kept for a resume" in job.message
+    partials = list(tmp_path.glob("cache/*/blobs/*.incomplete"))
+    assert len(partials) == 1 and partials[0].stat().st_size == 15_000_000  # each try resumed the last
+    hub.faults.clear()
+    hub.clear_log()
+    dm.retry(job.id)
+    assert dm.wait(job.id, timeout=60).state is State.DONE
+    dm.close()
+    assert get_bytes(hub, NAME) == model_file.stat().st_size - 15_000_000
+
+
+def test_not_enough_disk_is_refused_before_any_byte(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    shards = split_file(model_file, tmp_path / "src", "Qwen3-Tiny-Q8_0", 3)
+    hub.add_repo(REPO, {p.name: p for p in shards})
+    dm = manager(tmp_path / "cache", disk_free=lambda _p: 20_000_000)
+    job = dm.wait(dm.enqueue(REPO, [p.name for p in shards]), timeout=30)
+    dm.close()
+    assert job.state is State.FAILED and "not enough disk space" in job.message and "3 files" in job.message
+    assert not hub.requests("GET", "Qwen3-Tiny")
+
+
+def test_disk_full_while_writing(hub: HubServer, tmp_path: Path, model_file: Path,  # noqa: F811
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    hub.add_repo(REPO, {NAME: model_file})
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("explorer.downloads.os.fsync", full)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.FAILED and "the disk is full" in job.message
+    assert not list(tmp_path.glob("cache/*/snapshots/*/*"))
+
+
+def test_pause_resume_and_restart_resend_nothing(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("stall", NAME, method="GET", after_bytes=8_000_000, seconds=3, times=1)
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events, )
+    job_id = dm.enqueue(REPO, [NAME])
+    _wait_for(lambda: any(e.done >= 4_000_000 for e in events))
+    dm.pause(job_id)
+    job = dm.wait(job_id, timeout=10)
+    assert job.state is State.PAUSED
+    dm.close()  # the app quits
+    kept = next(tmp_path.glob("cache/*/blobs/*.incomplete")).stat().st_size
+    assert kept > 0
+    hub.clear_log()
+    dm2 = manager(tmp_path / "cache")  # the app starts again
+    job2 = dm2.wait(dm2.enqueue(REPO, [NAME]), timeout=60)
+    dm2.close()
+    assert job2.state is State.DONE and job2.results[0].resumed_from == kept
+    assert get_bytes(hub, NAME) == model_file.stat().st_size - kept  # bytes re-sent after resume: 0
+
+
+def test_cancel_deletes_the_partial_file(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("stall", NAME, method="GET", after_bytes=8_000_000, seconds=3, times=1)
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events)
+    job_id = dm.enqueue(REPO, [NAME])
+    _wait_for(lambda: any(e.done >= 4_000_000 for e in events))
+    dm.cancel(job_id)
+    job = dm.wait(job_id, timeout=10)
+    dm.close()
+    assert job.state is State.CANCELLED
+    assert not list(tmp_path.glob("cache/*/blobs/*"))
+
+
+@pytest.mark.parametrize("bad", ["../../outside.gguf", "/etc/passwd", "a/../../b.gguf", "dir\\..\\x.gguf", ""])
+def test_file_names_from_the_hub_cannot_escape(bad: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="would leave the download folder"):
+        safe_repo_path(bad)
+    dm = manager(tmp_path / "cache")
+    with pytest.raises(DownloadError):
+        dm.enqueue(REPO, [bad])
+    dm.close()
+
+
+def _wait_for(cond, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
