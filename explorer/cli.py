@@ -19,7 +19,7 @@ from explorer.paths import models_dir
 from explorer.shape import ModelShape
 from explorer.units import format_bytes
 
-SUBCOMMANDS = ("hardware", "fit", "make-test-models")
+SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--fits", action="store_true", help="hide files that do not fit")
     fit.add_argument("--json", action="store_true", help="machine-readable output")
     fit.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
+
+    dl = sub.add_parser("download", help="download a GGUF (every shard of a split one) from the Hub, verified")
+    dl.add_argument("repo", help="e.g. Qwen/Qwen3-8B-GGUF")
+    dl.add_argument("file", help="file in the repo; for a split model any shard, e.g. ...-00001-of-00003.gguf")
+    dl.add_argument("--cache-dir", type=Path, default=None, help="Hugging Face cache folder (default: HF_HUB_CACHE)")
+    dl.add_argument("--retries", type=int, default=5)
+
+    sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
 
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
     tm.add_argument("--dir", type=Path, default=None, help="where to write them (default: the test-model cache)")
@@ -165,6 +173,92 @@ def _fit_json(model_id: str, variant: str, f: CatalogFile | None, shape: ModelSh
     }
 
 
+def shard_names(filename: str) -> list[str]:
+    """Every shard of a split GGUF named by one of them (just [filename] when not split)."""
+    from explorer.gguf_meta import SPLIT_RE
+
+    m = SPLIT_RE.search(filename)
+    if not m:
+        return [filename]
+    total = int(m.group(2))
+    return [f"{filename[: m.start()]}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
+
+
+def cmd_download(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer.downloads import DownloadError, DownloadManager, Progress, State
+
+    bar = _ProgressBar(sys.stderr)
+
+    def show(p: Progress) -> None:
+        bar.update(p)
+
+    manager = DownloadManager(cache_dir=args.cache_dir, on_progress=show, retries=args.retries)
+    try:
+        job_id = manager.enqueue(args.repo, shard_names(args.file))
+    except DownloadError as exc:
+        sys.stderr.write(f"qwen3-explorer: {exc}\n")
+        return 2
+    try:
+        job = manager.wait(job_id)
+    except KeyboardInterrupt:
+        manager.pause(job_id)
+        job = manager.wait(job_id, timeout=10)
+        bar.finish()
+        sys.stderr.write("paused: the partial download is kept; run the same command again to resume\n")
+        manager.close()
+        return 130
+    bar.finish()
+    manager.close()
+    if job.state is not State.DONE:
+        sys.stderr.write(f"qwen3-explorer: {job.message}\n")
+        return 1
+    for result in job.results:
+        out.write(f"{result.path}\n")
+    return 0
+
+
+class _ProgressBar:
+    """One line on a terminal: bar, bytes, speed, ETA. Redrawn at most ~10 times a second."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream, self.width = stream, width
+        self.drawn = False
+
+    def update(self, p: Any) -> None:
+        if not p.total:
+            return
+        frac = min(1.0, p.done / p.total)
+        filled = int(frac * self.width)
+        eta = p.eta
+        eta_text = f" ETA {int(eta) // 60}:{int(eta) % 60:02d}" if eta is not None else ""
+        line = (f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% {format_bytes(p.done)}/"
+                f"{format_bytes(p.total)} {format_bytes(p.speed)}/s{eta_text} {p.state.value}")
+        self.stream.write(line.ljust(100))
+        self.stream.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer.library import scan_library
+
+    models = scan_library()
+    if not models:
+        out.write("No GGUF models on disk yet. Try: "
+                  "qwen3-explorer download Qwen/Qwen3-0.6B-GGUF Qwen3-0.6B-Q8_0.gguf\n")
+        return 0
+    for m in models:
+        flags = ("verified" if m.verified else "unverified") + ("" if m.complete else ", incomplete")
+        where = m.repo or m.source
+        error = f"  ERROR: {m.error}" if m.error else ""
+        out.write(f"{m.filename:<48} {m.quant or '?':<8} {format_bytes(m.size):>10}  {where:<32} {flags}{error}\n")
+    return 0
+
+
 def cmd_make_test_models(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.testing.models import TEST_MODELS, ensure_model
 
@@ -189,7 +283,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command is None:
         build_parser().print_help(stream)
         return 2
-    commands = {"hardware": cmd_hardware, "fit": cmd_fit, "make-test-models": cmd_make_test_models}
+    commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
+                "make-test-models": cmd_make_test_models}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong

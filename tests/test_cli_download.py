@@ -1,0 +1,48 @@
+"""`qwen3-explorer download` against the loopback Hub: shards expanded, progress, clear failures."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from hub_fixtures import hub  # noqa: F401 - the fixture
+
+from explorer.cli import main, shard_names
+from explorer.testing.hub import HubServer, split_file
+from explorer.testing.models import ensure_model
+
+
+def test_shard_names() -> None:
+    assert shard_names("Q4_K_M/M-Q4_K_M-00002-of-00003.gguf") == [
+        "Q4_K_M/M-Q4_K_M-00001-of-00003.gguf", "Q4_K_M/M-Q4_K_M-00002-of-00003.gguf",
+        "Q4_K_M/M-Q4_K_M-00003-of-00003.gguf"]
+    assert shard_names("M-Q8_0.gguf") == ["M-Q8_0.gguf"]
+
+
+def test_download_a_split_model_from_any_shard(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    src = ensure_model("qwen3-tiny-hybrid-f32")
+    shards = split_file(src, tmp_path / "src", "Tiny-F32", 3)
+    hub.add_repo("Qwen/Tiny-GGUF", {p.name: p for p in shards})
+    out = io.StringIO()
+    code = main(["download", "Qwen/Tiny-GGUF", shards[1].name, "--cache-dir", str(tmp_path / "cache")], out=out)
+    assert code == 0, capsys.readouterr().err
+    paths = [Path(line) for line in out.getvalue().splitlines()]
+    assert [p.read_bytes() for p in paths] == [s.read_bytes() for s in shards]
+    assert "100.0%" in capsys.readouterr().err
+
+
+def test_corrupt_download_fails_with_a_message(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    hub.add_repo("Qwen/Tiny-GGUF", {"t.gguf": ensure_model("qwen3-tiny-hybrid-f32")})
+    hub.faults.set("corrupt", "t.gguf", method="GET", offset=100, times=None)
+    code = main(["download", "Qwen/Tiny-GGUF", "t.gguf", "--cache-dir", str(tmp_path / "c")], out=io.StringIO())
+    assert code == 1
+    assert "sha256 mismatch" in capsys.readouterr().err
+
+
+def test_a_file_name_leaving_the_cache_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["download", "Qwen/X", "../../x.gguf", "--cache-dir", str(tmp_path)], out=io.StringIO())
+    assert code == 2
+    assert "would leave the download folder" in capsys.readouterr().err
