@@ -46,3 +46,16 @@ def test_a_file_name_leaving_the_cache_is_refused(tmp_path: Path, capsys: pytest
     code = main(["download", "Qwen/X", "../../x.gguf", "--cache-dir", str(tmp_path)], out=io.StringIO())
     assert code == 2
     assert "would leave the download folder" in capsys.readouterr().err
+
+
+def test_models_lists_a_verified_download(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QWEN3_EXPLORER_MODELS", str(tmp_path / "models"))
+    out = io.StringIO()
+    assert main(["models"], out=out) == 0 and "No GGUF models on disk yet" in out.getvalue()
+    hub.add_repo("Qwen/Tiny-GGUF", {"Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    assert main(["download", "Qwen/Tiny-GGUF", "Tiny-Q8_0.gguf"], out=io.StringIO()) == 0
+    out = io.StringIO()
+    assert main(["models"], out=out) == 0
+    [line] = out.getvalue().splitlines()
+    assert "Tiny-Q8_0.gguf" in line and "Q8_0" in line and "Qwen/Tiny-GGUF" in line and "verified" in line
