@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QStackedLayout,
@@ -82,6 +83,7 @@ class _Form:
 
 class DetailView(QWidget):
     BREAKDOWN_ROWS = ("Weights", "KV cache", "Compute", "Overhead", "Total")
+    download_requested = Signal(object)  # Row
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +117,16 @@ class DetailView(QWidget):
         lay.addWidget(self.title)
         self.model_form = _Form(lay, ["Variant", "Quant", "Size", "Repo", "Files"])
         lay.addStretch(1)
+        actions = QHBoxLayout()
+        actions.setSpacing(8)
+        self.download_button = QPushButton("Download")
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.download_button.clicked.connect(self._download_clicked)
+        actions.addWidget(self.download_button)
+        actions.addStretch(1)
+        lay.addLayout(actions)
+        self.set_download_available(False, "Downloads are not available in this session.")
         cards.addWidget(card, 4)
 
         # Architecture card
@@ -174,6 +186,15 @@ class DetailView(QWidget):
 
     # --- content ---------------------------------------------------------------------------
 
+    def set_download_available(self, available: bool, why: str = "") -> None:
+        self.download_button.setEnabled(available)
+        self.download_button.setToolTip(why if not available else
+                                        "Download this file (all shards) into the Hugging Face cache")
+
+    def _download_clicked(self) -> None:
+        if self.row is not None:
+            self.download_requested.emit(self.row)
+
     def set_row(self, row: Row | None) -> None:
         self.row = row
         if row is None:
@@ -195,6 +216,7 @@ class DetailView(QWidget):
         self.model_form.set("Files", files)
         self.model_form.values["Files"].setToolTip("\n".join(f.shards))
         self.model_form.keys["Files"].setText(f"Files ({len(f.shards)} shards)" if f.is_split else "File")
+        self.download_button.setText(f"Download {f.quant}  ·  {file_size_text(f)}")
 
         params = f"{m.params_total:g}B"
         if m.is_moe:

@@ -1,8 +1,10 @@
-"""The main window: hardware on the left, the model browser in the middle, details below it.
+"""The main window: hardware on the left; tabs for the model browser (details below it), the
+downloads and the library on the right.
 
 It shows at once with placeholders; the catalog and the hardware probe load on worker threads, and
 every change of context length or KV cache type recomputes all fits on a worker, dropping the
-results of recomputations that a newer one superseded.
+results of recomputations that a newer one superseded. A catalog refresh from the Hub runs on a
+worker too; when the Hub cannot be reached the window keeps the catalog it has and says so.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QScrollArea,
     QSplitter,
     QTableView,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -41,9 +45,12 @@ from PySide6.QtWidgets import (
 from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
 from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.hardware import Hardware
+from explorer.hub_catalog import RefreshResult, describe_source
 from ui.detail_view import DetailView
+from ui.downloads_panel import DownloadsPanel
 from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
 from ui.hardware_panel import HardwarePanel
+from ui.library_view import LibraryView
 from ui.model_table import (
     ROW_ROLE,
     Column,
@@ -51,6 +58,7 @@ from ui.model_table import (
     ModelTableModel,
     Row,
     VerdictDelegate,
+    file_size_text,
     quant_bits,
     rows_from_catalog,
 )
@@ -96,9 +104,17 @@ def compute_fits(pairs: Sequence[tuple[CatalogModel, CatalogFile]], hw: Hardware
 
 
 def catalog_text(catalog: Catalog) -> str:
-    source = "Offline snapshot" if catalog.source == "snapshot" else "Hugging Face Hub"
     n_files = sum(len(m.files) for m in catalog.models)
-    return f"{source}, {catalog.snapshot_date}  ·  {len(catalog.models)} models, {n_files} files"
+    return f"{describe_source(catalog)}  ·  {len(catalog.models)} models, {n_files} files"
+
+
+def unreachable_text(catalog: Catalog | None) -> str:
+    """The status line when a refresh reached no repo: what the window keeps showing instead."""
+    if catalog is None:
+        return "Hub unreachable"
+    if catalog.source == "hub":
+        return f"Hub unreachable, showing the Hub catalog refreshed {catalog.snapshot_date}"
+    return f"Hub unreachable, showing the offline snapshot ({catalog.snapshot_date})"
 
 
 class MultiChoiceButton(QToolButton):
@@ -158,6 +174,7 @@ class MainWindow(QMainWindow):
     hardware_ready = Signal(object)  # Hardware
     catalog_ready = Signal(object)  # Catalog
     fits_applied = Signal(object)  # FitBatch
+    catalog_refreshed = Signal(object)  # RefreshResult, or the exception when the refresh failed
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,6 +199,9 @@ class MainWindow(QMainWindow):
         self.probe_runner = LatestRunner(self)
         self.catalog_runner = LatestRunner(self)
         self.fit_runner = LatestRunner(self)
+        self.refresh_runner = LatestRunner(self)
+        self.refresh_runner.result.connect(self._on_refreshed)
+        self.refresh_runner.error.connect(self._on_refresh_error)
         self.probe_runner.result.connect(self._on_hardware)
         self.probe_runner.error.connect(self._on_probe_error)
         self.catalog_runner.result.connect(self._on_catalog)
@@ -215,6 +235,9 @@ class MainWindow(QMainWindow):
         blay.addWidget(self.table, 1)
 
         self.detail = DetailView()
+        if self.services.downloads is not None:
+            self.detail.set_download_available(True)
+        self.detail.download_requested.connect(self.download_row)
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
         right.addWidget(browser)
@@ -226,8 +249,21 @@ class MainWindow(QMainWindow):
 
         main = QSplitter(Qt.Orientation.Horizontal)
         main.setObjectName("mainSplitter")
+        self.downloads_panel = DownloadsPanel(self.services.downloads)
+        self.downloads_panel.job_done.connect(self._on_download_done)
+        self.downloads_panel.job_failed.connect(self._on_download_failed)
+        self.downloads_panel.active_changed.connect(self._on_active_downloads)
+        self.library_view = LibraryView(self.services.scan_library, self.services.delete_model,
+                                        self.services.add_model_file)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(right, "Models")
+        self.tabs.addTab(self.downloads_panel, "Downloads")
+        self.tabs.addTab(self.library_view, "Library")
+
         main.addWidget(scroll)
-        main.addWidget(right)
+        main.addWidget(self.tabs)
         main.setStretchFactor(0, 0)
         main.setStretchFactor(1, 1)
         main.setChildrenCollapsible(False)
@@ -239,6 +275,11 @@ class MainWindow(QMainWindow):
         self.redetect_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.redetect_action.triggered.connect(self.detect_hardware)
         menu.addAction(self.redetect_action)
+        self.refresh_action = QAction("Refresh catalog from the Hub", self)
+        self.refresh_action.setToolTip("Ask the Hugging Face Hub for exact file sizes and shards")
+        self.refresh_action.triggered.connect(self.refresh_catalog)
+        self.refresh_action.setEnabled(self.services.refresh_catalog is not None)
+        menu.addAction(self.refresh_action)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -380,7 +421,22 @@ class MainWindow(QMainWindow):
         for col, width in widths.items():
             table.setColumnWidth(col, width)
         table.selectionModel().currentRowChanged.connect(self._current_changed)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.customContextMenuRequested.connect(
+            lambda pos: self.table_menu(table.indexAt(pos)).exec(table.viewport().mapToGlobal(pos)))
         return table
+
+    def table_menu(self, index: QModelIndex) -> QMenu:
+        """The context menu for a row of the model table (built separately so tests can use it)."""
+        menu = QMenu(self.table)
+        row = index.data(ROW_ROLE) if index.isValid() else None
+        if isinstance(row, Row):
+            action = menu.addAction(f"Download {row.model.id} {row.file.quant}…")
+            action.setEnabled(self.services.downloads is not None)
+            action.triggered.connect(lambda: self.download_row(row))
+        else:
+            menu.addAction("No file here").setEnabled(False)
+        return menu
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -401,9 +457,16 @@ class MainWindow(QMainWindow):
         self.probe_runner.submit(lambda _token: probe())
 
     def _on_catalog(self, catalog: Catalog) -> None:
+        current = self.current_row()
         self.catalog = catalog
         self.fit_runner.cancel()  # a running recomputation belongs to the old rows
         self.table_model.set_rows(rows_from_catalog(catalog))
+        if current is not None:  # keep the same file selected across a refresh
+            for i, r in enumerate(self.table_model.rows):
+                if (r.model.id, r.file.quant, r.file.repo) == (current.model.id, current.file.quant,
+                                                               current.file.repo):
+                    self.select_source_row(i)
+                    break
         self._fill_filter_choices(catalog)
         self.catalog_status.setText(catalog_text(catalog))
         self.catalog_ready.emit(catalog)
@@ -411,6 +474,75 @@ class MainWindow(QMainWindow):
 
     def _on_catalog_error(self, exc: BaseException) -> None:
         self.catalog_status.setText(f"Could not load the catalog: {exc}")
+
+    # --- catalog refresh -------------------------------------------------------------------
+
+    def refresh_catalog(self) -> None:
+        """Ask the Hub for the catalog's files on a worker; never blocks the UI thread."""
+        refresh = self.services.refresh_catalog
+        if refresh is None or self.refresh_runner.busy:
+            return
+        self.refresh_action.setEnabled(False)
+        self.catalog_status.setText("Refreshing the catalog from the Hub…")
+        self.refresh_runner.submit(lambda _token: refresh())
+
+    def _on_refreshed(self, result: RefreshResult) -> None:
+        self.refresh_action.setEnabled(True)
+        if not result.updated:
+            self._refresh_failed("; ".join(f"{repo}: {why}" for repo, why in result.failed[:20]))
+        else:
+            self._on_catalog(result.catalog)
+            if result.failed:
+                n = len(result.failed)
+                self.catalog_status.setText(
+                    f"{self.catalog_status.text()}  ·  {n} repo{'s' if n > 1 else ''} unreachable, "
+                    "kept from the snapshot")
+                self.catalog_status.setToolTip("\n".join(f"{r}: {w}" for r, w in result.failed[:20]))
+            else:
+                self.catalog_status.setToolTip("")
+        self.catalog_refreshed.emit(result)
+
+    def _on_refresh_error(self, exc: BaseException) -> None:
+        self.refresh_action.setEnabled(True)
+        self._refresh_failed(f"{type(exc).__name__}: {exc}")
+        self.catalog_refreshed.emit(exc)
+
+    def _refresh_failed(self, why: str) -> None:
+        self.catalog_status.setText(unreachable_text(self.catalog))
+        self.catalog_status.setToolTip(why)
+
+    # --- downloads -------------------------------------------------------------------------
+
+    def download_row(self, row: Row) -> int | None:
+        """Queue the row's file (every shard); asks first when the fit says it does not fit here."""
+        if self.services.downloads is None:
+            return None
+        name = f"{row.model.id} {row.file.quant}"
+        if row.fit is not None and row.fit.verdict is Verdict.NO_FIT:
+            answer = QMessageBox.question(
+                self, "Download a model that does not fit?",
+                f"{name} does not fit on this machine at {format_ctx(row.fit.ctx)} context:\n\n"
+                f"{row.fit.summary}\n\nDownload it anyway ({file_size_text(row.file)})?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        job_id = self.downloads_panel.enqueue(row.file.repo, row.file.shards,
+                                              title=f"{row.model.id}  ·  {row.file.quant}")
+        self.statusBar().showMessage(f"Queued {name}: see the Downloads tab", 6000)
+        return job_id
+
+    def _on_download_done(self, _job_id: int) -> None:
+        self.library_view.rescan()
+
+    def _on_download_failed(self, job_id: int, message: str) -> None:
+        row = self.downloads_panel.rows.get(job_id)
+        title = row.info.title if row is not None else "A download"
+        self.statusBar().showMessage(f"Download failed: {title}: {message}", 15000)
+
+    def _on_active_downloads(self, active: int) -> None:
+        index = self.tabs.indexOf(self.downloads_panel)
+        self.tabs.setTabText(index, f"Downloads ({active})" if active else "Downloads")
 
     def _on_hardware(self, hw: Hardware) -> None:
         self.redetect_action.setEnabled(True)
@@ -566,6 +698,8 @@ class MainWindow(QMainWindow):
         self.count_label.setText(f"{shown} of {total} files" if shown != total else f"{total} files")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        for runner in (self.probe_runner, self.catalog_runner, self.fit_runner):
+        for runner in (self.probe_runner, self.catalog_runner, self.fit_runner, self.refresh_runner,
+                       self.library_view.scan_runner):
             runner.cancel()
+        self.downloads_panel.close_manager()
         super().closeEvent(event)

@@ -1,18 +1,41 @@
 """What the main window needs from the outside world, passed in explicitly (no globals).
 
-The real services call into `explorer`; tests build a `Services` with fakes.
+The real services call into `explorer`; tests build a `Services` with fakes. The fields added for
+downloads, the catalog refresh and the library default to None, which the window shows as
+"not available" (the Download button and the refresh action are disabled, the library is empty).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from explorer.catalog import Catalog
 from explorer.hardware import Hardware
 from explorer.paths import models_dir as default_models_dir
+
+if TYPE_CHECKING:  # explorer.downloads imports huggingface_hub: keep it off the start-up path
+    from explorer.downloads import Progress
+    from explorer.hub_catalog import RefreshResult
+    from explorer.library import LocalModel
+
+
+class Downloader(Protocol):
+    """What the UI uses of `explorer.downloads.DownloadManager` (tests pass a fake)."""
+
+    def enqueue(self, repo: str, files: Sequence[str]) -> int: ...
+    def pause(self, job_id: int) -> None: ...
+    def resume(self, job_id: int) -> None: ...
+    def cancel(self, job_id: int) -> None: ...
+    def close(self) -> None: ...
+
+
+# Builds the download manager given the progress callback (called from worker threads). The
+# window calls it lazily, on the first download, so merely opening the app starts no threads.
+DownloaderFactory: TypeAlias = "Callable[[Callable[[Progress], None]], Downloader]"
 
 
 @dataclass(frozen=True)
@@ -20,16 +43,65 @@ class Services:
     probe_hardware: Callable[[], Hardware]  # slow (seconds): the UI runs it on a worker thread
     load_catalog: Callable[[], Catalog]
     models_dir: Path
+    downloads: DownloaderFactory | None = None
+    refresh_catalog: Callable[[], RefreshResult] | None = None  # network: runs on a worker thread
+    scan_library: Callable[[], list[LocalModel]] | None = None  # disk: runs on a worker thread
+    delete_model: Callable[[LocalModel], int] | None = None  # returns the bytes freed
+    add_model_file: Callable[[Path], LocalModel] | None = None  # raises GGUFError for a non-GGUF
 
 
 def default_services(models_dir: Path | None = None) -> Services:
-    """The real services: probe this machine, read the shipped catalog snapshot."""
+    """The real services: probe this machine, the cached Hub catalog (else the shipped snapshot)."""
     # Imported here so that merely importing the UI does not pull in the probe's dependencies.
-    from explorer import catalog, hardware
+    from explorer import hardware, hub_catalog
 
     models_dir = models_dir or default_models_dir()
     return Services(
         probe_hardware=functools.partial(hardware.probe_hardware, models_dir),
-        load_catalog=catalog.load_catalog,
+        load_catalog=hub_catalog.current_catalog,
         models_dir=models_dir,
+        downloads=_download_manager,
+        refresh_catalog=_refresh_catalog,
+        scan_library=functools.partial(_scan_library, models_dir),
+        delete_model=functools.partial(_delete_model, models_dir),
+        add_model_file=_add_model_file,
     )
+
+
+def _download_manager(on_progress: Callable[[Progress], None]) -> Downloader:
+    from explorer.downloads import DownloadManager
+
+    return DownloadManager(on_progress=on_progress)  # the Hugging Face cache, one file at a time
+
+
+def _refresh_catalog() -> RefreshResult:
+    """Ask the Hub for every repo of the shipped snapshot; keep the result when any repo answered."""
+    from huggingface_hub import HfApi
+
+    from explorer import catalog, hub_catalog
+
+    result = hub_catalog.refresh_catalog(catalog.load_catalog(), HfApi())
+    if result.updated:
+        hub_catalog.save_refreshed(result.catalog)
+    return result
+
+
+def _scan_library(models_dir: Path) -> list[LocalModel]:
+    from explorer import library
+
+    return library.scan_library(models_dir=models_dir, added=library.AddedFiles().paths())
+
+
+def _delete_model(models_dir: Path, model: LocalModel) -> int:
+    from explorer import library
+
+    freed = library.delete_model(model, models_dir=models_dir)
+    if model.source == "added":
+        library.AddedFiles().remove(model.path)  # the user's file stays; we forget it
+    return freed
+
+
+def _add_model_file(path: Path) -> LocalModel:
+    from explorer import library
+
+    return library.AddedFiles().add(path)
