@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-flash-attn", action="store_true", help="estimate without flash attention")
     fit.add_argument("--file", type=Path, action="append", default=[],
                      help="a local GGUF (any shard of a split model): use its real header; repeatable")
+    fit.add_argument("--hub", action="append", default=[], metavar="REPO/FILE",
+                     help="a GGUF on the Hub, e.g. Qwen/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf: exact fit from its "
+                          "header, read with HTTP Range requests before any download; repeatable")
     fit.add_argument("--model", default="", help="only models whose id contains this text")
     fit.add_argument("--variant", default="", help="base, hybrid, instruct-2507, thinking-2507 or coder")
     fit.add_argument("--quant", default="", help="only this quant type, e.g. Q4_K_M")
@@ -101,7 +104,17 @@ def fit_rows(catalog: Catalog, hw: Hardware, args: argparse.Namespace
         shape = read_shape(path)
         rows.append((path.name, "local file", None, shape,
                      estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)))
-    if args.file:
+    for spec in args.hub:
+        from explorer.hub_header import read_remote_shape
+
+        parts = spec.strip("/").split("/")
+        if len(parts) < 3:
+            raise GGUFError(f"{spec}: expected REPO/FILE, e.g. Qwen/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf")
+        repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
+        shape = read_remote_shape(repo, shard_names(filename))
+        rows.append((filename, repo, None, shape,
+                     estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)))
+    if args.file or args.hub:
         return rows
     for model in catalog.models:
         if not _selected(model, args):

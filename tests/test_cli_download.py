@@ -59,3 +59,23 @@ def test_models_lists_a_verified_download(hub: HubServer, tmp_path: Path,  # noq
     assert main(["models"], out=out) == 0
     [line] = out.getvalue().splitlines()
     assert "Tiny-Q8_0.gguf" in line and "Q8_0" in line and "Qwen/Tiny-GGUF" in line and "verified" in line
+
+
+def test_fit_from_the_hub_header_matches_the_local_file(hub: HubServer) -> None:  # noqa: F811
+    import json
+
+    path = ensure_model("qwen3moe-fit-q8_0")
+    hub.add_repo("Qwen/MoE-GGUF", {"Q8_0/MoE-Q8_0.gguf": path})
+    remote, local = io.StringIO(), io.StringIO()
+    assert main(["fit", "--hub", "Qwen/MoE-GGUF/Q8_0/MoE-Q8_0.gguf", "--json", "--no-llama", "--ctx", "8k"],
+                out=remote) == 0
+    assert main(["fit", "--file", str(path), "--json", "--no-llama", "--ctx", "8k"], out=local) == 0
+    [r], [loc] = json.loads(remote.getvalue())["files"], json.loads(local.getvalue())["files"]
+    assert r["exact"] and r["cpu"] == loc["cpu"] and r["gpu"] == loc["gpu"] and r["verdict"] == loc["verdict"]
+    assert sum(e.bytes_sent for e in hub.requests("GET", "MoE-Q8_0")) < path.stat().st_size // 20
+
+
+def test_fit_from_the_hub_for_a_missing_file(hub: HubServer, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    hub.add_repo("Qwen/MoE-GGUF", {"README.md": "x"})
+    assert main(["fit", "--hub", "Qwen/MoE-GGUF/nope.gguf", "--no-llama"], out=io.StringIO()) == 2
+    assert "nope.gguf" in capsys.readouterr().err
