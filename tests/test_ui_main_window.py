@@ -254,3 +254,38 @@ def test_default_services_respect_the_environment(monkeypatch, tmp_path) -> None
     home_cache = Path(default_services().models_dir)
     assert home_cache.parts[-2:] == ("qwen3-explorer", "models")
     assert str(home_cache).startswith(str(Path.home()))  # the isolated test HOME
+
+
+def test_exact_fit_from_the_hub_replaces_the_estimate(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    """The detail view's button reads the header (here: a generated model's) and refits that row."""
+    from explorer.gguf_meta import read_shape
+    from explorer.testing.models import ensure_model
+
+    real = read_shape(ensure_model("qwen3moe-fit-q8_0"))
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def read_remote_shape(repo: str, shards) -> object:
+        asked.append((repo, tuple(shards)))
+        return real
+
+    services = Services(probe_hardware=lambda: fake_hardware, load_catalog=lambda: fake_catalog,
+                        models_dir=tmp_path, read_remote_shape=read_remote_shape)
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.hardware is not None and window.table_model.rows[0].fit is not None, timeout=10000)
+    row_index = source_row(window, "Qwen3-8B", "Q4_K_M")
+    window.select_source_row(row_index)
+    row = window.current_row()
+    assert row is not None and row.fit is not None and not row.fit.exact
+    assert window.detail.exact_button.isEnabled()
+    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+        window.detail.exact_button.click()
+    assert asked == [("Qwen/Qwen3-8B-GGUF", row.file.shards)]
+    fit = window.table_model.rows[row_index].fit
+    assert fit is not None and fit.exact and fit.cpu.weights + fit.gpu.weights >= real.weights_bytes
+    assert window.detail.exact_button.text() == "Exact (GGUF header)" and not window.detail.exact_button.isEnabled()
+    # the exact shape survives a context change
+    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+        window.set_context(16384)
+    assert window.table_model.rows[row_index].fit.exact

@@ -84,6 +84,7 @@ class _Form:
 class DetailView(QWidget):
     BREAKDOWN_ROWS = ("Weights", "KV cache", "Compute", "Overhead", "Total")
     download_requested = Signal(object)  # Row
+    exact_requested = Signal(object)  # Row: read the file's GGUF header from the Hub
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +125,12 @@ class DetailView(QWidget):
         self.download_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.download_button.clicked.connect(self._download_clicked)
         actions.addWidget(self.download_button)
+        self.exact_button = QPushButton("Exact fit from the Hub")
+        self.exact_button.setToolTip("Read this file's GGUF header from the Hub (a few MB, HTTP Range) and "
+                                     "estimate from its real tensor sizes instead of catalog facts")
+        self.exact_button.clicked.connect(self._exact_clicked)
+        self.exact_button.setEnabled(False)
+        actions.addWidget(self.exact_button)
         actions.addStretch(1)
         lay.addLayout(actions)
         self.set_download_available(False, "Downloads are not available in this session.")
@@ -191,6 +198,22 @@ class DetailView(QWidget):
         self.download_button.setToolTip(why if not available else
                                         "Download this file (all shards) into the Hugging Face cache")
 
+    def set_exact_available(self, available: bool) -> None:
+        self._exact_service = available
+        self._update_exact_button()
+
+    def _update_exact_button(self) -> None:
+        fit = self.row.fit if self.row is not None else None
+        estimated = fit is not None and not fit.exact
+        self.exact_button.setEnabled(getattr(self, "_exact_service", False) and estimated)
+        self.exact_button.setText("Exact fit from the Hub" if fit is None or estimated else "Exact (GGUF header)")
+
+    def _exact_clicked(self) -> None:
+        if self.row is not None:
+            self.exact_button.setEnabled(False)
+            self.exact_button.setText("Reading header…")
+            self.exact_requested.emit(self.row)
+
     def _download_clicked(self) -> None:
         if self.row is not None:
             self.download_requested.emit(self.row)
@@ -239,6 +262,7 @@ class DetailView(QWidget):
         self.arch_form.set("Context", ctx)
         self.arch_form.set("Vocabulary", f"{a.n_vocab:,}")
         self._show_fit(row.fit)
+        self._update_exact_button()
 
     def _show_fit(self, fit: FitEstimate | None) -> None:
         if fit is None:

@@ -10,7 +10,7 @@ worker too; when the Hub cannot be reached the window keeps the catalog it has a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import (
@@ -46,6 +46,7 @@ from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
 from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.hardware import Hardware
 from explorer.hub_catalog import RefreshResult, describe_source
+from explorer.shape import ModelShape
 from ui.detail_view import DetailView
 from ui.downloads_panel import DownloadsPanel
 from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
@@ -88,15 +89,21 @@ class FitBatch:
 
 
 def compute_fits(pairs: Sequence[tuple[CatalogModel, CatalogFile]], hw: Hardware, ctx: int,
-                 kv_type: str, token: CancelToken | None = None) -> FitBatch:
-    """Fit every file; runs on a worker thread. Stops early when `token` is cancelled."""
+                 kv_type: str, token: CancelToken | None = None,
+                 exact: Mapping[tuple[str, tuple[str, ...]], ModelShape] | None = None) -> FitBatch:
+    """Fit every file; runs on a worker thread. Stops early when `token` is cancelled.
+
+    `exact` holds shapes read from real GGUF headers, keyed by (repo, shards); they replace the
+    catalog's estimates for those files.
+    """
     fits: list[FitEstimate | None] = []
     errors: list[str] = []
     for model, file in pairs:
         if token is not None and token.cancelled:
             raise Cancelled()
         try:
-            fits.append(estimate_fit(model.shape_for(file), hw, ctx=ctx, kv_type=kv_type))
+            shape = (exact or {}).get((file.repo, file.shards)) or model.shape_for(file)
+            fits.append(estimate_fit(shape, hw, ctx=ctx, kv_type=kv_type))
         except Exception as exc:  # one odd file must not blank the whole table
             fits.append(None)
             errors.append(f"{model.id} {file.quant}: {exc!r}")
@@ -200,6 +207,10 @@ class MainWindow(QMainWindow):
         self.catalog_runner = LatestRunner(self)
         self.fit_runner = LatestRunner(self)
         self.refresh_runner = LatestRunner(self)
+        self.header_runner = LatestRunner(self)
+        self.header_runner.result.connect(self._on_exact_shape)
+        self.header_runner.error.connect(self._on_exact_error)
+        self.exact_shapes: dict[tuple[str, tuple[str, ...]], ModelShape] = {}
         self.refresh_runner.result.connect(self._on_refreshed)
         self.refresh_runner.error.connect(self._on_refresh_error)
         self.probe_runner.result.connect(self._on_hardware)
@@ -238,6 +249,8 @@ class MainWindow(QMainWindow):
         if self.services.downloads is not None:
             self.detail.set_download_available(True)
         self.detail.download_requested.connect(self.download_row)
+        self.detail.exact_requested.connect(self.read_exact_shape)
+        self.detail.set_exact_available(self.services.read_remote_shape is not None)
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("rightSplitter")
         right.addWidget(browser)
@@ -602,7 +615,26 @@ class MainWindow(QMainWindow):
         pairs = [(r.model, r.file) for r in self.table_model.rows]
         ctx, kv = self._ctx, self._kv_type
         self.fit_status.setText(f"Computing fits at {format_ctx(ctx)}…")
-        return self.fit_runner.submit(lambda token: compute_fits(pairs, hw, ctx, kv, token))
+        exact = dict(self.exact_shapes)
+        return self.fit_runner.submit(lambda token: compute_fits(pairs, hw, ctx, kv, token, exact))
+
+    def read_exact_shape(self, row: Row) -> int | None:
+        """Fetch the row's GGUF header from the Hub off the UI thread, then refit with it."""
+        read = self.services.read_remote_shape
+        if read is None:
+            return None
+        key = (row.file.repo, row.file.shards)
+        self.fit_status.setText(f"Reading the GGUF header of {row.file.filename} from the Hub…")
+        return self.header_runner.submit(lambda _token: (key, read(*key)))
+
+    def _on_exact_shape(self, result: tuple[tuple[str, tuple[str, ...]], ModelShape]) -> None:
+        key, shape = result
+        self.exact_shapes[key] = shape
+        self.recompute()
+
+    def _on_exact_error(self, exc: BaseException) -> None:
+        self.fit_status.setText(f"Could not read the header from the Hub: {exc}")
+        self.detail.set_row(self.detail.row)
 
     def _on_fits(self, batch: FitBatch) -> None:
         self.table_model.set_fits(batch.fits)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 from explorer.catalog import Catalog
 from explorer.hardware import Hardware
 from explorer.paths import models_dir as default_models_dir
+from explorer.shape import ModelShape
 
 if TYPE_CHECKING:  # explorer.downloads imports huggingface_hub: keep it off the start-up path
     from explorer.downloads import Progress
@@ -48,6 +49,8 @@ class Services:
     scan_library: Callable[[], list[LocalModel]] | None = None  # disk: runs on a worker thread
     delete_model: Callable[[LocalModel], int] | None = None  # returns the bytes freed
     add_model_file: Callable[[Path], LocalModel] | None = None  # raises GGUFError for a non-GGUF
+    # The exact shape of a Hub file from its GGUF header (HTTP Range, a few MB): network, worker thread.
+    read_remote_shape: Callable[[str, Sequence[str]], ModelShape] | None = None
 
 
 def default_services(models_dir: Path | None = None) -> Services:
@@ -65,7 +68,14 @@ def default_services(models_dir: Path | None = None) -> Services:
         scan_library=functools.partial(_scan_library, models_dir),
         delete_model=functools.partial(_delete_model, models_dir),
         add_model_file=_add_model_file,
+        read_remote_shape=_read_remote_shape,
     )
+
+
+def _read_remote_shape(repo: str, shards: Sequence[str]) -> ModelShape:
+    from explorer.hub_header import read_remote_shape
+
+    return read_remote_shape(repo, shards)
 
 
 def _download_manager(on_progress: Callable[[Progress], None]) -> Downloader:
