@@ -126,6 +126,7 @@ class DetailView(QWidget):
         self.download_button.clicked.connect(self._download_clicked)
         actions.addWidget(self.download_button)
         self.exact_button = QPushButton("Exact fit from the Hub")
+        self.exact_button.setObjectName("rowButton")
         self.exact_button.setToolTip("Read this file's GGUF header from the Hub (a few MB, HTTP Range) and "
                                      "estimate from its real tensor sizes instead of catalog facts")
         self.exact_button.clicked.connect(self._exact_clicked)
