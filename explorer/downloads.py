@@ -18,6 +18,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import threading
 import time
@@ -25,14 +26,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
 from huggingface_hub.file_download import repo_folder_name
+from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
 
 from explorer.units import format_bytes
 
 CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 DISK_MARGIN = 256 << 20  # leave this much free after the download
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress reports a second per job
 
@@ -94,16 +99,18 @@ class Transfer:
     def __init__(self, repo: str, filename: str, *, cache_dir: Path | None = None, revision: str | None = None,
                  token: str | bool | None = None, retries: int = 5, backoff: float = 1.0, timeout: float = 30,
                  stop: Callable[[], str | None] = lambda: None,
-                 on_bytes: Callable[[int], None] = lambda n: None) -> None:
+                 on_bytes: Callable[[int], None] = lambda n: None,
+                 on_phase: Callable[[str], None] = lambda phase: None) -> None:
         self.repo, self.filename = repo, filename
         self.rel = safe_repo_path(filename)
         self.cache = Path(cache_dir or constants.HF_HUB_CACHE)
         self.revision, self.token = revision, token
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
-        self.stop, self.on_bytes = stop, on_bytes
-        self.url = hf_hub_url(repo, filename, revision=revision)
+        self.stop, self.on_bytes, self.on_phase = stop, on_bytes, on_phase
+        self.url = hf_hub_url(repo, filename, revision=revision)  # HEAD; the GETs use the commit it names
         self.repo_dir = self.cache / repo_folder_name(repo_id=repo, repo_type="model")
         self._digest = hashlib.sha256()
+        self.get_url = self.url
 
     # -- metadata ---------------------------------------------------------------------------------
     def metadata(self) -> tuple[str, str, int]:
@@ -120,10 +127,13 @@ class Transfer:
                 self._sleep(attempt, exc)
         else:  # pragma: no cover - the loop always breaks or raises
             raise DownloadError(str(last))
-        sha = (meta.etag or "").strip('"').removeprefix("W/").strip('"')
-        if meta.commit_hash is None or meta.size is None or len(sha) != 64:
+        sha = (meta.etag or "").strip('"').removeprefix("W/").strip('"').lower()
+        commit = (meta.commit_hash or "").lower()
+        if meta.size is None or not _SHA256.fullmatch(sha):
             raise DownloadError(f"{self.filename}: the Hub gave no LFS sha256 for this file, so it cannot be verified")
-        return meta.commit_hash, sha, int(meta.size)
+        if not _COMMIT.fullmatch(commit):  # it becomes a folder name: never trust it as a path
+            raise DownloadError(f"{self.filename}: the Hub answered with an invalid commit id {commit[:60]!r}")
+        return commit, sha, int(meta.size)
 
     # -- paths ------------------------------------------------------------------------------------
     def blob(self, sha: str) -> Path:
@@ -144,11 +154,30 @@ class Transfer:
             and self.snapshot(commit).exists()
 
     # -- the transfer -----------------------------------------------------------------------------
+    def pin(self, commit: str) -> None:
+        """Ask for this exact commit from now on (every shard, every resume): no mixing of versions."""
+        self.get_url = hf_hub_url(self.repo, self.filename, revision=commit)
+
     def run(self, meta: tuple[str, str, int] | None = None) -> FileResult:
         commit, sha, size = meta or self.metadata()
+        self.pin(commit)
+        lock_dir = self.cache / ".locks" / self.repo_dir.name
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        # The same lock huggingface_hub takes for this blob: never two writers on one file.
+        with WeakFileLock(lock_dir / f"{sha}.lock"):
+            return self._run_locked(commit, sha, size)
+
+    def _run_locked(self, commit: str, sha: str, size: int) -> FileResult:
         if self.is_complete(commit, sha, size):
             return FileResult(self.snapshot(commit), sha, size, size, 0)
         blob = self.blob(sha)
+        if blob.exists() and blob.stat().st_size == size:
+            # Fetched earlier by huggingface_hub (or without our marker): check it instead of fetching it again.
+            self.on_phase("verifying")
+            if self._hash_file(blob) == sha:
+                self._finish(None, blob, sha, commit)
+                return FileResult(self.snapshot(commit), sha, size, size, 0)
+            blob.unlink()
         part = blob.with_name(sha + ".incomplete")
         part.parent.mkdir(parents=True, exist_ok=True)
         if part.exists() and part.stat().st_size > size:
@@ -156,10 +185,10 @@ class Transfer:
         start = part.stat().st_size if part.exists() else 0
         resumed_from, received = start, 0
         self._digest = hashlib.sha256()
-        if start:
-            with part.open("rb") as fh:  # hash what is already there, once, then keep hashing as we write
-                for chunk in iter(lambda: fh.read(CHUNK), b""):
-                    self._digest.update(chunk)
+        if start:  # hash what is already there, once, then keep hashing as we write
+            self.on_phase("verifying")
+            self._hash_file(part, self._digest)
+        self.on_phase("downloading")
         attempt = 0
         while start < size:
             self._check_stop()
@@ -194,6 +223,15 @@ class Transfer:
         self._finish(part, blob, sha, commit)
         return FileResult(self.snapshot(commit), sha, size, resumed_from, received)
 
+    def _hash_file(self, path: Path, digest: Any = None) -> str:
+        """sha256 of a file on disk, stopping promptly on pause or cancel."""
+        digest = digest or hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                self._check_stop()
+                digest.update(chunk)
+        return str(digest.hexdigest())
+
     def _fetch(self, part: Path, start: int, size: int) -> tuple[int, bool]:
         """One GET from `start`; returns (bytes received, whether the server restarted from 0)."""
         headers = build_hf_headers(token=self.token)
@@ -201,7 +239,7 @@ class Transfer:
             headers["Range"] = f"bytes={start}-"
         got = 0
         restarted = False
-        with get_session().stream("GET", self.url, headers=headers, follow_redirects=True,
+        with get_session().stream("GET", self.get_url, headers=headers, follow_redirects=True,
                                   timeout=self.timeout) as resp:
             if resp.status_code == 416 and start == size:
                 return 0, False
@@ -211,6 +249,7 @@ class Transfer:
             if start and resp.status_code == 200:  # the server ignored Range: start over, honestly
                 mode, restarted = "wb", True
                 self._digest = hashlib.sha256()
+                self.on_bytes(-start)  # what was on disk is being replaced
             elif start and not resp.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
                 got_range = resp.headers.get("Content-Range")
                 raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
@@ -225,8 +264,9 @@ class Transfer:
                 os.fsync(fh.fileno())
         return got, restarted
 
-    def _finish(self, part: Path, blob: Path, sha: str, commit: str) -> None:
-        os.replace(part, blob)
+    def _finish(self, part: Path | None, blob: Path, sha: str, commit: str) -> None:
+        if part is not None:
+            os.replace(part, blob)
         blob.with_name(sha + ".verified").touch()
         link = self.snapshot(commit)
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -327,15 +367,23 @@ class DownloadManager:
 
     # -- public API (any thread) ------------------------------------------------------------------
     def enqueue(self, repo: str, files: Sequence[str]) -> int:
+        """Queue a model; the same model already queued or running is not queued twice (its id comes back)."""
         for f in files:
             safe_repo_path(f)
         with self._lock:
+            if self._closed:
+                raise DownloadError("the download manager is closed")
+            for other in self._jobs.values():
+                if (other.repo, other.files) == (repo, tuple(files)) and other.state in (
+                        State.QUEUED, State.RUNNING, State.VERIFYING):
+                    return other.id
             job = Job(self._next, repo, tuple(files))
             self._next += 1
             self._jobs[job.id] = job
             self._queue.append(job.id)
             self._lock.notify_all()
-        self._report(job, 0.0)
+            snapshot = self._snapshot(job, 0.0)
+        self._emit(snapshot)
         return job.id
 
     def pause(self, job_id: int) -> None:
@@ -348,12 +396,14 @@ class DownloadManager:
         """Queue a paused or failed job again; bytes already on disk are not fetched again."""
         with self._lock:
             job = self._jobs[job_id]
-            if job.state in (State.PAUSED, State.FAILED):
-                job.state, job.message, job._stop = State.QUEUED, "", None
-                job.results = []
-                self._queue.append(job_id)
-                self._lock.notify_all()
-        self._report(job, 0.0)
+            if self._closed or job.state not in (State.PAUSED, State.FAILED):
+                return
+            job.state, job.message, job._stop = State.QUEUED, "", None
+            job.results = []
+            self._queue.append(job_id)
+            self._lock.notify_all()
+            snapshot = self._snapshot(job, 0.0)
+        self._emit(snapshot)
 
     retry = resume
 
@@ -372,15 +422,24 @@ class DownloadManager:
                 self._lock.wait(left)
             return replace(self._jobs[job_id])
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5) -> None:
+        """Pause everything (partial files stay for a resume) and stop the workers.
+
+        Queued jobs become paused. Running ones stop at their next chunk; a worker blocked in a
+        network read is left to finish on its own (it is a daemon thread) after `timeout` seconds.
+        """
         with self._lock:
             self._closed = True
+            for job_id in self._queue:
+                self._jobs[job_id].state = State.PAUSED
+            self._queue.clear()
             for job in self._jobs.values():
-                if job.state in (State.RUNNING, State.QUEUED):
+                if job.state in (State.RUNNING, State.VERIFYING):
                     job._stop = "pause"
             self._lock.notify_all()
+        deadline = time.monotonic() + timeout
         for t in self._workers:
-            t.join(timeout=5)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- internals --------------------------------------------------------------------------------
     def _signal(self, job_id: int, what: str) -> None:
@@ -390,17 +449,19 @@ class DownloadManager:
                 self._queue.remove(job_id)
                 job.state = State.PAUSED if what == "pause" else State.CANCELLED
                 if what == "cancel":
-                    self._discard_partials(job)
+                    job.message = self._discard_partials(job)
                 self._lock.notify_all()
             elif job.state in (State.RUNNING, State.VERIFYING):
                 job._stop = what
+                return  # the worker reports when it has stopped
             elif job.state in (State.PAUSED, State.FAILED) and what == "cancel":
                 job.state = State.CANCELLED
-                self._discard_partials(job)
+                job.message = self._discard_partials(job)
                 self._lock.notify_all()
             else:
                 return
-        self._report(job, 0.0)
+            snapshot = self._snapshot(job, 0.0)
+        self._emit(snapshot)
 
     def _work(self) -> None:
         while True:
@@ -430,12 +491,23 @@ class DownloadManager:
         def stop() -> str | None:
             return job._stop
 
+        def on_phase(phase: str) -> None:
+            job.state = State.VERIFYING if phase == "verifying" else State.RUNNING
+            self._report(job, speed.rate())
+
         transfers = [Transfer(job.repo, f, cache_dir=self.cache_dir, retries=self.retries, backoff=self.backoff,
-                              timeout=self.timeout, stop=stop, on_bytes=on_bytes) for f in job.files]
+                              timeout=self.timeout, stop=stop, on_bytes=on_bytes, on_phase=on_phase)
+                     for f in job.files]
+        final: tuple[State, str]
         try:
-            metas = [t.metadata() for t in transfers]
-            job.partials = [t.blob(sha).with_name(sha + ".incomplete") for t, (_c, sha, _s) in zip(transfers, metas,
-                                                                                                  strict=True)]
+            first = transfers[0].metadata()
+            for t in transfers[1:]:  # every shard from the commit the first one named
+                t.url = hf_hub_url(t.repo, t.filename, revision=first[0])
+            metas = [first] + [t.metadata() for t in transfers[1:]]
+            for t, (_c, sha, _s) in zip(transfers, metas, strict=True):
+                part = t.blob(sha).with_name(sha + ".incomplete")
+                if part not in job.partials:
+                    job.partials.append(part)
             job.total = sum(size for _c, _s, size in metas)
             on_disk = sum(_bytes_on_disk(t, m) for t, m in zip(transfers, metas, strict=True))
             job.done = on_disk
@@ -450,27 +522,40 @@ class DownloadManager:
                 self._report(job, speed.rate(), t.filename)
                 job.results.append(t.run(meta))  # bytes are counted as they arrive (on_bytes)
             job.done = job.total
-            job.state, job.message = State.DONE, f"{len(job.files)} file(s) verified"
+            final = (State.DONE, f"{len(job.files)} file(s) verified")
         except Stop as stop_exc:
             if str(stop_exc) == "cancel":
-                self._discard_partials(job)
-                job.state, job.message = State.CANCELLED, "cancelled; partial files deleted"
+                final = (State.CANCELLED, self._discard_partials(job))
             else:
-                job.state, job.message = State.PAUSED, "paused; resume continues where it stopped"
+                final = (State.PAUSED, "paused; resume continues where it stopped")
         except DownloadError as exc:
-            job.state, job.message = State.FAILED, str(exc)
+            final = (State.FAILED, str(exc))
         except Exception as exc:  # anything unexpected still ends as a readable failure
-            job.state, job.message = State.FAILED, f"{type(exc).__name__}: {exc}"
-        self._report(job, 0.0)
+            final = (State.FAILED, f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            job.state, job.message = final
+            snapshot = self._snapshot(job, 0.0)
+        self._emit(snapshot)
 
     @staticmethod
-    def _discard_partials(job: Job) -> None:
+    def _discard_partials(job: Job) -> str:
+        removed = 0
         for part in job.partials:
-            part.unlink(missing_ok=True)
+            if part.exists():
+                part.unlink(missing_ok=True)
+                removed += 1
+        return f"cancelled; {removed} partial file{'s' if removed != 1 else ''} deleted"
+
+    @staticmethod
+    def _snapshot(job: Job, speed: float, file: str = "") -> Progress:
+        return Progress(job.id, job.state, job.done, job.total, speed, file, job.message)
+
+    def _emit(self, progress: Progress) -> None:
+        with contextlib.suppress(Exception):  # a broken listener must not kill a download
+            self.on_progress(progress)
 
     def _report(self, job: Job, speed: float, file: str = "") -> None:
-        with contextlib.suppress(Exception):  # a broken listener must not kill a download
-            self.on_progress(Progress(job.id, job.state, job.done, job.total, speed, file, job.message))
+        self._emit(self._snapshot(job, speed, file))
 
 
 def _bytes_on_disk(t: Transfer, meta: tuple[str, str, int]) -> int:

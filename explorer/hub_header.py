@@ -53,21 +53,33 @@ class RangeReader:
         if self.size is not None:
             end = min(end, self.size - 1)
         headers = {**self.headers, "Range": f"bytes={start}-{end}"}
+        want = end - start + 1
         try:
-            resp = self.session.get(self.url, headers=headers, follow_redirects=True, timeout=self.timeout)
+            # Streamed: a server that ignores Range must not make us read a whole 100 GB file.
+            with self.session.stream("GET", self.url, headers=headers, follow_redirects=True,
+                                     timeout=self.timeout) as resp:
+                status = resp.status_code
+                content_range = resp.headers.get("Content-Range", "")
+                if status == 206 and not content_range.startswith(f"bytes {start}-"):
+                    raise GGUFError(f"{self.url}: the server answered range {content_range!r} to bytes={start}-{end}")
+                if status == 200 and start != 0:
+                    raise GGUFError(f"{self.url}: the server ignores Range requests, so the header cannot be read "
+                                    "without downloading the whole file")
+                if status not in (200, 206):
+                    raise GGUFError(f"{self.url}: HTTP {status} while reading the GGUF header")
+                chunks: list[bytes] = []
+                got = 0
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    got += len(chunk)
+                    if got >= want:
+                        break
+                data = b"".join(chunks)[:want]
+        except GGUFError:
+            raise
         except Exception as exc:  # httpx's network errors, timeouts
             raise GGUFError(f"could not reach the Hub for {self.url}: {exc}") from exc
         self.requests += 1
-        if resp.status_code == 200 and start == 0:
-            data = resp.content[: end + 1]  # the server ignored Range: keep what was asked for
-            self.size = len(resp.content) if self.size is None else self.size
-        elif resp.status_code == 206:
-            data = resp.content
-            content_range = resp.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {start}-"):
-                raise GGUFError(f"{self.url}: the server answered range {content_range!r} to bytes={start}-{end}")
-        else:
-            raise GGUFError(f"{self.url}: HTTP {resp.status_code} while reading the GGUF header")
         if not data:
             self.size = self.fetched  # nothing more to read
             return

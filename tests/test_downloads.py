@@ -224,3 +224,63 @@ def _wait_for(cond, timeout: float = 20) -> None:  # type: ignore[no-untyped-def
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_file_fetched_by_huggingface_hub_is_checked_not_fetched_again(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                                       model_file: Path) -> None:
+    hub.add_repo(REPO, {NAME: model_file})
+    hf_hub_download(REPO, NAME, cache_dir=tmp_path / "cache")  # the real client, no .verified marker
+    hub.clear_log()
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events)
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    assert job.state is State.DONE and job.results[0].received == 0
+    assert not hub.requests("GET", NAME)  # hashed on disk instead
+    assert any(e.state is State.VERIFYING for e in events)
+    assert list(tmp_path.glob("cache/*/blobs/*.verified"))
+    # a damaged copy is not adopted: it is fetched again
+    blob = next(p for p in tmp_path.glob("cache/*/blobs/*") if p.suffix == "")
+    for marker in tmp_path.glob("cache/*/blobs/*.verified"):
+        marker.unlink()
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.DONE and job.results[0].received == model_file.stat().st_size
+    assert job.results[0].path.read_bytes() == model_file.read_bytes()
+
+
+def test_an_invalid_commit_id_from_the_hub_is_refused(hub: HubServer, tmp_path: Path, model_file: Path,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import explorer.downloads as downloads
+
+    hub.add_repo(REPO, {NAME: model_file})
+    real = downloads.get_hf_file_metadata
+
+    def forged(url: str, **kw: object) -> object:
+        meta = real(url, **kw)  # type: ignore[arg-type]
+        return type(meta)(commit_hash="../../../outside", etag=meta.etag, location=meta.location, size=meta.size,
+                          xet_file_data=None)
+
+    monkeypatch.setattr(downloads, "get_hf_file_metadata", forged)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=30)
+    dm.close()
+    assert job.state is State.FAILED and "invalid commit id" in job.message
+    assert not (tmp_path / "outside").exists() and not list(tmp_path.glob("cache/*/snapshots/*"))
+
+
+def test_the_same_model_is_not_queued_twice_and_close_pauses_the_queue(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                                      model_file: Path) -> None:
+    hub.add_repo(REPO, {NAME: model_file, "other.gguf": ensure_model("qwen3-tiny-hybrid-f16")})
+    hub.faults.set("stall", NAME, method="GET", after_bytes=1_000_000, seconds=2, times=1)
+    dm = manager(tmp_path / "cache")
+    first = dm.enqueue(REPO, [NAME])
+    assert dm.enqueue(REPO, [NAME]) == first
+    queued = dm.enqueue(REPO, ["other.gguf"])
+    dm.close(timeout=5)
+    assert dm.job(queued).state is State.PAUSED
+    assert dm.job(first).state is State.PAUSED
+    with pytest.raises(DownloadError, match="closed"):
+        dm.enqueue(REPO, ["other.gguf"])

@@ -278,7 +278,7 @@ class DownloadsPanel(QWidget):
         first = files[0].rsplit("/", 1)[-1] if files else ""
         more = f" (+{len(files) - 1} shards)" if len(files) > 1 else ""
         info = JobInfo(title or first, subtitle or f"{repo}  ·  {first}{more}", repo, tuple(files))
-        job_id = self.manager.enqueue(repo, list(files))
+        job_id = self.manager.enqueue(repo, list(files))  # DownloadError for a bad name: the caller shows it
         self._infos[job_id] = info
         row = self._row(job_id)
         row.info = info

@@ -540,8 +540,14 @@ class MainWindow(QMainWindow):
                 QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Yes:
                 return None
-        job_id = self.downloads_panel.enqueue(row.file.repo, row.file.shards,
-                                              title=f"{row.model.id}  ·  {row.file.quant}")
+        from explorer.downloads import DownloadError  # huggingface_hub stays off the start-up path
+
+        try:
+            job_id = self.downloads_panel.enqueue(row.file.repo, row.file.shards,
+                                                  title=f"{row.model.id}  ·  {row.file.quant}")
+        except DownloadError as exc:  # e.g. a file name that would leave the cache
+            QMessageBox.warning(self, "Cannot download", str(exc))
+            return None
         self.statusBar().showMessage(f"Queued {name}: see the Downloads tab", 6000)
         return job_id
 
