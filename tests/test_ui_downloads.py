@@ -96,6 +96,19 @@ def panel(qtbot) -> tuple[DownloadsPanel, Factory]:
     return p, factory
 
 
+def patch_question(monkeypatch) -> tuple[list[str], list[QMessageBox.StandardButton]]:
+    """Answer QMessageBox.question with answer[0] (Cancel at first); the texts asked land in `asked`."""
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+
+    def question(_parent, _title, text, *_a) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked, answer
+
+
 def running(job: int, done: int, total: int = 100 * MB, speed: float = 10 * MB) -> Progress:
     return Progress(job, State.RUNNING, done, total, speed, "Qwen3-8B-Q4_K_M.gguf")
 
@@ -275,14 +288,7 @@ def test_library_lists_the_scan(qtbot, qtmodeltester, library) -> None:
 
 def test_delete_asks_then_deletes_off_thread_and_rescans(qtbot, monkeypatch, library) -> None:
     view, fake = library
-    asked: list[str] = []
-    answer = [QMessageBox.StandardButton.Cancel]
-
-    def question(_parent, _title, text, *_a) -> QMessageBox.StandardButton:
-        asked.append(text)
-        return answer[0]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
+    asked, answer = patch_question(monkeypatch)
     assert view.select_key("hf:Qwen/Qwen3-0.6B-GGUF:Qwen3-0.6B-Q8_0.gguf")
     assert view.delete_button.isEnabled()
     view.delete_button.click()
@@ -378,14 +384,7 @@ def test_download_action_asks_when_it_does_not_fit(qtbot, monkeypatch, hardware_
     no_fit = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is Verdict.NO_FIT)
     fits = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is not Verdict.NO_FIT)
 
-    asked: list[str] = []
-    answer = [QMessageBox.StandardButton.Cancel]
-
-    def question(_parent, _title, text, *_a) -> QMessageBox.StandardButton:
-        asked.append(text)
-        return answer[0]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
+    asked, answer = patch_question(monkeypatch)
     window.select_source_row(no_fit)
     assert window.detail.download_button.isEnabled()
     window.detail.download_button.click()
