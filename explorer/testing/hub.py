@@ -32,7 +32,7 @@ import shutil
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -888,10 +888,6 @@ def main(argv: list[str] | None = None) -> int:
         tmp.cleanup()
     return 0
 
-
-def iter_repo_files(root: Path, repo_id: str) -> Iterator[str]:
-    """Repo paths as the server lists them (for tests)."""
-    yield from Repo(root, repo_id, HashCache()).paths()
 
 
 if __name__ == "__main__":

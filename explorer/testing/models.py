@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -239,7 +239,3 @@ def ensure_model(spec: TinyModelSpec | str, directory: Path | None = None) -> Pa
     if not path.exists():
         write_model(spec, path)
     return path
-
-
-def with_dtype(spec: TinyModelSpec, dtype: str) -> TinyModelSpec:
-    return replace(spec, name=f"{spec.name.rsplit('-', 1)[0]}-{dtype.lower()}", dtype=dtype)
