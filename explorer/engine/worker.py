@@ -1,0 +1,245 @@
+"""The child side of the engine: one process per loaded model, talking to `client.EngineClient` over a Pipe.
+
+`worker_main` runs in a process started with the "spawn" context. It imports llama_cpp (only here, in
+the child), loads the model, reports `Loaded` or `LoadFailed`, then serves requests until told to
+exit. Generation runs token by token; between tokens it checks the shared stop flag, so a stop takes
+effect within one token. Text goes back in batches (`Tokens`) at most every ~30 ms or 16 tokens.
+
+The message types live here (not in client.py) so the child never imports the parent's module; all
+are small frozen dataclasses, picklable across the pipe.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+FLUSH_SECONDS = 0.03
+FLUSH_TOKENS = 16
+
+DoneReason = Literal["stop", "length", "stopped", "error"]
+
+
+# --- events: worker (or client) -> caller ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Loaded:
+    load_seconds: float
+    n_ctx: int
+
+
+@dataclass(frozen=True)
+class LoadFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class Tokens:
+    request_id: str
+    text: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class Done:
+    request_id: str
+    reason: DoneReason
+    n_prompt_tokens: int
+    n_tokens: int
+    ttft_s: float
+    tokens_per_s: float
+    message: str = ""  # why, for reason="error"
+
+
+@dataclass(frozen=True)
+class Crashed:
+    """Made by the client, never sent by the worker: the pipe broke or the process died."""
+
+    message: str
+    exitcode: int | None
+
+
+Event = Loaded | LoadFailed | Tokens | Done | Crashed
+
+
+# --- requests: client -> worker --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    request_id: str
+    prompt: str
+    max_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    seed: int
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Exit:
+    pass
+
+
+class _Conn(Protocol):
+    def send(self, obj: Any) -> None: ...
+    def recv(self) -> Any: ...
+
+
+class _Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+_KEEP_ALIVE: list[Any] = []
+
+
+def physical_cores() -> int:
+    """Threads for llama.cpp: the physical cores (hyperthreads do not help matrix math)."""
+    try:
+        import psutil
+
+        n = psutil.cpu_count(logical=False)
+        if n:
+            return int(n)
+    except ImportError:
+        pass
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of process `pid` in bytes (Linux /proc); None elsewhere or when it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _load_error(exc: BaseException, log: list[str]) -> str:
+    lines = [ln.strip() for ln in "".join(log).splitlines() if ln.strip()]
+    detail = "\n".join(lines[-6:])
+    msg = f"{type(exc).__name__}: {exc}"
+    return f"{msg}\n{detail}" if detail else msg
+
+
+def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_layers: int, flash_attn: bool,
+                n_threads: int | None, seed: int) -> None:
+    """Entry point of the child process."""
+    t0 = time.perf_counter()
+    log: list[str] = []
+    keep = [False]
+    try:
+        import llama_cpp
+
+        # Keep llama.cpp's warnings and errors (verbose=False hides them) for the LoadFailed message.
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            # ggml_log_level: 3 WARN, 4 ERROR, 5 CONT (continues the previous line)
+            if level in (3, 4) or (level == 5 and keep[0]):
+                log.append(text.decode("utf-8", "replace"))
+                del log[:-50]
+            if level != 5:
+                keep[0] = level in (3, 4)
+
+        _KEEP_ALIVE.append(_on_log)  # llama.cpp calls it until the process ends, even while freeing
+        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+        threads = n_threads or physical_cores()
+        llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
+                              n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
+    except Exception as exc:
+        conn.send(LoadFailed(_load_error(exc, log)))
+        return
+    conn.send(Loaded(load_seconds=time.perf_counter() - t0, n_ctx=int(llm.n_ctx())))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent went away
+        if isinstance(msg, Exit):
+            return
+        if isinstance(msg, GenerateRequest):
+            _generate(llm, conn, stop_flag, msg)
+
+
+def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> None:
+    import llama_cpp
+
+    t_start = time.perf_counter()
+    n_prompt = 0
+    n_tokens = 0
+    t_first: float | None = None
+
+    def done(reason: DoneReason, message: str = "") -> None:
+        now = time.perf_counter()
+        ttft = (t_first - t_start) if t_first is not None else 0.0
+        if n_tokens > 1 and t_first is not None and now > t_first:
+            tps = (n_tokens - 1) / (now - t_first)
+        elif n_tokens == 1 and ttft > 0:
+            tps = 1 / ttft
+        else:
+            tps = 0.0
+        conn.send(Done(req.request_id, reason, n_prompt, n_tokens, ttft, tps, message))
+
+    try:
+        prompt_tokens = llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
+        n_prompt = len(prompt_tokens)
+        room = int(llm.n_ctx()) - n_prompt
+        if room <= 0:
+            done("error", f"the prompt has {n_prompt} tokens; the context holds {llm.n_ctx()}")
+            return
+        max_tokens = min(req.max_tokens, room) if req.max_tokens > 0 else room
+        if stop_flag.is_set():
+            done("stopped")
+            return
+        llm.set_seed(req.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = [s for s in req.stop if s]
+        hold = max((len(s) for s in stops), default=1) - 1
+        text = ""  # decoded, not yet sent
+        pending_tokens = 0
+        last_send = time.perf_counter()
+        reason: DoneReason = "length"
+        vocab = llm._model.vocab
+
+        def flush(final: bool) -> None:
+            nonlocal text, pending_tokens, last_send
+            cut = len(text) if final else max(0, len(text) - hold)
+            if cut > 0 or (final and pending_tokens):
+                conn.send(Tokens(req.request_id, text[:cut], pending_tokens))
+                text, pending_tokens = text[cut:], 0
+                last_send = time.perf_counter()
+
+        for token in llm.generate(prompt_tokens, top_k=req.top_k, top_p=req.top_p, min_p=req.min_p,
+                                  temp=req.temperature, repeat_penalty=1.0):
+            if t_first is None:
+                t_first = time.perf_counter()
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                reason = "stop"
+                break
+            n_tokens += 1
+            pending_tokens += 1
+            piece = llm.detokenize([token], special=True)
+            text += decoder.decode(piece)
+            if stops:
+                hit = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+                if hit >= 0:
+                    text = text[:hit]
+                    reason = "stop"
+                    break
+            if n_tokens >= max_tokens:
+                break
+            if stop_flag.is_set():
+                reason = "stopped"
+                break
+            if pending_tokens >= FLUSH_TOKENS or time.perf_counter() - last_send >= FLUSH_SECONDS:
+                flush(final=False)
+        text += decoder.decode(b"", final=True)
+        flush(final=True)
+        done(reason)
+    except Exception as exc:
+        done("error", f"{type(exc).__name__}: {exc}")
