@@ -1,0 +1,311 @@
+"""One chat pane's conversation, UI-agnostic and driven by polling.
+
+    conv = Conversation(client, template=chat_template(header), variant=Variant.HYBRID, thinking=True)
+    conv.send("Why is the sky blue?")
+    while conv.busy:
+        for update in conv.pump(0.03):   # ThinkingText | AnswerText | Finished | EngineError
+            ...
+
+`client` is an `EngineClient` whose model is loaded (or loading: `Loaded` events are ignored). The
+conversation renders the prompt itself (`chat.render_prompt` with ``enable_thinking``), streams the
+output through a `ThinkingParser`, and enforces the thinking budget (Qwen3 report, see
+`chat.BUDGET_STOP_TEXT`):
+
+1. generate from the prompt; count thinking tokens;
+2. when the count reaches the budget while the parser is still in thinking: `stop` the engine and
+   wait for its `Done` (text arriving in between is dropped, so the prompt below is exactly what the
+   parser saw);
+3. generate again from ``prompt + raw output so far + BUDGET_STOP_TEXT``, feed BUDGET_STOP_TEXT to the
+   parser (it closes the thinking), and stream the rest as the answer.
+
+Thinking tokens are an approximation: the worker sends text in batches (`Tokens`, up to 16 tokens
+or ~30 ms), and a whole batch counts as thinking when the parser was in thinking before or after
+feeding it. So the count can overshoot by up to one batch, and the budget is checked per batch (the
+forced stop may come up to one batch late).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, Union
+
+from explorer.catalog import Variant
+from explorer.chat import (
+    BUDGET_STOP_TEXT,
+    AnswerDelta,
+    SamplingPreset,
+    ThinkingDelta,
+    ThinkingParser,
+    Turn,
+    budget_exceeded,
+    history_for_template,
+    preset_for,
+    render_prompt,
+    resolve_thinking,
+    thinking_mode,
+)
+from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
+
+StopReason = Literal["stop", "length", "stopped", "error"]
+
+_ids = itertools.count(1)
+
+
+class Engine(Protocol):
+    """What Conversation needs from an `EngineClient` (tests pass a fake)."""
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
+                 top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
+                 stop: list[str] | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]: ...
+
+
+@dataclass
+class MessageStats:
+    ttft_s: float = 0.0  # time to the first token of the first generation
+    tokens_per_s: float = 0.0  # generated tokens per second over all generations of the message
+    n_tokens: int = 0  # tokens generated (thinking + answer; not the injected BUDGET_STOP_TEXT)
+    thinking_tokens: int = 0  # approximate, see the module docstring
+    stop_reason: StopReason = "stop"
+    budget_forced: bool = False
+    prompt_tokens: int = 0  # of the first generation's prompt
+    message: str = ""  # why, for stop_reason "error"
+
+
+@dataclass
+class Message:
+    role: str  # "system", "user" or "assistant"
+    content: str  # the answer for the assistant
+    thinking: str = ""
+    stats: MessageStats | None = None  # assistant only
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content, "thinking": self.thinking,
+                "stats": asdict(self.stats) if self.stats is not None else None}
+
+
+# --- updates for the UI -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ThinkingText:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerText:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The assistant message is complete (and in `messages`); `stats.stop_reason` says how it ended."""
+
+    stats: MessageStats
+
+
+@dataclass(frozen=True)
+class EngineError:
+    """The engine failed while no message was being generated (e.g. the load failed)."""
+
+    message: str
+
+
+Update = Union[ThinkingText, AnswerText, Finished, EngineError]  # noqa: UP007
+
+
+@dataclass
+class _Gen:
+    """The message being generated."""
+
+    prompt: str  # the first prompt of this message
+    parser: ThinkingParser
+    thinking_on: bool
+    sampling: SamplingPreset
+    request_id: str = ""
+    raw: str = ""  # the output text fed to the parser, over all generations
+    phase: Literal["running", "cutting"] = "running"  # cutting: stopped for the budget, awaiting Done
+    user_stopped: bool = False
+    stats: MessageStats = field(default_factory=MessageStats)
+    first_done: bool = False
+    gen_seconds: float = 0.0  # estimated from the worker's per-request tokens/s
+    gen_tokens: int = 0
+
+
+class Conversation:
+    def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
+                 budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
+                 seed: int = 0, system: str | None = None) -> None:
+        if budget is not None and budget < 0:
+            raise ValueError(f"thinking budget must be >= 0, got {budget}")
+        self.client = client
+        self.template = template
+        self.variant = Variant(variant)
+        self.mode = thinking_mode(self.variant)
+        self.thinking = thinking
+        self.budget = budget
+        self.sampling = sampling  # None: preset_for(thinking of each turn)
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.messages: list[Message] = []
+        if system:
+            self.messages.append(Message("system", system))
+        self.last_prompt: str | None = None  # the prompt of the latest generate() (forced ones too)
+        self.prompts: list[str] = []  # every prompt sent, in order
+        self._gen: _Gen | None = None
+        self._pending_updates: list[Update] = []  # made by send() itself (budget 0)
+        self._tag = f"c{next(_ids)}"
+        self._req = itertools.count(1)
+
+    # --- public --------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._gen is not None
+
+    def send(self, user_text: str) -> None:
+        """Append the user's turn and start generating the answer (results come from `pump`)."""
+        if self._gen is not None:
+            raise RuntimeError("a message is still being generated; stop() it first")
+        self.messages.append(Message("user", user_text))
+        user_texts = [m.content for m in self.messages if m.role == "user"]
+        thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
+        turns = [Turn(m.role, m.content) for m in self.messages]
+        prompt = render_prompt(self.template, history_for_template(turns),
+                               enable_thinking=thinking_on if self.template is not None else None)
+        sampling = self.sampling or preset_for(thinking_on)
+        # Thinking-2507 templates open <think> in the generation prompt: the output starts inside it.
+        parser = ThinkingParser(started_in_thinking=self.mode.always)
+        gen = _Gen(prompt=prompt, parser=parser, thinking_on=thinking_on, sampling=sampling)
+        self._gen = gen
+        if thinking_on and self.budget == 0:
+            # No thinking at all: force the end of the block before generating anything.
+            gen.stats.budget_forced = True
+            gen.raw = "" if self.mode.always else "<think>\n"
+            gen.parser.feed(gen.raw)
+            self._pending_updates = self._force_answer(gen)
+            return
+        self._generate(gen, prompt, self.max_tokens)
+
+    def stop(self) -> None:
+        """Stop the current message; it ends (via `pump`) with stop reason "stopped", the partial answer kept."""
+        gen = self._gen
+        if gen is None:
+            return
+        gen.user_stopped = True
+        self.client.stop()
+
+    def pump(self, timeout: float = 0.0) -> list[Update]:
+        """Process engine events (waiting up to `timeout` s for the first one); updates for the UI."""
+        out, self._pending_updates = self._pending_updates, []
+        if out:
+            timeout = 0.0
+        for ev in self.client.poll(timeout):
+            out.extend(self._handle(ev))
+        return out
+
+    def history(self) -> list[Turn]:
+        return [Turn(m.role, m.content, m.thinking) for m in self.messages]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": {
+                "variant": self.variant.value,
+                "thinking": self.thinking,
+                "budget": self.budget,
+                "sampling": asdict(self.sampling or preset_for(self.thinking and not self.mode.never)),
+                "sampling_is_default": self.sampling is None,
+                "max_tokens": self.max_tokens,
+                "seed": self.seed,
+            },
+            "turns": [m.to_dict() for m in self.messages],
+        }
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:
+        gen.request_id = f"{self._tag}-{next(self._req)}"
+        gen.phase = "running"
+        self.last_prompt = prompt
+        self.prompts.append(prompt)
+        s = gen.sampling
+        self.client.generate(gen.request_id, prompt, max_tokens=max_tokens, temperature=s.temperature,
+                             top_p=s.top_p, top_k=s.top_k, min_p=s.min_p, seed=self.seed)
+
+    def _handle(self, ev: Event) -> list[Update]:
+        gen = self._gen
+        if isinstance(ev, (Crashed, LoadFailed)):
+            if gen is None:
+                return [EngineError(ev.message)]
+            return self._finish(gen, "error", ev.message)
+        if gen is None or not isinstance(ev, (Tokens, Done)) or ev.request_id != gen.request_id:
+            return []  # Loaded, or a late event of an earlier request
+        if isinstance(ev, Tokens):
+            if gen.phase == "cutting":
+                return []  # generated after the budget ran out: not part of the continued prompt
+            return self._on_tokens(gen, ev)
+        return self._on_done(gen, ev)
+
+    def _on_tokens(self, gen: _Gen, ev: Tokens) -> list[Update]:
+        before = gen.parser.in_thinking
+        gen.raw += ev.text
+        out = _updates(gen.parser.feed(ev.text))
+        gen.stats.n_tokens += ev.n_tokens
+        if gen.thinking_on and (before or gen.parser.in_thinking):
+            gen.stats.thinking_tokens += ev.n_tokens
+        if (gen.thinking_on and gen.parser.in_thinking and not gen.user_stopped
+                and budget_exceeded(gen.stats.thinking_tokens, self.budget)):
+            gen.phase = "cutting"
+            self.client.stop()
+        return out
+
+    def _on_done(self, gen: _Gen, ev: Done) -> list[Update]:
+        if not gen.first_done:
+            gen.first_done = True
+            gen.stats.ttft_s = ev.ttft_s
+            gen.stats.prompt_tokens = ev.n_prompt_tokens
+        if ev.tokens_per_s > 0 and ev.n_tokens > 0:
+            gen.gen_seconds += ev.n_tokens / ev.tokens_per_s
+            gen.gen_tokens += ev.n_tokens
+        if ev.reason == "error":
+            return self._finish(gen, "error", ev.message)
+        if gen.user_stopped:
+            return self._finish(gen, "stopped")
+        if gen.phase == "cutting":
+            return self._force_answer(gen)
+        return self._finish(gen, ev.reason)
+
+    def _force_answer(self, gen: _Gen) -> list[Update]:
+        """Budget spent: close the thinking with BUDGET_STOP_TEXT and generate the answer after it."""
+        gen.stats.budget_forced = True
+        out = _updates(gen.parser.feed(BUDGET_STOP_TEXT))
+        gen.raw += BUDGET_STOP_TEXT
+        remaining = self.max_tokens - gen.stats.n_tokens
+        if remaining <= 0:
+            return out + self._finish(gen, "length")
+        self._generate(gen, gen.prompt + gen.raw, remaining)
+        return out
+
+    def _finish(self, gen: _Gen, reason: StopReason, message: str = "") -> list[Update]:
+        out = _updates(gen.parser.close())
+        gen.stats.stop_reason = reason
+        gen.stats.message = message
+        if gen.gen_seconds > 0:
+            gen.stats.tokens_per_s = gen.gen_tokens / gen.gen_seconds
+        self.messages.append(Message("assistant", gen.parser.answer_text, gen.parser.thinking_text, gen.stats))
+        self._gen = None
+        out.append(Finished(gen.stats))
+        return out
+
+
+def _updates(events: list[Any]) -> list[Update]:
+    out: list[Update] = []
+    for e in events:
+        if isinstance(e, ThinkingDelta):
+            out.append(ThinkingText(e.text))
+        elif isinstance(e, AnswerDelta):
+            out.append(AnswerText(e.text))
+    return out

@@ -1,0 +1,297 @@
+"""Conversation: prompts, thinking, the thinking budget, stop, errors; a fake engine and real llama.cpp."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from explorer.catalog import Variant
+from explorer.chat import BUDGET_STOP_TEXT
+from explorer.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText, Update
+from explorer.engine.client import Crashed, Done, EngineClient, Event, Loaded, LoadFailed, Tokens
+from explorer.gguf_meta import chat_template, read_local_header
+from explorer.testing.models import ensure_model, template_text
+
+HYBRID_T = template_text("hybrid")
+THINKING_T = template_text("thinking-2507")
+EMPTY_BLOCK = "<think>\n\n</think>\n\n"
+
+
+# --- a scripted fake engine ---------------------------------------------------------------------
+
+class FakeEngine:
+    """Answers each generate() with the next script: a list of (text, n_tokens) pieces, then Done.
+
+    stop() makes the running request emit one more piece (a late one) and then Done("stopped").
+    """
+
+    def __init__(self, scripts: list[list[tuple[str, int]]]) -> None:
+        self.scripts = deque(scripts)
+        self.calls: list[tuple[str, str, int]] = []  # (request_id, prompt, max_tokens)
+        self.stops = 0
+        self._queue: deque[Event] = deque()
+        self._rid = ""
+        self._left: deque[tuple[str, int]] = deque()
+        self._n = 0
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
+                 top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
+                 stop: list[str] | None = None) -> None:
+        self.calls.append((request_id, prompt, max_tokens))
+        self._rid, self._left, self._n = request_id, deque(self.scripts.popleft()), 0
+
+    def stop(self) -> None:
+        self.stops += 1
+        if self._rid:
+            late = [self._left.popleft()] if self._left else []
+            self._left = deque()
+            for text, n in late:
+                self._queue.append(Tokens(self._rid, text, n))
+                self._n += n
+            self._queue.append(Done(self._rid, "stopped", 10, self._n, 0.01, 100.0))
+            self._rid = ""
+
+    def inject(self, ev: Event) -> None:
+        self._queue.append(ev)
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]:
+        if self._rid:  # one piece per poll, like a stream
+            if self._left:
+                text, n = self._left.popleft()
+                self._n += n
+                self._queue.append(Tokens(self._rid, text, n))
+            else:
+                self._queue.append(Done(self._rid, "stop", 10, self._n, 0.01, 100.0))
+                self._rid = ""
+        out = list(self._queue)
+        self._queue.clear()
+        return out
+
+
+def drain(conv: Conversation, timeout: float = 20.0) -> tuple[list[Update], Finished]:
+    deadline = time.monotonic() + timeout
+    got: list[Update] = []
+    while time.monotonic() < deadline:
+        for u in conv.pump(0.1):
+            got.append(u)
+            if isinstance(u, Finished):
+                assert not conv.busy
+                return got, u
+    pytest.fail(f"no Finished in {timeout} s; got {got[-5:]!r}")
+
+
+def test_budget_forces_the_answer_fake() -> None:
+    eng = FakeEngine([[("think ", 4), ("more ", 4), ("late ", 4)], [("The answer", 3)]])
+    conv = Conversation(eng, template=THINKING_T, variant=Variant.THINKING_2507, thinking=True, budget=8,
+                        max_tokens=100)
+    conv.send("hi")
+    ups, fin = drain(conv)
+    assert eng.stops == 1 and len(eng.calls) == 2
+    first, second = eng.calls[0][1], eng.calls[1][1]
+    assert first.endswith("<|im_start|>assistant\n<think>\n")
+    assert second == first + "think more " + BUDGET_STOP_TEXT  # the late piece is not in it
+    assert conv.last_prompt == second
+    assert eng.calls[1][2] == 100 - 8
+    s = fin.stats
+    assert s.budget_forced and s.stop_reason == "stop"
+    assert s.thinking_tokens == 8 and s.n_tokens == 11
+    msg = conv.messages[-1]
+    assert msg.role == "assistant" and msg.content == "The answer"
+    assert msg.thinking.startswith("think more Considering the limited time")
+    assert "".join(u.text for u in ups if isinstance(u, AnswerText)) == "The answer"
+    assert "".join(u.text for u in ups if isinstance(u, ThinkingText)) == msg.thinking
+
+
+def test_no_cut_when_thinking_closes_before_budget_fake() -> None:
+    eng = FakeEngine([[("<think>\nshort", 3), ("</think>\n\nAnswer ", 3), ("goes on and on", 20)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=8)
+    conv.send("hi")
+    _, fin = drain(conv)
+    assert eng.stops == 0 and len(eng.calls) == 1
+    assert not fin.stats.budget_forced and fin.stats.thinking_tokens == 6
+    assert conv.messages[-1].thinking == "short" and conv.messages[-1].content == "Answer goes on and on"
+
+
+def test_budget_zero_on_hybrid_skips_thinking_fake() -> None:
+    eng = FakeEngine([[("Direct", 1)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=0)
+    conv.send("hi")
+    _, fin = drain(conv)
+    assert eng.calls[0][1].endswith("<|im_start|>assistant\n<think>\n" + BUDGET_STOP_TEXT)
+    assert fin.stats.budget_forced and conv.messages[-1].content == "Direct"
+
+
+def test_user_stop_while_cutting_does_not_restart_fake() -> None:
+    eng = FakeEngine([[("a", 8), ("b", 8)]])
+    conv = Conversation(eng, template=THINKING_T, variant=Variant.THINKING_2507, thinking=True, budget=8)
+    conv.send("hi")
+    ups = conv.pump()  # first piece: budget reached, engine stopped (its Done is queued)
+    assert eng.stops == 1 and conv.busy and ups
+    conv.stop()
+    _, fin = drain(conv)
+    assert len(eng.calls) == 1 and fin.stats.stop_reason == "stopped" and fin.stats.budget_forced is False
+
+
+def test_crash_finishes_with_error_and_keeps_history_fake() -> None:
+    eng = FakeEngine([[("one", 1)], [("partial", 2), ("never", 2)], [("again", 1)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=False)
+    conv.send("first")
+    drain(conv)
+    conv.send("second")
+    assert conv.pump()  # "partial"
+    eng._rid = ""  # the worker died
+    eng.inject(Crashed("boom", -11))
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason == "error" and fin.stats.message == "boom"
+    assert [m.role for m in conv.messages] == ["user", "assistant", "user", "assistant"]
+    assert conv.messages[3].content == "partial"
+    eng.inject(LoadFailed("no file"))
+    assert conv.pump() == [EngineError("no file")]
+    conv.send("third")
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason == "stop" and conv.messages[-1].content == "again"
+    d = conv.to_dict()
+    assert d["settings"]["variant"] == "hybrid" and d["settings"]["thinking"] is False
+    assert d["settings"]["sampling"]["temperature"] == 0.7
+    assert [t["role"] for t in d["turns"]] == ["user", "assistant"] * 3
+    assert d["turns"][3]["stats"]["stop_reason"] == "error" and d["turns"][0]["stats"] is None
+
+
+def test_send_while_busy_raises_fake() -> None:
+    eng = FakeEngine([[("x", 1)]])
+    conv = Conversation(eng, template=None, variant=Variant.BASE, thinking=False)
+    conv.send("a")
+    with pytest.raises(RuntimeError):
+        conv.send("b")
+
+
+# --- real llama.cpp -----------------------------------------------------------------------------
+
+@pytest.fixture
+def engine() -> Iterator[Callable[..., tuple[EngineClient, str | None]]]:
+    made: list[EngineClient] = []
+
+    def load(name: str, n_ctx: int = 1024) -> tuple[EngineClient, str | None]:
+        path: Path = ensure_model(name)
+        c = EngineClient()
+        made.append(c)
+        c.start(path, n_ctx=n_ctx, n_threads=2)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for ev in c.poll(0.2):
+                if isinstance(ev, Loaded):
+                    return c, chat_template(read_local_header(path))
+                pytest.fail(f"load failed: {ev!r}")
+        pytest.fail("model did not load in 20 s")
+
+    yield load
+    for c in made:
+        c.unload(timeout=2)
+
+
+@pytest.mark.llama
+def test_hybrid_thinking_off_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-hybrid-q8_0")
+    conv = Conversation(client, template=template, variant=Variant.HYBRID, thinking=False, max_tokens=24, seed=3)
+    conv.send("Hello")
+    ups, fin = drain(conv)
+    assert conv.last_prompt is not None and conv.last_prompt.endswith("<|im_start|>assistant\n" + EMPTY_BLOCK)
+    assert fin.stats.n_tokens > 0 and fin.stats.thinking_tokens == 0 and not fin.stats.budget_forced
+    assert fin.stats.prompt_tokens > 0 and fin.stats.tokens_per_s > 0
+    assert not any(isinstance(u, ThinkingText) for u in ups)
+    assert conv.messages[-1].thinking == ""
+
+
+@pytest.mark.llama
+def test_thinking_2507_budget_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-thinking-q8_0")
+    # Random weights rarely write </think>, but one may come within the first batch: try a few seeds.
+    for seed in range(1, 6):
+        conv = Conversation(client, template=template, variant=Variant.THINKING_2507, thinking=True, budget=8,
+                            max_tokens=48, seed=seed)
+        conv.send("Hello")
+        _, fin = drain(conv)
+        if fin.stats.budget_forced:
+            break
+    s = fin.stats
+    assert s.budget_forced and s.thinking_tokens >= 8
+    assert len(conv.prompts) == 2 and conv.prompts[1].endswith(BUDGET_STOP_TEXT)
+    assert conv.prompts[1].startswith(conv.prompts[0])
+    assert s.n_tokens > s.thinking_tokens  # answer tokens came after the forced </think>
+    assert "Considering the limited time" in conv.messages[-1].thinking
+
+
+@pytest.mark.llama
+def test_multi_turn_history_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-thinking-q8_0")
+    conv = Conversation(client, template=template, variant=Variant.THINKING_2507, thinking=True, budget=8,
+                        max_tokens=32, seed=1)
+    conv.send("First question")
+    drain(conv)
+    first = conv.messages[1]
+    assert first.thinking and first.content.strip()
+    conv.send("Second question")
+    drain(conv)
+    second_prompt = conv.prompts[2]
+    assert "First question" in second_prompt and "Second question" in second_prompt
+    assert first.content.strip() in second_prompt
+    assert first.thinking not in second_prompt and "Considering the limited time" not in second_prompt
+
+
+@pytest.mark.llama
+def test_stop_keeps_partial_answer_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, _ = engine("qwen3-fit-dense-f16", n_ctx=2048)  # slow enough to stop mid-generation
+    conv = Conversation(client, template=HYBRID_T, variant=Variant.HYBRID, thinking=False, max_tokens=1500)
+    conv.send("Tell me a long story")
+    deadline = time.monotonic() + 20
+    answer = ""
+    while not answer and time.monotonic() < deadline:
+        answer += "".join(u.text for u in conv.pump(0.1) if isinstance(u, AnswerText))
+    assert answer, "no answer text arrived"
+    conv.stop()
+    ups, fin = drain(conv)
+    answer += "".join(u.text for u in ups if isinstance(u, AnswerText))
+    assert fin.stats.stop_reason == "stopped" and 0 < fin.stats.n_tokens < 1500
+    assert conv.messages[-1].content == answer and answer
+
+
+@pytest.mark.llama
+def test_no_think_soft_switch_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-hybrid-q8_0")
+    conv = Conversation(client, template=template, variant=Variant.HYBRID, thinking=True, max_tokens=8)
+    conv.send("Hello")
+    drain(conv)
+    assert conv.last_prompt is not None and not conv.last_prompt.endswith(EMPTY_BLOCK)
+    assert conv.last_prompt.endswith("<|im_start|>assistant\n")
+    conv.send("Quick one /no_think")
+    _, fin = drain(conv)
+    assert conv.last_prompt.endswith("<|im_start|>assistant\n" + EMPTY_BLOCK)
+    assert fin.stats.thinking_tokens == 0
+
+
+@pytest.mark.llama
+def test_base_model_raw_completion_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-base-f16")
+    assert template is None
+    conv = Conversation(client, template=None, variant=Variant.BASE, thinking=False, max_tokens=16)
+    conv.send("Once upon a time")
+    _, fin = drain(conv)
+    assert conv.last_prompt == "Once upon a time"
+    assert fin.stats.n_tokens > 0 and conv.messages[-1].thinking == ""
+
+
+@pytest.mark.llama
+def test_error_done_keeps_conversation_usable_real(engine: Callable[..., tuple[EngineClient, str | None]]) -> None:
+    client, template = engine("qwen3-tiny-instruct-q8_0", n_ctx=256)
+    conv = Conversation(client, template=template, variant=Variant.INSTRUCT_2507, thinking=False, max_tokens=8)
+    conv.send("word " * 400)  # longer than the context
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason == "error" and "context" in fin.stats.message
+    conv.messages.clear()  # the user edits the too-long turn away
+    conv.send("Hi")
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason in ("stop", "length") and fin.stats.n_tokens > 0
