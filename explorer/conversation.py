@@ -90,14 +90,9 @@ class Message:
 
 # --- updates for the UI -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ThinkingText:
-    text: str
-
-
-@dataclass(frozen=True)
-class AnswerText:
-    text: str
+# The parser's own text events go to the UI unchanged (its ThinkingEnd is not needed there).
+ThinkingText = ThinkingDelta
+AnswerText = AnswerDelta
 
 
 @dataclass(frozen=True)
@@ -302,10 +297,4 @@ class Conversation:
 
 
 def _updates(events: list[Any]) -> list[Update]:
-    out: list[Update] = []
-    for e in events:
-        if isinstance(e, ThinkingDelta):
-            out.append(ThinkingText(e.text))
-        elif isinstance(e, AnswerDelta):
-            out.append(AnswerText(e.text))
-    return out
+    return [e for e in events if isinstance(e, (ThinkingDelta, AnswerDelta))]
