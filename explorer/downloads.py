@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,6 +32,9 @@ from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
 
+from explorer.download_types import DownloadError as DownloadError
+from explorer.download_types import Progress as Progress
+from explorer.download_types import State as State
 from explorer.units import format_bytes
 
 CHUNK = 1 << 20
@@ -40,35 +42,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 DISK_MARGIN = 256 << 20  # leave this much free after the download
 PROGRESS_INTERVAL = 0.1  # at most ~10 progress reports a second per job
-
-
-class DownloadError(Exception):
-    """A download could not go on; the message is for a person."""
-
-
-class State(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "downloading"
-    VERIFYING = "verifying"
-    PAUSED = "paused"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True)
-class Progress:
-    job: int
-    state: State
-    done: int  # bytes on disk for this model (all shards)
-    total: int
-    speed: float  # bytes/s over the last seconds
-    file: str = ""  # the shard being worked on
-    message: str = ""  # the error for FAILED, what happens for other states
-
-    @property
-    def eta(self) -> float | None:
-        return (self.total - self.done) / self.speed if self.speed > 0 and self.total > self.done else None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.downloads import Progress, State
+from explorer.download_types import Progress, State
 from ui.fmt import format_bytes
 from ui.services import Downloader, DownloaderFactory
 

@@ -19,7 +19,7 @@ from explorer.paths import models_dir as default_models_dir
 from explorer.shape import ModelShape
 
 if TYPE_CHECKING:  # explorer.downloads imports huggingface_hub: keep it off the start-up path
-    from explorer.downloads import Progress
+    from explorer.download_types import Progress
     from explorer.hub_catalog import RefreshResult
     from explorer.library import LocalModel
 
