@@ -7,6 +7,7 @@ from pathlib import Path
 
 MODELS_DIR_ENV = "QWEN3_EXPLORER_MODELS"
 TEST_MODELS_ENV = "QWEN3_EXPLORER_TEST_MODELS"
+CONVERSATIONS_DIR_ENV = "QWEN3_EXPLORER_CONVERSATIONS"
 
 
 def cache_root() -> Path:
@@ -27,3 +28,12 @@ def models_dir() -> Path:
 def test_models_dir() -> Path:
     """Generated test GGUFs; $QWEN3_EXPLORER_TEST_MODELS overrides."""
     return _dir(TEST_MODELS_ENV, "test-models")
+
+
+def conversations_dir() -> Path:
+    """Saved chat sessions: user data, not cache ($XDG_DATA_HOME); $QWEN3_EXPLORER_CONVERSATIONS overrides."""
+    override = os.environ.get(CONVERSATIONS_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "qwen3-explorer" / "conversations"

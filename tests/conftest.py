@@ -35,6 +35,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("QWEN3_EXPLORER_TEST_MODELS", _TEST_MODELS)
     monkeypatch.delenv("QWEN3_EXPLORER_MODELS", raising=False)
+    monkeypatch.delenv("QWEN3_EXPLORER_CONVERSATIONS", raising=False)
     return home
 
 

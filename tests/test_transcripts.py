@@ -1,0 +1,320 @@
+"""Saved sessions: store round trip, atomic writes, damaged files, ids; Markdown and JSON export."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from explorer import transcripts
+from explorer.catalog import Variant
+from explorer.conversation import Conversation, Message, MessageStats
+from explorer.engine.worker import Done, Event, Tokens
+from explorer.transcripts import (
+    SCHEMA,
+    ConversationStore,
+    SessionInfo,
+    TranscriptError,
+    close_open_fence,
+    new_session_id,
+    title_for,
+    to_json,
+    to_markdown,
+    validate_session,
+)
+
+THINKING = "The user asks about the sky.\nRayleigh: ```scatter ~ 1/λ^4``` and a stray </details> tag.\n```\nok"
+ANSWER = "Because of **Rayleigh scattering**.\n\n```python\nprint('blue')\n```\n"
+
+
+class ScriptedEngine:
+    """Answers each generate() with one scripted list of (text, n_tokens) batches, then Done."""
+
+    def __init__(self, *scripts: list[tuple[str, int]]) -> None:
+        self.scripts = list(scripts)
+        self.events: list[Event] = []
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
+                 top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
+                 stop: list[str] | None = None) -> None:
+        batches = self.scripts.pop(0)
+        self.events = [Tokens(request_id, text, n) for text, n in batches]
+        total = sum(n for _, n in batches)
+        self.events.append(Done(request_id, "stop", 12, total, 0.02, 412.3))
+
+    def stop(self) -> None:
+        pass
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]:
+        out, self.events = self.events, []
+        return out
+
+
+def run(conv: Conversation, text: str) -> None:
+    conv.send(text)
+    for _ in range(100):
+        conv.pump()
+        if not conv.busy:
+            return
+    raise AssertionError("the conversation did not finish")
+
+
+def make_session(session_id: str = "20261126-054312-ab12") -> dict[str, Any]:
+    thinker = Conversation(ScriptedEngine([("<think>\n", 1), (THINKING, 38), ("\n</think>\n\n", 1), (ANSWER, 56)]),
+                           template=None, variant=Variant.HYBRID, thinking=True, budget=512, seed=7)
+    run(thinker, "Why is the sky blue?\nAnswer briefly.")
+    direct = Conversation(ScriptedEngine([("Sunlight scatters off air molecules — café-short answer.", 12)]),
+                          template=None, variant=Variant.INSTRUCT_2507, thinking=False, max_tokens=256)
+    run(direct, "Why is the sky blue?\nAnswer briefly.")
+    broken = {"settings": thinker.to_dict()["settings"], "turns": [
+        Message("user", "Why is the sky blue?").to_dict(),
+        Message("assistant", "```python\nprint('partial", "Some thought",
+                MessageStats(0.5, 20.0, 30, 30, "error", True, 10, "the worker crashed (SIGSEGV)")).to_dict(),
+    ]}
+    return {
+        "schema": SCHEMA, "id": session_id, "title": title_for("Why is the sky blue?\nAnswer briefly."),
+        "created": "2026-11-26T05:43:12+00:00", "updated": "2026-11-26T05:43:12+00:00",
+        "panes": [
+            {"pane": 1, "model": {"label": "Qwen3-0.6B Q8_0", "path": "/models/Qwen3-0.6B-Q8_0.gguf",
+                                  "variant": "hybrid", "quant": "Q8_0"}, **thinker.to_dict()},
+            {"pane": 2, "model": {"label": "Qwen3-4B-Instruct-2507 Q4_K_M", "path": "/models/i.gguf",
+                                  "variant": "instruct-2507", "quant": "Q4_K_M"}, **direct.to_dict()},
+            {"pane": 3, "model": {"label": "Qwen3-8B Q4_K_M"}, **broken},
+        ],
+    }
+
+
+# --- ids and titles ---------------------------------------------------------------------------
+
+def test_title_is_the_first_line_shortened() -> None:
+    assert title_for("\n  Why is the sky blue?  \nAnswer briefly.") == "Why is the sky blue?"
+    long = title_for("word " * 30, limit=20)
+    assert len(long) == 20 and long.endswith("…") and long.startswith("word word")
+    assert title_for("exactly ten", limit=11) == "exactly ten"
+    assert title_for("   \n") == "Untitled conversation"
+
+
+def test_new_session_id() -> None:
+    sid = new_session_id(datetime(2026, 11, 26, 5, 43, 12))
+    assert sid.startswith("20261126-054312-") and len(sid) == len("20261126-054312-ab12")
+    assert transcripts.check_id(sid) == sid
+    assert len({new_session_id() for _ in range(20)}) > 1
+
+
+@pytest.mark.parametrize("bad", ["../evil", "a/b", "a\\b", "", ".hidden", "..", "x" * 200, "a b"])
+def test_bad_ids_are_rejected(tmp_path: Path, bad: str) -> None:
+    store = ConversationStore(tmp_path / "sessions")
+    session = make_session()
+    session["id"] = bad
+    with pytest.raises(TranscriptError, match="invalid session id"):
+        store.save(session)
+    with pytest.raises(TranscriptError, match="invalid session id"):
+        store.load(bad)
+    with pytest.raises(TranscriptError, match="invalid session id"):
+        store.delete(bad)
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+def test_default_folder_is_under_xdg_data_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QWEN3_EXPLORER_CONVERSATIONS", raising=False)
+    expected = Path(os.environ["XDG_DATA_HOME"]) / "qwen3-explorer" / "conversations"
+    assert ConversationStore().folder == expected
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert ConversationStore().folder == Path.home() / ".local/share/qwen3-explorer/conversations"
+    monkeypatch.setenv("QWEN3_EXPLORER_CONVERSATIONS", "/elsewhere/chats")
+    assert ConversationStore().folder == Path("/elsewhere/chats")
+
+
+def test_save_list_load_delete(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "sessions")
+    assert store.list() == []
+    session = make_session()
+    del session["created"]
+    path = store.save(session)
+    assert path == tmp_path / "sessions" / "20261126-054312-ab12.json"
+    assert session["created"] == session["updated"]
+    assert datetime.fromisoformat(session["updated"]).tzinfo is not None
+
+    loaded = store.load("20261126-054312-ab12")
+    assert loaded == session
+    assert loaded["panes"][0]["turns"][1]["thinking"].strip() == THINKING
+
+    [info] = store.list()
+    assert info == SessionInfo("20261126-054312-ab12", "Why is the sky blue?", session["updated"], 3, path)
+
+    store.delete("20261126-054312-ab12")
+    assert store.list() == [] and not path.exists()
+    store.delete("20261126-054312-ab12")  # already gone: fine
+    with pytest.raises(TranscriptError, match="no saved conversation"):
+        store.load("20261126-054312-ab12")
+
+
+def test_save_updates_the_time_and_overwrites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ConversationStore(tmp_path)
+    session = make_session()
+    monkeypatch.setattr(transcripts, "_now_iso", lambda: "2026-11-27T10:00:00+00:00")
+    store.save(session)
+    session["panes"] = session["panes"][:1]
+    monkeypatch.setattr(transcripts, "_now_iso", lambda: "2026-11-27T11:00:00+00:00")
+    store.save(session)
+    [info] = store.list()
+    assert info.updated == "2026-11-27T11:00:00+00:00" and info.n_panes == 1
+    assert store.load(session["id"])["created"] == "2026-11-26T05:43:12+00:00"
+
+
+def test_list_is_newest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ConversationStore(tmp_path)
+    # Different time zones: the order follows the instant, not the text.
+    for sid, when in [("a", "2026-11-27T10:00:00+00:00"), ("b", "2026-11-27T12:30:00+02:00"),
+                      ("c", "2026-11-27T09:00:00-03:00")]:
+        monkeypatch.setattr(transcripts, "_now_iso", lambda when=when: when)
+        store.save(make_session(sid))
+    assert [i.id for i in store.list()] == ["c", "b", "a"]  # 12:00, 10:30, 10:00 UTC
+
+
+def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ConversationStore(tmp_path)
+    first = make_session()
+    path = store.save(first)
+    before = path.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+    def fail(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    changed = make_session()
+    changed["title"] = "Changed"
+    with pytest.raises(OSError, match="No space"):
+        store.save(changed)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_corrupt_file_is_listed_with_an_error(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path)
+    store.save(make_session("good"))
+    (tmp_path / "broken.json").write_text('{"schema": 1, "id": "broken", "title": ', encoding="utf-8")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "notes.txt").write_text("not a session")
+    infos = {i.id: i for i in store.list()}
+    assert set(infos) == {"good", "broken", "binary"}
+    assert infos["good"].error is None
+    assert infos["broken"].error is not None and "broken.json" in infos["broken"].error
+    assert "not valid JSON" in infos["broken"].error
+    assert infos["binary"].error is not None and "binary.json" in infos["binary"].error
+    assert infos["broken"].n_panes == 0 and infos["broken"].path == tmp_path / "broken.json"
+    with pytest.raises(TranscriptError, match=r"broken\.json: not valid JSON"):
+        store.load("broken")
+
+
+def test_wrong_schema_and_missing_fields(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path)
+    newer = make_session("newer")
+    newer["schema"] = 2
+    (tmp_path / "newer.json").write_text(json.dumps(newer), encoding="utf-8")
+    with pytest.raises(TranscriptError, match=r"newer\.json: saved by a newer version \(schema 2\)"):
+        store.load("newer")
+    assert "newer version" in (store.list()[0].error or "")
+
+    cases: list[tuple[Callable[[dict[str, Any]], object], str]] = [
+        (lambda s: s.pop("schema"), "not a saved conversation"),
+        (lambda s: s.pop("panes"), "missing the field 'panes'"),
+        (lambda s: s["panes"][1]["turns"][0].pop("content"), r"panes\[1\]\.turns\[0\] is missing the field 'content'"),
+        (lambda s: s["panes"][0].update(pane="1"), r"panes\[0\]\.pane should be a number, found text"),
+        (lambda s: s["panes"][0]["turns"][1].update(stats=[]), r"stats should be an object, found a list"),
+        (lambda s: s["panes"][2]["model"].pop("label"), r"panes\[2\]\.model is missing the field 'label'"),
+        (lambda s: s.update(id="../x"), "invalid session id"),
+    ]
+    for mutate, message in cases:
+        session = make_session("damaged")
+        mutate(session)
+        (tmp_path / "damaged.json").write_text(json.dumps(session), encoding="utf-8")
+        with pytest.raises(TranscriptError, match=message) as e:
+            store.load("damaged")
+        assert "damaged.json" in str(e.value)
+
+
+def test_validate_session() -> None:
+    session = make_session()
+    assert validate_session(session) is session
+    with pytest.raises(TranscriptError, match="clipboard: expected a JSON object, found a list"):
+        validate_session([], "clipboard")
+    session["panes"][0]["turns"][1]["stats"] = None  # allowed: a user turn has none, nor may a loaded one
+    session["panes"][0]["turns"][1].pop("thinking")
+    validate_session(session)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+def test_json_export_round_trips() -> None:
+    session = make_session()
+    text = to_json(session)
+    assert json.loads(text) == session
+    assert "café" in text and "λ" in text  # not \\u escapes
+    assert text.startswith('{\n  "schema": 1,')
+
+
+def test_markdown_has_every_pane() -> None:
+    md = to_markdown(make_session())
+    assert md.startswith("# Why is the sky blue?\n\n2026-11-26 05:43 · 3 panes\n")
+    assert "## Pane 1 — Qwen3-0.6B Q8_0" in md
+    assert "## Pane 2 — Qwen3-4B-Instruct-2507 Q4_K_M" in md
+    assert "## Pane 3 — Qwen3-8B Q4_K_M" in md
+    assert ("*Hybrid · thinking on · budget 512 tokens · temperature 0.6, top_p 0.95, top_k 20, min_p 0 "
+            "(recommended) · max tokens 1024 · seed 7*") in md
+    assert ("*Instruct-2507 · no thinking · temperature 0.7, top_p 0.8, top_k 20, min_p 0 (recommended) · "
+            "max tokens 256 · seed 0*") in md
+    assert "File: `/models/Qwen3-0.6B-Q8_0.gguf`" in md
+    assert md.count("**You**\n\nWhy is the sky blue?\nAnswer briefly.\n") == 2
+    assert "**Assistant**" in md
+    assert ANSWER.strip() in md  # the answer's Markdown, code block included, as it is
+    assert "Sunlight scatters off air molecules — café-short answer." in md
+    assert "<details><summary>Thinking (40 tokens)</summary>" in md
+    assert "*TTFT 0.02 s · 412.3 tok/s · 96 tokens (40 thinking) · stop reason: stop*" in md
+    assert "*TTFT 0.02 s · 412.3 tok/s · 12 tokens · stop reason: stop*" in md
+    assert ("*TTFT 0.50 s · 20.0 tok/s · 30 tokens (30 thinking) · stop reason: error · budget forced · "
+            "error: the worker crashed (SIGSEGV)*") in md
+    assert "<details><summary>Thinking (30 tokens)</summary>\n\n```text\nSome thought\n```\n\n</details>" in md
+
+
+def test_pane_order_and_turn_order_are_kept() -> None:
+    md = to_markdown(make_session())
+    positions = [md.index(s) for s in ("## Pane 1", "Thinking (40", "Rayleigh scattering", "## Pane 2",
+                                       "Sunlight", "## Pane 3", "print('partial")]
+    assert positions == sorted(positions)
+
+
+def test_a_fence_in_the_thinking_cannot_break_the_details_block() -> None:
+    md = to_markdown(make_session())
+    start = md.index("<details><summary>Thinking (40 tokens)</summary>")
+    block = md[start:md.index("</details>\n", start)]
+    # The thinking holds ``` runs, so it is fenced with four backticks, and only the closing line
+    # of that fence can end it: no line inside is a fence of four or more.
+    assert "\n````text\n" + THINKING + "\n````\n" in block
+    inner = block.split("\n````text\n", 1)[1].rsplit("\n````\n", 1)[0]
+    assert not any(line.startswith("````") for line in inner.splitlines())
+    assert "</details>" in inner  # the stray tag stays inside the code block, as text
+
+
+def test_an_open_code_block_in_an_answer_is_closed() -> None:
+    md = to_markdown(make_session())
+    assert "```python\nprint('partial\n```\n\n*TTFT 0.50 s" in md
+    assert close_open_fence(ANSWER) == ANSWER
+    assert close_open_fence("~~~~\ncode\n~~~") == "~~~~\ncode\n~~~\n~~~~"
+    assert close_open_fence("````md\n```python\nx\n```\n") == "````md\n```python\nx\n```\n````"
+    assert close_open_fence("inline ```code``` only") == "inline ```code``` only"
+
+
+def test_markdown_of_a_minimal_session() -> None:
+    session = {"schema": 1, "id": "x", "title": "", "created": "not a date", "updated": "",
+               "panes": [{"pane": 1, "model": {"label": "M"}, "settings": {}, "turns": []}]}
+    md = to_markdown(validate_session(session))
+    assert md == "# Conversation\n\nnot a date · 1 pane\n\n## Pane 1 — M\n\n*thinking off*\n"
