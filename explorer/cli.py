@@ -274,9 +274,11 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_make_test_models(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.testing.models import TEST_MODELS, ensure_model
+    from explorer.testing.scripted import ensure_scripted_model
 
     for spec in TEST_MODELS.values():
         out.write(f"{ensure_model(spec, args.dir)}\n")
+    out.write(f"{ensure_scripted_model(directory=args.dir)}\n")  # the demo model that chats by script
     return 0
 
 
