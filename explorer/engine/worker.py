@@ -236,7 +236,9 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
             if stop_flag.is_set():
                 reason = "stopped"
                 break
-            if pending_tokens >= FLUSH_TOKENS or time.perf_counter() - last_send >= FLUSH_SECONDS:
+            # The first token goes out at once (time to first token is what a person notices), the rest
+            # in batches.
+            if n_tokens == 1 or pending_tokens >= FLUSH_TOKENS or time.perf_counter() - last_send >= FLUSH_SECONDS:
                 flush(final=False)
         text += decoder.decode(b"", final=True)
         flush(final=True)
