@@ -17,6 +17,7 @@ from explorer.engine.client import (
     Event,
     Loaded,
     LoadFailed,
+    LoadProgress,
     Tokens,
     crash_message,
     rss_bytes,
@@ -224,3 +225,24 @@ def test_stop_string_cuts_the_text(clients: Callable[[], EngineClient]) -> None:
     done = evs[-1]
     assert isinstance(done, Done) and done.reason == "stop"
     assert "".join(e.text for e in evs if isinstance(e, Tokens)) == text[: text.find(marker)]
+
+
+def test_load_reports_progress_up_to_one(clients: Callable[[], EngineClient]) -> None:
+    client = clients()
+    client.start(ensure_model(BIG), n_ctx=512, n_threads=2)
+    events = wait_for(client, lambda e: isinstance(e, (Loaded, LoadFailed, Crashed)), timeout=60)
+    progress = [e.fraction for e in events if isinstance(e, LoadProgress)]
+    assert isinstance(events[-1], Loaded)
+    assert progress and progress[-1] == 1.0
+    assert progress == sorted(progress)
+
+
+def test_unload_while_loading_aborts_the_load(clients: Callable[[], EngineClient]) -> None:
+    client = clients()
+    client.start(ensure_model(BIG), n_ctx=512, n_threads=2)
+    pid = client.pid
+    assert pid is not None
+    t0 = time.monotonic()
+    client.unload(timeout=5)
+    assert time.monotonic() - t0 < 5  # the worker ended by itself, it was not killed after the timeout
+    assert not client.alive and rss_bytes(pid) is None

@@ -13,7 +13,7 @@ import pytest
 from explorer.catalog import Variant
 from explorer.chat import NON_THINKING_PRESET, THINKING_PRESET, render_prompt
 from explorer.conversation import AnswerText, Conversation, Finished, ThinkingText, Update
-from explorer.engine.client import EngineClient, Loaded
+from explorer.engine.client import EngineClient, Loaded, LoadProgress
 from explorer.gguf_meta import chat_template, read_local_header
 from explorer.testing.models import template_text
 from explorer.testing.scripted import (
@@ -170,7 +170,7 @@ def test_conversation_splits_thinking_and_answer() -> None:
         deadline = time.monotonic() + 30
         while not client.loaded and time.monotonic() < deadline:
             for ev in client.poll(0.2):
-                assert isinstance(ev, Loaded), ev
+                assert isinstance(ev, (Loaded, LoadProgress)), ev
         assert client.loaded
 
         conv = Conversation(client, template=template, variant=Variant.HYBRID, thinking=True, seed=4)

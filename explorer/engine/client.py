@@ -33,14 +33,15 @@ from explorer.engine.worker import (
     GenerateRequest,
     Loaded,
     LoadFailed,
+    LoadProgress,
     Tokens,
     rss_bytes,
     worker_main,
 )
 from explorer.fit import FLASH_ATTN
 
-__all__ = ["Crashed", "Done", "EngineClient", "Event", "LoadFailed", "Loaded", "Tokens", "crash_message",
-           "rss_bytes"]
+__all__ = ["Crashed", "Done", "EngineClient", "Event", "LoadFailed", "LoadProgress", "Loaded", "Tokens",
+           "crash_message", "rss_bytes"]
 
 REBUILD_CMD = ('CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
                "pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36")

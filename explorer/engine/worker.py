@@ -12,9 +12,11 @@ are small frozen dataclasses, picklable across the pipe.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -30,6 +32,11 @@ DoneReason = Literal["stop", "length", "stopped", "error"]
 class Loaded:
     load_seconds: float
     n_ctx: int
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    fraction: float  # 0..1, from llama.cpp's model-load progress callback (at most ~10 a second)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Crashed:
     exitcode: int | None
 
 
-Event = Loaded | LoadFailed | Tokens | Done | Crashed
+Event = LoadProgress | Loaded | LoadFailed | Tokens | Done | Crashed
 
 
 # --- requests: client -> worker --------------------------------------------------------------------
@@ -120,6 +127,41 @@ def rss_bytes(pid: int) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def _load_progress(llama_cpp: Any, conn: _Conn, stop_flag: _Flag) -> Iterator[None]:
+    """Report llama.cpp's load progress, and abort the load when the stop flag is set (unload while loading).
+
+    llama-cpp-python's `Llama` has no argument for the progress callback, but it builds its model
+    parameters with `llama_model_default_params()`: for the duration of the load (in this process
+    only) that function hands out parameters with our callback set.
+    """
+    last = [0.0]
+
+    @llama_cpp.llama_progress_callback  # type: ignore[untyped-decorator]
+    def on_progress(progress: float, user_data: ctypes.c_void_p) -> bool:
+        now = time.perf_counter()
+        if progress >= 1.0 or now - last[0] >= 0.1:
+            last[0] = now
+            with contextlib.suppress(Exception):
+                conn.send(LoadProgress(min(1.0, max(0.0, float(progress)))))
+        return not stop_flag.is_set()
+
+    _KEEP_ALIVE.append(on_progress)
+    lib = llama_cpp.llama_cpp
+    original = lib.llama_model_default_params
+
+    def params() -> Any:
+        p = original()
+        p.progress_callback = on_progress
+        return p
+
+    lib.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = original
+
+
 def _load_error(exc: BaseException, log: list[str]) -> str:
     lines = [ln.strip() for ln in "".join(log).splitlines() if ln.strip()]
     detail = "\n".join(lines[-6:])
@@ -149,8 +191,9 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
         _KEEP_ALIVE.append(_on_log)  # llama.cpp calls it until the process ends, even while freeing
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
         threads = n_threads or physical_cores()
-        llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
-                              n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
+        with _load_progress(llama_cpp, conn, stop_flag):
+            llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
+                                  n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
     except Exception as exc:
         conn.send(LoadFailed(_load_error(exc, log)))
         return
