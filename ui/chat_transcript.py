@@ -1,0 +1,717 @@
+"""The transcript of one chat pane: user bubbles and streamed assistant messages.
+
+The chat driver calls the view on the GUI thread at most ~30 times a second per pane. Each update
+must cost the same for a long answer as for a short one, so the answer is never re-rendered whole
+while it streams. `MarkdownSplitter` cuts the streamed answer into complete Markdown blocks (up to a
+blank line outside a code fence, or up to a closing fence) and an unfinished tail. Complete blocks
+are rendered once as Markdown and inserted at the end of the answer's document; the tail is shown
+as plain text after them and replaced on each update (appended to when it only grew). `finish`
+renders the tail as Markdown too. Only when a block began indented (a list item's continuation) or
+the answer defines link references, which render right only when parsed with what came before,
+does `finish` render the whole answer once more.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSizeF, Qt, QUrl
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFontDatabase,
+    QPalette,
+    QTextBlock,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextDocumentFragment,
+    QTextFormat,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.conversation import Message, MessageStats
+from ui import theme
+
+CODE_BACKGROUND = "#f1f3f6"
+INLINE_CODE_BACKGROUND = "#eceff3"
+LINK_COLOR = "#3b4fc4"
+WAITING_TEXT = "waiting…"
+BOTTOM_SLACK_PX = 24  # "at the bottom" when the scroll bar is within this of its end
+
+_SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+# Raw HTML in an answer is shown as text: a model that writes "<div>" or a stray "</think>" outside a
+# code block means the characters, and Qt would otherwise swallow them as markup.
+_MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
+_LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)  # [ref]: url
+
+
+# --- splitting streamed Markdown (no Qt) ----------------------------------------------------------
+
+
+def _fence_open(line: str) -> tuple[str, int] | None:
+    """(char, length) when `line` opens a ``` or ~~~ code fence.
+
+    Indentation is not limited to three spaces as in CommonMark: fences inside list items are often
+    indented further, and taking a line for a fence only delays committing, which is always safe.
+    """
+    s = line.lstrip(" \t")
+    if not s.startswith(("```", "~~~")):
+        return None
+    ch = s[0]
+    n = len(s) - len(s.lstrip(ch))
+    if ch == "`" and "`" in s[n:]:
+        return None  # a backtick fence's info string has no backticks (this is inline code)
+    return ch, n
+
+
+def _fence_closes(line: str, fence: tuple[str, int]) -> bool:
+    ch, n = fence
+    s = line.strip(" \t\r")
+    return len(s) >= n and s == ch * len(s)
+
+
+class MarkdownSplitter:
+    """Incremental `committed_length`: `feed` streamed text, get back the newly complete blocks.
+
+    A complete line ends with "\\n". The text is committed up to the end of the last blank line that
+    is outside a code fence, or up to the end of a closing fence line. `tail` holds the rest;
+    `fence_start` is where in `tail` the open code fence starts (None when no fence is open).
+    Work per `feed` is proportional to the new text plus the unfinished line, not the whole text.
+    """
+
+    def __init__(self) -> None:
+        self.tail = ""
+        self.fence_start: int | None = None
+        self._fence: tuple[str, int] | None = None
+        self._scan = 0  # index in tail of the first line not yet looked at
+
+    def feed(self, text: str) -> str:
+        self.tail += text
+        commit = 0
+        tail = self.tail
+        while True:
+            nl = tail.find("\n", self._scan)
+            if nl < 0:
+                break
+            line = tail[self._scan:nl]
+            if self._fence is None:
+                opened = _fence_open(line)
+                if opened is not None:
+                    self._fence, self.fence_start = opened, self._scan
+                elif not line.strip():
+                    commit = nl + 1
+            elif _fence_closes(line, self._fence):
+                self._fence = self.fence_start = None
+                commit = nl + 1
+            self._scan = nl + 1
+        if not commit:
+            return ""
+        self.tail = tail[commit:]
+        self._scan -= commit
+        if self.fence_start is not None:
+            self.fence_start -= commit
+        return tail[:commit]
+
+
+def committed_length(text: str) -> int:
+    """How much of streamed Markdown `text` is complete blocks, safe to render for good."""
+    splitter = MarkdownSplitter()
+    splitter.feed(text)
+    return len(text) - len(splitter.tail)
+
+
+# --- text for stats ---------------------------------------------------------------------------------
+
+STOP_TEXT = {"stop": "end of answer", "length": "max tokens reached", "stopped": "stopped", "error": "error"}
+
+
+def _seconds(s: float) -> str:
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
+
+
+def _rate(tps: float) -> str:
+    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"
+
+
+def stats_text(stats: MessageStats) -> str:
+    """'TTFT 0.02 s · 412 tok/s · 96 tokens (40 thinking) · stopped'; unknown figures are left out."""
+    parts: list[str] = []
+    if stats.ttft_s > 0:
+        parts.append(f"TTFT {_seconds(stats.ttft_s)}")
+    if stats.tokens_per_s > 0:
+        parts.append(_rate(stats.tokens_per_s))
+    tokens = f"{stats.n_tokens} token{'' if stats.n_tokens == 1 else 's'}"
+    if stats.thinking_tokens:
+        tokens += f" ({stats.thinking_tokens} thinking)"
+    parts.append(tokens)
+    stop = STOP_TEXT.get(stats.stop_reason, stats.stop_reason)
+    if stats.stop_reason == "error" and stats.message:
+        stop = f"error: {stats.message}"
+    if stop:
+        parts.append(stop)
+    if stats.budget_forced:
+        parts.append("thinking budget reached")
+    return " · ".join(parts)
+
+
+def thought_text(stats: MessageStats | None) -> str:
+    """The thinking header once the message ended: 'Thought · 40 tokens'."""
+    if stats is None or stats.thinking_tokens <= 0:
+        return "Thought"
+    n = stats.thinking_tokens
+    return f"Thought · {n} token{'' if n == 1 else 's'}"
+
+
+# --- widgets ----------------------------------------------------------------------------------------
+
+
+def _open_url(url: QUrl) -> None:
+    QDesktopServices.openUrl(url)
+
+
+class DocView(QTextBrowser):
+    """A read-only rich text view as tall as its document: no inner scroll bar, the transcript scrolls.
+
+    The height follows `documentSizeChanged`, which the document layout emits after laying out only
+    the changed blocks, so an append costs the same however long the document is.
+    """
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.anchorClicked.connect(self._on_anchor)
+        self.setTextInteractionFlags(_SELECTABLE | Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                     | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
+        pal = self.palette()
+        pal.setColor(QPalette.ColorRole.Base, QColor(0, 0, 0, 0))
+        pal.setColor(QPalette.ColorRole.Link, QColor(LINK_COLOR))
+        self.setPalette(pal)
+        self.viewport().setAutoFillBackground(False)
+        doc = self.document()
+        doc.setUndoRedoEnabled(False)  # the undo stack would keep every streamed piece
+        doc.setDocumentMargin(2)
+        doc.documentLayout().documentSizeChanged.connect(self._fit_height)
+        self.setFixedHeight(self._height_for(doc.size()))
+
+    def _height_for(self, size: QSizeF) -> int:
+        m = self.contentsMargins()
+        return math.ceil(size.height()) + m.top() + m.bottom() + 2 * self.frameWidth()
+
+    def _fit_height(self, size: QSizeF) -> None:
+        h = self._height_for(size)
+        if h != self.height():
+            self.setFixedHeight(h)
+
+    def _on_anchor(self, url: QUrl) -> None:
+        if url.scheme() in ("http", "https", "mailto", "ftp"):
+            _open_url(url)
+
+
+def _is_code_block(block: QTextBlock) -> bool:
+    fmt = block.blockFormat()
+    return fmt.hasProperty(QTextFormat.Property.BlockCodeFence) or fmt.hasProperty(
+        QTextFormat.Property.BlockCodeLanguage)  # indented code blocks have only the language
+
+
+def _code_char_format() -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    fmt.setFontFamilies([*font.families(), "monospace"])
+    fmt.setFontFixedPitch(True)
+    return fmt
+
+
+def _code_block_format() -> QTextBlockFormat:
+    fmt = QTextBlockFormat()
+    fmt.setBackground(QColor(CODE_BACKGROUND))
+    fmt.setNonBreakableLines(True)
+    return fmt
+
+
+def style_code(doc: QTextDocument, first: QTextBlock) -> None:
+    """From `first` to the end: code blocks and inline code get a subtle background, links our colour.
+
+    (The Markdown importer colours links from the application palette, not the view's.)
+    """
+    code_bg = _code_block_format()
+    inline = QTextCharFormat()
+    inline.setBackground(QColor(INLINE_CODE_BACKGROUND))
+    link = QTextCharFormat()
+    link.setForeground(QColor(LINK_COLOR))
+    block = first
+    while block.isValid():
+        cursor = QTextCursor(block)
+        if _is_code_block(block):
+            cursor.mergeBlockFormat(code_bg)
+        else:
+            it = block.begin()
+            while not it.atEnd():
+                frag = it.fragment()
+                fmt = frag.charFormat()
+                extra = inline if fmt.fontFixedPitch() else link if fmt.isAnchor() else None
+                if frag.isValid() and extra is not None:
+                    cursor.setPosition(frag.position())
+                    cursor.setPosition(frag.position() + frag.length(), QTextCursor.MoveMode.KeepAnchor)
+                    cursor.mergeCharFormat(extra)
+                it += 1
+        block = block.next()
+
+
+def markdown_fragment(markdown: str) -> QTextDocumentFragment:
+    """`markdown` rendered and styled, as a fragment that starts with a block separator.
+
+    Inserting a fragment merges its first block into the block at the cursor, which keeps its own
+    format; with the separator in front, every rendered block keeps its format (code, list, heading).
+    """
+    doc = QTextDocument()
+    doc.setUndoRedoEnabled(False)
+    doc.setMarkdown(markdown, _MARKDOWN)
+    style_code(doc, doc.firstBlock())
+    cursor = QTextCursor(doc)
+    cursor.insertBlock()
+    cursor.setPosition(0)
+    cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+    return QTextDocumentFragment(cursor)
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """The unfinished tail as displayed: plain text, then the open code block's lines (None: no fence)."""
+
+    plain: str = ""
+    code: str | None = None
+
+    def extends(self, shown: _Tail) -> bool:
+        """Whether this only adds text at the end of `shown` (so it can be appended)."""
+        if shown.code is None:
+            return self.plain.startswith(shown.plain) if self.code is None else self.plain == shown.plain
+        return self.code is not None and self.plain == shown.plain and self.code.startswith(shown.code)
+
+
+def display_tail(tail: str, fence_start: int | None) -> _Tail:
+    """Trailing newlines wait for the next line; an open fence shows its code without the ``` line."""
+    if fence_start is None:
+        return _Tail(tail.rstrip("\n"))
+    body = tail.index("\n", fence_start) + 1  # the fence line is complete, or it would not count
+    return _Tail(tail[:fence_start].rstrip("\n"), tail[body:].rstrip("\n"))
+
+
+class MarkdownStream:
+    """Streams Markdown into a document: complete blocks rendered once, the unfinished tail as plain text."""
+
+    def __init__(self, doc: QTextDocument) -> None:
+        self.doc = doc
+        self.splitter = MarkdownSplitter()
+        self._committed_end = 0  # document position right after the rendered Markdown
+        self._has_markdown = False
+        self._shown = _Tail()  # the tail as it is in the document
+        self.needs_full_render = False  # blocks rendered apart may not look as the whole would
+        self._plain = QTextCharFormat()
+        self._code = _code_char_format()
+
+    def feed(self, text: str) -> None:
+        committed = self.splitter.feed(text)
+        tail = display_tail(self.splitter.tail, self.splitter.fence_start)
+        cursor = QTextCursor(self.doc)
+        cursor.beginEditBlock()
+        if committed:
+            self._remove_tail(cursor)
+            if committed.strip():
+                self._insert_markdown(cursor, committed)
+        if tail != self._shown:
+            if tail.extends(self._shown):
+                self._append_tail(cursor, tail)
+            else:
+                self._remove_tail(cursor)
+                self._append_tail(cursor, tail)
+        cursor.endEditBlock()
+
+    def _remove_tail(self, cursor: QTextCursor) -> None:
+        if self.doc.characterCount() - 1 <= self._committed_end:
+            return
+        cursor.setPosition(self._committed_end)
+        # Removing the separator after an empty block gives that block the next one's format: keep it.
+        block_fmt, char_fmt = cursor.blockFormat(), cursor.blockCharFormat()
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if self._has_markdown:
+            cursor.setBlockFormat(block_fmt)
+            cursor.setBlockCharFormat(char_fmt)
+        else:
+            cursor.setBlockFormat(QTextBlockFormat())
+            cursor.setBlockCharFormat(self._plain)
+        self._shown = _Tail()
+
+    def _insert_markdown(self, cursor: QTextCursor, markdown: str) -> None:
+        if (self._has_markdown and markdown[:1] in (" ", "\t")) or _LINK_DEF.search(markdown):
+            self.needs_full_render = True
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertFragment(markdown_fragment(markdown))
+        if not self._has_markdown:
+            # The fragment began with a block separator, which left the document's empty first block.
+            # Deleting that separator keeps the format of the block after it (a list item, a code block).
+            cursor.setPosition(0)
+            cursor.deleteChar()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        self._committed_end = cursor.position()
+        self._has_markdown = True
+
+    def _append_tail(self, cursor: QTextCursor, tail: _Tail) -> None:
+        """Add what `tail` has beyond what is shown: plain text, then code on a code background."""
+        shown = self._shown
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if len(tail.plain) > len(shown.plain):
+            if not shown.plain and self._has_markdown:
+                cursor.insertBlock(QTextBlockFormat(), self._plain)
+            cursor.insertText(tail.plain[len(shown.plain):], self._plain)
+        if tail.code is not None:
+            if shown.code is None:
+                if tail.plain or self._has_markdown:
+                    cursor.insertBlock(_code_block_format(), self._code)
+                else:
+                    cursor.setBlockFormat(_code_block_format())
+            cursor.insertText(tail.code[len(shown.code or ""):], self._code)
+        self._shown = tail
+
+    def finish(self) -> None:
+        """Render the unfinished tail as Markdown too (an open code fence shows as a code block)."""
+        rest = self.splitter.tail
+        self.splitter = MarkdownSplitter()
+        cursor = QTextCursor(self.doc)
+        cursor.beginEditBlock()
+        self._remove_tail(cursor)
+        if rest.strip():
+            self._insert_markdown(cursor, rest)
+        cursor.endEditBlock()
+
+    def render_all(self, markdown: str) -> None:
+        """Replace everything with `markdown` rendered in one go."""
+        self.doc.setMarkdown(markdown, _MARKDOWN)
+        style_code(self.doc, self.doc.firstBlock())
+        self.splitter = MarkdownSplitter()
+        self._shown = _Tail()
+        self.needs_full_render = False
+        self._has_markdown = bool(markdown.strip())
+        self._committed_end = self.doc.characterCount() - 1
+
+
+class UserBubble(QFrame):
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("userBubble")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 8, 12, 8)
+        self.label = QLabel(text)
+        self.label.setObjectName("userText")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setTextInteractionFlags(_SELECTABLE)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        lay.addWidget(self.label)
+
+
+def _line(name: str, text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(_SELECTABLE)
+    return label
+
+
+class AssistantMessage(QFrame):
+    """An assistant message: a collapsible thinking section, the answer, and a stats line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("assistantMessage")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(6)
+        self.streaming = True
+        self.stats: MessageStats | None = None
+        self._user_toggled = False
+        self._thinking: list[str] = []
+        self._answer: list[str] = []
+
+        self.waiting = _line("waitingHint", WAITING_TEXT)
+        lay.addWidget(self.waiting)
+
+        self.toggle = QToolButton()
+        self.toggle.setObjectName("thinkingToggle")
+        self.toggle.setCheckable(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.toggle.setText("Thinking…")
+        self.toggle.toggled.connect(self._on_toggled)
+        self.toggle.clicked.connect(self._on_clicked)
+        self.toggle.hide()
+        lay.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+
+        self.thinking_box = QFrame()
+        self.thinking_box.setObjectName("thinkingBox")
+        box = QVBoxLayout(self.thinking_box)
+        box.setContentsMargins(10, 0, 0, 0)
+        self.thinking_view = DocView("thinkingText")
+        font = self.thinking_view.font()
+        font.setItalic(True)
+        self.thinking_view.document().setDefaultFont(font)
+        pal = self.thinking_view.palette()
+        pal.setColor(QPalette.ColorRole.Text, QColor(theme.TEXT_MUTED))
+        self.thinking_view.setPalette(pal)
+        box.addWidget(self.thinking_view)
+        self.thinking_box.hide()
+        lay.addWidget(self.thinking_box)
+
+        self.answer_view = DocView("answerView")
+        self.answer_view.hide()
+        lay.addWidget(self.answer_view)
+        self._stream = MarkdownStream(self.answer_view.document())
+
+        self.stats_line = _line("statsLine", "")
+        self.stats_line.hide()
+        lay.addWidget(self.stats_line)
+        self._on_toggled(False)
+
+    # --- streaming
+
+    def append_thinking(self, text: str) -> None:
+        if not text:
+            return
+        self.waiting.hide()
+        first = not self._thinking
+        self._thinking.append(text)
+        if first:
+            self.toggle.show()
+            if not self._user_toggled:
+                self.toggle.setChecked(True)
+        cursor = QTextCursor(self.thinking_view.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+
+    def append_answer(self, text: str) -> None:
+        if not text:
+            return
+        self.waiting.hide()
+        self.answer_view.show()
+        self._answer.append(text)
+        self._stream.feed(text)
+
+    def finish(self, stats: MessageStats | None) -> None:
+        """End the message: render the rest of the answer, show the stats, fold the thinking away."""
+        self.streaming = False
+        self.stats = stats
+        self.waiting.hide()
+        self._stream.finish()
+        if self._stream.needs_full_render:
+            self._stream.render_all(self.answer_markdown())
+        self.toggle.setText(thought_text(stats))
+        if not self._user_toggled:
+            self.toggle.setChecked(False)
+        if stats is not None:
+            self.stats_line.setText(stats_text(stats))
+            self.stats_line.setProperty("error", stats.stop_reason == "error")
+            self.stats_line.style().unpolish(self.stats_line)
+            self.stats_line.style().polish(self.stats_line)
+            self.stats_line.show()
+
+    def set_message(self, message: Message) -> None:
+        """Show a saved message at once (already finished)."""
+        self.append_thinking(message.thinking)
+        if message.content:
+            self.waiting.hide()
+            self.answer_view.show()
+            self._answer.append(message.content)
+            self._stream.render_all(message.content)
+        self.finish(message.stats)
+
+    # --- reading back
+
+    def answer_text(self) -> str:
+        return self.answer_view.document().toPlainText()
+
+    def thinking_text(self) -> str:
+        return self.thinking_view.document().toPlainText()
+
+    def answer_markdown(self) -> str:
+        return "".join(self._answer)
+
+    # --- thinking toggle
+
+    def _on_clicked(self) -> None:
+        self._user_toggled = True
+
+    def _on_toggled(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.thinking_box.setVisible(expanded and bool(self._thinking))
+
+
+class TranscriptView(QScrollArea):
+    """The messages of one chat pane, stacked; follows the bottom while the user is there."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatTranscript")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.content = QWidget()
+        self.content.setObjectName("transcriptContent")
+        self._layout = QVBoxLayout(self.content)
+        self._layout.setContentsMargins(14, 12, 14, 12)
+        self._layout.setSpacing(14)
+        self._layout.addStretch(1)
+        self.setWidget(self.content)
+        self._items: list[QWidget] = []  # messages and lines, in order (the stretch stays last)
+        self._current: AssistantMessage | None = None
+        self._follow = True  # keep to the bottom as content grows: the user was at the bottom
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range)
+
+    # --- API
+
+    def add_user(self, text: str) -> None:
+        self._end_current()
+        self._follow = True  # the user just sent it: show it
+        self._add(UserBubble(text))
+        self._scroll_to_bottom()
+
+    def begin_assistant(self) -> None:
+        self._end_current()
+        self._current = AssistantMessage()
+        self._add(self._current)
+
+    def append_thinking(self, text: str) -> None:
+        self._open().append_thinking(text)
+
+    def append_answer(self, text: str) -> None:
+        self._open().append_answer(text)
+
+    def finish(self, stats: MessageStats) -> None:
+        self._open().finish(stats)
+        self._current = None
+
+    def show_error(self, message: str) -> None:
+        self._end_current()
+        self._add(_line("errorLine", message))
+
+    def show_notice(self, text: str) -> None:
+        notice = _line("noticeLine", text)
+        notice.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self._add(notice)
+
+    def remove_last_assistant(self) -> None:
+        """Remove the last assistant message and the error or notice lines that came after it."""
+        idx = next((i for i in range(len(self._items) - 1, -1, -1)
+                    if isinstance(self._items[i], AssistantMessage)), None)
+        if idx is None:
+            return
+        end = idx + 1
+        while end < len(self._items) and not isinstance(self._items[end], (UserBubble, AssistantMessage)):
+            end += 1
+        for w in self._items[idx:end]:
+            self._drop(w)
+        del self._items[idx:end]
+        if self._current is not None and self._current not in self._items:
+            self._current = None
+
+    def clear(self) -> None:
+        for w in self._items:
+            self._drop(w)
+        self._items.clear()
+        self._current = None
+        self._follow = True
+
+    def load_messages(self, messages: Sequence[Message]) -> None:
+        """Show a saved conversation (system turns are not shown)."""
+        self.clear()
+        for m in messages:
+            if m.role == "user":
+                self._add(UserBubble(m.content))
+            elif m.role == "assistant":
+                block = AssistantMessage()
+                self._add(block)
+                block.set_message(m)
+        self._scroll_to_bottom()
+
+    def message_count(self) -> int:
+        return len(self.messages())
+
+    def answer_text(self, index: int = -1) -> str:
+        return self.assistant(index).answer_text()
+
+    def thinking_text(self, index: int = -1) -> str:
+        return self.assistant(index).thinking_text()
+
+    # --- helpers also used by tests
+
+    def messages(self) -> list[UserBubble | AssistantMessage]:
+        return [w for w in self._items if isinstance(w, (UserBubble, AssistantMessage))]
+
+    def assistant(self, index: int = -1) -> AssistantMessage:
+        return [w for w in self._items if isinstance(w, AssistantMessage)][index]
+
+    @property
+    def following(self) -> bool:
+        return self._follow
+
+    # --- internals
+
+    def _open(self) -> AssistantMessage:
+        if self._current is None:
+            self.begin_assistant()
+        assert self._current is not None
+        return self._current
+
+    def _end_current(self) -> None:
+        if self._current is not None:
+            self._current.finish(None)
+            self._current = None
+
+    def _add(self, widget: QWidget) -> None:
+        self._items.append(widget)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        widget.show()  # now, not on the queued show that a visible parent would get
+
+    def _drop(self, widget: QWidget) -> None:
+        self._layout.removeWidget(widget)
+        widget.hide()
+        widget.setParent(None)  # gone from the tree now, not only once the deferred delete runs
+        widget.deleteLater()
+
+    def _scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow = value >= bar.maximum() - BOTTOM_SLACK_PX
+
+    def _on_range(self, _minimum: int, maximum: int) -> None:
+        if self._follow:
+            self.verticalScrollBar().setValue(maximum)
