@@ -43,10 +43,12 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
+from explorer.download_types import DownloadError
 from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.hardware import Hardware
 from explorer.hub_catalog import RefreshResult, describe_source
 from explorer.shape import ModelShape
+from ui.chat_tab import ChatTab
 from ui.detail_view import DetailView
 from ui.downloads_panel import DownloadsPanel
 from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
@@ -274,6 +276,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(right, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")
         self.tabs.addTab(self.library_view, "Library")
+        self.chat_tab = ChatTab()
+        self.tabs.addTab(self.chat_tab, "Chat")
+        self.library_view.scanned.connect(self.chat_tab.set_models)
+        self.tabs.currentChanged.connect(self._tab_changed)
 
         main.addWidget(scroll)
         main.addWidget(self.tabs)
@@ -540,8 +546,6 @@ class MainWindow(QMainWindow):
                 QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Yes:
                 return None
-        from explorer.downloads import DownloadError  # huggingface_hub stays off the start-up path
-
         try:
             job_id = self.downloads_panel.enqueue(row.file.repo, row.file.shards,
                                                   title=f"{row.model.id}  ·  {row.file.quant}")
@@ -559,6 +563,10 @@ class MainWindow(QMainWindow):
         title = row.info.title if row is not None else "A download"
         self.statusBar().showMessage(f"Download failed: {title}: {message}", 15000)
 
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.chat_tab and not self.chat_tab.models:
+            self.library_view.rescan()  # the chat's model pickers list what is on disk
+
     def _on_active_downloads(self, active: int) -> None:
         index = self.tabs.indexOf(self.downloads_panel)
         self.tabs.setTabText(index, f"Downloads ({active})" if active else "Downloads")
@@ -570,6 +578,7 @@ class MainWindow(QMainWindow):
         seconds = time.monotonic() - self._probe_started
         self.probe_status.setText(f"Hardware detected in {seconds:.1f} s")
         self.hardware_ready.emit(hw)
+        self.chat_tab.set_hardware(hw)
         self.recompute()
 
     def _on_probe_error(self, exc: BaseException) -> None:
@@ -740,4 +749,5 @@ class MainWindow(QMainWindow):
                        self.library_view.scan_runner):
             runner.cancel()
         self.downloads_panel.close_manager()
+        self.chat_tab.shutdown()
         super().closeEvent(event)

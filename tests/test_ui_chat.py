@@ -1,0 +1,305 @@
+"""The side-by-side chat with real llama.cpp workers and generated Qwen3 GGUFs (pytest-qt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_hardware
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from explorer.catalog import Variant
+from explorer.fit import estimate_fit
+from explorer.gguf_meta import read_shape
+from explorer.library import LocalModel
+from explorer.testing.models import ensure_model
+from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ensure_scripted_model
+from explorer.transcripts import ConversationStore
+from ui.chat_pane import ChatPane
+from ui.chat_tab import ChatTab
+
+pytestmark = pytest.mark.llama
+
+HYBRID = "qwen3-tiny-hybrid-q8_0"
+THINKING = "qwen3-tiny-thinking-q8_0"
+INSTRUCT = "qwen3-tiny-instruct-q8_0"
+BIG = "qwen3-fit-dense-f16"  # slow enough on the CPU to stop and kill mid-generation
+GiB = 1024**3
+
+
+DEMO = "demo"  # the scripted model: thinks and answers a fixed text
+
+
+def model_path(name: str) -> Path:
+    return ensure_scripted_model() if name == DEMO else ensure_model(name)
+
+
+def local(name: str, variant: Variant | None = None) -> LocalModel:
+    path = model_path(name)
+    return LocalModel(key=f"file:{path}", path=path, shards=(path,), size=path.stat().st_size, repo=None,
+                      filename=path.name, quant=None, arch="qwen3", variant=variant, complete=True,
+                      verified=False, source="added")
+
+
+MODELS = [local(HYBRID, Variant.HYBRID), local(THINKING, Variant.THINKING_2507),
+          local(INSTRUCT, Variant.INSTRUCT_2507), local(BIG, Variant.HYBRID), local(DEMO)]
+
+
+@pytest.fixture
+def tab(qtbot: QtBot, tmp_path: Path) -> Iterator[ChatTab]:
+    t = ChatTab(store=ConversationStore(tmp_path / "conversations"))
+    qtbot.addWidget(t)
+    t.resize(1200, 700)
+    t.set_models(MODELS)
+    t.set_hardware(make_hardware(ram=32, ram_free=24, vram=None))
+    yield t
+    t.shutdown()
+
+
+def pick(qtbot: QtBot, pane: ChatPane, name: str) -> None:
+    path = model_path(name)
+    pane.select_path(path)
+    qtbot.waitUntil(lambda: pane.info is not None and pane.info.path == path, timeout=10_000)
+
+
+def small(pane: ChatPane, max_tokens: int = 24, ctx: int = 4096) -> None:
+    st = pane.settings()
+    st.max_tokens = max_tokens
+    st.ctx = ctx
+    st.seed = 7
+    pane.apply_settings(st)
+
+
+def run(qtbot: QtBot, tab: ChatTab, text: str = "Hello there", timeout: int = 60_000) -> None:
+    tab.input.setPlainText(text)
+    with qtbot.waitSignal(tab.run_finished, timeout=timeout):
+        assert tab.send()
+
+
+def test_two_panes_stream_at_once_thinking_on_and_off(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, DEMO)
+    pick(qtbot, b, DEMO)
+    assert a.variant() == Variant.HYBRID  # read from the template in the header
+    a.set_thinking(True)
+    b.set_thinking(False)
+    for p in (a, b):
+        small(p, max_tokens=400)
+    assert tab.plan is not None and tab.plan.concurrent
+    assert "together" in tab.plan_label.text().lower()
+    generating: dict[int, list[float]] = {1: [], 2: []}
+    for p in (a, b):
+        p.driver.state_changed.connect(lambda s, n=p.number: generating[n].append(time.monotonic()) if s in (
+            "generating", "ready") else None)
+    texts: dict[int, int] = {1: 0, 2: 0}
+    for p in (a, b):
+        p.driver.text.connect(lambda th, an, n=p.number: texts.__setitem__(n, texts[n] + 1))
+    run(qtbot, tab)
+    for p in (a, b):
+        assert p.conversation is not None
+        turns = p.conversation["turns"]
+        assert [t["role"] for t in turns] == ["user", "assistant"]
+        assert turns[1]["stats"]["n_tokens"] > 0
+        assert turns[1]["stats"]["stop_reason"] in ("length", "stop")
+        assert texts[p.number] > 0
+    # The two panes' generations overlapped in time (both were loaded and sent before either finished).
+    assert a.conversation is not None and b.conversation is not None
+    assert a.conversation["settings"]["thinking"] is True
+    assert b.conversation["settings"]["thinking"] is False
+    # Thinking off renders the hybrid template's empty think block; thinking on does not.
+    assert "<think>\n\n</think>" not in a.driver._conv.prompts[0]  # type: ignore[union-attr]
+    assert "<think>\n\n</think>" in b.driver._conv.prompts[0]  # type: ignore[union-attr]
+    # Pane 1 thought, pane 2 did not; both answered the same text, which the transcript renders as Markdown.
+    assert a.conversation["turns"][1]["thinking"].strip() == DEFAULT_THINKING.strip()
+    assert a.conversation["turns"][1]["stats"]["thinking_tokens"] > 0
+    assert b.conversation["turns"][1]["thinking"] == ""
+    assert b.conversation["turns"][1]["stats"]["thinking_tokens"] == 0
+    for p in (a, b):
+        assert p.conversation["turns"][1]["content"].strip() == DEFAULT_ANSWER.strip()
+        assert p.transcript.message_count() == 2
+        shown = p.transcript.answer_text()
+        assert "Rayleigh scattering" in shown and "**Rayleigh" not in shown and "```" not in shown
+    assert a.transcript.thinking_text().strip() == DEFAULT_THINKING.strip()
+    assert b.transcript.thinking_text() == ""
+
+
+def test_panes_that_do_not_fit_together_run_one_after_another(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG)
+    pick(qtbot, b, HYBRID)
+    for p in (a, b):
+        small(p, max_tokens=8)
+    assert a.info is not None and b.info is not None
+    # RAM for the big model alone, not for both: two waves.
+    big_alone = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
+    tab.set_hardware(make_hardware(ram=1, ram_free=(big_alone + 2 * 1024**2) / GiB, vram=None))
+    assert tab.plan is not None and len(tab.plan.waves) == 2, tab.plan
+    assert "then" in tab.plan_label.text().lower()
+    order: list[str] = []
+    a.driver.state_changed.connect(lambda s: order.append(f"a:{s}"))
+    b.driver.state_changed.connect(lambda s: order.append(f"b:{s}"))
+    run(qtbot, tab)
+    # Pane 1 was unloaded before pane 2 started loading.
+    assert order.index("a:empty") < order.index("b:loading"), order
+    assert a.conversation is not None and b.conversation is not None
+
+
+def test_a_model_that_does_not_fit_needs_the_override(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, HYBRID)
+    pick(qtbot, b, BIG)
+    for p in (a, b):
+        small(p, max_tokens=4)
+    tiny = estimate_fit(read_shape(ensure_model(HYBRID)), make_hardware(vram=None), ctx=4096).cpu.total
+    tab.set_hardware(make_hardware(ram=1, ram_free=(tiny + 1024**2) / GiB, vram=None))  # fits the tiny one only
+    assert tab.plan is not None
+    assert [n for n, _ in tab.plan.blocked] == [2]
+    assert b.override_box.isVisibleTo(tab) and not a.override_box.isVisibleTo(tab)
+    loads: list[str] = []
+    b.driver.state_changed.connect(loads.append)
+    run(qtbot, tab)
+    assert "loading" not in loads  # never loaded without the override
+    assert b.conversation is None
+    b.override_box.setChecked(True)
+    assert tab.plan is not None and not tab.plan.blocked
+    run(qtbot, tab, "again")
+    assert b.conversation is not None and b.conversation["turns"][-1]["stats"]["n_tokens"] > 0
+
+
+def test_thinking_switch_follows_the_variant(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, THINKING)
+    pick(qtbot, b, INSTRUCT)
+    assert a.think_box.isChecked() and not a.think_box.isEnabled()
+    assert "always think" in a.think_box.toolTip()
+    assert not b.think_box.isChecked() and not b.think_box.isEnabled()
+    assert "never think" in b.think_box.toolTip()
+    pick(qtbot, a, HYBRID)
+    assert a.think_box.isEnabled()
+
+
+def test_stop_all_with_escape_and_send_with_ctrl_enter(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG)
+    pick(qtbot, b, BIG)
+    for p in (a, b):
+        small(p, max_tokens=100_000, ctx=8192)
+    tab.show()
+    qtbot.waitExposed(tab)
+    tab.input.setFocus()
+    tab.input.setPlainText("Tell me a long story")
+    qtbot.keyClick(tab.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert tab.run is not None and tab.input.toPlainText() == ""
+    qtbot.waitUntil(lambda: all(p.transcript.answer_text() for p in (a, b)), timeout=60_000)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
+        qtbot.keyClick(tab.input, Qt.Key.Key_Escape)
+    stopped_in = time.monotonic() - t0
+    for p in (a, b):
+        assert p.conversation is not None
+        assert p.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"
+    assert stopped_in < 5
+
+
+def test_a_killed_worker_is_an_error_in_its_pane_only(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG)
+    pick(qtbot, b, HYBRID)
+    small(a, max_tokens=100_000, ctx=8192)
+    small(b, max_tokens=16)
+    tab.input.setPlainText("Go")
+    pids: list[int] = []
+    a.driver.worker_pid.connect(pids.append)
+    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
+        tab.send()
+        qtbot.waitUntil(lambda: bool(pids) and a.transcript.answer_text() != "", timeout=60_000)
+        os.kill(pids[-1], signal.SIGKILL)
+    assert a.driver.state == "failed"
+    assert a.reload_button.isVisibleTo(tab)
+    assert "SIGKILL" in a.conversation["turns"][-1]["stats"]["message"]  # type: ignore[index]
+    assert b.conversation is not None and b.conversation["turns"][-1]["stats"]["stop_reason"] in ("length", "stop")
+    # The pane comes back: the next message loads a fresh worker.
+    small(a, max_tokens=8)
+    run(qtbot, tab, "Again")
+    assert a.conversation is not None
+    assert a.conversation["turns"][-1]["stats"]["stop_reason"] in ("length", "stop")
+
+
+def test_corrupt_gguf_is_a_message_not_a_crash(qtbot: QtBot, tab: ChatTab, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(ensure_model(HYBRID).read_bytes()[:300])
+    a = tab.panes[0]
+    a.select_path(bad)
+    qtbot.waitUntil(lambda: a.info_error is not None, timeout=10_000)
+    assert "broken.gguf" in a.status.text()
+    pick(qtbot, tab.panes[1], HYBRID)
+    assert tab.plan is not None and [p.pane for w in tab.plan.waves for p in w] == [2]
+
+
+def test_regenerate_clear_save_export_and_reopen(qtbot: QtBot, tab: ChatTab, tmp_path: Path) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, DEMO)
+    tab.remove_pane(b)
+    assert len(tab.panes) == 1
+    small(a, max_tokens=400)
+    run(qtbot, tab, "First question")
+    first = a.conversation["turns"][-1]["content"]  # type: ignore[index]
+    st = a.settings()
+    st.seed = 8
+    a.apply_settings(st)
+    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
+        assert tab.regenerate()
+    turns = a.conversation["turns"]  # type: ignore[index]
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[0]["content"] == "First question"
+    assert turns[1]["content"] == first  # the scripted model answers the same again
+    with qtbot.waitSignal(tab.saved, timeout=10_000) as saved:
+        tab.save()
+    path = saved.args[0]
+    data = json.loads(Path(path).read_text())
+    assert data["panes"][0]["turns"][1]["content"] == turns[1]["content"]
+    md = tmp_path / "out.md"
+    with qtbot.waitSignal(tab.export_runner.result, timeout=10_000):
+        tab.export("md", md)
+    assert "First question" in md.read_text()
+    session_id = tab.session_id
+    shown = a.transcript.answer_text()
+    tab.clear_all()
+    assert a.transcript.message_count() == 0 and tab.session_id is None
+    with qtbot.waitSignal(tab.open_runner.result, timeout=10_000):
+        tab.open_session(session_id)  # type: ignore[arg-type]
+    assert a.transcript.message_count() == 2
+    assert a.transcript.answer_text() == shown
+    assert a.transcript.thinking_text() == turns[1]["thinking"]
+
+
+def test_copy_pane_keeps_the_model_and_switches_thinking(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    pick(qtbot, a, HYBRID)
+    a.set_thinking(True)
+    copy = tab.add_pane(copy_of=a)
+    assert copy is not None and copy.number == 3
+    qtbot.waitUntil(lambda: copy.info is not None, timeout=10_000)
+    assert copy.model_path() == a.model_path()
+    assert copy.thinking_on() is False
+    tab.add_pane()
+    assert len(tab.panes) == 4 and not tab.add_button.isEnabled()
+    assert tab.add_pane() is None
+
+
+def test_no_hardware_yet_means_no_send(qtbot: QtBot, tmp_path: Path) -> None:
+    t = ChatTab(store=ConversationStore(tmp_path))
+    qtbot.addWidget(t)
+    t.set_models(MODELS)
+    pick(qtbot, t.panes[0], HYBRID)
+    assert not t.send_button.isEnabled()
+    assert "Detecting hardware" in t.plan_label.text()
+    t.shutdown()
+    QApplication.processEvents()

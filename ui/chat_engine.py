@@ -1,0 +1,362 @@
+"""One chat pane's engine, driven from a background thread: the GUI thread only sends commands.
+
+`PaneDriver` owns an `EngineClient` (the model's worker process) and a `Conversation`. Its thread
+reads the model's header, loads and unloads, sends prompts and pumps the conversation; it emits Qt
+signals, which reach the pane on the GUI thread through queued connections. So no model load, file
+read, pipe wait or token decode ever runs on the GUI thread.
+
+Text is coalesced: thinking and answer deltas collect for `FLUSH_SECONDS` (~30 updates a second at
+most) and go out as one `text` signal; `finished` always comes after the last text of its message.
+
+Stop goes straight to the worker's stop flag (a multiprocessing Event) from the calling thread, so it
+does not wait behind the driver's loop; the loop also passes it to the conversation, which then ends
+the message with stop reason "stopped".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import QObject, Signal
+
+from explorer.catalog import Variant
+from explorer.chat import SamplingPreset
+from explorer.conversation import (
+    AnswerText,
+    Conversation,
+    EngineError,
+    Finished,
+    Message,
+    ThinkingText,
+)
+from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.worker import Crashed
+from explorer.gguf_meta import GGUFError, chat_template, read_model_headers, shape_from_headers
+from explorer.shape import ModelShape
+
+FLUSH_SECONDS = 1 / 30
+IDLE_WAIT = 0.05  # how long the loop blocks on its queue when nothing streams
+PUMP_WAIT = 0.01  # how long it waits for engine events while streaming or loading
+
+State = Literal["empty", "loading", "ready", "generating", "failed"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the pane needs to know about a model file before loading it (read from its header)."""
+
+    path: Path
+    variant: Variant
+    template: str | None
+    shape: ModelShape
+    n_ctx_train: int
+    file_type: str
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    path: Path
+    n_ctx: int
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    """One user message and the pane's settings for it."""
+
+    text: str
+    thinking: bool
+    budget: int | None = None
+    sampling: SamplingPreset | None = None  # None: Qwen's preset for the mode the turn runs in
+    max_tokens: int = 1024
+    seed: int = 0
+    regenerate: bool = False  # drop the last answer and ask the same question again
+
+
+def inspect_model(path: Path, variant: Variant | None = None) -> ModelInfo:
+    """Read the GGUF header(s) of `path`; raises GGUFError for a file that is not a readable GGUF."""
+    from explorer.gguf_meta import file_type_name
+    from explorer.library import guess_variant
+
+    headers = read_model_headers(path)
+    shape = shape_from_headers(headers)
+    template = chat_template(headers[0])
+    if variant is None:
+        variant = _variant_of(template) or guess_variant(path.name) or Variant.HYBRID
+    n_ctx_train = _int(headers[0].metadata.get(f"{headers[0].arch}.context_length")) or 0
+    return ModelInfo(path=path, variant=variant, template=template, shape=shape, n_ctx_train=n_ctx_train,
+                     file_type=file_type_name(headers))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _variant_of(template: str | None) -> Variant | None:
+    """The variant a chat template implies (the header knows better than the file name)."""
+    if template is None:
+        return Variant.BASE
+    if "enable_thinking" in template:
+        return Variant.HYBRID
+    if "assistant\\n<think>" in template or "assistant\n<think>" in template:
+        return Variant.THINKING_2507
+    return None
+
+
+class PaneDriver(QObject):
+    """The engine of one pane. Methods return at once; results come back as signals."""
+
+    inspected = Signal(object)  # ModelInfo
+    inspect_failed = Signal(str)
+    state_changed = Signal(str)  # State
+    load_progress = Signal(float)  # 0..1
+    loaded = Signal(float, int)  # load seconds, n_ctx
+    load_failed = Signal(str)
+    text = Signal(str, str)  # thinking delta, answer delta (coalesced)
+    finished = Signal(object, object)  # MessageStats, the conversation as Conversation.to_dict()
+    engine_error = Signal(str)  # the worker died while no message was running
+    unloaded = Signal()
+    worker_pid = Signal(int)
+
+    def __init__(self, name: str = "pane", parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._client = EngineClient()
+        self._conv: Conversation | None = None
+        self._messages: list[Message] = []  # kept across model changes and reloads
+        self._info: ModelInfo | None = None
+        self._load: LoadSpec | None = None
+        self._state: State = "empty"
+        self._pending_send: SendSpec | None = None  # sent while loading: runs once Loaded
+        self._stop_requested = threading.Event()
+        self._thinking_buf: list[str] = []
+        self._answer_buf: list[str] = []
+        self._last_flush = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
+        self._thread.start()
+
+    # --- commands (any thread) --------------------------------------------------------------
+
+    def inspect(self, path: Path, variant: Variant | None = None) -> None:
+        self._queue.put(("inspect", (Path(path), variant)))
+
+    def load(self, spec: LoadSpec) -> None:
+        self._queue.put(("load", spec))
+
+    def send(self, spec: SendSpec) -> None:
+        self._stop_requested.clear()
+        self._queue.put(("send", spec))
+
+    def stop(self) -> None:
+        """Stop the message being generated (the worker sees the flag within one token)."""
+        self._stop_requested.set()
+        self._client.stop()
+        self._queue.put(("stop", None))
+
+    def unload(self) -> None:
+        self._queue.put(("unload", None))
+
+    def clear(self) -> None:
+        self._queue.put(("clear", None))
+
+    def restore(self, messages: list[Message]) -> None:
+        self._queue.put(("restore", list(messages)))
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the thread and the worker process (waits; call when the pane goes away)."""
+        self._stop_requested.set()
+        self._client.stop()
+        self._queue.put(("quit", None))
+        self._thread.join(timeout)
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def load_spec(self) -> LoadSpec | None:
+        """What is loaded (or loading) now."""
+        return self._load
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                busy = self._state in ("loading", "generating")
+                try:
+                    cmd, arg = self._queue.get_nowait() if busy else self._queue.get(timeout=IDLE_WAIT)
+                except queue.Empty:
+                    cmd, arg = "", None
+                if cmd == "quit":
+                    break
+                if cmd:
+                    self._command(cmd, arg)
+                    continue  # drain the queue before waiting on the engine
+                if self._state == "loading":
+                    self._poll_load()
+                elif self._state in ("ready", "generating"):
+                    self._pump()
+        finally:
+            self._client.unload()
+
+    def _set_state(self, state: State) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _command(self, cmd: str, arg: Any) -> None:
+        if cmd == "inspect":
+            path, variant = arg
+            try:
+                info = inspect_model(path, variant)
+            except (GGUFError, OSError) as exc:
+                self.inspect_failed.emit(f"{path.name}: {exc}")
+                return
+            self._info = info
+            self.inspected.emit(info)
+        elif cmd == "load":
+            self._start_load(arg)
+        elif cmd == "send":
+            self._send(arg)
+        elif cmd == "stop":
+            self._pending_send = None
+            if self._state == "loading":
+                self._unload()  # stop while loading: abandon the load (llama.cpp aborts it at once)
+            elif self._conv is not None and self._conv.busy:
+                self._conv.stop()
+        elif cmd == "unload":
+            self._unload()
+        elif cmd == "clear":
+            if self._conv is not None and self._conv.busy:
+                self._conv.stop()
+            self._messages = []
+            if self._conv is not None:
+                self._conv.messages = self._messages
+        elif cmd == "restore":
+            self._messages = arg
+            if self._conv is not None:
+                self._conv.messages = self._messages
+
+    def _start_load(self, spec: LoadSpec) -> None:
+        if self._info is None or self._info.path != spec.path:
+            try:
+                self._info = inspect_model(spec.path)
+            except (GGUFError, OSError) as exc:
+                self._load = None
+                self._set_state("failed")
+                self.load_failed.emit(f"{spec.path.name}: {exc}")
+                return
+            self.inspected.emit(self._info)
+        if self._state != "empty":
+            self._client.unload()
+        self._load = spec
+        self._conv = None
+        self._set_state("loading")
+        self._client.start(spec.path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads)
+        if self._client.pid is not None:
+            self.worker_pid.emit(self._client.pid)
+
+    def _poll_load(self) -> None:
+        for ev in self._client.poll(PUMP_WAIT):
+            if isinstance(ev, LoadProgress):
+                self.load_progress.emit(ev.fraction)
+            elif isinstance(ev, Loaded):
+                info = self._info
+                assert info is not None
+                self._conv = Conversation(self._client, template=info.template, variant=info.variant,
+                                          thinking=True)
+                self._conv.messages = self._messages
+                self._set_state("ready")
+                self.loaded.emit(ev.load_seconds, ev.n_ctx)
+                pending, self._pending_send = self._pending_send, None
+                if pending is not None:
+                    self._send(pending)
+            elif isinstance(ev, (LoadFailed, Crashed)):
+                self._load = None
+                self._pending_send = None
+                self._set_state("failed")
+                self.load_failed.emit(ev.message)
+                return
+
+    def _send(self, spec: SendSpec) -> None:
+        if self._state == "loading":
+            self._pending_send = spec
+            return
+        conv = self._conv
+        if conv is None or self._state != "ready":
+            self.engine_error.emit("The model is not loaded: load it (or reload it) first.")
+            return
+        if spec.regenerate:
+            while conv.messages and conv.messages[-1].role == "assistant":
+                conv.messages.pop()
+            if conv.messages and conv.messages[-1].role == "user":
+                conv.messages.pop()
+        conv.thinking = spec.thinking
+        conv.budget = spec.budget
+        conv.sampling = spec.sampling
+        conv.max_tokens = spec.max_tokens
+        conv.seed = spec.seed
+        self._set_state("generating")
+        conv.send(spec.text)
+        if self._stop_requested.is_set():
+            conv.stop()
+
+    def _pump(self) -> None:
+        conv = self._conv
+        assert conv is not None
+        if self._stop_requested.is_set() and conv.busy:
+            conv.stop()  # again: a budget-forced generation may have started after the first stop
+        for up in conv.pump(PUMP_WAIT if self._state == "generating" else 0.0):
+            if isinstance(up, ThinkingText):
+                self._thinking_buf.append(up.text)
+            elif isinstance(up, AnswerText):
+                self._answer_buf.append(up.text)
+            elif isinstance(up, Finished):
+                self._flush()
+                self._stop_requested.clear()
+                if up.stats.stop_reason == "error" and not self._client.alive:
+                    self._load = None
+                    self._conv = None
+                    self._set_state("failed")
+                else:
+                    self._set_state("ready")
+                self.finished.emit(up.stats, conv.to_dict())
+                if self._conv is None:
+                    return
+            elif isinstance(up, EngineError):
+                self._load = None
+                self._conv = None
+                self._set_state("failed")
+                self.engine_error.emit(up.message)
+                return
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self._thinking_buf or self._answer_buf:
+            thinking, answer = "".join(self._thinking_buf), "".join(self._answer_buf)
+            self._thinking_buf.clear()
+            self._answer_buf.clear()
+            self.text.emit(thinking, answer)
+
+    def _unload(self) -> None:
+        if self._conv is not None and self._conv.busy:
+            self._conv.stop()
+        with contextlib.suppress(Exception):
+            self._client.unload()
+        self._conv = None
+        self._load = None
+        self._set_state("empty")
+        self.unloaded.emit()

@@ -1,0 +1,563 @@
+"""The side-by-side chat: 1 to 4 panes, one input, and the plan that says which models run together.
+
+Sending follows the plan from `explorer.schedule.plan_runs`: the panes of one wave load (when they
+are not loaded so already) and answer at the same time; the next wave starts when every pane of the
+current one has finished, after the models that are not part of it have been unloaded. A pane whose
+model does not fit is left out unless its "Load anyway" box is ticked.
+
+Every finished run is saved (`explorer.transcripts.ConversationStore`, on a worker thread) and can be
+exported as Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.chat import SamplingPreset
+from explorer.conversation import Message, MessageStats
+from explorer.hardware import Hardware
+from explorer.library import LocalModel
+from explorer.schedule import PaneRequest, Placement, Plan, plan_runs
+from explorer.transcripts import (
+    SCHEMA,
+    ConversationStore,
+    SessionInfo,
+    new_session_id,
+    title_for,
+    to_json,
+    to_markdown,
+)
+from ui.chat_pane import ChatPane, PaneSettings
+from ui.workers import LatestRunner
+
+MAX_PANES = 4
+
+
+@dataclass
+class _Run:
+    """One prompt going through the plan's waves."""
+
+    text: str
+    regenerate: bool
+    waves: list[tuple[Placement, ...]]
+    wave: int = -1
+    running: set[ChatPane] = field(default_factory=set)
+    unloading: set[ChatPane] = field(default_factory=set)
+    cancelled: bool = False
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class ChatTab(QWidget):
+    run_finished = Signal()  # every pane of the run has ended (answered, failed, stopped or left out)
+    plan_changed = Signal(object)  # Plan | None
+    saved = Signal(object)  # Path
+    save_failed = Signal(str)
+
+    def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatTab")
+        self.store = store or ConversationStore()
+        self.hardware: Hardware | None = None
+        self.models: list[LocalModel] = []
+        self.panes: list[ChatPane] = []
+        self.plan: Plan | None = None
+        self.run: _Run | None = None
+        self.session_id: str | None = None
+        self.session_created: str | None = None
+        self.save_runner = LatestRunner(self)
+        self.save_runner.result.connect(self.saved)
+        self.save_runner.error.connect(lambda exc: self.save_failed.emit(str(exc)))
+        self.save_failed.connect(lambda msg: self._set_note(f"Could not save the conversation: {msg}"))
+        self.history_runner = LatestRunner(self)
+        self.history_runner.result.connect(self._fill_history)
+        self.history_runner.error.connect(lambda exc: self._set_note(f"Could not read saved conversations: {exc}"))
+        self.open_runner = LatestRunner(self)
+        self.open_runner.result.connect(self.restore_session)
+        self.open_runner.error.connect(lambda exc: self._set_note(str(exc)))
+        self.export_runner = LatestRunner(self)
+        self.export_runner.result.connect(lambda p: self._set_note(f"Exported to {p}"))
+        self.export_runner.error.connect(lambda exc: self._set_note(f"Export failed: {exc}"))
+        self._build()
+        self.add_pane()
+        self.add_pane()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 10, 8)
+        lay.setSpacing(8)
+        top = QHBoxLayout()
+        self.add_button = QPushButton("Add pane")
+        self.add_button.setObjectName("addPane")
+        self.add_button.clicked.connect(lambda: self.add_pane())
+        top.addWidget(self.add_button)
+        self.plan_label = QLabel("")
+        self.plan_label.setObjectName("planLabel")
+        self.plan_label.setWordWrap(True)
+        top.addWidget(self.plan_label, 1)
+        self.history_button = QToolButton()
+        self.history_button.setObjectName("historyButton")
+        self.history_button.setText("Conversations")
+        self.history_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.history_menu = QMenu(self.history_button)
+        self.history_menu.aboutToShow.connect(self._load_history)
+        self.history_button.setMenu(self.history_menu)
+        top.addWidget(self.history_button)
+        lay.addLayout(top)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("paneSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        lay.addWidget(self.splitter, 1)
+
+        bottom = QHBoxLayout()
+        self.input = QPlainTextEdit()
+        self.input.setObjectName("chatInput")
+        self.input.setPlaceholderText("Message every pane…   Ctrl+Enter sends, Esc stops all")
+        self.input.setFixedHeight(72)
+        bottom.addWidget(self.input, 1)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop all")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop every pane (Esc)")
+        self.stop_button.clicked.connect(self.stop_all)
+        row = QHBoxLayout()
+        self.regen_button = QPushButton("Regenerate")
+        self.regen_button.setObjectName("regenButton")
+        self.regen_button.setToolTip("Answer the last message again in every pane")
+        self.regen_button.clicked.connect(self.regenerate)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setObjectName("clearButton")
+        self.clear_button.setToolTip("Start a new conversation (the current one stays saved)")
+        self.clear_button.clicked.connect(self.clear_all)
+        row.addWidget(self.regen_button)
+        row.addWidget(self.clear_button)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addLayout(row)
+        bottom.addLayout(buttons)
+        lay.addLayout(bottom)
+        self.note = QLabel("")
+        self.note.setObjectName("chatNote")
+        lay.addWidget(self.note)
+
+        # Ctrl+Enter in the input sends; Esc anywhere in the tab stops every pane. (Keys in the input go
+        # through an event filter: a shortcut there would fight the editor for the key.)
+        self.input.installEventFilter(self)
+        esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        esc.activated.connect(self.stop_all)
+        self._update_buttons()
+
+    # --- panes --------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.input and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key, mods = int(event.key()), event.modifiers()  # key() is a plain int in PySide6
+            ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+            if ctrl and key in (Qt.Key.Key_Return.value, Qt.Key.Key_Enter.value):
+                self.send()
+                return True
+            if key == Qt.Key.Key_Escape.value:
+                self.stop_all()
+                return True
+        return super().eventFilter(watched, event)
+
+    def add_pane(self, copy_of: ChatPane | None = None) -> ChatPane | None:
+        if len(self.panes) >= MAX_PANES:
+            return None
+        pane = ChatPane(len(self.panes) + 1)
+        pane.set_models(self.models)
+        pane.model_changed.connect(self.update_plan)
+        pane.override_changed.connect(self.update_plan)
+        pane.message_done.connect(self._pane_done)
+        pane.duplicate_requested.connect(lambda p=pane: self.add_pane(copy_of=p))
+        pane.close_requested.connect(lambda p=pane: self.remove_pane(p))
+        pane.driver.unloaded.connect(lambda p=pane: self._pane_unloaded(p))
+        self.panes.append(pane)
+        self.splitter.addWidget(pane)
+        if copy_of is not None:
+            path = copy_of.model_path()
+            if path is not None:
+                pane.select_path(path)
+            st = copy_of.settings()
+            pane.apply_settings(st)
+            if copy_of.think_box.isEnabled():
+                pane.set_thinking(not st.thinking)  # the usual comparison: the same model, thinking on vs off
+        self.splitter.setSizes([1000] * len(self.panes))
+        self._renumber()
+        self.update_plan()
+        return pane
+
+    def remove_pane(self, pane: ChatPane) -> None:
+        if len(self.panes) <= 1 or pane not in self.panes:
+            return
+        if self.run is not None:
+            self._set_note("Stop the running message before closing a pane.")
+            return
+        self.panes.remove(pane)
+        pane.setParent(None)
+        pane.shutdown()
+        pane.deleteLater()
+        self._renumber()
+        self.update_plan()
+
+    def _renumber(self) -> None:
+        for i, pane in enumerate(self.panes, 1):
+            pane.number = i
+            pane.title.setText(str(i))
+            pane.title.setToolTip(f"Pane {i}")
+            pane.close_button.setEnabled(len(self.panes) > 1)
+            pane.copy_button.setEnabled(len(self.panes) < MAX_PANES)
+        self.add_button.setEnabled(len(self.panes) < MAX_PANES)
+
+    def set_models(self, models: Sequence[LocalModel]) -> None:
+        self.models = [m for m in models if m.complete and m.error is None]
+        for pane in self.panes:
+            pane.set_models(self.models)
+        self._update_buttons()
+
+    def set_hardware(self, hw: Hardware) -> None:
+        self.hardware = hw
+        self.update_plan()
+
+    # --- the plan -----------------------------------------------------------------------------
+
+    def requests(self) -> list[PaneRequest]:
+        out: list[PaneRequest] = []
+        for pane in self.panes:
+            path = pane.model_path()
+            if path is None or pane.info is None:
+                continue
+            st = pane.settings()
+            out.append(PaneRequest(pane=pane.number, label=pane.label(), key=str(path.resolve()),
+                                   shape=pane.info.shape, ctx=st.ctx, kv_type=st.kv_type, override=pane.override()))
+        return out
+
+    def update_plan(self) -> None:
+        reqs = self.requests()
+        if self.hardware is None:
+            self.plan = None
+            text = "Detecting hardware…"
+        elif not reqs:
+            self.plan = None
+            waiting = any(p.model_path() is not None and p.info is None and p.info_error is None
+                          for p in self.panes)
+            text = "Reading the models…" if waiting else "Choose a model in each pane."
+        else:
+            self.plan = plan_runs(reqs, self.hardware)
+            text = "\n".join(self.plan.lines())
+        self.plan_label.setText(text)
+        blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
+        for pane in self.panes:
+            placement = self.plan.placement(pane.number) if self.plan else None
+            pane.override_box.setVisible(pane.number in blocked or bool(placement and placement.overridden))
+        self._update_buttons()
+        self.plan_changed.emit(self.plan)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _update_buttons(self) -> None:
+        running = self.run is not None
+        runnable = self.plan is not None and bool(self.plan.waves)
+        self.send_button.setEnabled(not running and runnable)
+        self.regen_button.setEnabled(not running and runnable and self._last_user_text() is not None)
+        self.stop_button.setEnabled(running)
+        self.clear_button.setEnabled(not running)
+        self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
+
+    def send(self) -> bool:
+        text = self.input.toPlainText().strip()
+        if not text or not self._start(text, regenerate=False):
+            return False
+        self.input.clear()
+        return True
+
+    def regenerate(self) -> bool:
+        text = self._last_user_text()
+        return text is not None and self._start(text, regenerate=True)
+
+    def _last_user_text(self) -> str | None:
+        for pane in self.panes:
+            turns = (pane.conversation or {}).get("turns") or []
+            users = [t["content"] for t in turns if t.get("role") == "user"]
+            if users:
+                return str(users[-1])
+        return None
+
+    def _start(self, text: str, *, regenerate: bool) -> bool:
+        if self.run is not None or self.plan is None or not self.plan.waves:
+            return False
+        if self.session_id is None:
+            self.session_id = new_session_id()
+            self.session_created = _now()
+        run = _Run(text=text, regenerate=regenerate, waves=list(self.plan.waves))
+        self.run = run
+        for n, why in self.plan.blocked:
+            self.panes[n - 1].skip(f"Not run: {why}")
+        if len(run.waves) > 1:
+            first = ", ".join(str(p.pane) for p in run.waves[0])
+            for wave in run.waves[1:]:
+                for p in wave:
+                    self.panes[p.pane - 1].skip(f"Waits for pane {first}: the models do not fit in memory together.")
+        self._update_buttons()
+        self._next_wave()
+        return True
+
+    def _next_wave(self) -> None:
+        run = self.run
+        assert run is not None
+        run.wave += 1
+        if run.cancelled or run.wave >= len(run.waves):
+            if run.cancelled:
+                for wave in run.waves[run.wave:]:
+                    for p in wave:
+                        self.panes[p.pane - 1].skip("Not run: stopped.")
+            self._finish_run()
+            return
+        members = {p.pane for p in run.waves[run.wave]}
+        # Free what this wave needs: unload the other panes' models first, and wait until they are gone.
+        for pane in self.panes:
+            if pane.number not in members and pane.driver.state in ("loading", "ready", "generating"):
+                run.unloading.add(pane)
+                pane.unload()
+        if not run.unloading:
+            self._launch_wave()
+
+    def _pane_unloaded(self, pane: ChatPane) -> None:
+        run = self.run
+        if run is None or pane not in run.unloading:
+            return
+        run.unloading.discard(pane)
+        if not run.unloading:
+            self._launch_wave()
+
+    def _launch_wave(self) -> None:
+        run = self.run
+        assert run is not None
+        for placement in run.waves[run.wave]:
+            pane = self.panes[placement.pane - 1]
+            spec = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+            if spec is None:
+                continue
+            run.running.add(pane)
+            pane.run_message(run.text, spec, regenerate=run.regenerate)
+        if not run.running:
+            self._next_wave()
+
+    def _pane_done(self, pane: ChatPane) -> None:
+        run = self.run
+        if run is None or pane not in run.running:
+            return
+        run.running.discard(pane)
+        if not run.running:
+            self._next_wave()
+
+    def stop_all(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        run.cancelled = True
+        for pane in list(run.running):
+            pane.stop()
+
+    def _finish_run(self) -> None:
+        self.run = None
+        self._update_buttons()
+        self.save()
+        self.run_finished.emit()
+
+    def clear_all(self) -> None:
+        if self.run is not None:
+            return
+        for pane in self.panes:
+            pane.clear()
+        self.session_id = None
+        self.session_created = None
+        self._update_buttons()
+
+    # --- saving, history, export ---------------------------------------------------------------
+
+    def session(self) -> dict[str, Any]:
+        panes: list[dict[str, Any]] = []
+        first_user = ""
+        for pane in self.panes:
+            conv = pane.conversation or {"settings": _settings_dict(pane), "turns": []}
+            m = pane.model_entry()
+            panes.append({
+                "pane": pane.number,
+                "model": {"label": pane.label(), "path": str(pane.model_path() or ""),
+                          "variant": _variant_value(pane),
+                          "quant": m.quant if m else (pane.info.file_type if pane.info else None)},
+                "settings": {**conv.get("settings", {}), "ctx": pane.settings().ctx},
+                "turns": conv.get("turns", []),
+            })
+            if not first_user:
+                first_user = next((t["content"] for t in conv.get("turns", []) if t.get("role") == "user"), "")
+        return {"schema": SCHEMA, "id": self.session_id or new_session_id(),
+                "title": title_for(first_user) if first_user else "New conversation",
+                "created": self.session_created or _now(), "updated": _now(), "panes": panes}
+
+    def save(self) -> None:
+        """Save the conversation (on a worker thread); nothing to save before the first message."""
+        if self.session_id is None:
+            return
+        session = self.session()
+        store = self.store
+        self.save_runner.submit(lambda _token: store.save(session))
+
+    def _load_history(self) -> None:
+        self.history_menu.clear()
+        loading = self.history_menu.addAction("Reading saved conversations…")
+        loading.setEnabled(False)
+        store = self.store
+        self.history_runner.submit(lambda _token: store.list())
+
+    def _fill_history(self, infos: list[SessionInfo]) -> None:
+        menu = self.history_menu
+        menu.clear()
+        new = menu.addAction("New conversation")
+        new.triggered.connect(self.clear_all)
+        menu.addSeparator()
+        md = menu.addAction("Export as Markdown…")
+        md.triggered.connect(lambda: self.export("md"))
+        js = menu.addAction("Export as JSON…")
+        js.triggered.connect(lambda: self.export("json"))
+        for a in (md, js):
+            a.setEnabled(self.session_id is not None)
+        menu.addSeparator()
+        if not infos:
+            none = menu.addAction("No saved conversations yet")
+            none.setEnabled(False)
+        for info in infos[:30]:
+            when = info.updated[:16].replace("T", " ")
+            action = menu.addAction(f"{info.title}  ·  {info.n_panes} panes  ·  {when}")
+            if info.error:
+                action.setText(f"{info.path.name} (unreadable: {info.error})")
+                action.setEnabled(False)
+            else:
+                action.triggered.connect(lambda _=False, sid=info.id: self.open_session(sid))
+
+    def open_session(self, session_id: str) -> None:
+        if self.run is not None:
+            self._set_note("Stop the running message before opening another conversation.")
+            return
+        store = self.store
+        self.open_runner.submit(lambda _token: store.load(session_id))
+
+    def restore_session(self, session: dict[str, Any]) -> None:
+        """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
+        if self.run is not None:
+            return
+        panes = session.get("panes", [])[:MAX_PANES]
+        while len(self.panes) < max(1, len(panes)):
+            self.add_pane()
+        while len(self.panes) > max(1, len(panes)):
+            self.remove_pane(self.panes[-1])
+        for pane, saved in zip(self.panes, panes, strict=False):
+            path = saved.get("model", {}).get("path")
+            if path:
+                pane.select_path(Path(path))
+            pane.apply_settings(_settings_from(saved.get("settings", {})))
+            pane.clear()
+            messages = [_message_from(t) for t in saved.get("turns", [])]
+            pane.restore(messages)
+            pane.conversation = {"settings": saved.get("settings", {}), "turns": saved.get("turns", [])}
+            if path and not Path(path).exists():
+                pane.skip(f"The model file is no longer on disk: {path}")
+        self.session_id = session.get("id")
+        self.session_created = session.get("created")
+        self._set_note(f"Opened “{session.get('title', '')}”")
+        self._update_buttons()
+
+    def export(self, fmt: str, path: Path | None = None) -> None:
+        if self.session_id is None:
+            return
+        if path is None:
+            suffix = "md" if fmt == "md" else "json"
+            name, _ = QFileDialog.getSaveFileName(self, "Export conversation", f"{self.session_id}.{suffix}",
+                                                  "Markdown (*.md)" if fmt == "md" else "JSON (*.json)")
+            if not name:
+                return
+            path = Path(name)
+        session = self.session()
+        render: Callable[[dict[str, Any]], str] = to_markdown if fmt == "md" else to_json
+        target = path
+
+        def write(_token: object) -> Path:
+            target.write_text(render(session), encoding="utf-8")
+            return target
+
+        self.export_runner.submit(write)
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+
+    def shutdown(self) -> None:
+        for pane in self.panes:
+            pane.shutdown()
+
+
+def _variant_value(pane: ChatPane) -> str | None:
+    v = pane.variant()
+    return v.value if v is not None else None
+
+
+def _settings_dict(pane: ChatPane) -> dict[str, Any]:
+    st = pane.settings()
+    return {"variant": _variant_value(pane), "thinking": st.thinking,
+            "budget": st.budget, "sampling": None if st.sampling is None else asdict(st.sampling),
+            "sampling_is_default": st.sampling is None, "max_tokens": st.max_tokens, "seed": st.seed}
+
+
+def _settings_from(d: dict[str, Any]) -> PaneSettings:
+    st = PaneSettings()
+    st.thinking = bool(d.get("thinking", True))
+    budget = d.get("budget")
+    st.budget = int(budget) if isinstance(budget, int) else None
+    sampling = d.get("sampling")
+    if isinstance(sampling, dict) and not d.get("sampling_is_default", True):
+        try:
+            st.sampling = SamplingPreset(**sampling)
+        except TypeError:
+            st.sampling = None
+    for key in ("max_tokens", "seed", "ctx"):
+        if isinstance(d.get(key), int):
+            setattr(st, key, d[key])
+    return st
+
+
+def _message_from(t: dict[str, Any]) -> Message:
+    stats = None
+    raw = t.get("stats")
+    if isinstance(raw, dict):
+        known = MessageStats.__dataclass_fields__
+        stats = MessageStats(**{k: v for k, v in raw.items() if k in known})
+    return Message(str(t.get("role", "user")), str(t.get("content", "")), str(t.get("thinking", "")), stats)
