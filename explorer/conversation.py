@@ -165,12 +165,14 @@ class Conversation:
         """Append the user's turn and start generating the answer (results come from `pump`)."""
         if self._gen is not None:
             raise RuntimeError("a message is still being generated; stop() it first")
-        self.messages.append(Message("user", user_text))
-        user_texts = [m.content for m in self.messages if m.role == "user"]
+        messages = [*self.messages, Message("user", user_text)]
+        user_texts = [m.content for m in messages if m.role == "user"]
         thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
-        turns = [Turn(m.role, m.content) for m in self.messages]
+        turns = [Turn(m.role, m.content) for m in messages]
+        # Rendered before the turn is kept: a template that rejects the conversation leaves it unchanged.
         prompt = render_prompt(self.template, history_for_template(turns),
                                enable_thinking=thinking_on if self.template is not None else None)
+        self.messages.append(messages[-1])
         sampling = self.sampling or preset_for(thinking_on)
         # Thinking-2507 templates open <think> in the generation prompt: the output starts inside it.
         parser = ThinkingParser(started_in_thinking=self.mode.always)

@@ -246,3 +246,19 @@ def test_unload_while_loading_aborts_the_load(clients: Callable[[], EngineClient
     client.unload(timeout=5)
     assert time.monotonic() - t0 < 5  # the worker ended by itself, it was not killed after the timeout
     assert not client.alive and rss_bytes(pid) is None
+
+
+def test_stop_after_the_worker_was_killed_mid_generation_returns_at_once(clients: Callable[[], EngineClient]) -> None:
+    """The stop flag is lock-free: a worker killed while reading it can not leave it locked."""
+    client = clients()
+    load(client, BIG)
+    client.generate("r", PROMPT, max_tokens=100_000)
+    wait_for(client, lambda e: isinstance(e, Tokens))
+    assert client.pid is not None
+    os.kill(client.pid, signal.SIGKILL)
+    wait_for(client, lambda e: isinstance(e, Crashed))
+    t0 = time.monotonic()
+    client.stop()
+    client.generate("r2", PROMPT, max_tokens=4)
+    assert time.monotonic() - t0 < 0.5
+    assert any(isinstance(e, Done) and e.reason == "error" for e in client.poll(0.1))

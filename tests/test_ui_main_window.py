@@ -54,7 +54,7 @@ def ready_window(qtbot, fake_hardware, fake_catalog, tmp_path) -> MainWindow:
     window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
     window.show()
     qtbot.waitUntil(lambda: window.hardware is not None and not window.fit_runner.busy
-                    and window.table_model.rows[0].fit is not None, timeout=10000)
+                    and bool(window.table_model.rows) and window.table_model.rows[0].fit is not None, timeout=10000)
     return window
 
 

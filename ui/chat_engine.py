@@ -19,6 +19,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from typing import Any, Literal
 from PySide6.QtCore import QObject, Signal
 
 from explorer.catalog import Variant
-from explorer.chat import SamplingPreset
+from explorer.chat import ChatTemplateError, SamplingPreset
 from explorer.conversation import (
     AnswerText,
     Conversation,
@@ -114,7 +115,14 @@ def _variant_of(template: str | None) -> Variant | None:
 
 
 class PaneDriver(QObject):
-    """The engine of one pane. Methods return at once; results come back as signals."""
+    """The engine of one pane. Methods return at once; results come back as signals.
+
+    A message is a *run*: `run(run_id, load, send)` loads the model when it is not loaded that way
+    already, then sends. Every run ends with exactly one `finished(run_id, ...)` (it generated: done,
+    stopped, error) or `aborted(run_id, why)` (it never generated: stopped while loading, the load
+    failed, the template rejected the conversation...). `stop(run_id)` only stops that run, so a late
+    stop never reaches the next message.
+    """
 
     inspected = Signal(object)  # ModelInfo
     inspect_failed = Signal(str)
@@ -123,26 +131,30 @@ class PaneDriver(QObject):
     loaded = Signal(float, int)  # load seconds, n_ctx
     load_failed = Signal(str)
     text = Signal(str, str)  # thinking delta, answer delta (coalesced)
-    finished = Signal(object, object)  # MessageStats, the conversation as Conversation.to_dict()
+    finished = Signal(int, object, object)  # run id, MessageStats, the conversation as Conversation.to_dict()
+    aborted = Signal(int, str)  # run id, why the message did not run
     engine_error = Signal(str)  # the worker died while no message was running
     unloaded = Signal()
+    closed = Signal()  # the thread has ended (after `close`)
     worker_pid = Signal(int)
 
-    def __init__(self, name: str = "pane", parent: QObject | None = None) -> None:
+    def __init__(self, name: str = "pane", parent: QObject | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
         super().__init__(parent)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._client = EngineClient()
+        self._client = client_factory()
         self._conv: Conversation | None = None
         self._messages: list[Message] = []  # kept across model changes and reloads
         self._info: ModelInfo | None = None
         self._load: LoadSpec | None = None
         self._state: State = "empty"
-        self._pending_send: SendSpec | None = None  # sent while loading: runs once Loaded
-        self._stop_requested = threading.Event()
+        self._run_id = 0  # the run being loaded for or generated (0: none)
+        self._pending_send: SendSpec | None = None  # the run's message, sent once Loaded
+        self._stop_run = 0  # the run the GUI asked to stop (an int write is atomic)
         self._thinking_buf: list[str] = []
         self._answer_buf: list[str] = []
         self._last_flush = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"engine-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"engine-{name}", daemon=True)
         self._thread.start()
 
     # --- commands (any thread) --------------------------------------------------------------
@@ -151,17 +163,20 @@ class PaneDriver(QObject):
         self._queue.put(("inspect", (Path(path), variant)))
 
     def load(self, spec: LoadSpec) -> None:
+        """Load `spec` now, with no message (Reload)."""
         self._queue.put(("load", spec))
 
-    def send(self, spec: SendSpec) -> None:
-        self._stop_requested.clear()
-        self._queue.put(("send", spec))
+    def run(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
+        if run_id <= 0:
+            raise ValueError("run ids start at 1")
+        self._queue.put(("run", (run_id, load, send)))
 
-    def stop(self) -> None:
-        """Stop the message being generated (the worker sees the flag within one token)."""
-        self._stop_requested.set()
-        self._client.stop()
-        self._queue.put(("stop", None))
+    def stop(self, run_id: int) -> None:
+        """Stop run `run_id` (the worker sees the flag within one token); a later run is not affected."""
+        self._stop_run = run_id
+        if self._run_id == run_id and self._state == "generating":
+            self._client.stop()  # at once, from this thread: the flag is lock-free shared memory
+        self._queue.put(("stop", run_id))
 
     def unload(self) -> None:
         self._queue.put(("unload", None))
@@ -172,12 +187,20 @@ class PaneDriver(QObject):
     def restore(self, messages: list[Message]) -> None:
         self._queue.put(("restore", list(messages)))
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the thread and the worker process (waits; call when the pane goes away)."""
-        self._stop_requested.set()
+    def close(self) -> None:
+        """End the thread and the worker process without waiting; `closed` says when it is done."""
+        self._stop_run = self._run_id
         self._client.stop()
         self._queue.put(("quit", None))
+
+    def join(self, timeout: float = 10.0) -> bool:
         self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """close() and wait for the thread (at application exit)."""
+        self.close()
+        self.join(timeout)
 
     @property
     def state(self) -> State:
@@ -190,7 +213,7 @@ class PaneDriver(QObject):
 
     # --- the thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         try:
             while True:
                 busy = self._state in ("loading", "generating")
@@ -200,20 +223,45 @@ class PaneDriver(QObject):
                     cmd, arg = "", None
                 if cmd == "quit":
                     break
-                if cmd:
-                    self._command(cmd, arg)
-                    continue  # drain the queue before waiting on the engine
-                if self._state == "loading":
-                    self._poll_load()
-                elif self._state in ("ready", "generating"):
-                    self._pump()
+                try:
+                    if cmd:
+                        self._command(cmd, arg)
+                        continue  # drain the queue before waiting on the engine
+                    if self._state == "loading":
+                        self._poll_load()
+                    elif self._state in ("ready", "generating"):
+                        self._pump()
+                except Exception as exc:  # a bug or a surprise must not kill the pane's thread
+                    self._fail(f"{type(exc).__name__}: {exc}")
         finally:
-            self._client.unload()
+            with contextlib.suppress(Exception):
+                self._client.unload()
+            with contextlib.suppress(RuntimeError):  # the QObject may be gone at exit
+                self.closed.emit()
 
     def _set_state(self, state: State) -> None:
         if state != self._state:
             self._state = state
             self.state_changed.emit(state)
+
+    def _end_run(self, why: str) -> None:
+        """The current run will not generate: say so (once)."""
+        run_id, self._run_id, self._pending_send = self._run_id, 0, None
+        if run_id:
+            self.aborted.emit(run_id, why)
+
+    def _fail(self, message: str) -> None:
+        """Something unexpected: drop the worker and end the run, leaving the pane usable (Reload)."""
+        busy = self._conv is not None and self._conv.busy
+        with contextlib.suppress(Exception):
+            self._client.unload()
+        self._conv = None
+        self._load = None
+        self._set_state("failed")
+        if self._run_id:
+            self._end_run(f"Internal error{' while generating' if busy else ''}: {message}")
+        else:
+            self.engine_error.emit(f"Internal error: {message}")
 
     def _command(self, cmd: str, arg: Any) -> None:
         if cmd == "inspect":
@@ -227,12 +275,24 @@ class PaneDriver(QObject):
             self.inspected.emit(info)
         elif cmd == "load":
             self._start_load(arg)
-        elif cmd == "send":
-            self._send(arg)
+        elif cmd == "run":
+            run_id, load, send = arg
+            if self._run_id:
+                self._end_run("Another message was still running.")
+            self._run_id = run_id
+            if self._stop_run == run_id:
+                self._end_run("Stopped before it started.")
+            elif self._state in ("ready", "generating") and same_model(self._load, load):
+                self._send(send)
+            else:
+                self._pending_send = send
+                self._start_load(load)
         elif cmd == "stop":
-            self._pending_send = None
+            if arg != self._run_id:
+                return  # a late stop for a run that has ended
             if self._state == "loading":
-                self._unload()  # stop while loading: abandon the load (llama.cpp aborts it at once)
+                self._unload()  # abandon the load (llama.cpp aborts it at once)
+                self._end_run("Stopped before the model had loaded.")
             elif self._conv is not None and self._conv.busy:
                 self._conv.stop()
         elif cmd == "unload":
@@ -256,6 +316,7 @@ class PaneDriver(QObject):
                 self._load = None
                 self._set_state("failed")
                 self.load_failed.emit(f"{spec.path.name}: {exc}")
+                self._end_run(f"Could not read the model: {spec.path.name}: {exc}")
                 return
             self.inspected.emit(self._info)
         if self._state != "empty":
@@ -280,42 +341,40 @@ class PaneDriver(QObject):
                 self._set_state("ready")
                 self.loaded.emit(ev.load_seconds, ev.n_ctx)
                 pending, self._pending_send = self._pending_send, None
-                if pending is not None:
+                if pending is not None and self._run_id:
                     self._send(pending)
             elif isinstance(ev, (LoadFailed, Crashed)):
                 self._load = None
-                self._pending_send = None
                 self._set_state("failed")
                 self.load_failed.emit(ev.message)
+                self._end_run(f"Could not load the model: {ev.message}")
                 return
 
     def _send(self, spec: SendSpec) -> None:
-        if self._state == "loading":
-            self._pending_send = spec
-            return
         conv = self._conv
-        if conv is None or self._state != "ready":
-            self.engine_error.emit("The model is not loaded: load it (or reload it) first.")
-            return
-        if spec.regenerate:
+        assert conv is not None
+        if spec.regenerate and _asked_last(conv.messages, spec.text):
             while conv.messages and conv.messages[-1].role == "assistant":
                 conv.messages.pop()
-            if conv.messages and conv.messages[-1].role == "user":
-                conv.messages.pop()
+            conv.messages.pop()  # the question; send() asks it again
         conv.thinking = spec.thinking
         conv.budget = spec.budget
         conv.sampling = spec.sampling
         conv.max_tokens = spec.max_tokens
         conv.seed = spec.seed
+        try:
+            conv.send(spec.text)
+        except ChatTemplateError as exc:
+            self._end_run(f"The model's chat template rejected the conversation: {exc}")
+            return
         self._set_state("generating")
-        conv.send(spec.text)
-        if self._stop_requested.is_set():
+        if self._stop_run == self._run_id:
             conv.stop()
 
     def _pump(self) -> None:
         conv = self._conv
         assert conv is not None
-        if self._stop_requested.is_set() and conv.busy:
+        if self._run_id and self._stop_run == self._run_id and conv.busy:
             conv.stop()  # again: a budget-forced generation may have started after the first stop
         for up in conv.pump(PUMP_WAIT if self._state == "generating" else 0.0):
             if isinstance(up, ThinkingText):
@@ -324,21 +383,24 @@ class PaneDriver(QObject):
                 self._answer_buf.append(up.text)
             elif isinstance(up, Finished):
                 self._flush()
-                self._stop_requested.clear()
                 if up.stats.stop_reason == "error" and not self._client.alive:
                     self._load = None
                     self._conv = None
                     self._set_state("failed")
                 else:
                     self._set_state("ready")
-                self.finished.emit(up.stats, conv.to_dict())
+                run_id, self._run_id = self._run_id, 0
+                self.finished.emit(run_id, up.stats, conv.to_dict())
                 if self._conv is None:
                     return
             elif isinstance(up, EngineError):
                 self._load = None
                 self._conv = None
                 self._set_state("failed")
-                self.engine_error.emit(up.message)
+                if self._run_id:
+                    self._end_run(up.message)
+                else:
+                    self.engine_error.emit(up.message)
                 return
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self._flush()
@@ -352,11 +414,24 @@ class PaneDriver(QObject):
             self.text.emit(thinking, answer)
 
     def _unload(self) -> None:
-        if self._conv is not None and self._conv.busy:
-            self._conv.stop()
+        busy = self._conv is not None and self._conv.busy
         with contextlib.suppress(Exception):
             self._client.unload()
         self._conv = None
         self._load = None
+        if busy or self._pending_send is not None:
+            self._flush()
+            self._end_run("The model was unloaded before the answer ended.")
         self._set_state("empty")
         self.unloaded.emit()
+
+
+def same_model(a: LoadSpec | None, b: LoadSpec) -> bool:
+    """Whether a model loaded as `a` serves `b` (the thread count alone is not worth a reload)."""
+    return a is not None and (a.path, a.n_ctx, a.n_gpu_layers) == (b.path, b.n_ctx, b.n_gpu_layers)
+
+
+def _asked_last(messages: list[Message], text: str) -> bool:
+    """The conversation's last question is `text` (so regenerating replaces its answer)."""
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    return last_user is not None and last_user.content == text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from explorer.catalog import Variant
 from explorer.chat import SamplingPreset, preset_for, thinking_mode
 from explorer.conversation import Message, MessageStats
+from explorer.engine.client import EngineClient
 from explorer.library import LocalModel
 from ui.chat_engine import LoadSpec, ModelInfo, PaneDriver, SendSpec
 from ui.chat_transcript import TranscriptView
@@ -198,8 +200,10 @@ class ChatPane(QFrame):
     duplicate_requested = Signal()
     close_requested = Signal()
     override_changed = Signal()
+    reload_requested = Signal()
 
-    def __init__(self, number: int, parent: QWidget | None = None) -> None:
+    def __init__(self, number: int, parent: QWidget | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
         super().__init__(parent)
         self.setObjectName("chatPane")
         self.number = number
@@ -208,10 +212,11 @@ class ChatPane(QFrame):
         self.info_error: str | None = None
         self.conversation: dict[str, Any] | None = None  # the latest Conversation.to_dict()
         self.running = False  # a message was handed to the engine and has not ended
+        self.run_id = 0
         self._load_started = 0.0
         self._load_fraction = 0.0
         self._status_detail = ""
-        self.driver = PaneDriver(f"pane{number}", self)
+        self.driver = PaneDriver(f"pane{number}", self, client_factory)
         self._build()
         self._connect_driver()
         self._elapsed = QTimer(self)
@@ -302,6 +307,7 @@ class ChatPane(QFrame):
         d.load_failed.connect(self._on_load_failed)
         d.text.connect(self._on_text)
         d.finished.connect(self._on_finished)
+        d.aborted.connect(self._on_aborted)
         d.engine_error.connect(self._on_engine_error)
 
     # --- models -------------------------------------------------------------------------------
@@ -437,38 +443,51 @@ class ChatPane(QFrame):
             return None
         return LoadSpec(path=path, n_ctx=self.settings().ctx, n_gpu_layers=n_gpu_layers, n_threads=n_threads)
 
-    def run_message(self, text: str, spec: LoadSpec, *, regenerate: bool = False) -> None:
-        """Load the model as `spec` says (when it is not loaded so already), then send `text`."""
+    def send_spec(self, text: str, *, regenerate: bool = False) -> SendSpec:
+        """The message as this pane's settings say now (the tab takes it when the prompt is sent)."""
         st = self.settings()
-        if regenerate:
+        seed = st.seed if st.seed != RANDOM_SEED else random.randrange(2**31)
+        return SendSpec(text=text, thinking=st.thinking, budget=st.budget, sampling=st.sampling,
+                        max_tokens=st.max_tokens, seed=seed, regenerate=regenerate and self.last_question() == text)
+
+    def last_question(self) -> str | None:
+        turns = (self.conversation or {}).get("turns") or []
+        return next((str(t["content"]) for t in reversed(turns) if t.get("role") == "user"), None)
+
+    def run_message(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
+        """Load the model as `load` says (when it is not loaded so already), then send the message."""
+        if send.regenerate:
             self.transcript.remove_last_assistant()
         else:
-            self.transcript.add_user(text)
+            self.transcript.add_user(send.text)
         self.transcript.begin_assistant()
-        if self.driver.state not in ("ready", "generating") or self.driver.load_spec != spec:
-            self.driver.load(spec)
-        seed = st.seed if st.seed != RANDOM_SEED else random.randrange(2**31)
+        self.run_id = run_id
         self.running = True
-        self.driver.send(SendSpec(text=text, thinking=st.thinking, budget=st.budget, sampling=st.sampling,
-                                  max_tokens=st.max_tokens, seed=seed, regenerate=regenerate))
+        self.driver.run(run_id, load, send)
 
     def stop(self) -> None:
         if self.running:
-            self.driver.stop()
-            if self.driver.state == "loading":
-                self._end_message(notice="Stopped before the model had loaded.")
+            self.driver.stop(self.run_id)
+
+    def set_locked(self, locked: bool) -> None:
+        """While a run goes on, what it depends on can not change (model, settings, panes)."""
+        self.model_combo.setEnabled(not locked)
+        self.settings_button.setEnabled(not locked)
+        self.override_box.setEnabled(not locked)
+        self.copy_button.setEnabled(not locked and self.copy_button.property("allowed") is not False)
+        self.close_button.setEnabled(not locked and self.close_button.property("allowed") is not False)
+        self.reload_button.setEnabled(not locked)
+        if locked:
+            self.think_box.setEnabled(False)
+        else:
+            self._apply_mode()
 
     def unload(self) -> None:
         self.driver.unload()
 
     def reload(self) -> None:
-        spec = self.driver.load_spec
-        path = self.model_path()
-        if spec is None and path is not None:
-            spec = LoadSpec(path=path, n_ctx=self.settings().ctx)
-        if spec is not None:
-            self.reload_button.setVisible(False)
-            self.driver.load(spec)
+        """Ask the tab to load this pane's model again (it knows where the plan puts it)."""
+        self.reload_requested.emit()
 
     def clear(self) -> None:
         self.driver.clear()
@@ -488,6 +507,7 @@ class ChatPane(QFrame):
         if error is not None:
             self.transcript.show_error(error)
         elif notice is not None:
+            self.transcript.finish(MessageStats(stop_reason="stopped"))
             self.transcript.show_notice(notice)
         was = self.running
         self.running = False
@@ -533,7 +553,9 @@ class ChatPane(QFrame):
     def _on_load_failed(self, message: str) -> None:
         self._set_status("The model failed to load", error=True)
         self.reload_button.setVisible(True)
-        self._end_message(error=f"Could not load the model: {message}")
+        if not self.running:
+            self.transcript.show_error(f"Could not load the model: {message}")
+        # during a run, `aborted` follows with the same message
 
     def _on_text(self, thinking: str, answer: str) -> None:
         if thinking:
@@ -541,8 +563,10 @@ class ChatPane(QFrame):
         if answer:
             self.transcript.append_answer(answer)
 
-    def _on_finished(self, stats: MessageStats, conversation: dict[str, Any]) -> None:
+    def _on_finished(self, run_id: int, stats: MessageStats, conversation: dict[str, Any]) -> None:
         self.conversation = conversation
+        if run_id != self.run_id:
+            return
         self.transcript.finish(stats)
         if stats.stop_reason == "error" and self.driver.state == "failed":
             self._set_status("The model process ended", error=True)
@@ -550,13 +574,31 @@ class ChatPane(QFrame):
         self.conversation_changed.emit()
         self._end_message()
 
+    def _on_aborted(self, run_id: int, why: str) -> None:
+        if run_id != self.run_id or not self.running:
+            return
+        if why.startswith("Stopped"):
+            self._end_message(notice=why)
+        else:
+            self._end_message(error=why)
+
     def _on_engine_error(self, message: str) -> None:
-        self._set_status("The model process ended", error=True)
-        self.reload_button.setVisible(self.model_path() is not None)
+        if self.driver.state == "failed":
+            self._set_status("The model process ended", error=True)
+            self.reload_button.setVisible(self.model_path() is not None)
         if self.running:
             self._end_message(error=message)
         else:
             self.transcript.show_error(message)
+
+    def set_waiting(self, text: str) -> None:
+        """Show (or, with "", clear) why this pane waits for its turn in the plan."""
+        if text:
+            self._set_status(text)
+        elif self.driver.state == "ready" and self._status_detail:
+            self._set_status(self._status_detail)
+        elif self.info is not None and self.driver.state == "empty":
+            self._set_status(f"{self.info.variant.label} · {self.info.file_type} · not loaded")
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)

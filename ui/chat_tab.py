@@ -11,8 +11,10 @@ exported as Markdown or JSON.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,10 @@ from PySide6.QtWidgets import (
 
 from explorer.chat import SamplingPreset
 from explorer.conversation import Message, MessageStats
+from explorer.engine.client import EngineClient
 from explorer.hardware import Hardware
 from explorer.library import LocalModel
-from explorer.schedule import PaneRequest, Placement, Plan, plan_runs
+from explorer.schedule import PaneRequest, Plan, plan_runs
 from explorer.transcripts import (
     SCHEMA,
     ConversationStore,
@@ -46,19 +49,28 @@ from explorer.transcripts import (
     to_json,
     to_markdown,
 )
+from ui.chat_engine import LoadSpec, SendSpec
 from ui.chat_pane import ChatPane, PaneSettings
 from ui.workers import LatestRunner
 
 MAX_PANES = 4
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One pane's part of a run, fixed when the prompt is sent (the pane's controls are locked until the end)."""
+
+    pane: ChatPane
+    load: LoadSpec
+    send: SendSpec
+
+
 @dataclass
 class _Run:
     """One prompt going through the plan's waves."""
 
-    text: str
-    regenerate: bool
-    waves: list[tuple[Placement, ...]]
+    run_id: int
+    waves: list[list[_Job]]
     wave: int = -1
     running: set[ChatPane] = field(default_factory=set)
     unloading: set[ChatPane] = field(default_factory=set)
@@ -75,8 +87,10 @@ class ChatTab(QWidget):
     saved = Signal(object)  # Path
     save_failed = Signal(str)
 
-    def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
         super().__init__(parent)
+        self._client_factory = client_factory
         self.setObjectName("chatTab")
         self.store = store or ConversationStore()
         self.hardware: Hardware | None = None
@@ -84,11 +98,12 @@ class ChatTab(QWidget):
         self.panes: list[ChatPane] = []
         self.plan: Plan | None = None
         self.run: _Run | None = None
+        self._run_ids = 0
+        self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
         self.session_id: str | None = None
         self.session_created: str | None = None
-        self.save_runner = LatestRunner(self)
-        self.save_runner.result.connect(self.saved)
-        self.save_runner.error.connect(lambda exc: self.save_failed.emit(str(exc)))
+        # Saves run one after another on their own thread, so an older snapshot never lands last.
+        self._save_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-conversation")
         self.save_failed.connect(lambda msg: self._set_note(f"Could not save the conversation: {msg}"))
         self.history_runner = LatestRunner(self)
         self.history_runner.result.connect(self._fill_history)
@@ -193,7 +208,7 @@ class ChatTab(QWidget):
     def add_pane(self, copy_of: ChatPane | None = None) -> ChatPane | None:
         if len(self.panes) >= MAX_PANES:
             return None
-        pane = ChatPane(len(self.panes) + 1)
+        pane = ChatPane(len(self.panes) + 1, client_factory=self._client_factory)
         pane.set_models(self.models)
         pane.model_changed.connect(self.update_plan)
         pane.override_changed.connect(self.update_plan)
@@ -201,6 +216,7 @@ class ChatTab(QWidget):
         pane.duplicate_requested.connect(lambda p=pane: self.add_pane(copy_of=p))
         pane.close_requested.connect(lambda p=pane: self.remove_pane(p))
         pane.driver.unloaded.connect(lambda p=pane: self._pane_unloaded(p))
+        pane.reload_requested.connect(lambda p=pane: self.reload_pane(p))
         self.panes.append(pane)
         self.splitter.addWidget(pane)
         if copy_of is not None:
@@ -223,20 +239,28 @@ class ChatTab(QWidget):
             self._set_note("Stop the running message before closing a pane.")
             return
         self.panes.remove(pane)
+        pane.hide()
         pane.setParent(None)
-        pane.shutdown()
-        pane.deleteLater()
+        # The worker process may take seconds to exit: let the pane's thread do it, and drop the
+        # widget only when the thread says it has ended (the GUI thread never waits for it).
+        self._closing.add(pane)
+        pane.driver.closed.connect(lambda p=pane: self._pane_closed(p))
+        pane.driver.close()
         self._renumber()
         self.update_plan()
+
+    def _pane_closed(self, pane: ChatPane) -> None:
+        self._closing.discard(pane)
+        pane.deleteLater()
 
     def _renumber(self) -> None:
         for i, pane in enumerate(self.panes, 1):
             pane.number = i
             pane.title.setText(str(i))
             pane.title.setToolTip(f"Pane {i}")
-            pane.close_button.setEnabled(len(self.panes) > 1)
-            pane.copy_button.setEnabled(len(self.panes) < MAX_PANES)
-        self.add_button.setEnabled(len(self.panes) < MAX_PANES)
+            pane.close_button.setProperty("allowed", len(self.panes) > 1)
+            pane.copy_button.setProperty("allowed", len(self.panes) < MAX_PANES)
+        self._update_buttons()
 
     def set_models(self, models: Sequence[LocalModel]) -> None:
         self.models = [m for m in models if m.complete and m.error is None]
@@ -284,14 +308,22 @@ class ChatTab(QWidget):
 
     # --- sending ------------------------------------------------------------------------------
 
+    def _reading(self) -> bool:
+        """A pane's model header is still being read (its plan is not known yet)."""
+        return any(p.model_path() is not None and p.info is None and p.info_error is None for p in self.panes)
+
     def _update_buttons(self) -> None:
-        running = self.run is not None
-        runnable = self.plan is not None and bool(self.plan.waves)
+        run = self.run
+        running = run is not None
+        runnable = self.plan is not None and bool(self.plan.waves) and not self._reading()
         self.send_button.setEnabled(not running and runnable)
         self.regen_button.setEnabled(not running and runnable and self._last_user_text() is not None)
-        self.stop_button.setEnabled(running)
+        self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
         self.clear_button.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
+        self.history_button.setEnabled(not running)
+        for pane in self.panes:
+            pane.set_locked(running)
 
     def send(self) -> bool:
         text = self.input.toPlainText().strip()
@@ -313,20 +345,30 @@ class ChatTab(QWidget):
         return None
 
     def _start(self, text: str, *, regenerate: bool) -> bool:
-        if self.run is not None or self.plan is None or not self.plan.waves:
+        plan = self.plan
+        if self.run is not None or plan is None or not plan.waves or self._reading():
             return False
         if self.session_id is None:
             self.session_id = new_session_id()
             self.session_created = _now()
-        run = _Run(text=text, regenerate=regenerate, waves=list(self.plan.waves))
+        waves: list[list[_Job]] = []
+        for wave in plan.waves:
+            jobs = []
+            for placement in wave:
+                pane = self.panes[placement.pane - 1]
+                load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+                if load is not None:
+                    jobs.append(_Job(pane, load, pane.send_spec(text, regenerate=regenerate)))
+            waves.append(jobs)
+        self._run_ids += 1
+        run = _Run(run_id=self._run_ids, waves=waves)
         self.run = run
-        for n, why in self.plan.blocked:
+        for n, why in plan.blocked:
             self.panes[n - 1].skip(f"Not run: {why}")
-        if len(run.waves) > 1:
-            first = ", ".join(str(p.pane) for p in run.waves[0])
-            for wave in run.waves[1:]:
-                for p in wave:
-                    self.panes[p.pane - 1].skip(f"Waits for pane {first}: the models do not fit in memory together.")
+        for i, wave_jobs in enumerate(waves[1:], 1):
+            before = ", ".join(str(j.pane.number) for j in waves[i - 1])
+            for job in wave_jobs:
+                job.pane.set_waiting(f"Waiting for pane {before}: the models do not fit in memory together")
         self._update_buttons()
         self._next_wave()
         return True
@@ -336,20 +378,25 @@ class ChatTab(QWidget):
         assert run is not None
         run.wave += 1
         if run.cancelled or run.wave >= len(run.waves):
-            if run.cancelled:
-                for wave in run.waves[run.wave:]:
-                    for p in wave:
-                        self.panes[p.pane - 1].skip("Not run: stopped.")
+            self._skip_rest(run)
             self._finish_run()
             return
-        members = {p.pane for p in run.waves[run.wave]}
+        members = {job.pane for job in run.waves[run.wave]}
         # Free what this wave needs: unload the other panes' models first, and wait until they are gone.
         for pane in self.panes:
-            if pane.number not in members and pane.driver.state in ("loading", "ready", "generating"):
+            if pane not in members and pane.driver.state in ("loading", "ready", "generating"):
                 run.unloading.add(pane)
                 pane.unload()
         if not run.unloading:
             self._launch_wave()
+
+    def _skip_rest(self, run: _Run) -> None:
+        for wave in run.waves[max(run.wave, 0):]:
+            for job in wave:
+                if job.pane not in run.running:
+                    job.pane.set_waiting("")
+                    if run.cancelled:
+                        job.pane.skip("Not run: stopped.")
 
     def _pane_unloaded(self, pane: ChatPane) -> None:
         run = self.run
@@ -362,15 +409,31 @@ class ChatTab(QWidget):
     def _launch_wave(self) -> None:
         run = self.run
         assert run is not None
-        for placement in run.waves[run.wave]:
-            pane = self.panes[placement.pane - 1]
-            spec = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
-            if spec is None:
+        if run.cancelled:  # Esc while the previous wave was unloading
+            self._next_wave()
+            return
+        for job in run.waves[run.wave]:
+            if job.pane not in self.panes:
                 continue
-            run.running.add(pane)
-            pane.run_message(run.text, spec, regenerate=run.regenerate)
+            job.pane.set_waiting("")
+            run.running.add(job.pane)
+            job.pane.run_message(run.run_id, job.load, job.send)
         if not run.running:
             self._next_wave()
+
+    def reload_pane(self, pane: ChatPane) -> None:
+        """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit."""
+        if self.run is not None or self.plan is None:
+            return
+        placement = self.plan.placement(pane.number)
+        if placement is None:
+            self._set_note(f"Pane {pane.number}: its model does not fit next to the others; "
+                           "it loads when you send (or tick 'Load anyway').")
+            return
+        spec = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+        if spec is not None:
+            pane.reload_button.setVisible(False)
+            pane.driver.load(spec)
 
     def _pane_done(self, pane: ChatPane) -> None:
         run = self.run
@@ -387,6 +450,7 @@ class ChatTab(QWidget):
         run.cancelled = True
         for pane in list(run.running):
             pane.stop()
+        self._update_buttons()
 
     def _finish_run(self) -> None:
         self.run = None
@@ -431,7 +495,19 @@ class ChatTab(QWidget):
             return
         session = self.session()
         store = self.store
-        self.save_runner.submit(lambda _token: store.save(session))
+        saved, failed = self.saved, self.save_failed
+
+        def write() -> None:
+            try:
+                path = store.save(session)
+            except Exception as exc:  # a full disk, a read-only folder: tell the person, keep the chat
+                with contextlib.suppress(RuntimeError):
+                    failed.emit(str(exc))
+                return
+            with contextlib.suppress(RuntimeError):
+                saved.emit(path)
+
+        self._save_pool.submit(write)
 
     def _load_history(self) -> None:
         self.history_menu.clear()
@@ -521,8 +597,15 @@ class ChatTab(QWidget):
         self.note.setText(text)
 
     def shutdown(self) -> None:
-        for pane in self.panes:
-            pane.shutdown()
+        """At exit: save, then end every pane's engine (all asked first, then waited for)."""
+        if self.session_id is not None:
+            self.save()
+        self._save_pool.shutdown(wait=True)  # small JSON files; the app is closing
+        drivers = [p.driver for p in [*self.panes, *self._closing]]
+        for d in drivers:
+            d.close()
+        for d in drivers:
+            d.join(10)
 
 
 def _variant_value(pane: ChatPane) -> str | None:

@@ -48,6 +48,7 @@ from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.hardware import Hardware
 from explorer.hub_catalog import RefreshResult, describe_source
 from explorer.shape import ModelShape
+from explorer.transcripts import ConversationStore
 from ui.chat_tab import ChatTab
 from ui.detail_view import DetailView
 from ui.downloads_panel import DownloadsPanel
@@ -276,7 +277,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(right, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")
         self.tabs.addTab(self.library_view, "Library")
-        self.chat_tab = ChatTab()
+        self.chat_tab = ChatTab(ConversationStore(self.services.conversations_dir))
         self.tabs.addTab(self.chat_tab, "Chat")
         self.library_view.scanned.connect(self.chat_tab.set_models)
         self.tabs.currentChanged.connect(self._tab_changed)

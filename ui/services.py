@@ -51,6 +51,8 @@ class Services:
     add_model_file: Callable[[Path], LocalModel] | None = None  # raises GGUFError for a non-GGUF
     # The exact shape of a Hub file from its GGUF header (HTTP Range, a few MB): network, worker thread.
     read_remote_shape: Callable[[str, Sequence[str]], ModelShape] | None = None
+    # Where chat conversations are saved; None: explorer.paths.conversations_dir().
+    conversations_dir: Path | None = None
 
 
 def default_services(models_dir: Path | None = None) -> Services:

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 
 from explorer.engine.worker import (
@@ -34,6 +33,7 @@ from explorer.engine.worker import (
     Loaded,
     LoadFailed,
     LoadProgress,
+    StopFlag,
     Tokens,
     rss_bytes,
     worker_main,
@@ -76,7 +76,7 @@ class EngineClient:
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: SpawnProcess | None = None
         self._conn: Connection | None = None
-        self._stop: MpEvent | None = None
+        self._stop: StopFlag | None = None
         self._pending: deque[Event] = deque()
         self._loaded = False
         self._ended = True  # no live worker we still expect messages from
@@ -90,7 +90,7 @@ class EngineClient:
             self.unload()
         self._pending.clear()
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        self._stop = self._ctx.Event()
+        self._stop = StopFlag(self._ctx.RawValue("b", 0))
         proc = self._ctx.Process(
             target=worker_main,
             args=(child_conn, self._stop, str(path), n_ctx, n_gpu_layers, flash_attn, n_threads, seed),
@@ -105,8 +105,9 @@ class EngineClient:
         """Ask the worker to exit (ending any generation first); kill it if it does not within `timeout`."""
         proc, conn = self._proc, self._conn
         self._ended = True
-        if self._stop is not None:
-            self._stop.set()
+        flag = self._stop
+        if flag is not None:
+            flag.set()
         if conn is not None:
             with contextlib.suppress(OSError, ValueError):
                 conn.send(Exit())
@@ -146,8 +147,9 @@ class EngineClient:
         if self._conn is None or self._ended:
             self._pending.append(Done(request_id, "error", 0, 0, 0.0, 0.0, "no model is loaded"))
             return
-        assert self._stop is not None
-        self._stop.clear()  # here, not in the worker, so a stop() right after generate() is not lost
+        flag = self._stop
+        if flag is not None:
+            flag.clear()  # here, not in the worker, so a stop() right after generate() is not lost
         req = GenerateRequest(request_id, prompt, max_tokens, temperature, top_p, top_k, min_p, seed,
                               tuple(stop or ()))
         try:
@@ -157,8 +159,9 @@ class EngineClient:
 
     def stop(self) -> None:
         """Stop the current generation; the worker notices between tokens and answers Done("stopped")."""
-        if self._stop is not None:
-            self._stop.set()
+        flag = self._stop  # read once: another thread may unload (and reset it) meanwhile
+        if flag is not None:
+            flag.set()
 
     # --- events ----------------------------------------------------------------------------------
 

@@ -102,6 +102,27 @@ class _Flag(Protocol):
     def is_set(self) -> bool: ...
 
 
+class StopFlag:
+    """A stop flag shared with the worker, without a lock.
+
+    multiprocessing.Event takes a lock shared by both processes; a worker killed (SIGKILL) while it
+    holds that lock in `is_set()` would leave `set()` blocked forever in the parent. A byte of shared
+    memory needs no lock: one side writes it, the other reads it between tokens.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self._value = value  # multiprocessing RawValue("b")
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def clear(self) -> None:
+        self._value.value = 0
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+
 _KEEP_ALIVE: list[Any] = []
 
 
@@ -233,7 +254,8 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
         n_prompt = len(prompt_tokens)
         room = int(llm.n_ctx()) - n_prompt
         if room <= 0:
-            done("error", f"the prompt has {n_prompt} tokens; the context holds {llm.n_ctx()}")
+            done("error", f"the conversation has {n_prompt} tokens, more than the {llm.n_ctx()} the context holds: "
+                          "clear it, or choose a larger context in the pane's settings")
             return
         max_tokens = min(req.max_tokens, room) if req.max_tokens > 0 else room
         if stop_flag.is_set():

@@ -1,0 +1,267 @@
+"""Chat tab edge cases that real llama.cpp is too quick (or too well-behaved) to hit on demand.
+
+A scripted engine stands in for the worker process: loads take as long as the test says, generation
+streams a few tokens a second. The panes, the driver thread, the plan and the transcript are real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from conftest import make_hardware
+from pytestqt.qtbot import QtBot
+
+from explorer.catalog import Variant
+from explorer.engine.worker import Done, Event, Loaded, Tokens
+from explorer.fit import estimate_fit
+from explorer.gguf_meta import read_shape
+from explorer.library import LocalModel
+from explorer.testing.models import ensure_model
+from explorer.transcripts import ConversationStore
+from ui.chat_pane import ChatPane
+from ui.chat_tab import ChatTab
+
+HYBRID = "qwen3-tiny-hybrid-f16"
+BIG = "qwen3-fit-dense-f16"
+GiB = 1024**3
+
+
+class ScriptedEngine:
+    """EngineClient's interface; loads take `load_seconds`, tokens come every `token_seconds`."""
+
+    load_seconds = 0.05
+    token_seconds = 0.02
+    starts: ClassVar[list[tuple[str, int]]] = []  # (path, n_ctx) of every start, across instances
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._load_at: float | None = None
+        self._gen: tuple[str, float, int, int] | None = None  # request id, next token time, sent, max
+        self._stop = False
+        self._alive = False
+        self._loaded = False
+
+    def start(self, path: str | Path, *, n_ctx: int, n_gpu_layers: int = 0, n_threads: int | None = None,
+              **_: object) -> None:
+        ScriptedEngine.starts.append((str(path), n_ctx))
+        self._alive, self._loaded = True, False
+        self._load_at = time.monotonic() + self.load_seconds
+
+    def unload(self, timeout: float = 5.0) -> None:
+        self._alive = self._loaded = False
+        self._load_at = None
+        self._gen = None
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, **_: object) -> None:
+        self._stop = False
+        self._gen = (request_id, time.monotonic(), 0, max_tokens)
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]:
+        time.sleep(min(timeout or 0.0, 0.005))
+        now = time.monotonic()
+        out: list[Event] = []
+        if self._load_at is not None and now >= self._load_at:
+            self._load_at = None
+            self._loaded = True
+            out.append(Loaded(self.load_seconds, 4096))
+        if self._gen is not None:
+            rid, at, sent, most = self._gen
+            if self._stop or sent >= most:
+                out.append(Done(rid, "stopped" if self._stop else "length", 5, sent, 0.01, 50.0))
+                self._gen = None
+            elif now >= at:
+                out.append(Tokens(rid, " word", 1))
+                self._gen = (rid, now + self.token_seconds, sent + 1, most)
+        return out
+
+
+def local(name: str) -> LocalModel:
+    path = ensure_model(name)
+    return LocalModel(key=f"file:{path}", path=path, shards=(path,), size=path.stat().st_size, repo=None,
+                      filename=path.name, quant=None, arch="qwen3", variant=Variant.HYBRID, complete=True,
+                      verified=False, source="added")
+
+
+@pytest.fixture
+def tab(qtbot: QtBot, tmp_path: Path) -> Iterator[ChatTab]:
+    ScriptedEngine.load_seconds, ScriptedEngine.token_seconds = 0.05, 0.02
+    ScriptedEngine.starts = []
+    t = ChatTab(store=ConversationStore(tmp_path), client_factory=ScriptedEngine)  # type: ignore[arg-type]
+    qtbot.addWidget(t)
+    t.set_models([local(HYBRID), local(BIG)])
+    t.set_hardware(make_hardware(vram=None))
+    yield t
+    t.shutdown()
+
+
+def pick(qtbot: QtBot, pane: ChatPane, name: str, max_tokens: int = 5) -> None:
+    path = ensure_model(name)
+    pane.select_path(path)
+    qtbot.waitUntil(lambda: pane.info is not None and pane.info.path == path, timeout=10_000)
+    st = pane.settings()
+    st.max_tokens = max_tokens
+    st.ctx = 4096
+    pane.apply_settings(st)
+
+
+def send(tab: ChatTab, text: str = "hi") -> None:
+    tab.input.setPlainText(text)
+    assert tab.send()
+
+
+def test_stop_while_loading_ends_the_run_and_the_next_one_works(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    tab.remove_pane(tab.panes[1])
+    pick(qtbot, a, HYBRID)
+    ScriptedEngine.load_seconds = 5.0
+    send(tab)
+    qtbot.waitUntil(lambda: a.driver.state == "loading", timeout=5_000)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        tab.stop_all()
+    assert not a.running and a.conversation is None
+    assert a.driver.state == "empty"
+    ScriptedEngine.load_seconds = 0.01
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "again")
+    assert a.conversation is not None
+    assert a.conversation["turns"][-1]["stats"]["stop_reason"] == "length"
+
+
+def test_stop_pressed_before_the_driver_starts_loading(qtbot: QtBot, tab: ChatTab) -> None:
+    """Esc right after Send: the stop is queued behind the run; the run still ends, nothing generates."""
+    a = tab.panes[0]
+    tab.remove_pane(tab.panes[1])
+    pick(qtbot, a, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab)
+        tab.stop_all()
+    assert a.conversation is None or a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"
+    assert tab.run is None and tab.send_button.isEnabled()
+
+
+def test_a_template_that_rejects_the_conversation_is_an_error_not_a_dead_pane(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    tab.remove_pane(tab.panes[1])
+    pick(qtbot, a, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab)
+    assert a.driver._conv is not None
+    a.driver._info = a.info.__class__(**{**a.info.__dict__,  # type: ignore[union-attr]
+                                         "template": "{{ raise_exception('no system role here') }}"})
+    a.driver._conv.template = "{{ raise_exception('no system role here') }}"
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "second")
+    errors = [w.text() for w in a.transcript.findChildren(type(a.status), "errorLine")]
+    assert any("rejected the conversation" in e and "no system role here" in e for e in errors), errors
+    assert a.driver._thread.is_alive()
+    # The rejected question did not enter the history.
+    assert [m.content for m in a.driver._messages if m.role == "user"] == ["hi"]
+
+
+def test_escape_between_waves_runs_no_more_panes(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG, max_tokens=1000)
+    pick(qtbot, b, HYBRID)
+    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
+    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    assert tab.plan is not None and len(tab.plan.waves) == 2
+    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
+        send(tab)
+        qtbot.waitUntil(lambda: a.driver.state == "generating", timeout=5_000)
+        tab.stop_all()
+    assert b.conversation is None
+    assert all(path != str(ensure_model(HYBRID)) for path, _ in ScriptedEngine.starts)
+
+
+def test_controls_are_locked_during_a_run(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, HYBRID, max_tokens=1000)
+    pick(qtbot, b, HYBRID, max_tokens=1000)
+    send(tab)
+    for p in (a, b):
+        assert not p.model_combo.isEnabled() and not p.settings_button.isEnabled()
+        assert not p.copy_button.isEnabled() and not p.close_button.isEnabled()
+    assert not tab.add_button.isEnabled() and not tab.send_button.isEnabled()
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        tab.stop_all()
+    assert a.model_combo.isEnabled() and a.think_box.isEnabled()
+
+
+def test_regenerate_in_a_pane_that_was_left_out_asks_as_a_new_question(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, HYBRID)
+    pick(qtbot, b, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "first")
+    b.model_combo.setCurrentIndex(0)  # pane 2 sits the second question out
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "second")
+    pick(qtbot, b, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        assert tab.regenerate()
+    users_a = [t["content"] for t in a.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
+    users_b = [t["content"] for t in b.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
+    assert users_a == ["first", "second"]
+    assert users_b == ["first", "second"]  # "first" and its answer were kept
+
+
+def test_removing_a_pane_does_not_wait_for_its_worker(qtbot: QtBot, tab: ChatTab) -> None:
+    b = tab.panes[1]
+    pick(qtbot, b, HYBRID)
+    ScriptedEngine.load_seconds = 0.0
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab)
+    original = b.driver._client.unload
+
+    def slow_unload(timeout: float = 5.0) -> None:
+        time.sleep(1.0)
+        original(timeout)
+
+    b.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    tab.remove_pane(b)
+    assert time.monotonic() - t0 < 0.5
+    assert len(tab.panes) == 1 and tab.panes[0].number == 1
+    qtbot.waitUntil(lambda: not tab._closing, timeout=5_000)
+
+
+def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG, max_tokens=2)
+    pick(qtbot, b, HYBRID)
+    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
+    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    original = a.driver._client.unload
+
+    def slow_unload(timeout: float = 5.0) -> None:
+        time.sleep(0.5)
+        original(timeout)
+
+    a.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
+        send(tab)
+        qtbot.waitUntil(lambda: tab.run is not None and bool(tab.run.unloading), timeout=5_000)
+        tab.stop_all()
+    assert b.conversation is None
+    assert all(path != str(ensure_model(HYBRID)) for path, _ in ScriptedEngine.starts)
