@@ -21,6 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb;offscreen")
 
 from PySide6.QtCore import QTimer
 
+from explorer.library import LocalModel
 from ui.app import create_app
 from ui.main_window import MainWindow
 from ui.services import default_services
@@ -33,6 +34,11 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=120, help="seconds to wait for the probe")
     parser.add_argument("--ctx", type=int, default=None, help="context length to show")
+    parser.add_argument("--linger", type=float, default=0.0,
+                        help="keep the window open this many seconds after saving (for an X screenshot)")
+    parser.add_argument("--chat", metavar="PROMPT", help="show the Chat tab: send PROMPT to two panes")
+    parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
+                        "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
 
     app = create_app([sys.argv[0]])
@@ -45,8 +51,8 @@ def main() -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         if window.grab().save(str(args.output), "PNG"):
             state["rc"] = 0 if window.hardware is not None else 1
-            print(f"saved {args.output} ({window.width()}x{window.height()})")
-        app.quit()
+            print(f"saved {args.output} ({window.width()}x{window.height()})", flush=True)
+        QTimer.singleShot(int(args.linger * 1000), app.quit)
 
     def on_fits(_batch: object) -> None:
         if window.hardware is None:
@@ -54,7 +60,42 @@ def main() -> int:
         if args.ctx and window.ctx != args.ctx:
             window.set_context(args.ctx)
             return
+        if args.chat:
+            if window.tabs.currentWidget() is not window.chat_tab:
+                window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
+            return
         QTimer.singleShot(400, grab)  # let layouts settle and paint
+
+    def on_models(models: list[LocalModel]) -> None:
+        if not args.chat or window.chat_tab.run is not None or window.chat_tab.session_id is not None:
+            return
+        match = [m for m in models if args.model in m.path.name]
+        if not match:
+            print(f"no library model matches {args.model!r}", file=sys.stderr)
+            QTimer.singleShot(0, grab)
+            return
+        tab = window.chat_tab
+        for pane, thinking in zip(tab.panes, (True, False), strict=False):
+            pane.select_path(match[0].path)
+            pane.set_thinking(thinking)
+        QTimer.singleShot(300, send)
+
+    def send() -> None:
+        tab = window.chat_tab
+        if tab.plan is None or any(p.info is None for p in tab.panes):
+            QTimer.singleShot(100, send)
+            return
+        for pane, thinking in zip(tab.panes, (True, False), strict=False):
+            pane.set_thinking(thinking)
+        tab.input.setPlainText(args.chat)
+        tab.send()
+
+    def on_run_finished() -> None:
+        for pane in window.chat_tab.panes:
+            msg = pane.transcript.assistant()
+            if msg.thinking_text():
+                msg.toggle.setChecked(True)
+        QTimer.singleShot(600, grab)
 
     def on_probe_error(exc: object) -> None:
         print(f"hardware probe failed: {exc!r}", file=sys.stderr)
@@ -65,6 +106,8 @@ def main() -> int:
         grab()
 
     window.fits_applied.connect(on_fits)
+    window.library_view.scanned.connect(on_models)
+    window.chat_tab.run_finished.connect(on_run_finished)
     window.probe_runner.error.connect(on_probe_error)
     QTimer.singleShot(int(args.timeout * 1000), on_timeout)
     app.exec()

@@ -289,3 +289,30 @@ def test_exact_fit_from_the_hub_replaces_the_estimate(qtbot, fake_hardware, fake
     with qtbot.waitSignal(window.fits_applied, timeout=10000):
         window.set_context(16384)
     assert window.table_model.rows[row_index].fit.exact
+
+
+def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, fake_hardware, fake_catalog,
+                                                                          tmp_path) -> None:
+    from explorer.library import scan_library
+    from explorer.testing.scripted import ensure_scripted_model
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    demo = models_dir / "qwen3-demo-hybrid-F32.gguf"
+    demo.write_bytes(ensure_scripted_model().read_bytes())
+    services = Services(probe_hardware=lambda: fake_hardware, load_catalog=lambda: fake_catalog,
+                        models_dir=models_dir,
+                        scan_library=lambda: scan_library(hub_cache=tmp_path / "hub", models_dir=models_dir),
+                        conversations_dir=tmp_path / "conversations")
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.hardware is not None, timeout=10_000)
+    assert window._chat_tab is None  # nothing of the chat at start-up
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    tab = window._chat_tab
+    assert tab is not None and window.tabs.currentWidget() is tab
+    assert tab.hardware is fake_hardware
+    qtbot.waitUntil(lambda: [m.path for m in tab.models] == [demo], timeout=10_000)
+    assert tab.panes[0].model_combo.findData(str(demo)) > 0
+    assert tab.store.folder == tmp_path / "conversations"

@@ -1,5 +1,5 @@
 """The main window: hardware on the left; tabs for the model browser (details below it), the
-downloads and the library on the right.
+downloads, the library and the side-by-side chat on the right.
 
 It shows at once with placeholders; the catalog and the hardware probe load on worker threads, and
 every change of context length or KV cache type recomputes all fits on a worker, dropping the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import (
     QItemSelectionModel,
@@ -48,8 +49,6 @@ from explorer.fit import FitEstimate, Verdict, estimate_fit
 from explorer.hardware import Hardware
 from explorer.hub_catalog import RefreshResult, describe_source
 from explorer.shape import ModelShape
-from explorer.transcripts import ConversationStore
-from ui.chat_tab import ChatTab
 from ui.detail_view import DetailView
 from ui.downloads_panel import DownloadsPanel
 from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
@@ -67,6 +66,10 @@ from ui.model_table import (
     rows_from_catalog,
 )
 from ui.services import Services
+
+if TYPE_CHECKING:
+    from explorer.library import LocalModel
+    from ui.chat_tab import ChatTab
 from ui.workers import Cancelled, CancelToken, LatestRunner
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
@@ -277,9 +280,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(right, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")
         self.tabs.addTab(self.library_view, "Library")
-        self.chat_tab = ChatTab(ConversationStore(self.services.conversations_dir))
-        self.tabs.addTab(self.chat_tab, "Chat")
-        self.library_view.scanned.connect(self.chat_tab.set_models)
+        # The chat is built when its tab is first opened: its imports (Jinja, the engine client) and
+        # its engine threads stay off the start-up path of a person who only browses models.
+        self._chat_tab: ChatTab | None = None
+        self._chat_models: list[LocalModel] = []
+        self.chat_placeholder = QWidget()
+        self.tabs.addTab(self.chat_placeholder, "Chat")
+        self.library_view.scanned.connect(self._on_library_scanned)
         self.tabs.currentChanged.connect(self._tab_changed)
 
         main.addWidget(scroll)
@@ -565,8 +572,41 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Download failed: {title}: {message}", 15000)
 
     def _tab_changed(self, index: int) -> None:
-        if self.tabs.widget(index) is self.chat_tab and not self.chat_tab.models:
+        if self.tabs.widget(index) is self.chat_placeholder:
+            self.chat_tab  # noqa: B018 (builds it)
+        elif self._chat_tab is not None and self.tabs.widget(index) is self._chat_tab and not self._chat_tab.models:
             self.library_view.rescan()  # the chat's model pickers list what is on disk
+
+    @property
+    def chat_tab(self) -> ChatTab:
+        """The Chat tab, built on first use."""
+        if self._chat_tab is None:
+            from explorer.transcripts import ConversationStore
+            from ui.chat_tab import ChatTab
+
+            tab = ChatTab(ConversationStore(self.services.conversations_dir))
+            self._chat_tab = tab
+            if self.hardware is not None:
+                tab.set_hardware(self.hardware)
+            if self._chat_models:
+                tab.set_models(self._chat_models)
+            index = self.tabs.indexOf(self.chat_placeholder)
+            current = self.tabs.currentIndex() == index
+            self.tabs.blockSignals(True)
+            self.tabs.removeTab(index)
+            self.tabs.insertTab(index, tab, "Chat")
+            if current:
+                self.tabs.setCurrentIndex(index)
+            self.tabs.blockSignals(False)
+            self.chat_placeholder.deleteLater()
+            if not self._chat_models:
+                self.library_view.rescan()
+        return self._chat_tab
+
+    def _on_library_scanned(self, models: list[LocalModel]) -> None:
+        self._chat_models = list(models)
+        if self._chat_tab is not None:
+            self._chat_tab.set_models(models)
 
     def _on_active_downloads(self, active: int) -> None:
         index = self.tabs.indexOf(self.downloads_panel)
@@ -579,7 +619,8 @@ class MainWindow(QMainWindow):
         seconds = time.monotonic() - self._probe_started
         self.probe_status.setText(f"Hardware detected in {seconds:.1f} s")
         self.hardware_ready.emit(hw)
-        self.chat_tab.set_hardware(hw)
+        if self._chat_tab is not None:
+            self._chat_tab.set_hardware(hw)
         self.recompute()
 
     def _on_probe_error(self, exc: BaseException) -> None:
@@ -750,5 +791,6 @@ class MainWindow(QMainWindow):
                        self.library_view.scan_runner):
             runner.cancel()
         self.downloads_panel.close_manager()
-        self.chat_tab.shutdown()
+        if self._chat_tab is not None:
+            self._chat_tab.shutdown()
         super().closeEvent(event)
