@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,16 @@ def template_environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(template: str) -> jinja2.Template:
+    """Compiling a Qwen3 template takes ~20 ms, rendering it ~0.5 ms: compile each template once.
+
+    The environment is immutable and sandboxed and a compiled template keeps no state between renders,
+    so sharing it (also between a pane's engine threads) is safe.
+    """
+    return template_environment().from_string(template)
+
+
 def render_prompt(
     template: str | None,
     messages: list[dict[str, str]],
@@ -92,8 +103,7 @@ def render_prompt(
     if enable_thinking is not None:
         context["enable_thinking"] = enable_thinking
     try:
-        compiled = template_environment().from_string(template)
-        return compiled.render(**context)
+        return _compiled(template).render(**context)
     except jinja2.exceptions.SecurityError as e:
         raise ChatTemplateError(f"chat template tried an unsafe operation: {e}") from e
     except jinja2.exceptions.TemplateSyntaxError as e:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FLUSH_SECONDS = 0.03
+WORKER_NICENESS = 5
 FLUSH_TOKENS = 16
 
 DoneReason = Literal["stop", "length", "stopped", "error"]
@@ -196,6 +197,10 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
     t0 = time.perf_counter()
     log: list[str] = []
     keep = [False]
+    # Below the GUI's priority: when the models keep every core busy, the window still gets the CPU the
+    # moment it needs it (a few ms per update), and the models lose nothing while it does not.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)
     try:
         import llama_cpp
 
