@@ -1,0 +1,118 @@
+"""Transcript scaling: the cost of appending streamed text to a pane that already holds 20k tokens vs 100.
+
+    .venv/bin/python bench/transcript.py [--updates 300] [--json out.json]
+
+A chat pane (`ui.chat_transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
+answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
+--updates further updates of 8 tokens each, each followed by `processEvents()` (layout and paint
+included), as when a model streams at ~30 updates a second. Two shapes of "holding N tokens":
+- one long answer that is still streaming (the hard case: the live message itself is long);
+- N tokens in earlier finished messages, then a new streaming answer.
+The text is Markdown-like prose with paragraphs, a list and a code block every ~300 tokens.
+
+Goal: the per-update cost at 20k tokens is at most 1.2 x the cost at 100 tokens. Painting is
+proportional to the visible text, which fills the view after a few hundred tokens, so the figure at
+1,000 tokens is printed too: from there on, growth can only come from the document's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explorer.conversation import Message, MessageStats
+from ui.app import create_app
+from ui.chat_transcript import TranscriptView
+
+WORDS = tuple("the light air scatters blue short wavelengths more strongly than long ones so sky looks "  # noqa: SIM905
+              "during day and red at sunset because path through atmosphere is longer".split())
+TOKENS_PER_UPDATE = 8
+
+
+def token_stream(n: int, seed: int) -> list[str]:
+    """n 'tokens' (a word with its space each), with Markdown structure now and then."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for i in range(n):
+        if i and i % 300 == 0:
+            out.append("\n\n```python\nprint(sum(x * x for x in range(10)))\n```\n\n")
+        elif i and i % 60 == 0:
+            out.append("\n\n- " if rng.random() < 0.3 else "\n\n")
+        else:
+            out.append(" " + rng.choice(WORDS))
+    return out
+
+
+def chunks(tokens: list[str], k: int) -> list[str]:
+    return ["".join(tokens[i:i + k]) for i in range(0, len(tokens), k)]
+
+
+def measure(app: object, base: int, updates: int, shape: str, seed: int) -> float:
+    """Median seconds per timed update."""
+    from PySide6.QtWidgets import QApplication
+
+    view = TranscriptView()
+    view.resize(700, 800)
+    view.show()
+    base_tokens = token_stream(base, seed)
+    if shape == "history":
+        text = "".join(base_tokens)
+        view.load_messages([Message("user", "Tell me about the sky."),
+                            Message("assistant", text, "", MessageStats(n_tokens=base))])
+        view.add_user("And more?")
+        view.begin_assistant()
+    else:
+        view.add_user("Tell me about the sky.")
+        view.begin_assistant()
+        for piece in chunks(base_tokens, 64):  # the base arrives faster: it is not timed
+            view.append_answer(piece)
+        QApplication.processEvents()
+    timed = chunks(token_stream(updates * TOKENS_PER_UPDATE, seed + 1), TOKENS_PER_UPDATE)
+    QApplication.processEvents()
+    costs: list[float] = []
+    for piece in timed:
+        t = time.perf_counter()
+        view.append_answer(piece)
+        QApplication.processEvents()
+        costs.append(time.perf_counter() - t)
+    view.close()
+    view.deleteLater()
+    QApplication.processEvents()
+    return statistics.median(costs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--updates", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    app = create_app([sys.argv[0]])
+    sizes = (100, 1000, 20000)
+    result: dict[str, dict[str, float]] = {}
+    for shape in ("streaming", "history"):
+        per: dict[int, list[float]] = {n: [] for n in sizes}
+        for r in range(args.repeats):  # interleaved, so drift hits every size alike
+            for n in sizes:
+                per[n].append(measure(app, n, args.updates, shape, seed=r))
+        med = {n: statistics.median(v) for n, v in per.items()}
+        result[shape] = {**{f"ms_per_update_{n}": med[n] * 1000 for n in sizes},
+                         "ratio_20k_vs_100": med[20000] / med[100], "ratio_20k_vs_1k": med[20000] / med[1000]}
+        print(f"{shape:9s}: ms per update at 100 / 1k / 20k tokens: "
+              + " / ".join(f"{med[n] * 1000:.2f}" for n in sizes)
+              + f"; 20k vs 100: {med[20000] / med[100]:.2f} (goal <= 1.2), 20k vs 1k: {med[20000] / med[1000]:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
