@@ -37,6 +37,7 @@ class LlamaBuffers:
     offloaded_layers: tuple[int, int] | None = None
     rss_before: int | None = None  # process RSS before and after loading, bytes
     rss_loaded: int | None = None
+    rss_warm: int | None = None  # after one short decode (every weight page touched)
 
     def total(self, kind: str) -> int:
         return sum(getattr(self, kind).values())
@@ -82,6 +83,7 @@ def measure_buffers(path: Path | str, *, ctx: int, kv_type: str = "f16", n_gpu_l
     try:
         rss = json.loads(proc.stdout.strip().splitlines()[-1])
         buffers.rss_before, buffers.rss_loaded = int(rss["rss_before"]), int(rss["rss_loaded"])
+        buffers.rss_warm = int(rss["rss_warm"])
     except (IndexError, KeyError, ValueError):
         pass
     return buffers
@@ -114,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         verbose=True, n_threads=1,
     )
     loaded = _rss()
-    print(json.dumps({"rss_before": before, "rss_loaded": loaded}), flush=True)
+    # A prompt of one full ubatch touches every weight page and the whole compute buffer, as a long
+    # first message would (a short one touches only part of the compute buffer).
+    tokens = llm.tokenize(b" hello" * args.ubatch, add_bos=True, special=True)[: min(args.ubatch, args.ctx - 1)]
+    llm.eval(tokens)
+    warm = _rss()
+    print(json.dumps({"rss_before": before, "rss_loaded": loaded, "rss_warm": warm}), flush=True)
     del llm
     return 0
 
