@@ -6,7 +6,7 @@
 - `thinking_mode` says what a Qwen3 variant can do about thinking; `soft_switch` and
   `resolve_thinking` apply the hybrid models' ``/think`` / ``/no_think`` soft switches.
 - `ThinkingParser` splits a streamed completion into thinking and answer.
-- `budget_exceeded` / `BUDGET_STOP_TEXT`: the Qwen3 report's thinking budget (protocol below).
+- `BUDGET_STOP_TEXT`: the Qwen3 report's thinking budget (protocol below).
 - `preset_for`: Qwen's recommended sampling for thinking and non-thinking generation.
 - `history_for_template`: earlier turns as template messages, assistant answers without thinking.
 """
@@ -331,21 +331,12 @@ BUDGET_STOP_TEXT = (
 )
 """Appended when the thinking budget runs out (Qwen3 technical report, "thinking budget").
 
-Protocol the engine follows: count the tokens generated while the parser is `in_thinking`; when
-`budget_exceeded(count, budget)` turns true, stop generating, append BUDGET_STOP_TEXT to the prompt
-plus the output so far, feed BUDGET_STOP_TEXT to the `ThinkingParser` too (its sentence ends the
-thinking text, its ``</think>`` ends the block), and continue generating from there: what follows is
-the answer. A block the model closes by itself before the budget is never cut.
+Protocol (`explorer.conversation`): with a budget of N thinking tokens, the first generation may write
+at most N tokens; if it ends there while the `ThinkingParser` is still in thinking, append
+BUDGET_STOP_TEXT to the prompt plus the output so far, feed it to the parser too (its sentence ends
+the thinking text, its ``</think>`` ends the block), and continue generating from there: what follows
+is the answer. A block the model closes by itself before the budget is never cut.
 """
-
-
-def budget_exceeded(thinking_tokens: int, budget: int | None) -> bool:
-    """True once `thinking_tokens` reached `budget` (None: no budget; 0: answer without thinking)."""
-    if budget is None:
-        return False
-    if budget < 0:
-        raise ValueError(f"thinking budget must be >= 0, got {budget}")
-    return thinking_tokens >= budget
 
 
 # ---------------------------------------------------------------------------------------------

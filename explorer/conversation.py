@@ -9,19 +9,18 @@
 `client` is an `EngineClient` whose model is loaded (or loading: `Loaded` events are ignored). The
 conversation renders the prompt itself (`chat.render_prompt` with ``enable_thinking``), streams the
 output through a `ThinkingParser`, and enforces the thinking budget (Qwen3 report, see
-`chat.BUDGET_STOP_TEXT`):
+`chat.BUDGET_STOP_TEXT`) exactly, with the engine's own token limit:
 
-1. generate from the prompt; count thinking tokens;
-2. when the count reaches the budget while the parser is still in thinking: `stop` the engine and
-   wait for its `Done` (text arriving in between is dropped, so the prompt below is exactly what the
-   parser saw);
-3. generate again from ``prompt + raw output so far + BUDGET_STOP_TEXT``, feed BUDGET_STOP_TEXT to the
-   parser (it closes the thinking), and stream the rest as the answer.
+1. with thinking on and a budget of N tokens, the first generation may write at most N tokens;
+2. if it ends at that limit while the parser is still in thinking, the thinking used exactly N
+   tokens: generate again from ``prompt + output so far + BUDGET_STOP_TEXT`` (BUDGET_STOP_TEXT is fed
+   to the parser, which closes the thinking) and stream the rest as the answer;
+3. if it ends at the limit after the thinking had closed, just continue from ``prompt + output so
+   far`` (llama.cpp reuses the cached prefix), with what is left of max_tokens.
 
-Thinking tokens are an approximation: the worker sends text in batches (`Tokens`, up to 16 tokens
-or ~30 ms), and a whole batch counts as thinking when the parser was in thinking before or after
-feeding it. So the count can overshoot by up to one batch, and the budget is checked per batch (the
-forced stop may come up to one batch late).
+The thinking token count is exact when the budget cut it; otherwise it is counted per batch of text
+from the worker (up to 16 tokens or ~30 ms): a batch counts as thinking when the parser was in
+thinking before or after it, so a batch holding ``</think>`` counts whole.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from explorer.chat import (
     ThinkingDelta,
     ThinkingParser,
     Turn,
-    budget_exceeded,
     history_for_template,
     preset_for,
     render_prompt,
@@ -122,7 +120,7 @@ class _Gen:
     sampling: SamplingPreset
     request_id: str = ""
     raw: str = ""  # the output text fed to the parser, over all generations
-    phase: Literal["running", "cutting"] = "running"  # cutting: stopped for the budget, awaiting Done
+    capped: bool = False  # this request was limited to the thinking budget
     user_stopped: bool = False
     stats: MessageStats = field(default_factory=MessageStats)
     first_done: bool = False
@@ -185,7 +183,10 @@ class Conversation:
             gen.parser.feed(gen.raw)
             self._pending_updates = self._force_answer(gen)
             return
-        self._generate(gen, prompt, self.max_tokens)
+        max_tokens = self.max_tokens
+        if thinking_on and self.budget is not None and self.budget < max_tokens:
+            max_tokens, gen.capped = self.budget, True
+        self._generate(gen, prompt, max_tokens)
 
     def stop(self) -> None:
         """Stop the current message; it ends (via `pump`) with stop reason "stopped", the partial answer kept."""
@@ -225,7 +226,6 @@ class Conversation:
 
     def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:
         gen.request_id = f"{self._tag}-{next(self._req)}"
-        gen.phase = "running"
         self.last_prompt = prompt
         self.prompts.append(prompt)
         s = gen.sampling
@@ -241,8 +241,6 @@ class Conversation:
         if gen is None or not isinstance(ev, (Tokens, Done)) or ev.request_id != gen.request_id:
             return []  # Loaded, or a late event of an earlier request
         if isinstance(ev, Tokens):
-            if gen.phase == "cutting":
-                return []  # generated after the budget ran out: not part of the continued prompt
             return self._on_tokens(gen, ev)
         return self._on_done(gen, ev)
 
@@ -253,10 +251,6 @@ class Conversation:
         gen.stats.n_tokens += ev.n_tokens
         if gen.thinking_on and (before or gen.parser.in_thinking):
             gen.stats.thinking_tokens += ev.n_tokens
-        if (gen.thinking_on and gen.parser.in_thinking and not gen.user_stopped
-                and budget_exceeded(gen.stats.thinking_tokens, self.budget)):
-            gen.phase = "cutting"
-            self.client.stop()
         return out
 
     def _on_done(self, gen: _Gen, ev: Done) -> list[Update]:
@@ -271,8 +265,16 @@ class Conversation:
             return self._finish(gen, "error", ev.message)
         if gen.user_stopped:
             return self._finish(gen, "stopped")
-        if gen.phase == "cutting":
-            return self._force_answer(gen)
+        if ev.reason == "length" and gen.capped:
+            gen.capped = False
+            if gen.parser.in_thinking:
+                gen.stats.thinking_tokens = gen.stats.n_tokens  # every token so far was thinking
+                return self._force_answer(gen)
+            remaining = self.max_tokens - gen.stats.n_tokens
+            if remaining <= 0:
+                return self._finish(gen, "length")
+            self._generate(gen, gen.prompt + gen.raw, remaining)  # thinking ended within the budget: go on
+            return []
         return self._finish(gen, ev.reason)
 
     def _force_answer(self, gen: _Gen) -> list[Update]:

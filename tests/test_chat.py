@@ -22,7 +22,6 @@ from explorer.chat import (
     ThinkingEnd,
     ThinkingParser,
     Turn,
-    budget_exceeded,
     history_for_template,
     preset_for,
     render_prompt,
@@ -310,16 +309,6 @@ def test_budget_stop_text_is_the_reports() -> None:
         "Considering the limited time by the user, I have to give the solution based on the thinking "
         "directly now.\n</think>\n\n"
     )
-
-
-def test_budget_exceeded() -> None:
-    assert budget_exceeded(10_000, None) is False
-    assert budget_exceeded(99, 100) is False
-    assert budget_exceeded(100, 100) is True
-    assert budget_exceeded(101, 100) is True
-    assert budget_exceeded(0, 0) is True
-    with pytest.raises(ValueError):
-        budget_exceeded(1, -1)
 
 
 def test_presets() -> None:

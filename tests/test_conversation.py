@@ -26,7 +26,9 @@ EMPTY_BLOCK = "<think>\n\n</think>\n\n"
 class FakeEngine:
     """Answers each generate() with the next script: a list of (text, n_tokens) pieces, then Done.
 
-    stop() makes the running request emit one more piece (a late one) and then Done("stopped").
+    Like the worker, a request ends with Done("length") once it has written max_tokens (a piece is
+    never split). stop() makes the running request emit one more piece (a late one) and then
+    Done("stopped").
     """
 
     def __init__(self, scripts: list[list[tuple[str, int]]]) -> None:
@@ -37,12 +39,13 @@ class FakeEngine:
         self._rid = ""
         self._left: deque[tuple[str, int]] = deque()
         self._n = 0
+        self._max = 0
 
     def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
                  top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
                  stop: list[str] | None = None) -> None:
         self.calls.append((request_id, prompt, max_tokens))
-        self._rid, self._left, self._n = request_id, deque(self.scripts.popleft()), 0
+        self._rid, self._left, self._n, self._max = request_id, deque(self.scripts.popleft()), 0, max_tokens
 
     def stop(self) -> None:
         self.stops += 1
@@ -64,6 +67,9 @@ class FakeEngine:
                 text, n = self._left.popleft()
                 self._n += n
                 self._queue.append(Tokens(self._rid, text, n))
+                if self._n >= self._max:
+                    self._queue.append(Done(self._rid, "length", 10, self._n, 0.01, 100.0))
+                    self._rid = ""
             else:
                 self._queue.append(Done(self._rid, "stop", 10, self._n, 0.01, 100.0))
                 self._rid = ""
@@ -90,10 +96,11 @@ def test_budget_forces_the_answer_fake() -> None:
                         max_tokens=100)
     conv.send("hi")
     ups, fin = drain(conv)
-    assert eng.stops == 1 and len(eng.calls) == 2
+    assert eng.stops == 0 and len(eng.calls) == 2
+    assert eng.calls[0][2] == 8  # the engine itself stops at the budget: no overshoot
     first, second = eng.calls[0][1], eng.calls[1][1]
     assert first.endswith("<|im_start|>assistant\n<think>\n")
-    assert second == first + "think more " + BUDGET_STOP_TEXT  # the late piece is not in it
+    assert second == first + "think more " + BUDGET_STOP_TEXT
     assert conv.last_prompt == second
     assert eng.calls[1][2] == 100 - 8
     s = fin.stats
@@ -107,13 +114,18 @@ def test_budget_forces_the_answer_fake() -> None:
 
 
 def test_no_cut_when_thinking_closes_before_budget_fake() -> None:
-    eng = FakeEngine([[("<think>\nshort", 3), ("</think>\n\nAnswer ", 3), ("goes on and on", 20)]])
-    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=8)
+    eng = FakeEngine([[("<think>\nshort", 3), ("</think>\n\nAnswer ", 3), ("goes on and on", 20)],
+                      [(" and ends", 2)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=8, max_tokens=100)
     conv.send("hi")
     _, fin = drain(conv)
-    assert eng.stops == 0 and len(eng.calls) == 1
-    assert not fin.stats.budget_forced and fin.stats.thinking_tokens == 6
-    assert conv.messages[-1].thinking == "short" and conv.messages[-1].content == "Answer goes on and on"
+    # The budget capped the first request; the thinking had closed, so the answer simply goes on.
+    assert eng.stops == 0 and len(eng.calls) == 2
+    assert eng.calls[1][1] == eng.calls[0][1] + "<think>\nshort</think>\n\nAnswer goes on and on"
+    assert eng.calls[1][2] == 100 - 26
+    assert not fin.stats.budget_forced and fin.stats.thinking_tokens == 6 and fin.stats.n_tokens == 28
+    assert conv.messages[-1].thinking == "short"
+    assert conv.messages[-1].content == "Answer goes on and on and ends"
 
 
 def test_budget_zero_on_hybrid_skips_thinking_fake() -> None:
@@ -125,15 +137,16 @@ def test_budget_zero_on_hybrid_skips_thinking_fake() -> None:
     assert fin.stats.budget_forced and conv.messages[-1].content == "Direct"
 
 
-def test_user_stop_while_cutting_does_not_restart_fake() -> None:
-    eng = FakeEngine([[("a", 8), ("b", 8)]])
+def test_user_stop_during_the_forced_answer_fake() -> None:
+    eng = FakeEngine([[("a", 8), ("b", 8)], [("x", 1), ("y", 1), ("z", 1)]])
     conv = Conversation(eng, template=THINKING_T, variant=Variant.THINKING_2507, thinking=True, budget=8)
     conv.send("hi")
-    ups = conv.pump()  # first piece: budget reached, engine stopped (its Done is queued)
-    assert eng.stops == 1 and conv.busy and ups
+    conv.pump()  # the first piece fills the budget: the answer is forced at once
+    assert len(eng.calls) == 2 and eng.calls[1][1].endswith("a" + BUDGET_STOP_TEXT)
     conv.stop()
     _, fin = drain(conv)
-    assert len(eng.calls) == 1 and fin.stats.stop_reason == "stopped" and fin.stats.budget_forced is False
+    assert len(eng.calls) == 2 and fin.stats.stop_reason == "stopped" and fin.stats.budget_forced
+    assert fin.stats.thinking_tokens == 8
 
 
 def test_crash_finishes_with_error_and_keeps_history_fake() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from explorer.catalog import Variant
-from explorer.chat import NON_THINKING_PRESET, THINKING_PRESET, render_prompt
+from explorer.chat import BUDGET_STOP_TEXT, NON_THINKING_PRESET, THINKING_PRESET, render_prompt
 from explorer.conversation import AnswerText, Conversation, Finished, ThinkingText, Update
 from explorer.engine.client import EngineClient, Loaded, LoadProgress
 from explorer.gguf_meta import chat_template, read_local_header
@@ -192,5 +192,33 @@ def test_conversation_splits_thinking_and_answer() -> None:
         ups, fin = _drain(off)
         assert fin.stats.thinking_tokens == 0 and not any(isinstance(u, ThinkingText) for u in ups)
         assert off.messages[-1].thinking == "" and off.messages[-1].content == DEFAULT_ANSWER
+    finally:
+        client.unload(timeout=2)
+
+
+@pytest.mark.llama
+@pytest.mark.parametrize("budget", [1, 20])
+def test_thinking_budget_cuts_at_exactly_the_budget(budget: int) -> None:
+    """The budget's forced "</think>\\n\\n" ends like a thinking-off prompt, so the script's answer follows."""
+    path = ensure_scripted_model()
+    client = EngineClient()
+    try:
+        client.start(path, n_ctx=1024, n_threads=1)
+        deadline = time.monotonic() + 30
+        while not client.loaded and time.monotonic() < deadline:
+            client.poll(0.2)
+        assert client.loaded
+        conv = Conversation(client, template=chat_template(read_local_header(path)), variant=Variant.HYBRID,
+                            thinking=True, budget=budget, seed=2)
+        conv.send(QUESTION)
+        _, fin = _drain(conv)
+        msg = conv.messages[-1]
+        assert fin.stats.budget_forced and fin.stats.stop_reason == "stop"
+        assert fin.stats.thinking_tokens == budget  # exact: the engine stopped at the budget
+        assert msg.content == DEFAULT_ANSWER
+        cut = msg.thinking.split("Considering the limited time")[0]
+        assert DEFAULT_THINKING.startswith(cut.strip()) and len(cut) < len(DEFAULT_THINKING)
+        assert bool(cut.strip()) == (budget > 1)  # the first thinking token is <think> itself
+        assert len(conv.prompts) == 2 and conv.prompts[1].endswith(BUDGET_STOP_TEXT)
     finally:
         client.unload(timeout=2)
