@@ -166,7 +166,7 @@ class Conversation:
         messages = [*self.messages, Message("user", user_text)]
         user_texts = [m.content for m in messages if m.role == "user"]
         thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
-        turns = [Turn(m.role, m.content) for m in messages]
+        turns = [Turn(m.role, m.content) for m in _answered(messages)]
         # Rendered before the turn is kept: a template that rejects the conversation leaves it unchanged.
         prompt = render_prompt(self.template, history_for_template(turns),
                                enable_thinking=thinking_on if self.template is not None else None)
@@ -298,6 +298,21 @@ class Conversation:
         self._gen = None
         out.append(Finished(gen.stats))
         return out
+
+
+def _answered(messages: list[Message]) -> list[Message]:
+    """The history the model sees: a question whose answer failed with nothing written is left out,
+    with its empty answer (both stay in `messages`, and in what is saved, with the error)."""
+    out: list[Message] = []
+    for m in messages:
+        failed = (m.role == "assistant" and not m.content.strip() and m.stats is not None
+                  and m.stats.stop_reason == "error")
+        if failed:
+            if out and out[-1].role == "user":
+                out.pop()
+            continue
+        out.append(m)
+    return out
 
 
 def _updates(events: list[Any]) -> list[Update]:

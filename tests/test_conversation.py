@@ -309,3 +309,20 @@ def test_error_done_keeps_conversation_usable_real(engine: Callable[..., tuple[E
     conv.send("Hi")
     _, fin = drain(conv)
     assert fin.stats.stop_reason in ("stop", "length") and fin.stats.n_tokens > 0
+
+
+def test_a_question_whose_answer_failed_empty_is_left_out_of_the_prompt_fake() -> None:
+    eng = FakeEngine([[("one", 1)], [], [("two", 1)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=False)
+    conv.send("first")
+    drain(conv)
+    conv.send("broken")
+    eng._rid = ""  # the worker died before writing anything
+    eng.inject(Crashed("boom", -9))
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason == "error" and conv.messages[-1].content == ""
+    conv.send("third")
+    drain(conv)
+    prompt = eng.calls[-1][1]
+    assert "first" in prompt and "third" in prompt and "broken" not in prompt
+    assert [m.content for m in conv.messages if m.role == "user"] == ["first", "broken", "third"]  # kept
