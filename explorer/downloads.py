@@ -18,6 +18,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import queue
 import re
 import shutil
 import threading
@@ -38,6 +39,7 @@ from explorer.download_types import State as State
 from explorer.units import format_bytes
 
 CHUNK = 1 << 20
+WRITEBACK_BYTES = 64 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 DISK_MARGIN = 256 << 20  # leave this much free after the download
@@ -226,12 +228,13 @@ class Transfer:
             elif start and not resp.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
                 got_range = resp.headers.get("Content-Range")
                 raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
-            with part.open(mode) as fh:
+            with part.open(mode) as fh, _Writeback(fh) as writeback, _Hasher(self._digest) as hasher:
                 for chunk in resp.iter_bytes():  # as received: a drop loses nothing already read
                     self._check_stop()
                     fh.write(chunk)
-                    self._digest.update(chunk)
+                    hasher.update(chunk)
                     got += len(chunk)
+                    writeback.wrote(len(chunk))
                     self.on_bytes(len(chunk))
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -316,6 +319,72 @@ def free_disk(path: Path) -> int:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     return shutil.disk_usage(probe).free
+
+
+class _Hasher:
+    """Feed a sha256 on a helper thread, so hashing overlaps receiving and writing.
+
+    hashlib releases the GIL for large updates, as do socket reads and file writes: with the hash on
+    its own thread a download runs at the pace of the slowest of the three instead of their sum.
+    The digest is complete when the `with` block ends (also when it ends with an exception).
+    """
+
+    def __init__(self, digest: Any) -> None:
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="download-hash")
+
+    def __enter__(self) -> _Hasher:
+        self._thread.start()
+        return self
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _Writeback:
+    """Flush a file being downloaded to disk in the background, every WRITEBACK_BYTES.
+
+    With plenty of RAM the kernel keeps a whole multi-GB download as dirty pages until the final
+    fsync, which then stalls for seconds (40% of the time of a 512 MiB download on a disk doing
+    400 MB/s). A helper thread calls fdatasync while the download goes on, so the disk writes
+    overlap the network and the hashing, and the last fsync has little left to do.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._since = 0
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Writeback:
+        return self
+
+    def wrote(self, n: int) -> None:
+        self._since += n
+        if self._since >= WRITEBACK_BYTES and (self._thread is None or not self._thread.is_alive()):
+            self._since = 0
+            self._fh.flush()
+            fd = self._fh.fileno()
+            self._thread = threading.Thread(target=_quiet_fdatasync, args=(fd,), daemon=True,
+                                            name="download-writeback")
+            self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.join()  # before the file is closed: its descriptor must stay valid
+
+
+def _quiet_fdatasync(fd: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # the final fsync reports real errors
+        os.fdatasync(fd)
 
 
 class DownloadManager:
