@@ -262,3 +262,33 @@ def test_stop_after_the_worker_was_killed_mid_generation_returns_at_once(clients
     client.generate("r2", PROMPT, max_tokens=4)
     assert time.monotonic() - t0 < 0.5
     assert any(isinstance(e, Done) and e.reason == "error" for e in client.poll(0.1))
+
+
+def test_an_abort_inside_llama_cpp_is_a_crash_with_a_message(clients: Callable[[], EngineClient],
+                                                              tmp_path: Path) -> None:
+    """A GGUF whose header passes the loader but trips a GGML_ASSERT when llama.cpp builds the graph
+    (a RoPE dimension count that is not the head size): the worker aborts; the parent gets Crashed."""
+    from unittest import mock
+
+    from gguf import GGUFWriter
+
+    from explorer.testing.models import TEST_MODELS, write_model
+
+    add_context_length = GGUFWriter.add_context_length
+
+    def with_bad_rope(self: GGUFWriter, n: int) -> None:
+        add_context_length(self, n)
+        self.add_rope_dimension_count(1000)
+
+    bad = tmp_path / "qwen3-bad-rope.gguf"
+    with mock.patch.object(GGUFWriter, "add_context_length", with_bad_rope):
+        write_model(TEST_MODELS[TINY], bad)
+    client = clients()
+    client.start(bad, n_ctx=256, n_threads=1)
+    ev = wait_for(client, lambda e: isinstance(e, (Loaded, LoadFailed, Crashed)), timeout=60)[-1]
+    assert isinstance(ev, Crashed), ev
+    assert ev.exitcode == -signal.SIGABRT
+    assert "SIGABRT" in ev.message and "while loading" in ev.message and "Load the model again" in ev.message
+    assert not client.alive
+    # The same client loads a good model afterwards.
+    load(client, TINY)
