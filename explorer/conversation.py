@@ -120,7 +120,7 @@ class _Gen:
     sampling: SamplingPreset
     request_id: str = ""
     raw: str = ""  # the output text fed to the parser, over all generations
-    capped: bool = False  # this request was limited to the thinking budget
+    cap: int = 0  # the max_tokens of a request limited to the thinking budget (0: not limited)
     user_stopped: bool = False
     stats: MessageStats = field(default_factory=MessageStats)
     first_done: bool = False
@@ -185,7 +185,7 @@ class Conversation:
             return
         max_tokens = self.max_tokens
         if thinking_on and self.budget is not None and self.budget < max_tokens:
-            max_tokens, gen.capped = self.budget, True
+            max_tokens = gen.cap = self.budget
         self._generate(gen, prompt, max_tokens)
 
     def stop(self) -> None:
@@ -265,8 +265,10 @@ class Conversation:
             return self._finish(gen, "error", ev.message)
         if gen.user_stopped:
             return self._finish(gen, "stopped")
-        if ev.reason == "length" and gen.capped:
-            gen.capped = False
+        # "length" at the cap is the budget; "length" short of it is the context running out.
+        if ev.reason == "length" and gen.cap and ev.n_tokens >= gen.cap:
+            gen.cap = 0
+            gen.raw = gen.raw.rstrip("\ufffd")  # a character the cut split in two: not for the prompt
             if gen.parser.in_thinking:
                 gen.stats.thinking_tokens = gen.stats.n_tokens  # every token so far was thinking
                 return self._force_answer(gen)
@@ -275,6 +277,7 @@ class Conversation:
                 return self._finish(gen, "length")
             self._generate(gen, gen.prompt + gen.raw, remaining)  # thinking ended within the budget: go on
             return []
+        gen.cap = 0
         return self._finish(gen, ev.reason)
 
     def _force_answer(self, gen: _Gen) -> list[Update]:

@@ -326,3 +326,23 @@ def test_a_question_whose_answer_failed_empty_is_left_out_of_the_prompt_fake() -
     prompt = eng.calls[-1][1]
     assert "first" in prompt and "third" in prompt and "broken" not in prompt
     assert [m.content for m in conv.messages if m.role == "user"] == ["first", "broken", "third"]  # kept
+
+
+class ShortContextEngine(FakeEngine):
+    """The worker limits max_tokens to the room left in the context, as llama.cpp's context does."""
+
+    def __init__(self, scripts: list[list[tuple[str, int]]], room: int) -> None:
+        super().__init__(scripts)
+        self.room = room
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, **kw: object) -> None:
+        super().generate(request_id, prompt, max_tokens=min(max_tokens, self.room))
+
+
+def test_context_running_out_under_a_budget_is_length_not_a_budget_cut_fake() -> None:
+    eng = ShortContextEngine([[("<think>\nhm", 4), (" hm", 4)], [("never", 1)]], room=8)
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=100)
+    conv.send("hi")
+    _, fin = drain(conv)
+    assert len(eng.calls) == 1  # no forced answer onto a full context
+    assert fin.stats.stop_reason == "length" and not fin.stats.budget_forced

@@ -265,3 +265,83 @@ def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> N
         tab.stop_all()
     assert b.conversation is None
     assert all(path != str(ensure_model(HYBRID)) for path, _ in ScriptedEngine.starts)
+    notices = [w.text() for w in b.transcript.findChildren(type(b.status), "noticeLine")]
+    assert "Not run: stopped." in notices
+    assert "Waiting" not in b.status.text()
+
+
+def test_regenerate_asks_the_last_question_even_when_it_was_stopped_early(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    tab.remove_pane(tab.panes[1])
+    pick(qtbot, a, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "first")
+    a.unload()
+    qtbot.waitUntil(lambda: a.driver.state == "empty", timeout=5_000)
+    ScriptedEngine.load_seconds = 5.0
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "second")
+        qtbot.waitUntil(lambda: a.driver.state == "loading", timeout=5_000)
+        tab.stop_all()
+    ScriptedEngine.load_seconds = 0.01
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        assert tab.regenerate()
+    users = [t["content"] for t in a.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
+    assert users == ["first", "second"]  # "second" asked again, "first" and its answer kept
+
+
+def test_a_library_rescan_during_a_run_keeps_a_model_it_does_not_list(qtbot: QtBot, tab: ChatTab,
+                                                                       tmp_path: Path) -> None:
+    a = tab.panes[0]
+    tab.remove_pane(tab.panes[1])
+    outside = tmp_path / "elsewhere.gguf"
+    outside.write_bytes(ensure_model(HYBRID).read_bytes())
+    a.select_path(outside)  # e.g. from a reopened conversation: not in the library
+    qtbot.waitUntil(lambda: a.info is not None, timeout=10_000)
+    st = a.settings()
+    st.max_tokens = 1000
+    a.apply_settings(st)
+    send(tab)
+    qtbot.waitUntil(lambda: a.driver.state == "generating", timeout=5_000)
+    tab.set_models([local(BIG)])  # a download finished: the library was scanned again
+    assert a.model_path() == outside and a.driver.state == "generating"
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        tab.stop_all()
+    assert a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"  # type: ignore[index]
+
+
+def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG)
+    pick(qtbot, b, HYBRID)
+    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
+    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
+        send(tab)
+    assert b.driver.state == "ready" and a.driver.state == "empty"  # the second wave is still loaded
+    order: list[str] = []
+    a.driver.state_changed.connect(lambda s: order.append(f"a:{s}"))
+    b.driver.state_changed.connect(lambda s: order.append(f"b:{s}"))
+    tab.reload_pane(a)
+    qtbot.waitUntil(lambda: a.driver.state == "ready", timeout=5_000)
+    assert b.driver.state == "empty"
+    assert order.index("b:empty") < order.index("a:loading"), order
+
+
+def test_no_save_after_shutdown(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    pick(qtbot, a, HYBRID)
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab)
+    tab.shutdown()
+    tab.save()  # a late signal after exit: nothing happens, nothing raises
+    tab._finish_run()
+
+
+def test_hardware_detection_failure_says_so(qtbot: QtBot, tmp_path: Path) -> None:
+    t = ChatTab(store=ConversationStore(tmp_path), client_factory=ScriptedEngine)  # type: ignore[arg-type]
+    qtbot.addWidget(t)
+    t.set_hardware_error("NVML exploded")
+    assert "Hardware detection failed (NVML exploded)" in t.plan_label.text()
+    assert not t.send_button.isEnabled()
+    t.shutdown()

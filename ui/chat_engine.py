@@ -8,9 +8,9 @@ read, pipe wait or token decode ever runs on the GUI thread.
 Text is coalesced: thinking and answer deltas collect for `FLUSH_SECONDS` (~30 updates a second at
 most) and go out as one `text` signal; `finished` always comes after the last text of its message.
 
-Stop goes straight to the worker's stop flag (a multiprocessing Event) from the calling thread, so it
-does not wait behind the driver's loop; the loop also passes it to the conversation, which then ends
-the message with stop reason "stopped".
+Stop goes straight to the worker's stop flag (a lock-free shared byte, `StopFlag`) from the calling
+thread, so it does not wait behind the driver's loop; the loop also passes it to the conversation,
+which then ends the message with stop reason "stopped".
 """
 
 from __future__ import annotations

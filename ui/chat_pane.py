@@ -324,10 +324,11 @@ class ChatPane(QFrame):
             self.model_combo.addItem(f"{model_label(m)} · {variant}", str(m.path))
             self.model_combo.setItemData(self.model_combo.count() - 1, str(m.path), Qt.ItemDataRole.ToolTipRole)
         i = self.model_combo.findData(str(current)) if current else 0
-        self.model_combo.setCurrentIndex(max(0, i))
+        if current is not None and i < 0:  # keep a model the list does not have (a reopened conversation's)
+            self.model_combo.addItem(current.name, str(current))
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(max(0, i))  # signals blocked: the same model stays loaded
         self.model_combo.blockSignals(False)
-        if current is not None and i < 0:
-            self.select_path(current)  # keep a model the list no longer has (it is on disk elsewhere)
 
     def select_path(self, path: Path, variant: Variant | None = None) -> None:
         i = self.model_combo.findData(str(path))

@@ -99,6 +99,10 @@ class ChatTab(QWidget):
         self.plan: Plan | None = None
         self.run: _Run | None = None
         self._run_ids = 0
+        self._last_text: str | None = None  # the last prompt sent (Regenerate)
+        self._closed = False  # shutdown() ran: nothing more is saved
+        self._reload: tuple[ChatPane, LoadSpec, set[ChatPane]] | None = None  # waiting for unloads
+        self.hardware_error: str | None = None
         self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
         self.session_id: str | None = None
         self.session_created: str | None = None
@@ -270,6 +274,12 @@ class ChatTab(QWidget):
 
     def set_hardware(self, hw: Hardware) -> None:
         self.hardware = hw
+        self.hardware_error = None
+        self.update_plan()
+
+    def set_hardware_error(self, message: str) -> None:
+        """The probe failed: without RAM and GPU figures there is no plan, so nothing can be loaded safely."""
+        self.hardware_error = message
         self.update_plan()
 
     # --- the plan -----------------------------------------------------------------------------
@@ -289,7 +299,8 @@ class ChatTab(QWidget):
         reqs = self.requests()
         if self.hardware is None:
             self.plan = None
-            text = "Detecting hardware…"
+            text = (f"Hardware detection failed ({self.hardware_error}); without it no model can be placed. "
+                    "Use File > Re-detect hardware." if self.hardware_error else "Detecting hardware…")
         elif not reqs:
             self.plan = None
             waiting = any(p.model_path() is not None and p.info is None and p.info_error is None
@@ -315,7 +326,8 @@ class ChatTab(QWidget):
     def _update_buttons(self) -> None:
         run = self.run
         running = run is not None
-        runnable = self.plan is not None and bool(self.plan.waves) and not self._reading()
+        runnable = (self.plan is not None and bool(self.plan.waves) and not self._reading()
+                    and self._reload is None)
         self.send_button.setEnabled(not running and runnable)
         self.regen_button.setEnabled(not running and runnable and self._last_user_text() is not None)
         self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
@@ -337,16 +349,12 @@ class ChatTab(QWidget):
         return text is not None and self._start(text, regenerate=True)
 
     def _last_user_text(self) -> str | None:
-        for pane in self.panes:
-            turns = (pane.conversation or {}).get("turns") or []
-            users = [t["content"] for t in turns if t.get("role") == "user"]
-            if users:
-                return str(users[-1])
-        return None
+        """The last prompt sent to the panes (what Regenerate asks again)."""
+        return self._last_text
 
     def _start(self, text: str, *, regenerate: bool) -> bool:
         plan = self.plan
-        if self.run is not None or plan is None or not plan.waves or self._reading():
+        if self.run is not None or plan is None or not plan.waves or self._reading() or self._reload is not None:
             return False
         if self.session_id is None:
             self.session_id = new_session_id()
@@ -361,6 +369,7 @@ class ChatTab(QWidget):
                     jobs.append(_Job(pane, load, pane.send_spec(text, regenerate=regenerate)))
             waves.append(jobs)
         self._run_ids += 1
+        self._last_text = text
         run = _Run(run_id=self._run_ids, waves=waves)
         self.run = run
         for n, why in plan.blocked:
@@ -399,6 +408,15 @@ class ChatTab(QWidget):
                         job.pane.skip("Not run: stopped.")
 
     def _pane_unloaded(self, pane: ChatPane) -> None:
+        if self._reload is not None and pane in self._reload[2]:
+            target, spec, waiting = self._reload
+            waiting.discard(pane)
+            if not waiting:
+                self._reload = None
+                if target in self.panes:
+                    target.driver.load(spec)
+                self._update_buttons()
+            return
         run = self.run
         if run is None or pane not in run.unloading:
             return
@@ -409,8 +427,9 @@ class ChatTab(QWidget):
     def _launch_wave(self) -> None:
         run = self.run
         assert run is not None
-        if run.cancelled:  # Esc while the previous wave was unloading
-            self._next_wave()
+        if run.cancelled:  # Esc while the previous wave was unloading: this wave never starts
+            self._skip_rest(run)
+            self._finish_run()
             return
         for job in run.waves[run.wave]:
             if job.pane not in self.panes:
@@ -422,8 +441,10 @@ class ChatTab(QWidget):
             self._next_wave()
 
     def reload_pane(self, pane: ChatPane) -> None:
-        """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit."""
-        if self.run is not None or self.plan is None:
+        """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit.
+
+        The models of the other waves are unloaded first (and waited for), as before a wave of a run."""
+        if self.run is not None or self.plan is None or self._reload is not None:
             return
         placement = self.plan.placement(pane.number)
         if placement is None:
@@ -431,9 +452,20 @@ class ChatTab(QWidget):
                            "it loads when you send (or tick 'Load anyway').")
             return
         spec = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
-        if spec is not None:
-            pane.reload_button.setVisible(False)
+        if spec is None:
+            return
+        wave = next(w for w in self.plan.waves if any(p.pane == pane.number for p in w))
+        members = {p.pane for p in wave}
+        others = {p for p in self.panes if p.number not in members
+                  and p.driver.state in ("loading", "ready", "generating")}
+        pane.reload_button.setVisible(False)
+        if not others:
             pane.driver.load(spec)
+            return
+        self._reload = (pane, spec, others)
+        for p in others:
+            p.unload()
+        self._update_buttons()
 
     def _pane_done(self, pane: ChatPane) -> None:
         run = self.run
@@ -465,6 +497,7 @@ class ChatTab(QWidget):
             pane.clear()
         self.session_id = None
         self.session_created = None
+        self._last_text = None
         self._update_buttons()
 
     # --- saving, history, export ---------------------------------------------------------------
@@ -491,7 +524,7 @@ class ChatTab(QWidget):
 
     def save(self) -> None:
         """Save the conversation (on a worker thread); nothing to save before the first message."""
-        if self.session_id is None:
+        if self.session_id is None or self._closed:
             return
         session = self.session()
         store = self.store
@@ -570,6 +603,10 @@ class ChatTab(QWidget):
                 pane.skip(f"The model file is no longer on disk: {path}")
         self.session_id = session.get("id")
         self.session_created = session.get("created")
+        asked = [str(t.get("content", "")) for p in panes for t in p.get("turns", []) if t.get("role") == "user"]
+        longest = max(panes, key=lambda p: len(p.get("turns", [])), default=None)
+        last = [str(t.get("content", "")) for t in (longest or {}).get("turns", []) if t.get("role") == "user"]
+        self._last_text = last[-1] if last else (asked[-1] if asked else None)
         self._set_note(f"Opened “{session.get('title', '')}”")
         self._update_buttons()
 
@@ -598,8 +635,12 @@ class ChatTab(QWidget):
 
     def shutdown(self) -> None:
         """At exit: save, then end every pane's engine (all asked first, then waited for)."""
+        if self._closed:
+            return
+        self.run = None  # late signals of the ending engines must not start waves or saves
         if self.session_id is not None:
             self.save()
+        self._closed = True
         self._save_pool.shutdown(wait=True)  # small JSON files; the app is closing
         drivers = [p.driver for p in [*self.panes, *self._closing]]
         for d in drivers:

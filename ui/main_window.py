@@ -283,6 +283,7 @@ class MainWindow(QMainWindow):
         # The chat is built when its tab is first opened: its imports (Jinja, the engine client) and
         # its engine threads stay off the start-up path of a person who only browses models.
         self._chat_tab: ChatTab | None = None
+        self._probe_error: str | None = None
         self._chat_models: list[LocalModel] = []
         self.chat_placeholder = QWidget()
         self.tabs.addTab(self.chat_placeholder, "Chat")
@@ -588,6 +589,8 @@ class MainWindow(QMainWindow):
             self._chat_tab = tab
             if self.hardware is not None:
                 tab.set_hardware(self.hardware)
+            elif self._probe_error is not None:
+                tab.set_hardware_error(self._probe_error)
             if self._chat_models:
                 tab.set_models(self._chat_models)
             index = self.tabs.indexOf(self.chat_placeholder)
@@ -626,6 +629,9 @@ class MainWindow(QMainWindow):
     def _on_probe_error(self, exc: BaseException) -> None:
         self.redetect_action.setEnabled(True)
         self.probe_status.setText("Hardware detection failed")
+        self._probe_error = str(exc) or type(exc).__name__
+        if self._chat_tab is not None and self.hardware is None:
+            self._chat_tab.set_hardware_error(self._probe_error)
         if self.hardware is None:
             self.hardware_panel.set_error(str(exc) or type(exc).__name__)
 
