@@ -19,7 +19,7 @@ from explorer.paths import models_dir
 from explorer.shape import ModelShape
 from explorer.units import format_bytes
 
-SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models")
+SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
 
+    from explorer import cli_chat
+
+    cli_chat.add_parser(sub, parse_ctx)
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
     tm.add_argument("--dir", type=Path, default=None, help="where to write them (default: the test-model cache)")
     return ap
@@ -298,8 +301,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command is None:
         build_parser().print_help(stream)
         return 2
+    from explorer.cli_chat import cmd_chat
+
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
-                "make-test-models": cmd_make_test_models}
+                "make-test-models": cmd_make_test_models, "chat": cmd_chat}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
