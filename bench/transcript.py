@@ -1,6 +1,6 @@
 """Transcript scaling: the cost of appending streamed text to a pane that already holds 20k tokens vs 100.
 
-    .venv/bin/python bench/transcript.py [--updates 300] [--json out.json]
+    .venv/bin/python bench/transcript.py [--updates 300] [--json out.json] [--baseline old_chat_transcript.py]
 
 A chat pane (`ui.chat_transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
 answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
@@ -13,11 +13,15 @@ The text is Markdown-like prose with paragraphs, a list and a code block every ~
 Goal: the per-update cost at 20k tokens is at most 1.2 x the cost at 100 tokens. Painting is
 proportional to the visible text, which fills the view after a few hundred tokens, so the figure at
 1,000 tokens is printed too: from there on, growth can only come from the document's length.
+
+--baseline FILE measures another version of ui/chat_transcript.py (e.g. `git show HEAD:ui/chat_transcript.py
+> /tmp/old.py`) in the same run, interleaved with the current one, so that the two compare on a noisy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -25,13 +29,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.conversation import Message, MessageStats
+from ui import chat_transcript
 from ui.app import create_app
-from ui.chat_transcript import TranscriptView
 
 WORDS = tuple("the light air scatters blue short wavelengths more strongly than long ones so sky looks "  # noqa: SIM905
               "during day and red at sunset because path through atmosphere is longer".split())
@@ -56,11 +61,22 @@ def chunks(tokens: list[str], k: int) -> list[str]:
     return ["".join(tokens[i:i + k]) for i in range(0, len(tokens), k)]
 
 
-def measure(app: object, base: int, updates: int, shape: str, seed: int) -> float:
+def load_module(path: Path) -> ModuleType:
+    """Another version of ui/chat_transcript.py, imported under its own name."""
+    spec = importlib.util.spec_from_file_location("baseline_chat_transcript", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(module: ModuleType, base: int, updates: int, shape: str, seed: int) -> float:
     """Median seconds per timed update."""
     from PySide6.QtWidgets import QApplication
 
-    view = TranscriptView()
+    view = module.TranscriptView()
     view.resize(700, 800)
     view.show()
     base_tokens = token_stream(base, seed)
@@ -95,21 +111,30 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--baseline", type=Path, help="another ui/chat_transcript.py to measure side by side")
     args = ap.parse_args()
-    app = create_app([sys.argv[0]])
+    create_app([sys.argv[0]])
+    variants = {"": chat_transcript}
+    if args.baseline:
+        variants = {" (baseline)": load_module(args.baseline), **variants}
     sizes = (100, 1000, 20000)
     result: dict[str, dict[str, float]] = {}
     for shape in ("streaming", "history"):
-        per: dict[int, list[float]] = {n: [] for n in sizes}
-        for r in range(args.repeats):  # interleaved, so drift hits every size alike
+        per: dict[tuple[str, int], list[float]] = {(v, n): [] for v in variants for n in sizes}
+        for r in range(args.repeats):  # interleaved, so drift hits every size and version alike
             for n in sizes:
-                per[n].append(measure(app, n, args.updates, shape, seed=r))
-        med = {n: statistics.median(v) for n, v in per.items()}
-        result[shape] = {**{f"ms_per_update_{n}": med[n] * 1000 for n in sizes},
-                         "ratio_20k_vs_100": med[20000] / med[100], "ratio_20k_vs_1k": med[20000] / med[1000]}
-        print(f"{shape:9s}: ms per update at 100 / 1k / 20k tokens: "
-              + " / ".join(f"{med[n] * 1000:.2f}" for n in sizes)
-              + f"; 20k vs 100: {med[20000] / med[100]:.2f} (goal <= 1.2), 20k vs 1k: {med[20000] / med[1000]:.2f}")
+                order = list(variants.items()) if r % 2 == 0 else list(variants.items())[::-1]
+                for name, module in order:
+                    per[(name, n)].append(measure(module, n, args.updates, shape, seed=r))
+        for name in variants:
+            med = {n: statistics.median(per[(name, n)]) for n in sizes}
+            result[shape + name] = {**{f"ms_per_update_{n}": med[n] * 1000 for n in sizes},
+                                    "ratio_20k_vs_100": med[20000] / med[100],
+                                    "ratio_20k_vs_1k": med[20000] / med[1000]}
+            print(f"{shape + name:20s}: ms per update at 100 / 1k / 20k tokens: "
+                  + " / ".join(f"{med[n] * 1000:.2f}" for n in sizes)
+                  + f"; 20k vs 100: {med[20000] / med[100]:.2f} (goal <= 1.2),"
+                  + f" 20k vs 1k: {med[20000] / med[1000]:.2f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
 

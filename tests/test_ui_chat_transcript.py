@@ -6,16 +6,18 @@ import random
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QTextBlock, QTextDocument, QTextFormat
-from PySide6.QtWidgets import QLabel
+from PySide6.QtCore import QEvent, QObject, QUrl
+from PySide6.QtGui import QImage, QPaintEvent, QTextBlock, QTextDocument, QTextFormat
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from explorer.conversation import Message, MessageStats
 from ui import chat_transcript
 from ui.chat_transcript import (
     CODE_BACKGROUND,
+    AssistantMessage,
     MarkdownSplitter,
     TranscriptView,
+    UserBubble,
     committed_length,
     stats_text,
     thought_text,
@@ -472,3 +474,105 @@ def test_raw_html_in_an_answer_is_shown_as_text(qtbot: Any) -> None:
     shown = view.answer_text()
     assert '<div class="x">this</div>' in shown
     assert "</think> is the closing tag." in shown
+
+
+# --- painting while streaming (what each update costs) ----------------------------------------------
+
+
+class EventLog(QObject):
+    """Counts the events of some types that the watched widgets get, and the rows they paint."""
+
+    def __init__(self, *types: QEvent.Type) -> None:
+        super().__init__()
+        self.types = types
+        self.count = 0
+        self.painted_rows = 0
+
+    def watch(self, *widgets: QWidget) -> EventLog:
+        for w in widgets:
+            w.installEventFilter(self)
+        return self
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() in self.types:
+            self.count += 1
+            if isinstance(event, QPaintEvent):
+                self.painted_rows += event.region().boundingRect().height()
+        return False
+
+
+def stream_words(n: int, seed: int = 1) -> list[str]:
+    """n pieces of 8 words, a paragraph break now and then: text as a model streams it."""
+    rng = random.Random(seed)
+    words = ["light", "air", "scatters", "blue", "short", "wavelengths", "more", "strongly", "than", "long", "ones"]
+    return ["".join(" " + rng.choice(words) for _ in range(8)) + ("\n\n" if i % 7 == 6 else "")
+            for i in range(n)]
+
+
+def full_view_streaming(view: TranscriptView, qtbot: Any) -> tuple[UserBubble, AssistantMessage]:
+    """A long earlier answer, then a new answer streaming at the bottom of the full view."""
+    view.resize(420, 900)
+    view.load_messages([Message("user", "Tell me about the sky. " * 8),
+                        Message("assistant", "".join(stream_words(60, seed=2)), "", MessageStats(n_tokens=480))])
+    view.add_user("And more?")
+    view.begin_assistant()
+    for piece in stream_words(4):
+        view.append_answer(piece)
+        QApplication.processEvents()
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    bubble, earlier = view.messages()[0], view.assistant(0)
+    assert isinstance(bubble, UserBubble)
+    return bubble, earlier
+
+
+def test_what_is_on_screen_matches_a_full_repaint(view: TranscriptView, qtbot: Any) -> None:
+    """Only changed parts are painted and the rest is copied: the window must still show what painting
+    it whole would, while thinking and an answer stream, scrolled up or at the bottom, and at finish."""
+    screen = view.screen()
+
+    def check() -> None:
+        QApplication.processEvents()
+        shown = screen.grabWindow(view.winId()).toImage().convertToFormat(QImage.Format.Format_RGB32)
+        whole = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        assert shown == whole
+
+    view.load_messages([Message("user", "Tell me about the sky. " * 8),
+                        Message("assistant", "".join(stream_words(30, seed=2)), "why", MessageStats(n_tokens=240))])
+    view.add_user("And more?")
+    view.begin_assistant()
+    for piece in stream_words(20, seed=5):
+        view.append_thinking(piece)
+        check()
+    view.append_thinking(" done.")
+    view.append_answer("First")  # both in one update, as the chat driver sends them
+    check()
+    bar = view.verticalScrollBar()
+    for i, piece in enumerate(stream_words(40, seed=6)):
+        if i == 15:
+            bar.setValue(bar.value() - 150)  # the user scrolls up to read
+        if i == 25:
+            bar.setValue(bar.maximum())
+        view.append_answer(piece)
+        if i % 5 == 2:
+            view.append_answer(piece)  # two updates before the window is painted
+        check()
+    view.finish(MessageStats(n_tokens=400, thinking_tokens=160))
+    check()
+
+
+def test_label_height_for_width_follows_its_text(view: TranscriptView) -> None:
+    view.begin_assistant()
+    view.append_answer("ok")
+    view.finish(MessageStats(n_tokens=1))
+    line = view.findChild(QLabel, "statsLine")
+    assert line is not None
+    one_line = line.heightForWidth(200)
+    assert line.heightForWidth(200) == one_line  # remembered
+    line.setText("a long stats line " * 20)
+    assert line.heightForWidth(200) > 2 * one_line
+    font = line.font()
+    font.setPointSizeF(font.pointSizeF() * 2)
+    before = line.heightForWidth(200)
+    line.setFont(font)
+    assert line.heightForWidth(200) > before
