@@ -529,6 +529,8 @@ class ChatPane(QFrame):
             self._set_status(self._status_detail or "Generating…")
         elif state == "empty" and self.info is not None:
             self._set_status(f"{self.info.variant.label} · {self.info.file_type} · not loaded")
+        elif state == "failed":
+            self._set_status("Not loaded: the model failed (the message below says why)", error=True)
         self.reload_button.setVisible(state == "failed")
 
     def _tick(self) -> None:
