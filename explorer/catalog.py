@@ -49,6 +49,19 @@ class Variant(str, Enum):
                 "thinking-2507": "Thinking-2507", "coder": "Coder"}[self.value]
 
 
+def variant_from_template(template: str | None) -> Variant | None:
+    """The variant a GGUF's chat template implies: none is Base, ``enable_thinking`` is hybrid, a
+    generation prompt that opens ``<think>`` is Thinking-2507; None when it does not say (Instruct-2507
+    and Coder templates look alike: their file names tell them apart)."""
+    if template is None:
+        return Variant.BASE
+    if "enable_thinking" in template:
+        return Variant.HYBRID
+    if "assistant\\n<think>" in template or "assistant\n<think>" in template:
+        return Variant.THINKING_2507
+    return None
+
+
 @dataclass(frozen=True)
 class CatalogFile:
     """One downloadable model: a single GGUF or a set of split shards."""

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from explorer.catalog import Variant
+from explorer.catalog import Variant, variant_from_template
 from explorer.chat import thinking_mode
 from explorer.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
@@ -48,13 +48,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_c
 
 
 def _variant(template: str | None, name: str) -> Variant:
-    if template is None:
-        return Variant.BASE
-    if "enable_thinking" in template:
-        return Variant.HYBRID
-    if "assistant\\n<think>" in template or "assistant\n<think>" in template:
-        return Variant.THINKING_2507
-    return guess_variant(name) or Variant.INSTRUCT_2507
+    return variant_from_template(template) or guess_variant(name) or Variant.INSTRUCT_2507
 
 
 def _messages(args: argparse.Namespace) -> Iterator[str]:

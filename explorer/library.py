@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from explorer.catalog import Variant
+from explorer.catalog import Variant, variant_from_template
 from explorer.gguf_meta import (
     SPLIT_RE,
     GGUFError,
@@ -116,14 +116,7 @@ def guess_variant(*names: str) -> Variant | None:
 def _variant_from_header(header: GGUFHeader) -> Variant | None:
     if not header.arch.startswith("qwen3"):
         return None
-    template = chat_template(header)
-    if template is None:
-        return Variant.BASE
-    if "enable_thinking" in template:
-        return Variant.HYBRID
-    if "assistant\\n<think>" in template or "assistant\n<think>" in template:
-        return Variant.THINKING_2507
-    return None
+    return variant_from_template(chat_template(header))
 
 
 # --- reading one model ----------------------------------------------------------------------

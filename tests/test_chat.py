@@ -315,3 +315,14 @@ def test_presets() -> None:
     assert preset_for(True) == SamplingPreset(temperature=0.6, top_p=0.95, top_k=20, min_p=0.0)
     assert preset_for(False) == SamplingPreset(temperature=0.7, top_p=0.8, top_k=20, min_p=0.0)
     assert preset_for(True).presence_penalty == 0.0
+
+
+def test_variant_from_template() -> None:
+    from explorer.catalog import variant_from_template
+    from explorer.testing.models import template_text
+
+    assert variant_from_template(None) is Variant.BASE
+    assert variant_from_template(template_text("hybrid")) is Variant.HYBRID
+    assert variant_from_template(template_text("thinking-2507")) is Variant.THINKING_2507
+    assert variant_from_template(template_text("instruct-2507")) is None  # the file name has to tell
+    assert variant_from_template(template_text("coder")) is None

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.catalog import Variant
+from explorer.catalog import Variant, variant_from_template
 from explorer.chat import ChatTemplateError, SamplingPreset
 from explorer.conversation import (
     AnswerText,
@@ -90,7 +90,7 @@ def inspect_model(path: Path, variant: Variant | None = None) -> ModelInfo:
     shape = shape_from_headers(headers)
     template = chat_template(headers[0])
     if variant is None:
-        variant = _variant_of(template) or guess_variant(path.name) or Variant.HYBRID
+        variant = variant_from_template(template) or guess_variant(path.name) or Variant.HYBRID
     n_ctx_train = _int(headers[0].metadata.get(f"{headers[0].arch}.context_length")) or 0
     return ModelInfo(path=path, variant=variant, template=template, shape=shape, n_ctx_train=n_ctx_train,
                      file_type=file_type_name(headers))
@@ -101,17 +101,6 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _variant_of(template: str | None) -> Variant | None:
-    """The variant a chat template implies (the header knows better than the file name)."""
-    if template is None:
-        return Variant.BASE
-    if "enable_thinking" in template:
-        return Variant.HYBRID
-    if "assistant\\n<think>" in template or "assistant\n<think>" in template:
-        return Variant.THINKING_2507
-    return None
 
 
 class PaneDriver(QObject):
