@@ -548,10 +548,9 @@ class AssistantMessage(QFrame):
 
     # --- streaming
 
-    def append_thinking(self, text: str) -> bool:
-        """Add streamed thinking; whether the message's layout changed (it grew or showed a part)."""
+    def append_thinking(self, text: str) -> None:
         if not text:
-            return False
+            return
         self.waiting.hide()
         first = not self._thinking
         self._thinking.append(text)
@@ -559,25 +558,19 @@ class AssistantMessage(QFrame):
             self.toggle.show()
             if not self._user_toggled:
                 self.toggle.setChecked(True)
-        height = self.thinking_view.height()
         cursor = QTextCursor(self.thinking_view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)
         self.thinking_view.fit()
-        return first or self.thinking_view.height() != height
 
-    def append_answer(self, text: str) -> bool:
-        """Add streamed answer text; whether the message's layout changed (it grew or showed a part)."""
+    def append_answer(self, text: str) -> None:
         if not text:
-            return False
-        first = not self._answer
-        height = self.answer_view.height()
+            return
         self.waiting.hide()
         self.answer_view.show()
         self._answer.append(text)
         self._stream.feed(text)
         self.answer_view.fit()
-        return first or self.answer_view.height() != height
 
     def finish(self, stats: MessageStats | None) -> None:
         """End the message: render the rest of the answer, show the stats, fold the thinking away."""
