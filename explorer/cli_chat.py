@@ -18,13 +18,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from explorer.catalog import Variant, variant_from_template
+from explorer.catalog import Variant
 from explorer.chat import thinking_mode
 from explorer.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.fit import Verdict, estimate_fit
-from explorer.gguf_meta import GGUFError, chat_template, read_model_headers, shape_from_headers
-from explorer.library import guess_variant
+from explorer.gguf_meta import GGUFError
+from explorer.model_info import inspect_model
 from explorer.schedule import n_gpu_layers_for
 
 DIM, RESET = "\033[2m", "\033[0m"
@@ -45,10 +45,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_c
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
     p.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
-
-
-def _variant(template: str | None, name: str) -> Variant:
-    return variant_from_template(template) or guess_variant(name) or Variant.INSTRUCT_2507
 
 
 def _messages(args: argparse.Namespace) -> Iterator[str]:
@@ -73,13 +69,11 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         note(f"error: no such file: {path}")
         return 2
     try:
-        headers = read_model_headers(path)
-        shape = shape_from_headers(headers)
+        info = inspect_model(path, fallback=Variant.INSTRUCT_2507)
     except GGUFError as exc:
         note(f"error: {path.name} is not a readable GGUF: {exc}")
         return 1
-    template = chat_template(headers[0])
-    variant = _variant(template, path.name)
+    template, variant, shape = info.template, info.variant, info.shape
     mode = thinking_mode(variant)
     thinking = mode.default_on if args.thinking is None else args.thinking
     if args.thinking is not None and not mode.can_toggle and args.thinking != mode.default_on:

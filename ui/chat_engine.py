@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.catalog import Variant, variant_from_template
+from explorer.catalog import Variant
 from explorer.chat import ChatTemplateError, SamplingPreset
 from explorer.conversation import (
     AnswerText,
@@ -38,26 +38,14 @@ from explorer.conversation import (
 )
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Crashed
-from explorer.gguf_meta import GGUFError, chat_template, read_model_headers, shape_from_headers
-from explorer.shape import ModelShape
+from explorer.gguf_meta import GGUFError
+from explorer.model_info import ModelInfo, inspect_model
 
 FLUSH_SECONDS = 1 / 30
 IDLE_WAIT = 0.05  # how long the loop blocks on its queue when nothing streams
 PUMP_WAIT = 0.01  # how long it waits for engine events while streaming or loading
 
 State = Literal["empty", "loading", "ready", "generating", "failed"]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the pane needs to know about a model file before loading it (read from its header)."""
-
-    path: Path
-    variant: Variant
-    template: str | None
-    shape: ModelShape
-    n_ctx_train: int
-    file_type: str
 
 
 @dataclass(frozen=True)
@@ -79,28 +67,6 @@ class SendSpec:
     max_tokens: int = 1024
     seed: int = 0
     regenerate: bool = False  # drop the last answer and ask the same question again
-
-
-def inspect_model(path: Path, variant: Variant | None = None) -> ModelInfo:
-    """Read the GGUF header(s) of `path`; raises GGUFError for a file that is not a readable GGUF."""
-    from explorer.gguf_meta import file_type_name
-    from explorer.library import guess_variant
-
-    headers = read_model_headers(path)
-    shape = shape_from_headers(headers)
-    template = chat_template(headers[0])
-    if variant is None:
-        variant = variant_from_template(template) or guess_variant(path.name) or Variant.HYBRID
-    n_ctx_train = _int(headers[0].metadata.get(f"{headers[0].arch}.context_length")) or 0
-    return ModelInfo(path=path, variant=variant, template=template, shape=shape, n_ctx_train=n_ctx_train,
-                     file_type=file_type_name(headers))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class PaneDriver(QObject):

@@ -36,7 +36,8 @@ from explorer.chat import SamplingPreset, preset_for, thinking_mode
 from explorer.conversation import Message, MessageStats
 from explorer.engine.client import EngineClient
 from explorer.library import LocalModel
-from ui.chat_engine import LoadSpec, ModelInfo, PaneDriver, SendSpec
+from explorer.model_info import ModelInfo
+from ui.chat_engine import LoadSpec, PaneDriver, SendSpec
 from ui.chat_transcript import TranscriptView
 from ui.fmt import CONTEXT_CHOICES, format_ctx
 
