@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from chat_helpers import drain, start_loaded
 
 from explorer.catalog import Variant
 from explorer.chat import BUDGET_STOP_TEXT
-from explorer.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText, Update
-from explorer.engine.client import Crashed, Done, EngineClient, Event, Loaded, LoadFailed, LoadProgress, Tokens
+from explorer.conversation import AnswerText, Conversation, EngineError, ThinkingText
+from explorer.engine.client import Crashed, Done, EngineClient, Event, LoadFailed, Tokens
 from explorer.gguf_meta import chat_template, read_local_header
 from explorer.testing.models import ensure_model, template_text
 
@@ -76,18 +77,6 @@ class FakeEngine:
         out = list(self._queue)
         self._queue.clear()
         return out
-
-
-def drain(conv: Conversation, timeout: float = 20.0) -> tuple[list[Update], Finished]:
-    deadline = time.monotonic() + timeout
-    got: list[Update] = []
-    while time.monotonic() < deadline:
-        for u in conv.pump(0.1):
-            got.append(u)
-            if isinstance(u, Finished):
-                assert not conv.busy
-                return got, u
-    pytest.fail(f"no Finished in {timeout} s; got {got[-5:]!r}")
 
 
 def test_budget_forces_the_answer_fake() -> None:
@@ -190,17 +179,8 @@ def engine() -> Iterator[Callable[..., tuple[EngineClient, str | None]]]:
 
     def load(name: str, n_ctx: int = 1024) -> tuple[EngineClient, str | None]:
         path: Path = ensure_model(name)
-        c = EngineClient()
-        made.append(c)
-        c.start(path, n_ctx=n_ctx, n_threads=2)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            for ev in c.poll(0.2):
-                if isinstance(ev, Loaded):
-                    return c, chat_template(read_local_header(path))
-                if not isinstance(ev, LoadProgress):
-                    pytest.fail(f"load failed: {ev!r}")
-        pytest.fail("model did not load in 20 s")
+        made.append(start_loaded(path, n_ctx=n_ctx, n_threads=2, timeout=20))
+        return made[-1], chat_template(read_local_header(path))
 
     yield load
     for c in made:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from chat_helpers import drain, start_loaded
 
 from explorer.catalog import Variant
 from explorer.chat import BUDGET_STOP_TEXT, NON_THINKING_PRESET, THINKING_PRESET, render_prompt
-from explorer.conversation import AnswerText, Conversation, Finished, ThinkingText, Update
-from explorer.engine.client import EngineClient, Loaded, LoadProgress
+from explorer.conversation import AnswerText, Conversation, ThinkingText
 from explorer.gguf_meta import chat_template, read_local_header
 from explorer.testing.models import template_text
 from explorer.testing.scripted import (
@@ -149,47 +148,29 @@ def test_a_custom_script_with_repeats(tmp_path: Path) -> None:
     assert off["text"] == expected_output(spec, thinking=False) == spec.answer
 
 
-def _drain(conv: Conversation, timeout: float = 30.0) -> tuple[list[Update], Finished]:
-    deadline = time.monotonic() + timeout
-    got: list[Update] = []
-    while time.monotonic() < deadline:
-        for u in conv.pump(0.1):
-            got.append(u)
-            if isinstance(u, Finished):
-                return got, u
-    pytest.fail(f"no Finished in {timeout} s; got {got[-5:]!r}")
-
-
 @pytest.mark.llama
 def test_conversation_splits_thinking_and_answer() -> None:
     path = ensure_scripted_model()
     template = chat_template(read_local_header(path))
-    client = EngineClient()
+    client = start_loaded(path, n_ctx=1024, n_threads=1)  # 1: a tiny model on a shared 2-core machine
     try:
-        client.start(path, n_ctx=1024, n_threads=1)  # 1: a tiny model on a shared 2-core machine
-        deadline = time.monotonic() + 30
-        while not client.loaded and time.monotonic() < deadline:
-            for ev in client.poll(0.2):
-                assert isinstance(ev, (Loaded, LoadProgress)), ev
-        assert client.loaded
-
         conv = Conversation(client, template=template, variant=Variant.HYBRID, thinking=True, seed=4)
         for question in (QUESTION, "And why are sunsets red?"):
             conv.send(question)
-            ups, fin = _drain(conv)
+            ups, fin = drain(conv)
             msg = conv.messages[-1]
             assert fin.stats.stop_reason == "stop"
             assert msg.thinking == DEFAULT_THINKING and msg.content == DEFAULT_ANSWER
             assert "".join(u.text for u in ups if isinstance(u, ThinkingText)) == DEFAULT_THINKING
             assert "".join(u.text for u in ups if isinstance(u, AnswerText)) == DEFAULT_ANSWER
         conv.send("Thanks! /no_think")  # the soft switch: the thinking-off prompt
-        _, fin = _drain(conv)
+        _, fin = drain(conv)
         assert fin.stats.prompt_tokens < 500  # merges learned on the script: ~a token per word of history
         assert conv.messages[-1].thinking == "" and conv.messages[-1].content == DEFAULT_ANSWER
 
         off = Conversation(client, template=template, variant=Variant.HYBRID, thinking=False, seed=5)
         off.send(QUESTION)
-        ups, fin = _drain(off)
+        ups, fin = drain(off)
         assert fin.stats.thinking_tokens == 0 and not any(isinstance(u, ThinkingText) for u in ups)
         assert off.messages[-1].thinking == "" and off.messages[-1].content == DEFAULT_ANSWER
     finally:
@@ -201,17 +182,12 @@ def test_conversation_splits_thinking_and_answer() -> None:
 def test_thinking_budget_cuts_at_exactly_the_budget(budget: int) -> None:
     """The budget's forced "</think>\\n\\n" ends like a thinking-off prompt, so the script's answer follows."""
     path = ensure_scripted_model()
-    client = EngineClient()
+    client = start_loaded(path, n_ctx=1024, n_threads=1)
     try:
-        client.start(path, n_ctx=1024, n_threads=1)
-        deadline = time.monotonic() + 30
-        while not client.loaded and time.monotonic() < deadline:
-            client.poll(0.2)
-        assert client.loaded
         conv = Conversation(client, template=chat_template(read_local_header(path)), variant=Variant.HYBRID,
                             thinking=True, budget=budget, seed=2)
         conv.send(QUESTION)
-        _, fin = _drain(conv)
+        _, fin = drain(conv)
         msg = conv.messages[-1]
         assert fin.stats.budget_forced and fin.stats.stop_reason == "stop"
         assert fin.stats.thinking_tokens == budget  # exact: the engine stopped at the budget

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chat_helpers import hardware_fitting_only
 from conftest import make_hardware
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from explorer.catalog import Variant
-from explorer.fit import estimate_fit
-from explorer.gguf_meta import read_shape
 from explorer.library import LocalModel
 from explorer.testing.models import ensure_model
 from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ensure_scripted_model
@@ -137,9 +136,7 @@ def test_panes_that_do_not_fit_together_run_one_after_another(qtbot: QtBot, tab:
     for p in (a, b):
         small(p, max_tokens=8)
     assert a.info is not None and b.info is not None
-    # RAM for the big model alone, not for both: two waves.
-    big_alone = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
-    tab.set_hardware(make_hardware(ram=1, ram_free=(big_alone + 2 * 1024**2) / GiB, vram=None))
+    tab.set_hardware(hardware_fitting_only(BIG, margin=2 * 1024**2))  # the big model alone, not both: two waves
     assert tab.plan is not None and len(tab.plan.waves) == 2, tab.plan
     assert "then" in tab.plan_label.text().lower()
     order: list[str] = []
@@ -157,8 +154,7 @@ def test_a_model_that_does_not_fit_needs_the_override(qtbot: QtBot, tab: ChatTab
     pick(qtbot, b, BIG)
     for p in (a, b):
         small(p, max_tokens=4)
-    tiny = estimate_fit(read_shape(ensure_model(HYBRID)), make_hardware(vram=None), ctx=4096).cpu.total
-    tab.set_hardware(make_hardware(ram=1, ram_free=(tiny + 1024**2) / GiB, vram=None))  # fits the tiny one only
+    tab.set_hardware(hardware_fitting_only(HYBRID))  # fits the tiny one only
     assert tab.plan is not None
     assert [n for n, _ in tab.plan.blocked] == [2]
     assert b.override_box.isVisibleTo(tab) and not a.override_box.isVisibleTo(tab)

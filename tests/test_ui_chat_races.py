@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from chat_helpers import hardware_fitting_only
 from conftest import make_hardware
 from pytestqt.qtbot import QtBot
 
 from explorer.catalog import Variant
 from explorer.engine.worker import Done, Event, Loaded, Tokens
-from explorer.fit import estimate_fit
-from explorer.gguf_meta import read_shape
 from explorer.library import LocalModel
 from explorer.testing.models import ensure_model
 from explorer.transcripts import ConversationStore
@@ -183,8 +182,7 @@ def test_escape_between_waves_runs_no_more_panes(qtbot: QtBot, tab: ChatTab) -> 
     a, b = tab.panes
     pick(qtbot, a, BIG, max_tokens=1000)
     pick(qtbot, b, HYBRID)
-    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
-    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    tab.set_hardware(hardware_fitting_only(BIG))
     assert tab.plan is not None and len(tab.plan.waves) == 2
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
@@ -250,8 +248,7 @@ def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> N
     a, b = tab.panes
     pick(qtbot, a, BIG, max_tokens=2)
     pick(qtbot, b, HYBRID)
-    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
-    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    tab.set_hardware(hardware_fitting_only(BIG))
     original = a.driver._client.unload
 
     def slow_unload(timeout: float = 5.0) -> None:
@@ -314,8 +311,7 @@ def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> Non
     a, b = tab.panes
     pick(qtbot, a, BIG)
     pick(qtbot, b, HYBRID)
-    big = estimate_fit(read_shape(ensure_model(BIG)), make_hardware(vram=None), ctx=4096).cpu.total
-    tab.set_hardware(make_hardware(ram=1, ram_free=(big + 1024**2) / GiB, vram=None))
+    tab.set_hardware(hardware_fitting_only(BIG))
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
     assert b.driver.state == "ready" and a.driver.state == "empty"  # the second wave is still loaded

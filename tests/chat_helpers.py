@@ -1,0 +1,54 @@
+"""Helpers shared by the chat tests (import them: `from chat_helpers import drain`; tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_hardware
+
+from explorer.conversation import Conversation, Finished, Update
+from explorer.engine.client import EngineClient, Loaded, LoadProgress
+from explorer.fit import estimate_fit
+from explorer.gguf_meta import read_shape
+from explorer.hardware import Hardware
+from explorer.testing.models import ensure_model
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+def drain(conv: Conversation, timeout: float = 20.0) -> tuple[list[Update], Finished]:
+    """Pump `conv` until its message finishes; the updates on the way and the Finished."""
+    deadline = time.monotonic() + timeout
+    got: list[Update] = []
+    while time.monotonic() < deadline:
+        for u in conv.pump(0.1):
+            got.append(u)
+            if isinstance(u, Finished):
+                assert not conv.busy
+                return got, u
+    pytest.fail(f"no Finished in {timeout} s; got {got[-5:]!r}")
+
+
+def start_loaded(path: Path, *, n_ctx: int, n_threads: int, timeout: float = 30.0) -> EngineClient:
+    """An EngineClient with `path` loaded; the test fails on any event but progress before Loaded."""
+    client = EngineClient()
+    client.start(path, n_ctx=n_ctx, n_threads=n_threads)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ev in client.poll(0.2):
+            if isinstance(ev, Loaded):
+                return client
+            if not isinstance(ev, LoadProgress):
+                client.unload(timeout=2)
+                pytest.fail(f"load failed: {ev!r}")
+    client.unload(timeout=2)
+    pytest.fail(f"{path.name} did not load in {timeout:.0f} s")
+
+
+def hardware_fitting_only(name: str, *, ctx: int = 4096, margin: int = MiB) -> Hardware:
+    """A machine with no GPU and just enough free RAM for the generated model `name` (CPU) at `ctx`."""
+    need = estimate_fit(read_shape(ensure_model(name)), make_hardware(vram=None), ctx=ctx).cpu.total
+    return make_hardware(ram=1, ram_free=(need + margin) / GiB, vram=None)
