@@ -152,11 +152,6 @@ class PaneDriver(QObject):
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """close() and wait for the thread (at application exit)."""
-        self.close()
-        self.join(timeout)
-
     @property
     def state(self) -> State:
         return self._state

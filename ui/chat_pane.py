@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,11 @@ class PaneSettings:
     seed: int = RANDOM_SEED
     ctx: int = DEFAULT_CTX
     kv_type: str = "f16"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def model_label(m: LocalModel) -> str:
     name = Path(m.filename).name
-    for suffix in (".gguf",):
-        name = name.removesuffix(suffix)
-    return name.split("-00001-of-")[0]
+    return name.removesuffix(".gguf").split("-00001-of-")[0]
 
 
 class SettingsForm(QWidget):
@@ -197,7 +194,6 @@ class ChatPane(QFrame):
 
     model_changed = Signal()  # the model or anything the plan depends on (context) changed
     message_done = Signal(object)  # this pane: its message finished, failed or was not run
-    conversation_changed = Signal()  # a message finished: the conversation dict is new
     duplicate_requested = Signal()
     close_requested = Signal()
     override_changed = Signal()
@@ -495,7 +491,6 @@ class ChatPane(QFrame):
         self.driver.clear()
         self.transcript.clear()
         self.conversation = None
-        self.conversation_changed.emit()
 
     def restore(self, messages: list[Message]) -> None:
         self.driver.restore(messages)
@@ -575,7 +570,6 @@ class ChatPane(QFrame):
         if stats.stop_reason == "error" and self.driver.state == "failed":
             self._set_status("The model process ended", error=True)
             self.reload_button.setVisible(True)
-        self.conversation_changed.emit()
         self._end_message()
 
     def _on_aborted(self, run_id: int, why: str) -> None:
@@ -609,6 +603,3 @@ class ChatPane(QFrame):
         self.status.setProperty("error", error)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
-
-    def shutdown(self) -> None:
-        self.driver.shutdown()
