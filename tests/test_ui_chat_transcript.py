@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QEvent, QObject, QUrl
-from PySide6.QtGui import QImage, QPaintEvent, QTextBlock, QTextDocument, QTextFormat
+from PySide6.QtGui import QImage, QMoveEvent, QPaintEvent, QTextBlock, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from explorer.conversation import Message, MessageStats
@@ -494,10 +494,12 @@ class EventLog(QObject):
         return self
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if isinstance(event, QMoveEvent) and event.pos() == event.oldPos():
+            return False  # Qt sends one with each resize
         if event.type() in self.types:
             self.count += 1
             if isinstance(event, QPaintEvent):
-                self.painted_rows += event.region().boundingRect().height()
+                self.painted_rows += sum(rect.height() for rect in event.region())
         return False
 
 
@@ -576,3 +578,146 @@ def test_label_height_for_width_follows_its_text(view: TranscriptView) -> None:
     before = line.heightForWidth(200)
     line.setFont(font)
     assert line.heightForWidth(200) > before
+
+
+def test_streaming_at_the_bottom_leaves_earlier_messages_where_they_are(view: TranscriptView, qtbot: Any) -> None:
+    """Growing the last message must not squeeze and move what is above it (then move it back)."""
+    bubble, earlier = full_view_streaming(view, qtbot)
+    moved = EventLog(QEvent.Type.Move, QEvent.Type.Resize).watch(bubble, earlier, view.messages()[2])
+    for piece in stream_words(40, seed=3):
+        view.append_answer(piece)
+        QApplication.processEvents()
+    assert moved.count == 0
+
+
+def test_a_growing_thinking_section_stays_where_it_is(view: TranscriptView, qtbot: Any) -> None:
+    """Inside the message too: the section above the growing text must not be pushed around."""
+    full_view_streaming(view, qtbot)
+    view.finish(MessageStats(n_tokens=32))
+    view.add_user("Think it over.")
+    view.begin_assistant()
+    view.append_thinking("Let me see.")
+    QApplication.processEvents()
+    message = view.assistant()
+    moved = EventLog(QEvent.Type.Move).watch(message.toggle, message.thinking_box, message.thinking_view)
+    for piece in stream_words(40, seed=7):
+        view.append_thinking(piece)
+        QApplication.processEvents()
+    assert moved.count == 0
+
+
+@pytest.mark.parametrize("part", ["answer", "thinking"])
+def test_following_the_bottom_scrolls_by_copying_pixels(view: TranscriptView, qtbot: Any, part: str) -> None:
+    """Each update paints the new text and the strip a scroll uncovered, not the whole view, and
+    only the rows of the scroll bar where its slider or its greyed-out end changed."""
+    full_view_streaming(view, qtbot)
+    append = view.append_answer
+    if part == "thinking":
+        view.finish(MessageStats(n_tokens=32))
+        view.add_user("Think it over.")
+        view.begin_assistant()
+        append = view.append_thinking
+        append("Let me see.")
+        QApplication.processEvents()
+    bar = view.verticalScrollBar()
+    content = EventLog(QEvent.Type.Paint).watch(view.content)
+    scroll_bar = EventLog(QEvent.Type.Paint).watch(bar)
+    start = bar.value()
+    updates = 40
+    for piece in stream_words(updates, seed=4):
+        append(piece)
+        QApplication.processEvents()
+    assert bar.value() > start + 100  # it did scroll, many times
+    assert content.painted_rows < updates * view.viewport().height() / 5
+    assert scroll_bar.painted_rows < updates * bar.height() / 5
+
+
+LONG_PARAGRAPH = "".join(f" word{i % 17}" for i in range(900))  # no line break in ~6,000 characters
+
+
+def long_paragraph_pieces() -> list[str]:
+    return [LONG_PARAGRAPH[i:i + 40] for i in range(0, len(LONG_PARAGRAPH), 40)]
+
+
+@pytest.mark.parametrize("part", ["answer", "thinking"])
+def test_a_long_paragraph_is_laid_out_in_short_pieces_while_it_streams(view: TranscriptView, part: str) -> None:
+    """Qt lays out a changed paragraph whole: the growing one is kept to a few lines by cutting it
+    where its lines wrap. Text read back has no cut in it."""
+    view.begin_assistant()
+    message = view.assistant()
+    doc_view = message.answer_view if part == "answer" else message.thinking_view
+    append = view.append_answer if part == "answer" else view.append_thinking
+    for piece in long_paragraph_pieces():
+        append(piece)
+        last = doc_view.document().lastBlock()
+        assert last.layout().lineCount() < doc_view.SPLIT_AT_LINES
+    assert doc_view.document().blockCount() > 10
+    read = view.answer_text() if part == "answer" else view.thinking_text()
+    assert read == LONG_PARAGRAPH
+
+
+def test_a_cut_paragraph_looks_like_the_whole_one(view: TranscriptView, qtbot: Any) -> None:
+    view.begin_assistant()
+    cut = view.assistant().thinking_view
+    for piece in long_paragraph_pieces()[:60]:
+        view.append_thinking(piece)
+    assert cut.document().blockCount() > 3
+    whole = chat_transcript.DocView("thinkingText")
+    qtbot.addWidget(whole)
+    whole.document().setDefaultFont(cut.document().defaultFont())
+    whole.setPalette(cut.palette())
+    whole.resize(cut.width(), cut.height())
+    whole.document().setTextWidth(cut.document().textWidth())
+    whole.setPlainText("".join(long_paragraph_pieces()[:60]))
+    assert whole.document().blockCount() == 1
+    assert whole.document().size() == cut.document().size()
+    rgb = QImage.Format.Format_RGB32
+    assert whole.grab().toImage().convertToFormat(rgb) == cut.grab().toImage().convertToFormat(rgb)
+
+
+def test_cuts_are_undone_when_the_width_changes_and_at_the_end(view: TranscriptView) -> None:
+    view.begin_assistant()
+    message = view.assistant()
+    for piece in long_paragraph_pieces():
+        view.append_thinking(piece)
+    thinking = message.thinking_view.document()
+    assert thinking.blockCount() > 10
+    view.resize(view.width() + 60, view.height())
+    QApplication.processEvents()
+    assert thinking.blockCount() == 1  # cut for the old width: joined again
+    assert view.thinking_text() == LONG_PARAGRAPH
+    for piece in long_paragraph_pieces():
+        view.append_answer(piece)
+    view.finish(MessageStats(n_tokens=1800))
+    assert message.answer_view.document().blockCount() == 1
+    assert view.answer_text() == LONG_PARAGRAPH.strip()
+
+
+def test_copying_across_a_cut_leaves_it_out(view: TranscriptView) -> None:
+    view.begin_assistant()
+    for piece in long_paragraph_pieces():
+        view.append_answer(piece)
+    doc_view = view.assistant().answer_view
+    assert doc_view.document().blockCount() > 10
+    cursor = doc_view.textCursor()
+    cursor.setPosition(1)
+    cursor.setPosition(20, cursor.MoveMode.KeepAnchor)  # no cut in it: Qt's own copy, rich text too
+    doc_view.setTextCursor(cursor)
+    assert doc_view.createMimeDataFromSelection().hasHtml()
+    doc_view.selectAll()
+    assert doc_view.createMimeDataFromSelection().text() == LONG_PARAGRAPH
+    cursor = doc_view.textCursor()
+    cursor.setPosition(100)
+    cursor.setPosition(3000, cursor.MoveMode.KeepAnchor)
+    doc_view.setTextCursor(cursor)
+    assert doc_view.createMimeDataFromSelection().text() == LONG_PARAGRAPH[100:3000 - cut_count(doc_view, 3000)]
+
+
+def cut_count(doc_view: chat_transcript.DocView, end: int) -> int:
+    """How many cuts (one position each) lie before document position `end`."""
+    n = 0
+    block = doc_view.document().begin()
+    while block.isValid() and block.position() <= end:
+        n += block.blockFormat().boolProperty(chat_transcript._CONTINUES)
+        block = block.next()
+    return n

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QRect, QSizeF, Qt, QUrl
+from PySide6.QtCore import QEvent, QMargins, QMimeData, QRect, QSize, QSizeF, Qt, QUrl
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
@@ -26,6 +26,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPalette,
     QRegion,
+    QResizeEvent,
     QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
@@ -37,7 +38,10 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractSlider,
     QFrame,
+    QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QScrollArea,
     QScrollBar,
     QSizePolicy,
@@ -47,6 +51,7 @@ from PySide6.QtWidgets import (
     QToolButton,
     QVBoxLayout,
     QWidget,
+    QWidgetItem,
 )
 
 from explorer.conversation import Message, MessageStats
@@ -55,6 +60,7 @@ from ui import theme
 CODE_BACKGROUND = "#f1f3f6"
 INLINE_CODE_BACKGROUND = "#eceff3"
 LINK_COLOR = "#3b4fc4"
+THINKING_RULE_COLOR = "#e3e6eb"
 WAITING_TEXT = "waiting…"
 BOTTOM_SLACK_PX = 24  # "at the bottom" when the scroll bar is within this of its end
 
@@ -63,6 +69,8 @@ _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionF
 # code block means the characters, and Qt would otherwise swallow them as markup.
 _MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
 _LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)  # [ref]: url
+_CONTINUES = QTextFormat.Property.UserProperty + 1  # a block that goes on the line of the one before
+_PLAIN_CHARS = str.maketrans({"\u2029": "\n", "\u2028": "\n", "\u00a0": " ", "\ufdd0": "\n", "\ufdd1": "\n"})
 
 
 # --- splitting streamed Markdown (no Qt) ----------------------------------------------------------
@@ -224,6 +232,7 @@ class DocView(QTextBrowser):
         doc.setUndoRedoEnabled(False)  # the undo stack would keep every streamed piece
         doc.setDocumentMargin(2)
         doc.documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._split = False  # whether split_long_last_block may have cut a paragraph
         self.setFixedHeight(self._height_for(doc.size()))
 
     def _height_for(self, size: QSizeF) -> int:
@@ -242,6 +251,97 @@ class DocView(QTextBrowser):
     def _on_anchor(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto", "ftp"):
             _open_url(url)
+
+    # --- long paragraphs while streaming
+
+    SPLIT_AT_LINES = 6
+    KEEP_LINES = 2
+
+    def split_long_last_block(self) -> None:
+        """Keep the growing paragraph at the end short: Qt lays a changed paragraph out whole.
+
+        A paragraph that streams without a break (a long thought, a minified line) would be laid out
+        again from its start on every update: 4 ms per update at 1k tokens, 16 ms at 5k. Once the
+        last paragraph has SPLIT_AT_LINES lines, its finished lines become a paragraph of their own,
+        cut exactly where its last line wrapped, so it looks the same; the cut is marked, text read
+        back or copied leaves it out, and `join_split_blocks` undoes it (when the width changes, or
+        at the end of the message).
+        """
+        doc = self.document()
+        block = doc.lastBlock()
+        layout = block.layout()
+        lines = layout.lineCount() if layout is not None else 0
+        if lines < self.SPLIT_AT_LINES:
+            return
+        fmt = block.blockFormat()
+        if fmt.topMargin() or fmt.bottomMargin() or fmt.textIndent() or fmt.indent():
+            return  # a cut would show as a gap or an indent
+        start = layout.lineAt(lines - self.KEEP_LINES).textStart()
+        cursor = QTextCursor(doc)
+        cursor.setPosition(block.position() + start)
+        rest = QTextBlockFormat(fmt)
+        rest.setProperty(_CONTINUES, True)
+        cursor.insertBlock(rest, cursor.charFormat())
+        self._split = True
+
+    def join_split_blocks(self) -> None:
+        """Make the paragraphs cut by `split_long_last_block` whole again."""
+        if not self._split:
+            return
+        self._split = False
+        doc = self.document()
+        cursor = QTextCursor(doc)
+        cursor.beginEditBlock()
+        block = doc.lastBlock()
+        while block.isValid():
+            previous = block.previous()
+            if block.blockFormat().boolProperty(_CONTINUES) and previous.isValid():
+                fmt = previous.blockFormat()
+                cursor.setPosition(block.position())
+                cursor.deletePreviousChar()
+                cursor.setBlockFormat(fmt)
+            block = previous
+        cursor.endEditBlock()
+
+    def plain_text(self, start: int = 0, end: int | None = None) -> str:
+        """The text from `start` to `end` (the end of the document if None), without the cuts."""
+        doc = self.document()
+        if not self._split and start == 0 and end is None:
+            return doc.toPlainText()
+        end = doc.characterCount() - 1 if end is None else end
+        cursor = QTextCursor(doc)
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        text = cursor.selectedText()  # one character per position: cuts are at known indices
+        cuts = set()
+        block = doc.findBlock(start)
+        while block.isValid() and block.position() <= end:
+            if block.blockFormat().boolProperty(_CONTINUES) and start < block.position():
+                cuts.add(block.position() - 1 - start)
+            block = block.next()
+        return "".join(c for i, c in enumerate(text) if i not in cuts).translate(_PLAIN_CHARS)
+
+    def createMimeDataFromSelection(self) -> QMimeData:
+        cursor = self.textCursor()
+        start, end = cursor.selectionStart(), cursor.selectionEnd()
+        if not self._split or not self._has_cut(start, end):
+            return super().createMimeDataFromSelection()
+        data = QMimeData()  # plain text only: the rich text would keep the cuts as paragraph breaks
+        data.setText(self.plain_text(start, end))
+        return data
+
+    def _has_cut(self, start: int, end: int) -> bool:
+        block = self.document().findBlock(start).next()
+        while block.isValid() and block.position() <= end:
+            if block.blockFormat().boolProperty(_CONTINUES):
+                return True
+            block = block.next()
+        return False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        if event.size().width() != event.oldSize().width():
+            self.join_split_blocks()  # cut for the old width
+        super().resizeEvent(event)
 
 
 def _is_code_block(block: QTextBlock) -> bool:
@@ -465,6 +565,101 @@ class _Label(QLabel):
         return super().event(e)
 
 
+class _StackLayout(QLayout):
+    """Widgets top to bottom, each as tall as it wants to be for the width; never squeezed.
+
+    When a streaming message grows, Qt lays out its parent first at the parent's old height and
+    only then makes the parent taller. A box layout would squeeze the largest widget for that
+    moment and move everything below it, and move it all back on the next pass: what was moved is
+    painted again, and a scroll can no longer copy pixels. Here the grown widget just overflows the
+    old height until the parent catches up; nothing else moves.
+    """
+
+    def __init__(self, parent: QWidget, margins: QMargins, spacing: int) -> None:
+        super().__init__(parent)
+        self.setContentsMargins(margins)
+        self.setSpacing(spacing)
+        self._items: list[QLayoutItem] = []
+        self._hfw: tuple[int, int] | None = None  # (width, height) last answered
+        self._hint: QSize | None = None
+        self._minimum: QSize | None = None
+
+    def addItem(self, item: QLayoutItem) -> None:
+        self._items.append(item)
+        self.invalidate()
+
+    def add(self, widget: QWidget, alignment: Qt.AlignmentFlag | None = None) -> None:
+        """Add `widget` at the bottom: full width, or (AlignLeft) as wide as it wants at the left."""
+        self.addChildWidget(widget)
+        item = QWidgetItem(widget)
+        if alignment is not None:
+            item.setAlignment(alignment)
+        self.addItem(item)
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        if not 0 <= index < len(self._items):
+            return None
+        item = self._items.pop(index)
+        self.invalidate()
+        return item
+
+    def invalidate(self) -> None:
+        self._hfw = self._hint = self._minimum = None
+        super().invalidate()
+
+    def expandingDirections(self) -> Qt.Orientation:
+        return Qt.Orientation.Horizontal
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        if self._hfw is None or self._hfw[0] != width:
+            m = self.contentsMargins()
+            inner = width - m.left() - m.right()
+            heights = [self._height(item, inner) for item in self._items if not item.isEmpty()]
+            total = sum(heights) + self.spacing() * max(0, len(heights) - 1) + m.top() + m.bottom()
+            self._hfw = (width, total)
+        return self._hfw[1]
+
+    def sizeHint(self) -> QSize:
+        if self._hint is None:
+            m = self.contentsMargins()
+            width = max((item.sizeHint().width() for item in self._items if not item.isEmpty()), default=0)
+            width += m.left() + m.right()
+            self._hint = QSize(width, self.heightForWidth(max(width, 1)))
+        return self._hint
+
+    def minimumSize(self) -> QSize:
+        if self._minimum is None:
+            m = self.contentsMargins()
+            width = max((item.minimumSize().width() for item in self._items if not item.isEmpty()), default=0)
+            self._minimum = QSize(width + m.left() + m.right(), m.top() + m.bottom())
+        return self._minimum
+
+    def setGeometry(self, rect: QRect) -> None:
+        super().setGeometry(rect)
+        m = self.contentsMargins()
+        x, y, width = rect.x() + m.left(), rect.y() + m.top(), rect.width() - m.left() - m.right()
+        for item in self._items:
+            if item.isEmpty():
+                continue
+            h = self._height(item, width)
+            w = min(width, item.sizeHint().width()) if item.alignment() & Qt.AlignmentFlag.AlignLeft else width
+            item.setGeometry(QRect(x, y, w, h))
+            y += h + self.spacing()
+
+    @staticmethod
+    def _height(item: QLayoutItem, width: int) -> int:
+        return item.heightForWidth(width) if item.hasHeightForWidth() else item.sizeHint().height()
+
+
 class UserBubble(QFrame):
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -496,9 +691,7 @@ class AssistantMessage(QFrame):
         super().__init__(parent)
         self.setObjectName("assistantMessage")
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)  # it grows at the bottom while streaming
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(6)
+        lay = _StackLayout(self, QMargins(), 6)
         self.streaming = True
         self.stats: MessageStats | None = None
         self._user_toggled = False
@@ -506,7 +699,7 @@ class AssistantMessage(QFrame):
         self._answer: list[str] = []
 
         self.waiting = _line("waitingHint", WAITING_TEXT)
-        lay.addWidget(self.waiting)
+        lay.add(self.waiting)
 
         self.toggle = QToolButton()
         self.toggle.setObjectName("thinkingToggle")
@@ -518,13 +711,25 @@ class AssistantMessage(QFrame):
         self.toggle.toggled.connect(self._on_toggled)
         self.toggle.clicked.connect(self._on_clicked)
         self.toggle.hide()
-        lay.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        lay.add(self.toggle, Qt.AlignmentFlag.AlignLeft)
 
         self.thinking_box = QFrame()
         self.thinking_box.setObjectName("thinkingBox")
         self.thinking_box.setAttribute(Qt.WidgetAttribute.WA_StaticContents)  # grows at the bottom too
-        box = QVBoxLayout(self.thinking_box)
-        box.setContentsMargins(10, 0, 0, 0)
+        box = QHBoxLayout(self.thinking_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(8)
+        # The rule on the left is a widget of its own: a style-sheet border would make Qt repaint
+        # the whole box, and so all the thinking in view, each time the box grows.
+        rule = QWidget()
+        rule.setObjectName("thinkingRule")
+        rule.setFixedWidth(2)
+        rule.setAutoFillBackground(True)
+        rule.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        rule_palette = rule.palette()
+        rule_palette.setColor(QPalette.ColorRole.Window, QColor(THINKING_RULE_COLOR))
+        rule.setPalette(rule_palette)
+        box.addWidget(rule)
         self.thinking_view = DocView("thinkingText")
         font = self.thinking_view.font()
         font.setItalic(True)
@@ -534,16 +739,16 @@ class AssistantMessage(QFrame):
         self.thinking_view.setPalette(pal)
         box.addWidget(self.thinking_view)
         self.thinking_box.hide()
-        lay.addWidget(self.thinking_box)
+        lay.add(self.thinking_box)
 
         self.answer_view = DocView("answerView")
         self.answer_view.hide()
-        lay.addWidget(self.answer_view)
+        lay.add(self.answer_view)
         self._stream = MarkdownStream(self.answer_view.document())
 
         self.stats_line = _line("statsLine", "")
         self.stats_line.hide()
-        lay.addWidget(self.stats_line)
+        lay.add(self.stats_line)
         self._on_toggled(False)
 
     # --- streaming
@@ -561,6 +766,7 @@ class AssistantMessage(QFrame):
         cursor = QTextCursor(self.thinking_view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)
+        self.thinking_view.split_long_last_block()
         self.thinking_view.fit()
 
     def append_answer(self, text: str) -> None:
@@ -570,6 +776,7 @@ class AssistantMessage(QFrame):
         self.answer_view.show()
         self._answer.append(text)
         self._stream.feed(text)
+        self.answer_view.split_long_last_block()
         self.answer_view.fit()
 
     def finish(self, stats: MessageStats | None) -> None:
@@ -577,7 +784,8 @@ class AssistantMessage(QFrame):
         self.streaming = False
         self.stats = stats
         self.waiting.hide()
-        self._stream.finish()
+        self._stream.finish()  # renders the tail again: no cut left in the answer
+        self.thinking_view.join_split_blocks()
         if self._stream.needs_full_render:
             self._stream.render_all(self.answer_markdown())
         self.toggle.setText(thought_text(stats))
@@ -603,10 +811,10 @@ class AssistantMessage(QFrame):
     # --- reading back
 
     def answer_text(self) -> str:
-        return self.answer_view.document().toPlainText()
+        return self.answer_view.plain_text()
 
     def thinking_text(self) -> str:
-        return self.thinking_view.document().toPlainText()
+        return self.thinking_view.plain_text()
 
     def answer_markdown(self) -> str:
         return "".join(self._answer)
@@ -639,11 +847,13 @@ class _ScrollBar(QScrollBar):
         self._shown: _Look | None = None  # what the screen shows once the requested repaints are done
 
     def _look(self) -> _Look:
+        slider = self._part(QStyle.SubControl.SC_ScrollBarSlider)
+        return slider, self.value() <= self.minimum(), self.value() >= self.maximum()
+
+    def _part(self, part: QStyle.SubControl) -> QRect:
         opt = QStyleOptionSlider()
         self.initStyleOption(opt)
-        slider = self.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, opt,
-                                             QStyle.SubControl.SC_ScrollBarSlider, self)
-        return slider, self.value() <= self.minimum(), self.value() >= self.maximum()
+        return self.style().subControlRect(QStyle.ComplexControl.CC_ScrollBar, opt, part, self)
 
     def sliderChange(self, change: QAbstractSlider.SliderChange) -> None:
         self._refresh()
@@ -653,9 +863,15 @@ class _ScrollBar(QScrollBar):
         old, self._shown = self._shown, look
         if old == look:
             return
-        if old is None or old[1:] != look[1:]:
+        if old is None:
             self.update()
             return
+        # At the top or bottom, the style greys out that end's arrow button: repaint just the button.
+        # The bottom flag flickers on every growth (the range grows, then the view follows).
+        for was, now, part in ((old[1], look[1], QStyle.SubControl.SC_ScrollBarSubLine),
+                               (old[2], look[2], QStyle.SubControl.SC_ScrollBarAddLine)):
+            if was != now:
+                self.update(self._part(part))
         w = self.width()
         for a, b in ((old[0].top(), look[0].top()), (old[0].bottom(), look[0].bottom())):
             if a != b:  # the rows between, and two either side (Fusion draws a line above the slider)
@@ -694,12 +910,13 @@ class TranscriptView(QScrollArea):
         self.setVerticalScrollBar(self._bar)
         self.content = QWidget()
         self.content.setObjectName("transcriptContent")
-        self._layout = QVBoxLayout(self.content)
-        self._layout.setContentsMargins(14, 12, 14, 12)
-        self._layout.setSpacing(14)
-        self._layout.addStretch(1)
+        # No margin below the last message: as it grows it must reach outside the content's old
+        # rectangle, not into a visible margin, or Qt will not scroll by copying (it never copies an
+        # area that waits to be painted). The gap at the bottom is the viewport's margin instead.
+        self._layout = _StackLayout(self.content, QMargins(14, 12, 14, 0), 14)
+        self.setViewportMargins(0, 0, 0, 12)
         self.setWidget(self.content)
-        self._items: list[QWidget] = []  # messages and lines, in order (the stretch stays last)
+        self._items: list[QWidget] = []  # messages and lines, in order
         self._current: AssistantMessage | None = None
         self._follow = True  # keep to the bottom as content grows: the user was at the bottom
         self.content.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
@@ -810,7 +1027,7 @@ class TranscriptView(QScrollArea):
 
     def _add(self, widget: QWidget) -> None:
         self._items.append(widget)
-        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._layout.add(widget)
         widget.show()  # now, not on the queued show that a visible parent would get
 
     def _drop(self, widget: QWidget) -> None:
