@@ -382,15 +382,20 @@ def strip_thinking(text: str) -> str:
 def history_for_template(turns: Sequence[Turn | Mapping[str, str]]) -> list[dict[str, str]]:
     """Turns as template messages; previous assistant answers go back without their thinking.
 
-    Qwen's templates expect that (multi-turn history carries only the final answers).
+    Qwen's templates expect that (multi-turn history carries only the final answers). A raw output
+    (a mapping) loses what comes before its last ``</think>``, as the templates themselves would cut
+    it. A `Turn`'s content is the answer alone, already parted from its thinking: it goes back whole
+    with an empty ``reasoning_content``, which stops the templates from cutting an answer that
+    mentions the tag itself.
     """
     out: list[dict[str, str]] = []
     for turn in turns:
         if isinstance(turn, Turn):
-            role, content = turn.role, turn.content
+            message = {"role": turn.role, "content": turn.content}
+            if turn.role == "assistant":
+                message["reasoning_content"] = ""
         else:
             role, content = turn["role"], turn.get("content", "")
-        if role == "assistant":
-            content = strip_thinking(content)
-        out.append({"role": role, "content": content})
+            message = {"role": role, "content": strip_thinking(content) if role == "assistant" else content}
+        out.append(message)
     return out

@@ -98,10 +98,22 @@ def test_multi_turn_history_goes_back_without_thinking(variant: str) -> None:
         {"role": "user", "content": "And now?"},
     ]
     messages = history_for_template(turns)
-    assert messages[1] == {"role": "assistant", "content": "Hello there!"}
+    assert messages[1] == {"role": "assistant", "content": "Hello there!", "reasoning_content": ""}
     got = render_prompt(template, messages, enable_thinking=True)
     assert "SECRET-THOUGHT" not in got
     assert "<|im_start|>assistant\nHello there!<|im_end|>\n<|im_start|>user\nAnd now?<|im_end|>\n" in got
+
+
+@pytest.mark.parametrize("variant", ["hybrid", "thinking-2507", "instruct-2507", "coder"])
+def test_an_answer_that_mentions_the_closing_tag_goes_back_whole(variant: str) -> None:
+    template = template_text(variant)
+    assert template is not None
+    answer = "Qwen ends its thinking with </think>, then writes the answer. KEEP-THIS."
+    turns = [Turn("user", "How does Qwen mark thinking?"), Turn("assistant", answer, thinking="Tags."),
+             Turn("user", "Thanks")]
+    got = render_prompt(template, history_for_template(turns), enable_thinking=True)
+    assert f"<|im_start|>assistant\n{answer}<|im_end|>" in got
+    assert "Tags." not in got
 
 
 def test_history_strips_a_raw_thinking_block_from_assistant_output() -> None:
