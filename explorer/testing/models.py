@@ -110,6 +110,25 @@ QWEN3_0_6B_SHAPE = _spec("qwen3-0.6b-shape-q8_0", dtype="Q8_0", n_layers=28, n_e
                          tied_embeddings=True)
 
 
+def _width(size: str, **kw: object) -> TinyModelSpec:
+    return _spec(f"qwen3-{size}-width-2l-q8_0", dtype="Q8_0", n_layers=2, n_vocab=151936, ctx_train=40960,
+                 tied_embeddings=True, **kw)
+
+
+# The widths of the larger Qwen3 models (config.json) with two layers: the compute buffer depends on
+# the widths, the vocabulary and the context, not on the number of layers, so these check the compute
+# estimate at real sizes in a few hundred MiB to 1.8 GiB each (bench/fit_truth.py --widths).
+QWEN3_WIDTHS = {
+    "1.7B": _width("1.7b", n_embd=2048, n_head=16, n_head_kv=8, head_dim=128, n_ff=6144),
+    "4B": _width("4b", n_embd=2560, n_head=32, n_head_kv=8, head_dim=128, n_ff=9728),
+    "8B": _width("8b", n_embd=4096, n_head=32, n_head_kv=8, head_dim=128, n_ff=12288),
+    "14B": _width("14b", n_embd=5120, n_head=40, n_head_kv=8, head_dim=128, n_ff=17408),
+    "32B": _width("32b", n_embd=5120, n_head=64, n_head_kv=8, head_dim=128, n_ff=25600),
+    "30B-A3B": _width("30b-a3b", arch="qwen3moe", n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                      n_ff=6144, n_expert=128, n_expert_used=8, n_ff_exp=768),
+}
+
+
 def template_text(variant: str) -> str | None:
     name = TEMPLATE_FILES[variant]
     if name is None:
