@@ -90,6 +90,7 @@ def measure(module: ModuleType, base: int, updates: int, shape: str, seed: int) 
     view = module.TranscriptView()
     view.resize(700, 800)
     view.show()
+    QApplication.processEvents()  # the base goes in at the view's real width, as it would in the app
     stream = paragraph_stream if shape == "paragraph" else token_stream
     base_tokens = stream(base, seed)
     if shape == "history":
@@ -103,7 +104,7 @@ def measure(module: ModuleType, base: int, updates: int, shape: str, seed: int) 
         view.begin_assistant()
         for piece in chunks(base_tokens, 64):  # the base arrives faster: it is not timed
             view.append_answer(piece)
-        QApplication.processEvents()
+            QApplication.processEvents()
     timed = chunks(stream(updates * TOKENS_PER_UPDATE, seed + 1), TOKENS_PER_UPDATE)
     QApplication.processEvents()
     costs: list[float] = []
