@@ -210,15 +210,8 @@ class Conversation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "settings": {
-                "variant": self.variant.value,
-                "thinking": self.thinking,
-                "budget": self.budget,
-                "sampling": asdict(self.sampling or preset_for(self.thinking and not self.mode.never)),
-                "sampling_is_default": self.sampling is None,
-                "max_tokens": self.max_tokens,
-                "seed": self.seed,
-            },
+            "settings": settings_record(variant=self.variant, thinking=self.thinking, budget=self.budget,
+                                        sampling=self.sampling, max_tokens=self.max_tokens, seed=self.seed),
             "turns": [m.to_dict() for m in self.messages],
         }
 
@@ -320,3 +313,22 @@ def _answered(messages: list[Message]) -> list[Message]:
 
 def _updates(events: list[Any]) -> list[Update]:
     return [e for e in events if isinstance(e, (ThinkingDelta, AnswerDelta))]
+
+
+def settings_record(*, variant: Variant | None, thinking: bool, budget: int | None,
+                    sampling: SamplingPreset | None, max_tokens: int, seed: int) -> dict[str, Any]:
+    """A pane's settings as saved with its conversation, whether or not it has chatted yet.
+
+    `sampling` None means Qwen's preset for the thinking mode; the preset's values are saved then,
+    so that a transcript says what ran.
+    """
+    never = variant is not None and thinking_mode(variant).never
+    return {
+        "variant": variant.value if variant is not None else None,
+        "thinking": thinking,
+        "budget": budget,
+        "sampling": asdict(sampling or preset_for(thinking and not never)),
+        "sampling_is_default": sampling is None,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }

@@ -11,8 +11,8 @@ import pytest
 from chat_helpers import drain, start_loaded
 
 from explorer.catalog import Variant
-from explorer.chat import BUDGET_STOP_TEXT
-from explorer.conversation import AnswerText, Conversation, EngineError, ThinkingText
+from explorer.chat import BUDGET_STOP_TEXT, SamplingPreset
+from explorer.conversation import AnswerText, Conversation, EngineError, ThinkingText, settings_record
 from explorer.engine.client import Crashed, Done, EngineClient, Event, LoadFailed, Tokens
 from explorer.gguf_meta import chat_template, read_local_header
 from explorer.testing.models import ensure_model, template_text
@@ -326,3 +326,22 @@ def test_context_running_out_under_a_budget_is_length_not_a_budget_cut_fake() ->
     _, fin = drain(conv)
     assert len(eng.calls) == 1  # no forced answer onto a full context
     assert fin.stats.stop_reason == "length" and not fin.stats.budget_forced
+
+
+def test_settings_record_saves_what_ran_for_a_pane_with_or_without_a_chat() -> None:
+    """Qwen's preset is written out when the pane used it, and follows the variant's thinking."""
+    hybrid = settings_record(variant=Variant.HYBRID, thinking=True, budget=256, sampling=None,
+                             max_tokens=1024, seed=7)
+    assert hybrid["sampling"]["temperature"] == 0.6 and hybrid["sampling_is_default"] is True
+    assert hybrid["variant"] == "hybrid" and hybrid["budget"] == 256 and hybrid["seed"] == 7
+    # Instruct-2507 never thinks: its preset is the non-thinking one even with the switch on.
+    instruct = settings_record(variant=Variant.INSTRUCT_2507, thinking=True, budget=None, sampling=None,
+                               max_tokens=1024, seed=0)
+    assert instruct["sampling"]["temperature"] == 0.7
+    own = SamplingPreset(temperature=1.1, top_p=0.9, top_k=40, min_p=0.05)
+    custom = settings_record(variant=None, thinking=False, budget=None, sampling=own, max_tokens=64, seed=0)
+    assert custom["variant"] is None and custom["sampling_is_default"] is False
+    assert custom["sampling"]["temperature"] == 1.1
+    conv = Conversation(FakeEngine([]), template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=256,
+                        max_tokens=1024, seed=7)
+    assert conv.to_dict()["settings"] == hybrid

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.chat import SamplingPreset
-from explorer.conversation import Message, MessageStats
+from explorer.conversation import Message, MessageStats, settings_record
 from explorer.engine.client import EngineClient
 from explorer.hardware import Hardware
 from explorer.library import LocalModel
@@ -656,9 +656,8 @@ def _variant_value(pane: ChatPane) -> str | None:
 
 def _settings_dict(pane: ChatPane) -> dict[str, Any]:
     st = pane.settings()
-    return {"variant": _variant_value(pane), "thinking": st.thinking,
-            "budget": st.budget, "sampling": None if st.sampling is None else asdict(st.sampling),
-            "sampling_is_default": st.sampling is None, "max_tokens": st.max_tokens, "seed": st.seed}
+    return settings_record(variant=pane.variant(), thinking=st.thinking, budget=st.budget,
+                           sampling=st.sampling, max_tokens=st.max_tokens, seed=st.seed)
 
 
 def _settings_from(d: dict[str, Any]) -> PaneSettings:
