@@ -76,6 +76,9 @@ class ScriptedEngine:
     def stop(self) -> None:
         self._stop = True
 
+    def idle_waitables(self) -> list[object] | None:
+        return []  # idle, nothing happens here
+
     def poll(self, timeout: float | None = 0.0) -> list[Event]:
         time.sleep(min(timeout or 0.0, 0.005))
         now = time.monotonic()

@@ -16,11 +16,13 @@ which then ends the message with stop reason "stopped".
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +44,6 @@ from explorer.gguf_meta import GGUFError
 from explorer.model_info import ModelInfo, inspect_model
 
 FLUSH_SECONDS = 1 / 30
-IDLE_WAIT = 0.05  # how long the loop blocks on its queue when nothing streams
 PUMP_WAIT = 0.01  # how long it waits for engine events while streaming or loading
 
 State = Literal["empty", "loading", "ready", "generating", "failed"]
@@ -97,6 +98,9 @@ class PaneDriver(QObject):
                  client_factory: Callable[[], EngineClient] = EngineClient) -> None:
         super().__init__(parent)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # A byte on this pipe says "a command is queued": idle, the thread blocks on it and on the
+        # worker's pipe and process together, instead of waking up to look.
+        self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
         self._client = client_factory()
         self._conv: Conversation | None = None
         self._messages: list[Message] = []  # kept across model changes and reloads
@@ -115,38 +119,43 @@ class PaneDriver(QObject):
     # --- commands (any thread) --------------------------------------------------------------
 
     def inspect(self, path: Path, variant: Variant | None = None) -> None:
-        self._queue.put(("inspect", (Path(path), variant)))
+        self._post("inspect", (Path(path), variant))
 
     def load(self, spec: LoadSpec) -> None:
         """Load `spec` now, with no message (Reload)."""
-        self._queue.put(("load", spec))
+        self._post("load", spec)
 
     def run(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
         if run_id <= 0:
             raise ValueError("run ids start at 1")
-        self._queue.put(("run", (run_id, load, send)))
+        self._post("run", (run_id, load, send))
 
     def stop(self, run_id: int) -> None:
         """Stop run `run_id` (the worker sees the flag within one token); a later run is not affected."""
         self._stop_run = run_id
         if self._run_id == run_id and self._state == "generating":
             self._client.stop()  # at once, from this thread: the flag is lock-free shared memory
-        self._queue.put(("stop", run_id))
+        self._post("stop", run_id)
 
     def unload(self) -> None:
-        self._queue.put(("unload", None))
+        self._post("unload", None)
 
     def clear(self) -> None:
-        self._queue.put(("clear", None))
+        self._post("clear", None)
 
     def restore(self, messages: list[Message]) -> None:
-        self._queue.put(("restore", list(messages)))
+        self._post("restore", list(messages))
 
     def close(self) -> None:
         """End the thread and the worker process without waiting; `closed` says when it is done."""
         self._stop_run = self._run_id
         self._client.stop()
-        self._queue.put(("quit", None))
+        self._post("quit", None)
+
+    def _post(self, cmd: str, arg: Any) -> None:
+        self._queue.put((cmd, arg))
+        with contextlib.suppress(OSError):  # the thread has ended and closed its end
+            self._wake_w.send_bytes(b"")
 
     def join(self, timeout: float = 10.0) -> bool:
         self._thread.join(timeout)
@@ -168,9 +177,11 @@ class PaneDriver(QObject):
             while True:
                 busy = self._state in ("loading", "generating")
                 try:
-                    cmd, arg = self._queue.get_nowait() if busy else self._queue.get(timeout=IDLE_WAIT)
+                    cmd, arg = self._queue.get_nowait()
                 except queue.Empty:
                     cmd, arg = "", None
+                    if not busy and not self._wait_idle():
+                        continue  # a command came: read it
                 if cmd == "quit":
                     break
                 try:
@@ -186,8 +197,22 @@ class PaneDriver(QObject):
         finally:
             with contextlib.suppress(Exception):
                 self._client.unload()
+            self._wake_r.close()
             with contextlib.suppress(RuntimeError):  # the QObject may be gone at exit
                 self.closed.emit()
+
+    def _wait_idle(self) -> bool:
+        """Block until a command is queued (False) or the worker has news (True): an event, or its
+        end (a crash while idle shows at once). Nothing runs meanwhile: no polling."""
+        worker = self._client.idle_waitables() if self._state == "ready" else []
+        if worker is None:
+            return True
+        ready = wait([self._wake_r, *worker])
+        if self._wake_r in ready:
+            while self._wake_r.poll():
+                self._wake_r.recv_bytes()
+            return False
+        return True
 
     def _set_state(self, state: State) -> None:
         if state != self._state:

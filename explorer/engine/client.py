@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
+from typing import Any
 
 from explorer.engine.worker import (
     Crashed,
@@ -174,6 +175,16 @@ class EngineClient:
         out = list(self._pending)
         self._pending.clear()
         return out
+
+    def idle_waitables(self) -> list[Any] | None:
+        """What `multiprocessing.connection.wait` can block on until this client has news: the
+        worker's pipe and its process (an event, or its exit). None: there is news already (poll
+        now); empty: no live worker to hear from."""
+        if self._pending:
+            return None
+        if self._conn is None or self._proc is None or self._ended:
+            return []
+        return [self._conn, self._proc.sentinel]
 
     def events(self, timeout: float = 1.0) -> Iterator[Event]:
         """Yield events as they come; ends after `timeout` seconds with none, or when no worker is left."""
