@@ -34,6 +34,7 @@ from PySide6.QtGui import (
     QTextDocument,
     QTextDocumentFragment,
     QTextFormat,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractSlider,
@@ -258,7 +259,7 @@ class DocView(QTextBrowser):
     KEEP_LINES = 2
     PIECE_LINES = 4  # lines per finished piece: drawing a paragraph goes through all of its lines
 
-    def split_long_last_block(self) -> None:
+    def split_long_last_block(self, after: int = 0) -> None:
         """Keep the growing paragraph at the end short: Qt lays a changed paragraph out whole.
 
         A paragraph that streams without a break (a long thought, a minified line) would be laid out
@@ -266,10 +267,13 @@ class DocView(QTextBrowser):
         last paragraph has SPLIT_AT_LINES lines, its finished lines become paragraphs of their own
         of PIECE_LINES lines, cut exactly where the lines wrapped, so it looks the same; the cuts
         are marked, text read back or copied leaves them out, and `join_split_blocks` undoes them
-        (when the width changes, or at the end of the message).
+        (when the width changes, or at the end of the message). Only a paragraph that starts at
+        `after` or later is cut (the answer's rendered Markdown before it stays as it is).
         """
         doc = self.document()
         block = doc.lastBlock()
+        if block.position() < after:
+            return
         layout = block.layout()
         lines = layout.lineCount() if layout is not None else 0
         if lines < self.SPLIT_AT_LINES:
@@ -278,9 +282,12 @@ class DocView(QTextBrowser):
         if fmt.topMargin() or fmt.bottomMargin() or fmt.textIndent() or fmt.indent():
             return  # a cut would show as a gap or an indent
         last_cut = lines - self.KEEP_LINES
-        cuts = [*range(self.PIECE_LINES, last_cut, self.PIECE_LINES), last_cut]
+        text = block.text()
+        cuts = [line for line in (*range(self.PIECE_LINES, last_cut, self.PIECE_LINES), last_cut)
+                if text[layout.lineAt(line).textStart() - 1] != "\u2028"]  # it would add an empty line
         rest = QTextBlockFormat(fmt)
         rest.setProperty(_CONTINUES, True)
+        rest.setLayoutDirection(block.textDirection())  # a piece would take it from its first word
         cursor = QTextCursor(doc)
         cursor.beginEditBlock()  # laid out once, at the end
         for line in reversed(cuts):  # from the end, so the positions before stay valid
@@ -438,6 +445,23 @@ def display_tail(tail: str, fence_start: int | None) -> _Tail:
     return _Tail(tail[:fence_start].rstrip("\n"), tail[body:].rstrip("\n"))
 
 
+_LINE_BREAKS = re.compile("\r\n|[\r\n\u2029]")
+
+
+def insert_lines(cursor: QTextCursor, text: str, char_fmt: QTextCharFormat) -> None:
+    """Insert `text`; each line break starts a paragraph of the default format.
+
+    `insertText` would give a new paragraph a copy of the current one's format, which for the last
+    piece of a cut paragraph (`DocView.split_long_last_block`) carries the cut's mark and direction.
+    """
+    first, *lines = _LINE_BREAKS.split(text)
+    cursor.insertText(first, char_fmt)
+    for line in lines:
+        cursor.insertBlock(QTextBlockFormat(), char_fmt)
+        if line:
+            cursor.insertText(line, char_fmt)
+
+
 class MarkdownStream:
     """Streams Markdown into a document: complete blocks rendered once, the unfinished tail as plain text."""
 
@@ -505,7 +529,7 @@ class MarkdownStream:
         if len(tail.plain) > len(shown.plain):
             if not shown.plain and self._has_markdown:
                 cursor.insertBlock(QTextBlockFormat(), self._plain)
-            cursor.insertText(tail.plain[len(shown.plain):], self._plain)
+            insert_lines(cursor, tail.plain[len(shown.plain):], self._plain)
         if tail.code is not None:
             if shown.code is None:
                 if tail.plain or self._has_markdown:
@@ -514,6 +538,11 @@ class MarkdownStream:
                     cursor.setBlockFormat(_code_block_format())
             cursor.insertText(tail.code[len(shown.code or ""):], self._code)
         self._shown = tail
+
+    @property
+    def tail_start(self) -> int:
+        """Where the unfinished tail begins in the document (the rendered Markdown ends there)."""
+        return self._committed_end
 
     def finish(self) -> None:
         """Render the unfinished tail as Markdown too (an open code fence shows as a code block)."""
@@ -770,7 +799,7 @@ class AssistantMessage(QFrame):
                 self.toggle.setChecked(True)
         cursor = QTextCursor(self.thinking_view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text)
+        insert_lines(cursor, text, cursor.charFormat())
         self.thinking_view.split_long_last_block()
         self.thinking_view.fit()
 
@@ -781,7 +810,7 @@ class AssistantMessage(QFrame):
         self.answer_view.show()
         self._answer.append(text)
         self._stream.feed(text)
-        self.answer_view.split_long_last_block()
+        self.answer_view.split_long_last_block(after=self._stream.tail_start)
         self.answer_view.fit()
 
     def finish(self, stats: MessageStats | None) -> None:
@@ -929,6 +958,14 @@ class TranscriptView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range)
+
+    def event(self, e: QEvent) -> bool:
+        if e.type() == QEvent.Type.Wheel and isinstance(e, QWheelEvent):
+            # Over the gap below the viewport (a viewport margin, part of this widget, not of the
+            # viewport) the wheel must scroll too.
+            self.wheelEvent(e)
+            return True
+        return super().event(e)
 
     # --- API
 
