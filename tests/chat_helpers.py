@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_hardware
@@ -52,3 +53,23 @@ def hardware_fitting_only(name: str, *, ctx: int = 4096, margin: int = MiB) -> H
     """A machine with no GPU and just enough free RAM for the generated model `name` (CPU) at `ctx`."""
     need = estimate_fit(read_shape(ensure_model(name)), make_hardware(vram=None), ctx=ctx).cpu.total
     return make_hardware(ram=1, ram_free=(need + margin) / GiB, vram=None)
+
+
+def assert_looks_uncut(cut: Any, text: str, qtbot: Any) -> None:
+    """`cut` (a transcript DocView whose paragraph was cut while streaming) looks pixel for pixel
+    like a DocView of the same size holding `text` as one paragraph."""
+    from PySide6.QtGui import QImage
+
+    from ui.chat_transcript import DocView
+
+    whole = DocView(cut.objectName())
+    qtbot.addWidget(whole)
+    whole.document().setDefaultFont(cut.document().defaultFont())
+    whole.setPalette(cut.palette())
+    whole.resize(cut.width(), cut.height())
+    whole.document().setTextWidth(cut.document().textWidth())
+    whole.setPlainText(text)
+    assert whole.document().blockCount() == 1
+    assert whole.document().size() == cut.document().size()
+    rgb = QImage.Format.Format_RGB32
+    assert whole.grab().toImage().convertToFormat(rgb) == cut.grab().toImage().convertToFormat(rgb)

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+from chat_helpers import assert_looks_uncut
 from PySide6.QtCore import QEvent, QObject, QUrl
 from PySide6.QtGui import QImage, QMoveEvent, QPaintEvent, QTextBlock, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
@@ -662,17 +663,7 @@ def test_a_cut_paragraph_looks_like_the_whole_one(view: TranscriptView, qtbot: A
     for piece in long_paragraph_pieces()[:60]:
         view.append_thinking(piece)
     assert cut.document().blockCount() > 3
-    whole = chat_transcript.DocView("thinkingText")
-    qtbot.addWidget(whole)
-    whole.document().setDefaultFont(cut.document().defaultFont())
-    whole.setPalette(cut.palette())
-    whole.resize(cut.width(), cut.height())
-    whole.document().setTextWidth(cut.document().textWidth())
-    whole.setPlainText("".join(long_paragraph_pieces()[:60]))
-    assert whole.document().blockCount() == 1
-    assert whole.document().size() == cut.document().size()
-    rgb = QImage.Format.Format_RGB32
-    assert whole.grab().toImage().convertToFormat(rgb) == cut.grab().toImage().convertToFormat(rgb)
+    assert_looks_uncut(cut, "".join(long_paragraph_pieces()[:60]), qtbot)
 
 
 def test_cuts_are_undone_when_the_width_changes_and_at_the_end(view: TranscriptView) -> None:

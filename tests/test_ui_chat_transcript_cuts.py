@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import pytest
+from chat_helpers import assert_looks_uncut
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QTextDocument, QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -115,16 +116,7 @@ def test_a_cut_mixed_direction_paragraph_looks_like_the_whole_one(view: Transcri
     for piece in pieces(text, 20):
         view.append_thinking(piece)
     assert cut.document().blockCount() > 3
-    whole = chat_transcript.DocView("thinkingText")
-    qtbot.addWidget(whole)
-    whole.document().setDefaultFont(cut.document().defaultFont())
-    whole.setPalette(cut.palette())
-    whole.resize(cut.width(), cut.height())
-    whole.document().setTextWidth(cut.document().textWidth())
-    whole.setPlainText(text)
-    assert whole.document().size() == cut.document().size()
-    rgb = QImage.Format.Format_RGB32
-    assert whole.grab().toImage().convertToFormat(rgb) == cut.grab().toImage().convertToFormat(rgb)
+    assert_looks_uncut(cut, text, qtbot)
 
 
 # --- no cut right after a line separator (U+2028): it would leave an empty line -------------------
