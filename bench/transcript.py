@@ -1,6 +1,6 @@
 """Transcript scaling: the cost of appending streamed text to a pane that already holds 20k tokens vs 100.
 
-    .venv/bin/python bench/transcript.py [--updates 300] [--json out.json] [--baseline old_chat_transcript.py]
+    .venv/bin/python bench/transcript.py [--updates 300] [--repeats 6] [--json out.json] [--baseline old_chat_transcript.py]
 
 A chat pane (`ui.chat_transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
 answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
@@ -127,7 +127,7 @@ def quantile(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--updates", type=int, default=300)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--baseline", type=Path, help="another ui/chat_transcript.py to measure side by side")
     args = ap.parse_args()
