@@ -325,30 +325,27 @@ class DocView(QTextBrowser):
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         text = cursor.selectedText()  # one character per position: cuts are at known indices
-        cuts = set()
-        block = doc.findBlock(start)
-        while block.isValid() and block.position() <= end:
-            if block.blockFormat().boolProperty(_CONTINUES) and start < block.position():
-                cuts.add(block.position() - 1 - start)
-            block = block.next()
+        cuts = {cut - start for cut in self._cuts(start, end)}
         return "".join(c for i, c in enumerate(text) if i not in cuts).translate(_PLAIN_CHARS)
 
     def createMimeDataFromSelection(self) -> QMimeData:
         cursor = self.textCursor()
         start, end = cursor.selectionStart(), cursor.selectionEnd()
-        if not self._split or not self._has_cut(start, end):
+        if not self._split or not self._cuts(start, end):
             return super().createMimeDataFromSelection()
         data = QMimeData()  # plain text only: the rich text would keep the cuts as paragraph breaks
         data.setText(self.plain_text(start, end))
         return data
 
-    def _has_cut(self, start: int, end: int) -> bool:
+    def _cuts(self, start: int, end: int) -> list[int]:
+        """Positions of the cut separators between `start` and `end`."""
+        cuts = []
         block = self.document().findBlock(start).next()
         while block.isValid() and block.position() <= end:
             if block.blockFormat().boolProperty(_CONTINUES):
-                return True
+                cuts.append(block.position() - 1)
             block = block.next()
-        return False
+        return cuts
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         if event.size().width() != event.oldSize().width():
