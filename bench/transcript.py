@@ -1,6 +1,7 @@
 """Transcript scaling: the cost of appending streamed text to a pane that already holds 20k tokens vs 100.
 
-    .venv/bin/python bench/transcript.py [--updates 300] [--repeats 6] [--json out.json] [--baseline old_chat_transcript.py]
+    .venv/bin/python bench/transcript.py [--updates 300] [--repeats 6] [--json out.json]
+        [--baseline old_chat_transcript.py]
 
 A chat pane (`ui.chat_transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
 answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
