@@ -326,6 +326,22 @@ def test_finish_renders_whole_when_blocks_belong_together(view: TranscriptView, 
     assert streamed != view.answer_text()  # the pieces alone did render differently
 
 
+def test_finish_renders_whole_at_once_when_the_open_tail_needs_it(
+        view: TranscriptView, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link defined in the unfinished tail: the whole is rendered, the tail is not rendered alone first."""
+    text = "See [the docs][d].\n\n[d]: https://example.org"
+    view.begin_assistant()
+    stream(view, text)
+    inserted: list[str] = []
+    original = chat_transcript.MarkdownStream._insert_markdown
+    monkeypatch.setattr(chat_transcript.MarkdownStream, "_insert_markdown",
+                        lambda self, cursor, md: (inserted.append(md), original(self, cursor, md)))
+    view.finish(MessageStats(n_tokens=20))
+    assert inserted == []
+    assert view.answer_text() == one_shot_text(text)
+    assert view.assistant().answer_markdown() == text
+
+
 def test_many_small_updates_add_up_to_the_joined_text(view: TranscriptView) -> None:
     words = [f"word{i}" for i in range(400)]
     text = " ".join(words)
@@ -415,6 +431,20 @@ def test_load_messages_restores_thinking_answer_and_stats(view: TranscriptView) 
     assert not second.waiting.isVisibleTo(view)
     view.append_answer("x")  # nothing restored is still open
     assert view.message_count() == 5
+
+
+def test_load_messages_writes_saved_thinking_without_cutting_it(
+        view: TranscriptView, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cutting is for streaming: a restored thought is written whole, not cut and joined again."""
+    cuts: list[int] = []
+    original = chat_transcript.DocView.split_long_last_block
+    monkeypatch.setattr(chat_transcript.DocView, "split_long_last_block",
+                        lambda self, after=0: (cuts.append(after), original(self, after)))
+    thought = "word " * 3000
+    view.load_messages([Message("user", "q"), Message("assistant", "An answer.", thought, MessageStats(n_tokens=9))])
+    assert cuts == []
+    assert view.thinking_text() == thought.rstrip("\n")
+    assert view.assistant().answer_markdown() == "An answer."
 
 
 def test_links_open_externally(view: TranscriptView, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,6 +57,7 @@ from PySide6.QtWidgets import (
 
 from explorer.conversation import Message, MessageStats
 from ui import theme
+from ui.fmt import format_tps
 
 CODE_BACKGROUND = "#f1f3f6"
 INLINE_CODE_BACKGROUND = "#eceff3"
@@ -160,17 +161,13 @@ def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
 
 
-def _rate(tps: float) -> str:
-    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"
-
-
 def stats_text(stats: MessageStats) -> str:
     """'TTFT 0.02 s · 412 tok/s · 96 tokens (40 thinking) · stopped'; unknown figures are left out."""
     parts: list[str] = []
     if stats.ttft_s > 0:
         parts.append(f"TTFT {_seconds(stats.ttft_s)}")
     if stats.tokens_per_s > 0:
-        parts.append(_rate(stats.tokens_per_s))
+        parts.append(format_tps(stats.tokens_per_s))
     tokens = f"{stats.n_tokens} token{'' if stats.n_tokens == 1 else 's'}"
     if stats.thinking_tokens:
         tokens += f" ({stats.thinking_tokens} thinking)"
@@ -374,8 +371,8 @@ def _code_block_format() -> QTextBlockFormat:
     return fmt
 
 
-def style_code(doc: QTextDocument, first: QTextBlock) -> None:
-    """From `first` to the end: code blocks and inline code get a subtle background, links our colour.
+def style_code(doc: QTextDocument) -> None:
+    """Code blocks and inline code get a subtle background, links our colour.
 
     (The Markdown importer colours links from the application palette, not the view's.)
     """
@@ -384,7 +381,7 @@ def style_code(doc: QTextDocument, first: QTextBlock) -> None:
     inline.setBackground(QColor(INLINE_CODE_BACKGROUND))
     link = QTextCharFormat()
     link.setForeground(QColor(LINK_COLOR))
-    block = first
+    block = doc.firstBlock()
     while block.isValid():
         cursor = QTextCursor(block)
         if _is_code_block(block):
@@ -412,7 +409,7 @@ def markdown_fragment(markdown: str) -> QTextDocumentFragment:
     doc = QTextDocument()
     doc.setUndoRedoEnabled(False)
     doc.setMarkdown(markdown, _MARKDOWN)
-    style_code(doc, doc.firstBlock())
+    style_code(doc)
     cursor = QTextCursor(doc)
     cursor.insertBlock()
     cursor.setPosition(0)
@@ -469,10 +466,12 @@ class MarkdownStream:
         self._has_markdown = False
         self._shown = _Tail()  # the tail as it is in the document
         self.needs_full_render = False  # blocks rendered apart may not look as the whole would
+        self._fed: list[str] = []  # the Markdown given so far
         self._plain = QTextCharFormat()
         self._code = _code_char_format()
 
     def feed(self, text: str) -> None:
+        self._fed.append(text)
         committed = self.splitter.feed(text)
         tail = display_tail(self.splitter.tail, self.splitter.fence_start)
         cursor = QTextCursor(self.doc)
@@ -505,8 +504,12 @@ class MarkdownStream:
             cursor.setBlockCharFormat(self._plain)
         self._shown = _Tail()
 
+    def _renders_apart(self, markdown: str) -> bool:
+        """Whether `markdown`, rendered after what is there, may look other than the whole would."""
+        return (self._has_markdown and markdown[:1] in (" ", "\t")) or bool(_LINK_DEF.search(markdown))
+
     def _insert_markdown(self, cursor: QTextCursor, markdown: str) -> None:
-        if (self._has_markdown and markdown[:1] in (" ", "\t")) or _LINK_DEF.search(markdown):
+        if self._renders_apart(markdown):
             self.needs_full_render = True
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertFragment(markdown_fragment(markdown))
@@ -541,9 +544,18 @@ class MarkdownStream:
         """Where the unfinished tail begins in the document (the rendered Markdown ends there)."""
         return self._committed_end
 
+    def markdown(self) -> str:
+        return "".join(self._fed)
+
     def finish(self) -> None:
-        """Render the unfinished tail as Markdown too (an open code fence shows as a code block)."""
+        """Render the unfinished tail as Markdown too (an open code fence shows as a code block).
+
+        If pieces rendered apart may look other than the whole, render the whole instead.
+        """
         rest = self.splitter.tail
+        if self.needs_full_render or (rest.strip() and self._renders_apart(rest)):
+            self.render_all(self.markdown())
+            return
         self.splitter = MarkdownSplitter()
         cursor = QTextCursor(self.doc)
         cursor.beginEditBlock()
@@ -554,8 +566,9 @@ class MarkdownStream:
 
     def render_all(self, markdown: str) -> None:
         """Replace everything with `markdown` rendered in one go."""
+        self._fed = [markdown]
         self.doc.setMarkdown(markdown, _MARKDOWN)
-        style_code(self.doc, self.doc.firstBlock())
+        style_code(self.doc)
         self.splitter = MarkdownSplitter()
         self._shown = _Tail()
         self.needs_full_render = False
@@ -630,6 +643,10 @@ class _StackLayout(QLayout):
     def count(self) -> int:
         return len(self._items)
 
+    def widgets(self) -> list[QWidget]:
+        """The widgets laid out, top to bottom."""
+        return [w for item in self._items if (w := item.widget()) is not None]
+
     def itemAt(self, index: int) -> QLayoutItem | None:
         return self._items[index] if 0 <= index < len(self._items) else None
 
@@ -697,11 +714,7 @@ class UserBubble(QFrame):
         self.setObjectName("userBubble")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 8, 12, 8)
-        self.label = _Label(text)
-        self.label.setObjectName("userText")
-        self.label.setWordWrap(True)
-        self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setTextInteractionFlags(_SELECTABLE)
+        self.label = _line("userText", text)
         self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.label)
 
@@ -724,10 +737,8 @@ class AssistantMessage(QFrame):
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)  # it grows at the bottom while streaming
         lay = _StackLayout(self, QMargins(), 6)
         self.streaming = True
-        self.stats: MessageStats | None = None
         self._user_toggled = False
-        self._thinking: list[str] = []
-        self._answer: list[str] = []
+        self._has_thinking = False
 
         self.waiting = _line("waitingHint", WAITING_TEXT)
         lay.add(self.waiting)
@@ -787,25 +798,26 @@ class AssistantMessage(QFrame):
     def append_thinking(self, text: str) -> None:
         if not text:
             return
+        self._write_thinking(text)
+        self.thinking_view.split_long_last_block()
+        self.thinking_view.fit()
+
+    def _write_thinking(self, text: str) -> None:
         self.waiting.hide()
-        first = not self._thinking
-        self._thinking.append(text)
-        if first:
+        if not self._has_thinking:
+            self._has_thinking = True
             self.toggle.show()
             if not self._user_toggled:
                 self.toggle.setChecked(True)
         cursor = QTextCursor(self.thinking_view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         insert_lines(cursor, text, cursor.charFormat())
-        self.thinking_view.split_long_last_block()
-        self.thinking_view.fit()
 
     def append_answer(self, text: str) -> None:
         if not text:
             return
         self.waiting.hide()
         self.answer_view.show()
-        self._answer.append(text)
         self._stream.feed(text)
         self.answer_view.split_long_last_block(after=self._stream.tail_start)
         self.answer_view.fit()
@@ -813,12 +825,9 @@ class AssistantMessage(QFrame):
     def finish(self, stats: MessageStats | None) -> None:
         """End the message: render the rest of the answer, show the stats, fold the thinking away."""
         self.streaming = False
-        self.stats = stats
         self.waiting.hide()
         self._stream.finish()  # renders the tail again: no cut left in the answer
         self.thinking_view.join_split_blocks()
-        if self._stream.needs_full_render:
-            self._stream.render_all(self.answer_markdown())
         self.toggle.setText(thought_text(stats))
         if not self._user_toggled:
             self.toggle.setChecked(False)
@@ -830,12 +839,12 @@ class AssistantMessage(QFrame):
             self.stats_line.show()
 
     def set_message(self, message: Message) -> None:
-        """Show a saved message at once (already finished)."""
-        self.append_thinking(message.thinking)
+        """Show a saved message at once (already finished): nothing to cut while it streams."""
+        if message.thinking:
+            self._write_thinking(message.thinking)
         if message.content:
             self.waiting.hide()
             self.answer_view.show()
-            self._answer.append(message.content)
             self._stream.render_all(message.content)
         self.finish(message.stats)
 
@@ -848,7 +857,7 @@ class AssistantMessage(QFrame):
         return self.thinking_view.plain_text()
 
     def answer_markdown(self) -> str:
-        return "".join(self._answer)
+        return self._stream.markdown()
 
     # --- thinking toggle
 
@@ -857,7 +866,7 @@ class AssistantMessage(QFrame):
 
     def _on_toggled(self, expanded: bool) -> None:
         self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
-        self.thinking_box.setVisible(expanded and bool(self._thinking))
+        self.thinking_box.setVisible(expanded and self._has_thinking)
 
 
 _Look = tuple[QRect, bool, bool]  # a scroll bar's slider, whether it is at the top, at the bottom
@@ -937,8 +946,7 @@ class TranscriptView(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self._bar = _ScrollBar()
-        self.setVerticalScrollBar(self._bar)
+        self.setVerticalScrollBar(_ScrollBar())
         self.content = QWidget()
         self.content.setObjectName("transcriptContent")
         # No margin below the last message: as it grows it must reach outside the content's old
@@ -947,7 +955,6 @@ class TranscriptView(QScrollArea):
         self._layout = _StackLayout(self.content, QMargins(14, 12, 14, 0), 14)
         self.setViewportMargins(0, 0, 0, 12)
         self.setWidget(self.content)
-        self._items: list[QWidget] = []  # messages and lines, in order
         self._current: AssistantMessage | None = None
         self._follow = True  # keep to the bottom as content grows: the user was at the bottom
         self.content.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
@@ -998,23 +1005,21 @@ class TranscriptView(QScrollArea):
 
     def remove_last_assistant(self) -> None:
         """Remove the last assistant message and the error or notice lines that came after it."""
-        idx = next((i for i in range(len(self._items) - 1, -1, -1)
-                    if isinstance(self._items[i], AssistantMessage)), None)
+        items = self._layout.widgets()
+        idx = next((i for i in range(len(items) - 1, -1, -1) if isinstance(items[i], AssistantMessage)), None)
         if idx is None:
             return
         end = idx + 1
-        while end < len(self._items) and not isinstance(self._items[end], (UserBubble, AssistantMessage)):
+        while end < len(items) and not isinstance(items[end], (UserBubble, AssistantMessage)):
             end += 1
-        for w in self._items[idx:end]:
+        for w in items[idx:end]:
             self._drop(w)
-        del self._items[idx:end]
-        if self._current is not None and self._current not in self._items:
+        if self._current in items[idx:end]:
             self._current = None
 
     def clear(self) -> None:
-        for w in self._items:
+        for w in self._layout.widgets():
             self._drop(w)
-        self._items.clear()
         self._current = None
         self._follow = True
 
@@ -1042,10 +1047,10 @@ class TranscriptView(QScrollArea):
     # --- helpers also used by tests
 
     def messages(self) -> list[UserBubble | AssistantMessage]:
-        return [w for w in self._items if isinstance(w, (UserBubble, AssistantMessage))]
+        return [w for w in self._layout.widgets() if isinstance(w, (UserBubble, AssistantMessage))]
 
     def assistant(self, index: int = -1) -> AssistantMessage:
-        return [w for w in self._items if isinstance(w, AssistantMessage)][index]
+        return [w for w in self._layout.widgets() if isinstance(w, AssistantMessage)][index]
 
     @property
     def following(self) -> bool:
@@ -1065,7 +1070,6 @@ class TranscriptView(QScrollArea):
             self._current = None
 
     def _add(self, widget: QWidget) -> None:
-        self._items.append(widget)
         self._layout.add(widget)
         widget.show()  # now, not on the queued show that a visible parent would get
 
