@@ -15,6 +15,7 @@ from typing import ClassVar
 import pytest
 from chat_helpers import hardware_fitting_only
 from conftest import make_hardware
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from explorer.catalog import Variant
@@ -143,6 +144,8 @@ def test_stop_while_loading_ends_the_run_and_the_next_one_works(qtbot: QtBot, ta
         tab.stop_all()
     assert not a.running and a.conversation is None
     assert a.driver.state == "empty"
+    lines = {name: [w.text() for w in a.transcript.findChildren(QLabel, name)] for name in ("noticeLine", "errorLine")}
+    assert lines == {"noticeLine": ["Stopped before the model had loaded."], "errorLine": []}  # not an error
     ScriptedEngine.load_seconds = 0.01
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab, "again")

@@ -219,6 +219,12 @@ class PaneDriver(QObject):
             self._state = state
             self.state_changed.emit(state)
 
+    def _mark_failed(self) -> None:
+        """The worker is gone or unusable: nothing is loaded; the pane offers Reload."""
+        self._conv = None
+        self._load = None
+        self._set_state("failed")
+
     def _end_run(self, why: str) -> None:
         """The current run will not generate: say so (once)."""
         run_id, self._run_id, self._pending_send = self._run_id, 0, None
@@ -230,9 +236,7 @@ class PaneDriver(QObject):
         busy = self._conv is not None and self._conv.busy
         with contextlib.suppress(Exception):
             self._client.unload()
-        self._conv = None
-        self._load = None
-        self._set_state("failed")
+        self._mark_failed()
         if self._run_id:
             self._end_run(f"Internal error{' while generating' if busy else ''}: {message}")
         else:
@@ -263,13 +267,10 @@ class PaneDriver(QObject):
                 self._pending_send = send
                 self._start_load(load)
         elif cmd == "stop":
-            if arg != self._run_id:
-                return  # a late stop for a run that has ended
-            if self._state == "loading":
+            # Generating, the next _pump stops the conversation; a late stop (arg != run) does nothing.
+            if arg == self._run_id and self._state == "loading":
+                self._end_run("Stopped before the model had loaded.")  # before _unload says it otherwise
                 self._unload()  # abandon the load (llama.cpp aborts it at once)
-                self._end_run("Stopped before the model had loaded.")
-            elif self._conv is not None and self._conv.busy:
-                self._conv.stop()
         elif cmd == "unload":
             self._unload()
         elif cmd == "clear":
@@ -319,8 +320,7 @@ class PaneDriver(QObject):
                 if pending is not None and self._run_id:
                     self._send(pending)
             elif isinstance(ev, (LoadFailed, Crashed)):
-                self._load = None
-                self._set_state("failed")
+                self._mark_failed()
                 self.load_failed.emit(ev.message)
                 self._end_run(f"Could not load the model: {ev.message}")
                 return
@@ -342,15 +342,13 @@ class PaneDriver(QObject):
         except ChatTemplateError as exc:
             self._end_run(f"The model's chat template rejected the conversation: {exc}")
             return
-        self._set_state("generating")
-        if self._stop_run == self._run_id:
-            conv.stop()
+        self._set_state("generating")  # a stop already asked for is carried out by the next _pump
 
     def _pump(self) -> None:
         conv = self._conv
         assert conv is not None
         if self._run_id and self._stop_run == self._run_id and conv.busy:
-            conv.stop()  # again: a budget-forced generation may have started after the first stop
+            conv.stop()  # on every pass: a budget-forced generation may start after the first stop
         for up in conv.pump(PUMP_WAIT if self._state == "generating" else 0.0):
             if isinstance(up, ThinkingText):
                 self._thinking_buf.append(up.text)
@@ -359,9 +357,7 @@ class PaneDriver(QObject):
             elif isinstance(up, Finished):
                 self._flush()
                 if up.stats.stop_reason == "error" and not self._client.alive:
-                    self._load = None
-                    self._conv = None
-                    self._set_state("failed")
+                    self._mark_failed()
                 else:
                     self._set_state("ready")
                 run_id, self._run_id = self._run_id, 0
@@ -369,9 +365,7 @@ class PaneDriver(QObject):
                 if self._conv is None:
                     return
             elif isinstance(up, EngineError):
-                self._load = None
-                self._conv = None
-                self._set_state("failed")
+                self._mark_failed()
                 if self._run_id:
                     self._end_run(up.message)
                 else:
