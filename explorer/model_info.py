@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from explorer.catalog import Variant, variant_from_template
-from explorer.gguf_meta import chat_template, file_type_name, read_model_headers, shape_from_headers
+from explorer.gguf_meta import chat_template, read_model_headers, shape_from_headers
 from explorer.shape import ModelShape
 
 
@@ -20,9 +19,7 @@ class ModelInfo:
     path: Path
     variant: Variant
     template: str | None
-    shape: ModelShape
-    n_ctx_train: int
-    file_type: str
+    shape: ModelShape  # with the quant label (file_type) and the trained context (ctx_train)
 
 
 def inspect_model(path: Path, variant: Variant | None = None, *, fallback: Variant = Variant.HYBRID) -> ModelInfo:
@@ -38,13 +35,4 @@ def inspect_model(path: Path, variant: Variant | None = None, *, fallback: Varia
     template = chat_template(headers[0])
     if variant is None:
         variant = variant_from_template(template) or guess_variant(path.name) or fallback
-    n_ctx_train = _int(headers[0].metadata.get(f"{headers[0].arch}.context_length")) or 0
-    return ModelInfo(path=path, variant=variant, template=template, shape=shape, n_ctx_train=n_ctx_train,
-                     file_type=file_type_name(headers))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return ModelInfo(path=path, variant=variant, template=template, shape=shape)

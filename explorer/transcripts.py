@@ -52,7 +52,8 @@ def title_for(text: str, limit: int = 60) -> str:
     return line[: max(1, limit - 1)].rstrip() + "…"
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
+    """Local time with its UTC offset, to the second: how conversations are dated."""
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
@@ -167,7 +168,7 @@ class ConversationStore:
         over the old one, so a crash leaves either the old or the new session, never half of one.
         """
         path = self.path_for(_need(session, "id", str, "session", "session"))
-        now = _now_iso()
+        now = now_iso()
         session.setdefault("schema", SCHEMA)
         session.setdefault("created", now)
         session["updated"] = now

@@ -11,8 +11,8 @@ from explorer.testing.models import TEST_MODELS, ensure_model
 
 def test_variant_from_template_then_name_then_fallback(tmp_path: Path) -> None:
     hybrid = inspect_model(ensure_model("qwen3-tiny-hybrid-q8_0"))
-    assert hybrid.variant is Variant.HYBRID and hybrid.template and hybrid.file_type == "Q8_0"
-    assert hybrid.n_ctx_train == TEST_MODELS["qwen3-tiny-hybrid-q8_0"].ctx_train
+    assert hybrid.variant is Variant.HYBRID and hybrid.template and hybrid.shape.file_type == "Q8_0"
+    assert hybrid.shape.ctx_train == TEST_MODELS["qwen3-tiny-hybrid-q8_0"].ctx_train
     assert inspect_model(ensure_model("qwen3-tiny-base-f16")).variant is Variant.BASE
     # An Instruct-2507 template does not say which variant it is; an anonymous file name neither.
     anonymous = tmp_path / "model.gguf"

@@ -159,10 +159,10 @@ def test_save_list_load_delete(tmp_path: Path) -> None:
 def test_save_updates_the_time_and_overwrites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = ConversationStore(tmp_path)
     session = make_session()
-    monkeypatch.setattr(transcripts, "_now_iso", lambda: "2026-11-27T10:00:00+00:00")
+    monkeypatch.setattr(transcripts, "now_iso", lambda: "2026-11-27T10:00:00+00:00")
     store.save(session)
     session["panes"] = session["panes"][:1]
-    monkeypatch.setattr(transcripts, "_now_iso", lambda: "2026-11-27T11:00:00+00:00")
+    monkeypatch.setattr(transcripts, "now_iso", lambda: "2026-11-27T11:00:00+00:00")
     store.save(session)
     [info] = store.list()
     assert info.updated == "2026-11-27T11:00:00+00:00" and info.n_panes == 1
@@ -174,7 +174,7 @@ def test_list_is_newest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # Different time zones: the order follows the instant, not the text.
     for sid, when in [("a", "2026-11-27T10:00:00+00:00"), ("b", "2026-11-27T12:30:00+02:00"),
                       ("c", "2026-11-27T09:00:00-03:00")]:
-        monkeypatch.setattr(transcripts, "_now_iso", lambda when=when: when)
+        monkeypatch.setattr(transcripts, "now_iso", lambda when=when: when)
         store.save(make_session(sid))
     assert [i.id for i in store.list()] == ["c", "b", "a"]  # 12:00, 10:30, 10:00 UTC
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from explorer.catalog import Variant
+from explorer.chat import SamplingPreset
 from explorer.library import LocalModel
 from explorer.testing.models import ensure_model
 from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ensure_scripted_model
@@ -179,6 +180,24 @@ def test_thinking_switch_follows_the_variant(qtbot: QtBot, tab: ChatTab) -> None
     assert "never think" in b.think_box.toolTip()
     pick(qtbot, a, HYBRID)
     assert a.think_box.isEnabled()
+
+
+def test_only_the_context_setting_plans_again(qtbot: QtBot, tab: ChatTab) -> None:
+    """Sampling, budget, seed and the thinking switch do not change what fits: no new plan for them."""
+    a = tab.panes[0]
+    pick(qtbot, a, HYBRID)
+    plans: list[object] = []
+    tab.plan_changed.connect(plans.append)
+    st = a.settings()
+    st.sampling, st.budget, st.max_tokens, st.seed = SamplingPreset(0.3, 0.5, 5, 0.1), 512, 99, 3
+    a.apply_settings(st)
+    a.set_thinking(not a.thinking_on())
+    assert plans == []
+    assert a.settings().max_tokens == 99 and a.settings().budget == 512  # they were applied
+    st.ctx = 16384 if st.ctx != 16384 else 8192
+    a.apply_settings(st)
+    assert len(plans) == 1 and tab.plan is not None and tab.plan.placement(a.number) is not None
+    assert tab.requests()[0].ctx == st.ctx
 
 
 def test_stop_all_with_escape_and_send_with_ctrl_enter(qtbot: QtBot, tab: ChatTab) -> None:

@@ -71,7 +71,6 @@ class PaneSettings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     seed: int = RANDOM_SEED
     ctx: int = DEFAULT_CTX
-    kv_type: str = "f16"
 
 
 def model_label(m: LocalModel) -> str:
@@ -82,7 +81,7 @@ def model_label(m: LocalModel) -> str:
 class SettingsForm(QWidget):
     """The pane's settings (in the pane's settings menu): sampling, budget, lengths, seed."""
 
-    changed = Signal()
+    ctx_changed = Signal()  # the one setting the plan depends on; the rest are read when a message is sent
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,12 +128,7 @@ class SettingsForm(QWidget):
             self.ctx.addItem(format_ctx(c), c)
         form.addRow("Context", self.ctx)
         self.preset_box.toggled.connect(self._sync_enabled)
-        for w in (self.temperature, self.top_p, self.min_p):
-            w.valueChanged.connect(self.changed)
-        for s in (self.top_k, self.budget, self.max_tokens, self.seed):
-            s.valueChanged.connect(self.changed)
-        self.preset_box.toggled.connect(self.changed)
-        self.ctx.currentIndexChanged.connect(self.changed)
+        self.ctx.currentIndexChanged.connect(self.ctx_changed)
 
     @staticmethod
     def _double(lo: float, hi: float, step: float) -> QDoubleSpinBox:
@@ -256,7 +250,7 @@ class ChatPane(QFrame):
         action.setDefaultWidget(self.settings_form)
         menu.addAction(action)
         self.settings_button.setMenu(menu)
-        self.settings_form.changed.connect(self._settings_changed)
+        self.settings_form.ctx_changed.connect(self.model_changed)  # the plan depends on the context
         head.addWidget(self.settings_button)
         self.copy_button = QToolButton()
         self.copy_button.setObjectName("paneCopy")
@@ -310,9 +304,10 @@ class ChatPane(QFrame):
     # --- models -------------------------------------------------------------------------------
 
     def set_models(self, models: list[LocalModel]) -> None:
-        """The models the picker offers (complete files only); keeps the current choice when it is still there."""
+        """The models the picker offers (the tab passes complete files only); keeps the current choice
+        when it is still there."""
         current = self.model_path()
-        self.models = [m for m in models if m.complete and m.error is None]
+        self.models = list(models)
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         self.model_combo.addItem("Choose a model…", None)
@@ -371,7 +366,7 @@ class ChatPane(QFrame):
             return  # a late answer for a model no longer picked
         self.info = info
         self._apply_mode()
-        self._set_status(f"{info.variant.label} · {info.file_type} · not loaded")
+        self._show_not_loaded()
         self.model_changed.emit()
 
     def _on_inspect_failed(self, message: str) -> None:
@@ -419,9 +414,6 @@ class ChatPane(QFrame):
     def _thinking_toggled(self, on: bool) -> None:
         self.think_box.setProperty("userSet", True)
         self.settings_form.show_preset(on)
-
-    def _settings_changed(self) -> None:
-        self.model_changed.emit()  # the context may have changed: the plan depends on it
 
     def settings(self) -> PaneSettings:
         return self.settings_form.read(self.thinking_on())
@@ -524,7 +516,7 @@ class ChatPane(QFrame):
         if state == "generating":
             self._set_status(self._status_detail or "Generating…")
         elif state == "empty" and self.info is not None:
-            self._set_status(f"{self.info.variant.label} · {self.info.file_type} · not loaded")
+            self._show_not_loaded()
         elif state == "failed":
             self._set_status("Not loaded: the model failed (the message below says why)", error=True)
         self.reload_button.setVisible(state == "failed")
@@ -596,7 +588,11 @@ class ChatPane(QFrame):
         elif self.driver.state == "ready" and self._status_detail:
             self._set_status(self._status_detail)
         elif self.info is not None and self.driver.state == "empty":
-            self._set_status(f"{self.info.variant.label} · {self.info.file_type} · not loaded")
+            self._show_not_loaded()
+
+    def _show_not_loaded(self) -> None:
+        assert self.info is not None
+        self._set_status(f"{self.info.variant.label} · {self.info.shape.file_type} · not loaded")
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         self.status.setText(text)

@@ -12,7 +12,6 @@ exported as Markdown or JSON.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from explorer.transcripts import (
     ConversationStore,
     SessionInfo,
     new_session_id,
+    now_iso,
     title_for,
     to_json,
     to_markdown,
@@ -77,10 +77,6 @@ class _Run:
     cancelled: bool = False
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
 class ChatTab(QWidget):
     run_finished = Signal()  # every pane of the run has ended (answered, failed, stopped or left out)
     plan_changed = Signal(object)  # Plan | None
@@ -99,7 +95,7 @@ class ChatTab(QWidget):
         self.plan: Plan | None = None
         self.run: _Run | None = None
         self._run_ids = 0
-        self._last_text: str | None = None  # the last prompt sent (Regenerate)
+        self._last_text: str | None = None  # the last prompt sent: what Regenerate asks again
         self._closed = False  # shutdown() ran: nothing more is saved
         self._reload: tuple[ChatPane, LoadSpec, set[ChatPane]] | None = None  # waiting for unloads
         self.hardware_error: str | None = None
@@ -292,7 +288,7 @@ class ChatTab(QWidget):
                 continue
             st = pane.settings()
             out.append(PaneRequest(pane=pane.number, label=pane.label(), key=str(path.resolve()),
-                                   shape=pane.info.shape, ctx=st.ctx, kv_type=st.kv_type, override=pane.override()))
+                                   shape=pane.info.shape, ctx=st.ctx, override=pane.override()))
         return out
 
     def update_plan(self) -> None:
@@ -303,9 +299,7 @@ class ChatTab(QWidget):
                     "Use File > Re-detect hardware." if self.hardware_error else "Detecting hardware…")
         elif not reqs:
             self.plan = None
-            waiting = any(p.model_path() is not None and p.info is None and p.info_error is None
-                          for p in self.panes)
-            text = "Reading the models…" if waiting else "Choose a model in each pane."
+            text = "Reading the models…" if self._reading() else "Choose a model in each pane."
         else:
             self.plan = plan_runs(reqs, self.hardware)
             text = "\n".join(self.plan.lines())
@@ -329,7 +323,7 @@ class ChatTab(QWidget):
         runnable = (self.plan is not None and bool(self.plan.waves) and not self._reading()
                     and self._reload is None)
         self.send_button.setEnabled(not running and runnable)
-        self.regen_button.setEnabled(not running and runnable and self._last_user_text() is not None)
+        self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
         self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
         self.clear_button.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
@@ -345,12 +339,8 @@ class ChatTab(QWidget):
         return True
 
     def regenerate(self) -> bool:
-        text = self._last_user_text()
+        text = self._last_text
         return text is not None and self._start(text, regenerate=True)
-
-    def _last_user_text(self) -> str | None:
-        """The last prompt sent to the panes (what Regenerate asks again)."""
-        return self._last_text
 
     def _start(self, text: str, *, regenerate: bool) -> bool:
         plan = self.plan
@@ -358,7 +348,7 @@ class ChatTab(QWidget):
             return False
         if self.session_id is None:
             self.session_id = new_session_id()
-            self.session_created = _now()
+            self.session_created = now_iso()
         waves: list[list[_Job]] = []
         for wave in plan.waves:
             jobs = []
@@ -512,7 +502,7 @@ class ChatTab(QWidget):
                 "pane": pane.number,
                 "model": {"label": pane.label(), "path": str(pane.model_path() or ""),
                           "variant": _variant_value(pane),
-                          "quant": m.quant if m else (pane.info.file_type if pane.info else None)},
+                          "quant": m.quant if m else (pane.info.shape.file_type if pane.info else None)},
                 "settings": {**conv.get("settings", {}), "ctx": pane.settings().ctx},
                 "turns": conv.get("turns", []),
             })
@@ -520,7 +510,7 @@ class ChatTab(QWidget):
                 first_user = next((t["content"] for t in conv.get("turns", []) if t.get("role") == "user"), "")
         return {"schema": SCHEMA, "id": self.session_id or new_session_id(),
                 "title": title_for(first_user) if first_user else "New conversation",
-                "created": self.session_created or _now(), "updated": _now(), "panes": panes}
+                "created": self.session_created or now_iso(), "updated": now_iso(), "panes": panes}
 
     def save(self) -> None:
         """Save the conversation (on a worker thread); nothing to save before the first message."""

@@ -284,7 +284,6 @@ class MainWindow(QMainWindow):
         # its engine threads stay off the start-up path of a person who only browses models.
         self._chat_tab: ChatTab | None = None
         self._probe_error: str | None = None
-        self._chat_models: list[LocalModel] = []
         self.chat_placeholder = QWidget()
         self.tabs.addTab(self.chat_placeholder, "Chat")
         self.library_view.scanned.connect(self._on_library_scanned)
@@ -591,8 +590,9 @@ class MainWindow(QMainWindow):
                 tab.set_hardware(self.hardware)
             elif self._probe_error is not None:
                 tab.set_hardware_error(self._probe_error)
-            if self._chat_models:
-                tab.set_models(self._chat_models)
+            scanned = self.library_view.model.models
+            if scanned:
+                tab.set_models(scanned)
             index = self.tabs.indexOf(self.chat_placeholder)
             current = self.tabs.currentIndex() == index
             self.tabs.blockSignals(True)
@@ -602,12 +602,11 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentIndex(index)
             self.tabs.blockSignals(False)
             self.chat_placeholder.deleteLater()
-            if not self._chat_models:
+            if not scanned:
                 self.library_view.rescan()
         return self._chat_tab
 
     def _on_library_scanned(self, models: list[LocalModel]) -> None:
-        self._chat_models = list(models)
         if self._chat_tab is not None:
             self._chat_tab.set_models(models)
 
@@ -630,10 +629,10 @@ class MainWindow(QMainWindow):
         self.redetect_action.setEnabled(True)
         self.probe_status.setText("Hardware detection failed")
         self._probe_error = str(exc) or type(exc).__name__
-        if self._chat_tab is not None and self.hardware is None:
-            self._chat_tab.set_hardware_error(self._probe_error)
         if self.hardware is None:
-            self.hardware_panel.set_error(str(exc) or type(exc).__name__)
+            self.hardware_panel.set_error(self._probe_error)
+            if self._chat_tab is not None:
+                self._chat_tab.set_hardware_error(self._probe_error)
 
     # --- fits ------------------------------------------------------------------------------
 

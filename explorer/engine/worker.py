@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -127,8 +128,11 @@ class StopFlag:
 _KEEP_ALIVE: list[Any] = []
 
 
+@functools.cache
 def physical_cores() -> int:
-    """Threads for llama.cpp: the physical cores (hyperthreads do not help matrix math)."""
+    """Threads for llama.cpp: the physical cores (hyperthreads do not help matrix math).
+
+    Cached: the chat tab plans on every model or context change, and the count does not change."""
     try:
         import psutil
 
