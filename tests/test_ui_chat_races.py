@@ -264,7 +264,7 @@ def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> N
     a.driver._client.unload = slow_unload  # type: ignore[method-assign]
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
-        qtbot.waitUntil(lambda: tab.run is not None and bool(tab.run.unloading), timeout=5_000)
+        qtbot.waitUntil(lambda: tab.run is not None and bool(tab.unloading), timeout=5_000)
         tab.stop_all()
     assert b.conversation is None
     assert all(path != str(ensure_model(HYBRID)) for path, _ in ScriptedEngine.starts)
@@ -328,6 +328,27 @@ def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> Non
     qtbot.waitUntil(lambda: a.driver.state == "ready", timeout=5_000)
     assert b.driver.state == "empty"
     assert order.index("b:empty") < order.index("a:loading"), order
+
+
+def test_closing_a_pane_that_a_reload_waits_for_lets_the_reload_go_on(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pick(qtbot, a, BIG)
+    pick(qtbot, b, HYBRID)
+    tab.set_hardware(hardware_fitting_only(BIG))
+    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
+        send(tab)
+    original = b.driver._client.unload
+
+    def slow_unload(timeout: float = 5.0) -> None:
+        time.sleep(0.3)
+        original(timeout)
+
+    b.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    tab.reload_pane(a)
+    assert tab.unloading == {b} and not tab.send_button.isEnabled()
+    tab.remove_pane(b)
+    qtbot.waitUntil(lambda: a.driver.state == "ready", timeout=5_000)
+    assert not tab.unloading and tab.send_button.isEnabled()
 
 
 def test_no_save_after_shutdown(qtbot: QtBot, tab: ChatTab) -> None:

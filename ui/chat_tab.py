@@ -73,7 +73,6 @@ class _Run:
     waves: list[list[_Job]]
     wave: int = -1
     running: set[ChatPane] = field(default_factory=set)
-    unloading: set[ChatPane] = field(default_factory=set)
     cancelled: bool = False
 
 
@@ -97,7 +96,9 @@ class ChatTab(QWidget):
         self._run_ids = 0
         self._last_text: str | None = None  # the last prompt sent: what Regenerate asks again
         self._closed = False  # shutdown() ran: nothing more is saved
-        self._reload: tuple[ChatPane, LoadSpec, set[ChatPane]] | None = None  # waiting for unloads
+        # Panes being unloaded to make room (for a run's next wave, or a Reload), and what comes then.
+        self.unloading: set[ChatPane] = set()
+        self._after_unload: Callable[[], None] | None = None
         self.hardware_error: str | None = None
         self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
         self.session_id: str | None = None
@@ -321,7 +322,7 @@ class ChatTab(QWidget):
         run = self.run
         running = run is not None
         runnable = (self.plan is not None and bool(self.plan.waves) and not self._reading()
-                    and self._reload is None)
+                    and not self.unloading)
         self.send_button.setEnabled(not running and runnable)
         self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
         self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
@@ -344,7 +345,7 @@ class ChatTab(QWidget):
 
     def _start(self, text: str, *, regenerate: bool) -> bool:
         plan = self.plan
-        if self.run is not None or plan is None or not plan.waves or self._reading() or self._reload is not None:
+        if self.run is not None or plan is None or not plan.waves or self._reading() or self.unloading:
             return False
         if self.session_id is None:
             self.session_id = new_session_id()
@@ -380,14 +381,17 @@ class ChatTab(QWidget):
             self._skip_rest(run)
             self._finish_run()
             return
-        members = {job.pane for job in run.waves[run.wave]}
-        # Free what this wave needs: unload the other panes' models first, and wait until they are gone.
-        for pane in self.panes:
-            if pane not in members and pane.driver.state in ("loading", "ready", "generating"):
-                run.unloading.add(pane)
-                pane.unload()
-        if not run.unloading:
-            self._launch_wave()
+        self._unload_others({job.pane for job in run.waves[run.wave]}, then=self._launch_wave)
+
+    def _unload_others(self, members: set[ChatPane], then: Callable[[], None]) -> None:
+        """Free what `members` need: unload every other pane's model, and call `then` once all are gone."""
+        waiting = {p for p in self.panes if p not in members and p.driver.state in ("loading", "ready", "generating")}
+        if not waiting:
+            then()
+            return
+        self.unloading, self._after_unload = waiting, then
+        for pane in waiting:
+            pane.unload()
 
     def _skip_rest(self, run: _Run) -> None:
         for wave in run.waves[max(run.wave, 0):]:
@@ -398,21 +402,12 @@ class ChatTab(QWidget):
                         job.pane.skip("Not run: stopped.")
 
     def _pane_unloaded(self, pane: ChatPane) -> None:
-        if self._reload is not None and pane in self._reload[2]:
-            target, spec, waiting = self._reload
-            waiting.discard(pane)
-            if not waiting:
-                self._reload = None
-                if target in self.panes:
-                    target.driver.load(spec)
-                self._update_buttons()
+        if pane not in self.unloading:
             return
-        run = self.run
-        if run is None or pane not in run.unloading:
-            return
-        run.unloading.discard(pane)
-        if not run.unloading:
-            self._launch_wave()
+        self.unloading.discard(pane)
+        if not self.unloading and self._after_unload is not None:
+            then, self._after_unload = self._after_unload, None
+            then()
 
     def _launch_wave(self) -> None:
         run = self.run
@@ -434,7 +429,7 @@ class ChatTab(QWidget):
         """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit.
 
         The models of the other waves are unloaded first (and waited for), as before a wave of a run."""
-        if self.run is not None or self.plan is None or self._reload is not None:
+        if self.run is not None or self.plan is None or self.unloading:
             return
         placement = self.plan.placement(pane.number)
         if placement is None:
@@ -445,16 +440,15 @@ class ChatTab(QWidget):
         if spec is None:
             return
         wave = next(w for w in self.plan.waves if any(p.pane == pane.number for p in w))
-        members = {p.pane for p in wave}
-        others = {p for p in self.panes if p.number not in members
-                  and p.driver.state in ("loading", "ready", "generating")}
+        numbers = {p.pane for p in wave}
         pane.reload_button.setVisible(False)
-        if not others:
-            pane.driver.load(spec)
-            return
-        self._reload = (pane, spec, others)
-        for p in others:
-            p.unload()
+
+        def load() -> None:
+            if pane in self.panes:
+                pane.driver.load(spec)
+            self._update_buttons()
+
+        self._unload_others({p for p in self.panes if p.number in numbers}, then=load)
         self._update_buttons()
 
     def _pane_done(self, pane: ChatPane) -> None:
