@@ -120,6 +120,7 @@ class _Gen:
     sampling: SamplingPreset
     request_id: str = ""
     raw: str = ""  # the output text fed to the parser, over all generations
+    held: str = ""  # a trailing "\ufffd" kept from the parser while capped: a character the cap may have split
     cap: int = 0  # the max_tokens of a request limited to the thinking budget (0: not limited)
     user_stopped: bool = False
     stats: MessageStats = field(default_factory=MessageStats)
@@ -239,8 +240,12 @@ class Conversation:
 
     def _on_tokens(self, gen: _Gen, ev: Tokens) -> list[Update]:
         before = gen.parser.in_thinking
-        gen.raw += ev.text
-        out = _updates(gen.parser.feed(ev.text))
+        text, gen.held = gen.held + ev.text, ""
+        if gen.cap:
+            kept = text.rstrip("\ufffd")
+            text, gen.held = kept, text[len(kept):]
+        gen.raw += text
+        out = _updates(gen.parser.feed(text))
         gen.stats.n_tokens += ev.n_tokens
         if gen.thinking_on and (before or gen.parser.in_thinking):
             gen.stats.thinking_tokens += ev.n_tokens
@@ -261,15 +266,11 @@ class Conversation:
         # "length" at the cap is the budget; "length" short of it is the context running out.
         if ev.reason == "length" and gen.cap and ev.n_tokens >= gen.cap:
             gen.cap = 0
-            gen.raw = gen.raw.rstrip("\ufffd")  # a character the cut split in two: not for the prompt
+            gen.held = ""  # a character the cut split in two: the next generation writes it whole
             if gen.parser.in_thinking:
                 gen.stats.thinking_tokens = gen.stats.n_tokens  # every token so far was thinking
                 return self._force_answer(gen)
-            remaining = self.max_tokens - gen.stats.n_tokens
-            if remaining <= 0:
-                return self._finish(gen, "length")
-            self._generate(gen, gen.prompt + gen.raw, remaining)  # thinking ended within the budget: go on
-            return []
+            return self._continue(gen)  # thinking ended within the budget: go on
         gen.cap = 0
         return self._finish(gen, ev.reason)
 
@@ -278,14 +279,20 @@ class Conversation:
         gen.stats.budget_forced = True
         out = _updates(gen.parser.feed(BUDGET_STOP_TEXT))
         gen.raw += BUDGET_STOP_TEXT
+        return out + self._continue(gen)
+
+    def _continue(self, gen: _Gen) -> list[Update]:
+        """Generate on from everything so far, with what is left of max_tokens."""
         remaining = self.max_tokens - gen.stats.n_tokens
         if remaining <= 0:
-            return out + self._finish(gen, "length")
+            return self._finish(gen, "length")
         self._generate(gen, gen.prompt + gen.raw, remaining)
-        return out
+        return []
 
     def _finish(self, gen: _Gen, reason: StopReason, message: str = "") -> list[Update]:
-        out = _updates(gen.parser.close())
+        gen.raw += gen.held  # not a cap cut: a held "\ufffd" is the model's text
+        out = _updates(gen.parser.feed(gen.held)) + _updates(gen.parser.close())
+        gen.held = ""
         gen.stats.stop_reason = reason
         gen.stats.message = message
         if gen.gen_seconds > 0:

@@ -117,6 +117,50 @@ def test_no_cut_when_thinking_closes_before_budget_fake() -> None:
     assert conv.messages[-1].content == "Answer goes on and on and ends"
 
 
+def test_a_character_split_at_the_budget_cut_is_not_saved_fake() -> None:
+    """The worker flushes a character the cap split as "\ufffd"; the model then writes it whole."""
+    eng = FakeEngine([[("<think>\nshort", 3), ("</think>\n\nA\ufffd", 5)], [("\u5b57 end", 2)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=8, max_tokens=100)
+    conv.send("hi")
+    ups, fin = drain(conv)
+    assert eng.calls[1][1] == eng.calls[0][1] + "<think>\nshort</think>\n\nA"
+    assert conv.messages[-1].content == "A\u5b57 end"
+    assert "".join(u.text for u in ups if isinstance(u, AnswerText)) == "A\u5b57 end"
+    assert fin.stats.n_tokens == 10 and fin.stats.thinking_tokens == 8  # the batch with </think> counts whole
+
+    # Cut inside the thinking: the forced answer follows the thinking without the half character.
+    eng = FakeEngine([[("think ", 4), ("more\ufffd\ufffd", 4)], [("The answer", 3)]])
+    conv = Conversation(eng, template=THINKING_T, variant=Variant.THINKING_2507, thinking=True, budget=8,
+                        max_tokens=100)
+    conv.send("hi")
+    ups, fin = drain(conv)
+    assert eng.calls[1][1] == eng.calls[0][1] + "think more" + BUDGET_STOP_TEXT
+    assert "\ufffd" not in conv.messages[-1].thinking and conv.messages[-1].thinking.startswith("think more")
+    assert "".join(u.text for u in ups if isinstance(u, ThinkingText)) == conv.messages[-1].thinking
+    assert fin.stats.budget_forced and fin.stats.thinking_tokens == 8
+
+
+def test_a_replacement_character_not_at_the_cut_is_kept_fake() -> None:
+    """Under a budget, a "\ufffd" the model wrote mid-stream or at the very end is still text."""
+    eng = FakeEngine([[("<think>\na\ufffd", 2), ("b</think>\n\nok\ufffd", 2), (" end\ufffd", 2)]])
+    conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=50, max_tokens=100)
+    conv.send("hi")
+    ups, fin = drain(conv)
+    assert fin.stats.stop_reason == "stop"
+    assert conv.messages[-1].thinking == "a\ufffdb"
+    assert conv.messages[-1].content == "ok\ufffd end\ufffd"
+    assert "".join(u.text for u in ups if isinstance(u, AnswerText)) == "ok\ufffd end\ufffd"
+    assert fin.stats.thinking_tokens == 4 and fin.stats.n_tokens == 6
+
+    eng = FakeEngine([[("x\ufffd", 1), ("y", 1), ("z", 1)]])  # stopped with the character held
+    conv = Conversation(eng, template=THINKING_T, variant=Variant.THINKING_2507, thinking=True, budget=50)
+    conv.send("hi")
+    conv.pump()
+    conv.stop()
+    _, fin = drain(conv)
+    assert fin.stats.stop_reason == "stopped" and conv.messages[-1].thinking == "x\ufffdy"
+
+
 def test_budget_zero_on_hybrid_skips_thinking_fake() -> None:
     eng = FakeEngine([[("Direct", 1)]])
     conv = Conversation(eng, template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=0)
