@@ -68,12 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
 
-    from explorer import cli_chat
-
-    cli_chat.add_parser(sub, parse_ctx)
+    _add_chat_parser(sub)
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
     tm.add_argument("--dir", type=Path, default=None, help="where to write them (default: the test-model cache)")
     return ap
+
+
+def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("chat", help="chat with a local GGUF in the terminal (same engine as the app)")
+    p.add_argument("file", type=Path, help="the GGUF (the first shard of a split one)")
+    p.add_argument("prompt", nargs="?", help="one message; without it, one message per line from stdin")
+    think = p.add_mutually_exclusive_group()
+    think.add_argument("--think", dest="thinking", action="store_true", default=None,
+                       help="thinking on (hybrid models; Thinking-2507 always thinks)")
+    think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
+    p.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
+    p.add_argument("--ctx", type=parse_ctx, default=8192, help="context length (default 8k)")
+    p.add_argument("--max-tokens", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
+    p.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
 
 
 def _probe(no_llama: bool) -> Hardware:
@@ -275,6 +290,12 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer import cli_chat  # the engine, jinja2 and the rest: only for this command
+
+    return cli_chat.cmd_chat(args, out)
+
+
 def cmd_make_test_models(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.testing.models import TEST_MODELS, ensure_model
     from explorer.testing.scripted import ensure_scripted_model
@@ -301,8 +322,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command is None:
         build_parser().print_help(stream)
         return 2
-    from explorer.cli_chat import cmd_chat
-
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
                 "make-test-models": cmd_make_test_models, "chat": cmd_chat}
     try:

@@ -30,23 +30,6 @@ from explorer.schedule import n_gpu_layers_for
 DIM, RESET = "\033[2m", "\033[0m"
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parse_ctx: Callable[[str], int]) -> None:
-    p = sub.add_parser("chat", help="chat with a local GGUF in the terminal (same engine as the app)")
-    p.add_argument("file", type=Path, help="the GGUF (the first shard of a split one)")
-    p.add_argument("prompt", nargs="?", help="one message; without it, one message per line from stdin")
-    think = p.add_mutually_exclusive_group()
-    think.add_argument("--think", dest="thinking", action="store_true", default=None,
-                       help="thinking on (hybrid models; Thinking-2507 always thinks)")
-    think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
-    p.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
-    p.add_argument("--ctx", type=parse_ctx, default=8192, help="context length (default 8k)")
-    p.add_argument("--max-tokens", type=int, default=2048)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
-    p.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
-
-
 def _messages(args: argparse.Namespace) -> Iterator[str]:
     if args.prompt is not None:
         yield args.prompt
@@ -110,7 +93,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         signal.signal(signal.SIGINT, on_sigint)
         for message in _messages(args):
             stopping["n"] = 0
-            code = _one_message(conv, message, out, err, dim, args.json)
+            code = _one_message(conv, message, out, err, dim, args.json, note)
             if code:
                 return code
         return 0
@@ -142,7 +125,8 @@ def _wait_loaded(client: EngineClient, note: Callable[[str], None], dim: bool) -
             return None
 
 
-def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim: bool, as_json: bool) -> int:
+def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim: bool, as_json: bool,
+                 note: Callable[[str], None]) -> int:
     conv.send(message)
     thinking: list[str] = []
     answer: list[str] = []
@@ -167,11 +151,10 @@ def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim
                                           "answer": "".join(answer), "stats": asdict(s)}) + "\n")
                 else:
                     out.write("\n")
-                    line = (f"TTFT {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · {s.n_tokens} tokens "
-                            f"({s.thinking_tokens} thinking) · {s.stop_reason}"
-                            + (" · thinking budget reached" if s.budget_forced else "")
-                            + (f": {s.message}" if s.message else ""))
-                    err.write(f"{DIM}{line}{RESET}\n" if dim else f"{line}\n")
+                    note(f"TTFT {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · {s.n_tokens} tokens "
+                         f"({s.thinking_tokens} thinking) · {s.stop_reason}"
+                         + (" · thinking budget reached" if s.budget_forced else "")
+                         + (f": {s.message}" if s.message else ""))
                 out.flush()
                 return 1 if s.stop_reason == "error" else 0
             elif isinstance(up, EngineError):
