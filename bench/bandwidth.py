@@ -28,7 +28,7 @@ from generation import PROMPT, plain_server
 
 from explorer.engine.worker import physical_cores
 from explorer.fit import kv_cache_bytes
-from explorer.gguf_meta import read_local_header, read_shape
+from explorer.gguf_meta import read_shape
 from explorer.hardware import measure_ram_bandwidth
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
 
@@ -49,18 +49,11 @@ def read_bandwidth(size: int = 512 * MIB, repeats: int = 5) -> float:
 
 def bytes_per_token(path: Path, n_past: int) -> tuple[int, int]:
     """(weight bytes read per generated token, KV cache bytes read at n_past tokens)."""
-    header = read_local_header(path)
     shape = read_shape(path)
-    total = 0
-    embd = 0
-    for t in header.tensors:
-        total += t.nbytes
-        if t.name == "token_embd.weight":
-            embd = t.nbytes
-    tied = not any(t.name == "output.weight" for t in header.tensors)
+    layers = sum(shape.layer_bytes_read_per_token(i) for i in range(shape.n_layers))
     # The embedding lookup reads one row; with tied embeddings the output head reads the whole matrix.
-    weights = total - (0 if tied else embd) + (embd // shape.n_vocab if not tied else 0)
-    return weights, kv_cache_bytes(shape, n_past, "f16")
+    lookup = 0 if shape.tied_embeddings else shape.token_embd_bytes // shape.n_vocab
+    return round(layers) + shape.output_head_bytes + lookup, kv_cache_bytes(shape, n_past, "f16")
 
 
 def main() -> None:

@@ -55,6 +55,7 @@ def main() -> None:
             # allowance, a fixed margin for the runtime, is left out: RSS before load already has it).
             est_total = est_w + est_kv + est_c
             rss = (real.rss_warm or 0) - (real.rss_before or 0)
+            real_buffers = sum(real.total(k) for k in ("model", "kv", "compute"))
             row = {
                 "model": name, "ctx": ctx, "kv_type": kv, "flash_attn": fa,
                 "weights": [est_w, real.total("model")], "kv": [est_kv, real.total("kv")],
@@ -62,11 +63,9 @@ def main() -> None:
                 "rss_growth": (real.rss_loaded or 0) - (real.rss_before or 0),
                 "rss": [est_total, rss],
             }
-            row["reserve_margin"] = (est_total + CPU_OVERHEAD) - (
-                sum(real.total(k) for k in ("model", "kv", "compute")) + (real.rss_before or 0))
+            row["reserve_margin"] = (est_total + CPU_OVERHEAD) - (real_buffers + (real.rss_before or 0))
             rows.append(row)
-            est_mib = (est_w + est_kv + est_c) / 2**20
-            real_mib = sum(real.total(k) for k in ("model", "kv", "compute")) / 2**20
+            est_mib, real_mib = est_total / 2**20, real_buffers / 2**20
             print(f"{name:28} {ctx:6} {kv:5} {'on' if fa else 'off':3} {pct(est_w, real.total('model')):+8.2f}% "
                   f"{pct(est_kv, real.total('kv')):+7.2f}% {pct(est_c, real.total('compute')):+8.2f}%  "
                   f"{est_mib:8.1f}/{real_mib:.1f}  {pct(est_total, rss):+7.2f}% "
