@@ -10,12 +10,15 @@ Files are generated on demand into a cache directory and reused while their spec
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, TokenType
@@ -61,10 +64,13 @@ class TinyModelSpec:
 
     @property
     def filename(self) -> str:
-        digest = hashlib.sha256(
-            json.dumps({**asdict(self), "v": GENERATOR_VERSION}, sort_keys=True).encode()
-        ).hexdigest()[:10]
-        return f"{self.name}-{digest}.gguf"
+        return spec_filename(self.name, asdict(self), GENERATOR_VERSION)
+
+
+def spec_filename(name: str, fields: dict[str, Any], version: int) -> str:
+    """`name` plus a digest of the spec's fields and its generator's version: a changed spec gets a new file."""
+    digest = hashlib.sha256(json.dumps({**fields, "v": version}, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{name}-{digest}.gguf"
 
 
 def _spec(name: str, **kw: object) -> TinyModelSpec:
@@ -163,16 +169,8 @@ def vocabulary(n_vocab: int = 0) -> tuple[list[str], list[int], list[str]]:
     return tokens, types, list(MERGES)
 
 
-def write_model(spec: TinyModelSpec, path: Path) -> Path:
-    """Write `spec` to `path` (atomically: a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    rng = np.random.default_rng(spec.seed)
-    tokens, types, merges = vocabulary(spec.n_vocab)
-    n_vocab = len(tokens)
-    arch = spec.arch
-
-    w = GGUFWriter(str(tmp), arch)
+def add_metadata(w: GGUFWriter, spec: TinyModelSpec, tokens: list[str], types: list[int], merges: list[str]) -> None:
+    """Every key/value of a generated model: `spec`'s hyperparameters, the vocabulary, the chat template."""
     w.add_name(spec.name)
     w.add_file_type(int(_FILE_TYPES[spec.dtype]))
     w.add_block_count(spec.n_layers)
@@ -202,6 +200,19 @@ def write_model(spec: TinyModelSpec, path: Path) -> Path:
     template = template_text(spec.variant)
     if template is not None:
         w.add_chat_template(template)
+
+
+def write_model(spec: TinyModelSpec, path: Path) -> Path:
+    """Write `spec` to `path` (atomically: a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    rng = np.random.default_rng(spec.seed)
+    tokens, types, merges = vocabulary(spec.n_vocab)
+    n_vocab = len(tokens)
+    arch = spec.arch
+
+    w = GGUFWriter(str(tmp), arch)
+    add_metadata(w, spec, tokens, types, merges)
 
     def weight(name: str, *shape: int) -> None:
         # numpy shape is reversed ggml order: (rows..., row length)
@@ -254,7 +265,12 @@ def ensure_model(spec: TinyModelSpec | str, directory: Path | None = None) -> Pa
     """Path of the generated model for `spec` (a spec or a name from TEST_MODELS/FIT_MODELS)."""
     if isinstance(spec, str):
         spec = {**TEST_MODELS, **FIT_MODELS, QWEN3_0_6B_SHAPE.name: QWEN3_0_6B_SHAPE}[spec]
-    path = (directory or test_models_dir()) / spec.filename
+    return ensure_file(spec.filename, functools.partial(write_model, spec), directory)
+
+
+def ensure_file(filename: str, write: Callable[[Path], object], directory: Path | None = None) -> Path:
+    """`directory` (default: the test-model cache) / `filename`, made by `write(path)` unless it exists."""
+    path = (directory or test_models_dir()) / filename
     if not path.exists():
-        write_model(spec, path)
+        write(path)
     return path

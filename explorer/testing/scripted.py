@@ -41,9 +41,7 @@ top-k 20) follow the script every time. Weights are F32; the default file is abo
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -51,10 +49,17 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from gguf import GGUFWriter, LlamaFileType, TokenType
+from gguf import GGUFWriter, TokenType
 
-from explorer.paths import test_models_dir
-from explorer.testing.models import MERGES, SPECIAL_TOKENS, _byte_tokens, template_text
+from explorer.testing.models import (
+    MERGES,
+    SPECIAL_TOKENS,
+    TinyModelSpec,
+    _byte_tokens,
+    add_metadata,
+    ensure_file,
+    spec_filename,
+)
 
 SCRIPT_VERSION = 2
 
@@ -98,10 +103,7 @@ class ScriptedSpec:
 
     @property
     def filename(self) -> str:
-        digest = hashlib.sha256(
-            json.dumps({**asdict(self), "v": SCRIPT_VERSION}, sort_keys=True).encode()
-        ).hexdigest()[:10]
-        return f"{self.name}-{digest}.gguf"
+        return spec_filename(self.name, asdict(self), SCRIPT_VERSION)
 
 
 def _words(text: str) -> list[str]:
@@ -328,30 +330,11 @@ def write_scripted_model(spec: ScriptedSpec, path: Path) -> Path:
 
     try:
         w = GGUFWriter(str(tmp), "qwen3")
-        w.add_name(spec.name)
-        w.add_file_type(int(LlamaFileType.ALL_F32))
-        w.add_block_count(N_LAYERS)
-        w.add_context_length(CONTEXT_LENGTH)
-        w.add_embedding_length(d)
-        w.add_head_count(N_HEAD)
-        w.add_head_count_kv(N_HEAD_KV)
-        w.add_key_length(head_dim)
-        w.add_value_length(head_dim)
-        w.add_rope_freq_base(1_000_000.0)
-        w.add_layer_norm_rms_eps(1e-6)
-        w.add_feed_forward_length(N_FF)
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre("qwen2")
-        w.add_token_list(built.tokens)
-        w.add_token_types(built.types)
-        w.add_token_merges(built.merges)
-        w.add_bos_token_id(built.tokens.index("<|endoftext|>"))
-        w.add_eos_token_id(built.tokens.index("<|im_end|>"))
-        w.add_pad_token_id(built.tokens.index("<|endoftext|>"))
-        w.add_add_bos_token(False)
-        template = template_text("hybrid")
-        assert template is not None
-        w.add_chat_template(template)
+        # The metadata of a generated F32 hybrid model with these sizes (the vocabulary is the script's).
+        layout = TinyModelSpec(name=spec.name, variant="hybrid", dtype="F32", n_layers=N_LAYERS, n_embd=d,
+                               n_head=N_HEAD, n_head_kv=N_HEAD_KV, head_dim=head_dim, n_ff=N_FF,
+                               ctx_train=CONTEXT_LENGTH)
+        add_metadata(w, layout, built.tokens, built.types, built.merges)
 
         def random(name: str, *shape: int) -> None:
             w.add_tensor(name, (rng.standard_normal(shape) * 0.02).astype(np.float32))
@@ -394,7 +377,4 @@ def write_scripted_model(spec: ScriptedSpec, path: Path) -> Path:
 def ensure_scripted_model(spec: ScriptedSpec | None = None, directory: Path | None = None) -> Path:
     """Path of the scripted model for `spec` (default: the sky-is-blue demo), written on first use."""
     spec = spec or ScriptedSpec()
-    path = (directory or test_models_dir()) / spec.filename
-    if not path.exists():
-        write_scripted_model(spec, path)
-    return path
+    return ensure_file(spec.filename, functools.partial(write_scripted_model, spec), directory)
