@@ -128,6 +128,17 @@ def pick(qtbot: QtBot, pane: ChatPane, name: str, max_tokens: int = 5) -> None:
     pane.apply_settings(st)
 
 
+def slow_unload(pane: ChatPane, seconds: float) -> None:
+    """Make the pane's worker take `seconds` longer to unload (as a big model's can)."""
+    original = pane.driver._client.unload
+
+    def unload(timeout: float = 5.0) -> None:
+        time.sleep(seconds)
+        original(timeout)
+
+    pane.driver._client.unload = unload  # type: ignore[method-assign]
+
+
 def send(tab: ChatTab, text: str = "hi") -> None:
     tab.input.setPlainText(text)
     assert tab.send()
@@ -236,13 +247,7 @@ def test_removing_a_pane_does_not_wait_for_its_worker(qtbot: QtBot, tab: ChatTab
     ScriptedEngine.load_seconds = 0.0
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab)
-    original = b.driver._client.unload
-
-    def slow_unload(timeout: float = 5.0) -> None:
-        time.sleep(1.0)
-        original(timeout)
-
-    b.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    slow_unload(b, 1.0)
     t0 = time.monotonic()
     tab.remove_pane(b)
     assert time.monotonic() - t0 < 0.5
@@ -255,13 +260,7 @@ def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> N
     pick(qtbot, a, BIG, max_tokens=2)
     pick(qtbot, b, HYBRID)
     tab.set_hardware(hardware_fitting_only(BIG))
-    original = a.driver._client.unload
-
-    def slow_unload(timeout: float = 5.0) -> None:
-        time.sleep(0.5)
-        original(timeout)
-
-    a.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    slow_unload(a, 0.5)
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
         qtbot.waitUntil(lambda: tab.run is not None and bool(tab.unloading), timeout=5_000)
@@ -337,13 +336,7 @@ def test_closing_a_pane_that_a_reload_waits_for_lets_the_reload_go_on(qtbot: QtB
     tab.set_hardware(hardware_fitting_only(BIG))
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
-    original = b.driver._client.unload
-
-    def slow_unload(timeout: float = 5.0) -> None:
-        time.sleep(0.3)
-        original(timeout)
-
-    b.driver._client.unload = slow_unload  # type: ignore[method-assign]
+    slow_unload(b, 0.3)
     tab.reload_pane(a)
     assert tab.unloading == {b} and not tab.send_button.isEnabled()
     tab.remove_pane(b)
