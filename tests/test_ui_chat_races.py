@@ -312,13 +312,19 @@ def test_a_library_rescan_during_a_run_keeps_a_model_it_does_not_list(qtbot: QtB
     assert a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"  # type: ignore[index]
 
 
-def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> None:
+def two_waves_after_a_run(qtbot: QtBot, tab: ChatTab) -> tuple[ChatPane, ChatPane]:
+    """Pane 1 (big) and pane 2 (tiny) that do not fit together, after one run: pane 2 is loaded."""
     a, b = tab.panes
     pick(qtbot, a, BIG)
     pick(qtbot, b, HYBRID)
     tab.set_hardware(hardware_fitting_only(BIG))
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
+    return a, b
+
+
+def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = two_waves_after_a_run(qtbot, tab)
     assert b.driver.state == "ready" and a.driver.state == "empty"  # the second wave is still loaded
     order: list[str] = []
     a.driver.state_changed.connect(lambda s: order.append(f"a:{s}"))
@@ -330,12 +336,7 @@ def test_reload_unloads_the_other_waves_first(qtbot: QtBot, tab: ChatTab) -> Non
 
 
 def test_closing_a_pane_that_a_reload_waits_for_lets_the_reload_go_on(qtbot: QtBot, tab: ChatTab) -> None:
-    a, b = tab.panes
-    pick(qtbot, a, BIG)
-    pick(qtbot, b, HYBRID)
-    tab.set_hardware(hardware_fitting_only(BIG))
-    with qtbot.waitSignal(tab.run_finished, timeout=10_000):
-        send(tab)
+    a, b = two_waves_after_a_run(qtbot, tab)
     slow_unload(b, 0.3)
     tab.reload_pane(a)
     assert tab.unloading == {b} and not tab.send_button.isEnabled()
