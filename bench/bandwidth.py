@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generation import PROMPT, plain_server
 
-from explorer.engine.worker import physical_cores
-from explorer.fit import kv_cache_bytes
-from explorer.gguf_meta import read_shape
-from explorer.hardware import measure_ram_bandwidth
+from explorer.fit.estimate import kv_cache_bytes
+from explorer.gguf.reader import read_shape
+from explorer.hardware.cores import physical_cores
+from explorer.hardware.probe import measure_ram_bandwidth
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
 
 GB = 1e9

@@ -47,7 +47,7 @@ def main() -> None:
     size = blob.stat().st_size
     hub, endpoint = start_hub(work / "repos")
     os.environ.update(HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1")
-    from explorer.downloads import DownloadManager, Progress, State  # after HF_ENDPOINT is set
+    from explorer.store.downloads import DownloadManager, Progress, State  # after HF_ENDPOINT is set
 
     url = f"{endpoint}/Qwen/Bench-GGUF/resolve/main/bench-Q8_0.gguf"
     curl_s, app_s = [], []

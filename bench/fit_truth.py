@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 
 from explorer.engine.measure import measure_buffers
-from explorer.fit import CPU_OVERHEAD, compute_buffer_bytes, kv_cache_bytes
-from explorer.gguf_meta import read_shape
+from explorer.fit.estimate import CPU_OVERHEAD, compute_buffer_bytes, kv_cache_bytes
+from explorer.gguf.reader import read_shape
 from explorer.testing.models import FIT_MODELS, QWEN3_0_6B_SHAPE, QWEN3_WIDTHS, TEST_MODELS, ensure_model
 
 # Two context sizes, two KV types (quantized KV needs head dims of at least 32: the tiny models get

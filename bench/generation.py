@@ -32,12 +32,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.catalog import Variant
-from explorer.chat import NON_THINKING_PRESET, render_prompt
-from explorer.conversation import Conversation, Finished
+from explorer.chat.conversation import Conversation, Finished
+from explorer.chat.templates import NON_THINKING_PRESET, render_prompt
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
-from explorer.engine.worker import Done, Tokens, physical_cores, rss_bytes
-from explorer.gguf_meta import chat_template, read_local_header
+from explorer.engine.worker import Done, Tokens, rss_bytes
+from explorer.gguf.reader import chat_template, read_local_header
+from explorer.gguf.variant import Variant
+from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
 
 PROMPT = "Explain, step by step, why the sky is blue and why sunsets are red."

@@ -3,7 +3,7 @@
     .venv/bin/python bench/transcript.py [--updates 300] [--repeats 6] [--json out.json]
         [--baseline old_chat_transcript.py]
 
-A chat pane (`ui.chat_transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
+A chat pane (`ui.chat.transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
 answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
 --updates further updates of 8 tokens each, each followed by `processEvents()` (layout and paint
 included), as when a model streams at ~30 updates a second. Three shapes of "holding N tokens":
@@ -20,7 +20,7 @@ view, which costs more than one that only adds text to the last line. Goal: the 
 at most 1.2 x the cost at 100. A pane of 100 tokens does not fill the view, so it does not scroll for
 its first few dozen updates; the figure at 1,000 tokens (a full view) is printed too.
 
---baseline FILE measures another version of ui/chat_transcript.py (e.g. `git show HEAD:ui/chat_transcript.py
+--baseline FILE measures another version of ui/chat/transcript.py (e.g. `git show HEAD:ui/chat/transcript.py
 > /tmp/old.py`) in the same run, interleaved with the current one, so that the two compare on a noisy machine.
 """
 
@@ -40,9 +40,9 @@ from types import ModuleType
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.conversation import Message, MessageStats
-from ui import chat_transcript
+from explorer.chat.conversation import Message, MessageStats
 from ui.app import create_app
+from ui.chat import transcript as chat_transcript
 
 WORDS = tuple("the light air scatters blue short wavelengths more strongly than long ones so sky looks "  # noqa: SIM905
               "during day and red at sunset because path through atmosphere is longer".split())
@@ -74,7 +74,7 @@ def chunks(tokens: list[str], k: int) -> list[str]:
 
 
 def load_module(path: Path) -> ModuleType:
-    """Another version of ui/chat_transcript.py, imported under its own name."""
+    """Another version of ui/chat/transcript.py, imported under its own name."""
     spec = importlib.util.spec_from_file_location("baseline_chat_transcript", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import {path}")
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--baseline", type=Path, help="another ui/chat_transcript.py to measure side by side")
+    ap.add_argument("--baseline", type=Path, help="another ui/chat/transcript.py to measure side by side")
     args = ap.parse_args()
     create_app([sys.argv[0]])
     variants = {"": chat_transcript}

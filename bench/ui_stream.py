@@ -24,14 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import Qt, QTimer
 
-from explorer.catalog import Variant
-from explorer.engine.worker import physical_cores
-from explorer.hardware import probe_hardware
-from explorer.library import LocalModel
+from explorer.chat.transcripts import ConversationStore
+from explorer.gguf.variant import Variant
+from explorer.hardware.cores import physical_cores
+from explorer.hardware.probe import probe_hardware
+from explorer.store.library import LocalModel
 from explorer.testing.models import ensure_model
-from explorer.transcripts import ConversationStore
 from ui.app import create_app
-from ui.chat_tab import ChatTab
+from ui.chat.tab import ChatTab
 
 MODEL = "qwen3-fit-dense-f16"
 BEAT_MS = 4

@@ -40,7 +40,7 @@ Where the facts come from (looked up November 2026; no Hub access from here):
 
 Estimates (`size_is_estimate: true`): the same quant of the same architecture when a size is
 known for it (the 2507, Coder and Base models share their shapes with the original models; same
-publisher first), otherwise parameters in the file x BITS_PER_WEIGHT / 8 (explorer/shape.py).
+publisher first), otherwise parameters in the file x BITS_PER_WEIGHT / 8 (explorer/gguf/shape.py).
 Qwen3-0.6B and -1.7B checkpoints store lm_head.weight although tie_word_embeddings is true, and
 their GGUFs carry output.weight (the Hub counts 0.75B and 2.03B parameters in them); the estimate
 counts it.
@@ -59,15 +59,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from explorer.catalog import (  # noqa: E402
+from explorer.catalog.snapshot import (  # noqa: E402
     Catalog,
     CatalogFile,
     CatalogModel,
-    Variant,
     catalog_to_json,
     format_catalog_json,
 )
-from explorer.shape import BITS_PER_WEIGHT, Architecture  # noqa: E402
+from explorer.gguf.shape import BITS_PER_WEIGHT, Architecture  # noqa: E402
+from explorer.gguf.variant import Variant  # noqa: E402
 
 OUTPUT = REPO_ROOT / "assets" / "catalog.json"
 SNAPSHOT_DATE = "2026-11-25"

@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb;offscreen")
 
 from PySide6.QtCore import QTimer
 
-from explorer.library import LocalModel
+from explorer.store.library import LocalModel
 from ui.app import create_app
 from ui.main_window import MainWindow
 from ui.services import default_services

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from conftest import make_hardware
 
-from explorer.conversation import Conversation, Finished, Update
+from explorer.chat.conversation import Conversation, Finished, Update
 from explorer.engine.client import EngineClient, Loaded, LoadProgress
-from explorer.fit import estimate_fit
-from explorer.gguf_meta import read_shape
-from explorer.hardware import Hardware
+from explorer.fit.estimate import estimate_fit
+from explorer.gguf.reader import read_shape
+from explorer.hardware.probe import Hardware
 from explorer.testing.models import ensure_model
 
 GiB = 1024**3
@@ -60,7 +60,7 @@ def assert_looks_uncut(cut: Any, text: str, qtbot: Any) -> None:
     like a DocView of the same size holding `text` as one paragraph."""
     from PySide6.QtGui import QImage
 
-    from ui.chat_transcript import DocView
+    from ui.chat.transcript import DocView
 
     whole = DocView(cut.objectName())
     qtbot.addWidget(whole)

@@ -16,10 +16,12 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 import pytest
 
-from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
-from explorer.hardware import GPU, CPUInfo, Hardware, LlamaBuild, llama_warnings
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.gguf.shape import Architecture
+from explorer.gguf.variant import Variant
+from explorer.hardware.llama_build import LlamaBuild
+from explorer.hardware.probe import GPU, CPUInfo, Hardware, llama_warnings
 from explorer.paths import test_models_dir
-from explorer.shape import Architecture
 
 GiB = 1024**3
 

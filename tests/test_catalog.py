@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from explorer.catalog import (
+from explorer.catalog.snapshot import (
     SHARD_RE,
     Catalog,
     CatalogError,
-    Variant,
     catalog_from_json,
     catalog_to_json,
     load_catalog,
     save_catalog,
 )
-from explorer.shape import BITS_PER_WEIGHT
+from explorer.gguf.shape import BITS_PER_WEIGHT
+from explorer.gguf.variant import Variant
 
 REPO = Path(__file__).resolve().parent.parent
 SNAPSHOT = REPO / "assets" / "catalog.json"
@@ -277,7 +277,7 @@ def test_estimated_sizes_are_flagged(cat: Catalog) -> None:
 
 
 def test_bits_per_weight_agree_with_published_sizes(cat: Catalog) -> None:
-    """BITS_PER_WEIGHT (explorer/shape.py) against every published size: within 5%."""
+    """BITS_PER_WEIGHT (explorer/gguf/shape.py) against every published size: within 5%."""
     for m, f in cat.iter_files():
         if f.size_is_estimate:
             continue

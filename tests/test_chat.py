@@ -1,4 +1,4 @@
-"""explorer.chat: templates, thinking policy, streaming thinking parser, budget, presets, history."""
+"""explorer.chat.templates: templates, thinking policy, streaming thinking parser, budget, presets, history."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import jinja2
 import jinja2.ext
 import pytest
 
-from explorer.catalog import Variant
-from explorer.chat import (
+from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
     AnswerDelta,
     ChatTemplateError,
@@ -29,6 +28,7 @@ from explorer.chat import (
     soft_switch,
     thinking_mode,
 )
+from explorer.gguf.variant import Variant
 from explorer.testing.models import template_text
 
 MESSAGES = [
@@ -330,7 +330,7 @@ def test_presets() -> None:
 
 
 def test_variant_from_template() -> None:
-    from explorer.catalog import variant_from_template
+    from explorer.gguf.variant import variant_from_template
     from explorer.testing.models import template_text
 
     assert variant_from_template(None) is Variant.BASE

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.cli import main, parse_ctx
+from explorer.cli.main import main, parse_ctx
 from explorer.testing.models import ensure_model
 
 

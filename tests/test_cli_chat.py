@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import make_hardware
 
-from explorer import hardware
-from explorer.cli import main
+from explorer.cli.main import main
+from explorer.hardware import probe as hardware
 from explorer.testing.models import ensure_model
 from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ensure_scripted_model
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 
-from explorer.cli import main, shard_names
+from explorer.cli.main import main, shard_names
 from explorer.testing.hub import HubServer, split_file
 from explorer.testing.models import ensure_model
 

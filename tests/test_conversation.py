@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from chat_helpers import drain, start_loaded
 
-from explorer.catalog import Variant
-from explorer.chat import BUDGET_STOP_TEXT, SamplingPreset
-from explorer.conversation import AnswerText, Conversation, EngineError, ThinkingText, settings_record
+from explorer.chat.conversation import AnswerText, Conversation, EngineError, ThinkingText, settings_record
+from explorer.chat.templates import BUDGET_STOP_TEXT, SamplingPreset
 from explorer.engine.client import Crashed, Done, EngineClient, Event, LoadFailed, Tokens
-from explorer.gguf_meta import chat_template, read_local_header
+from explorer.gguf.reader import chat_template, read_local_header
+from explorer.gguf.variant import Variant
 from explorer.testing.models import ensure_model, template_text
 
 HYBRID_T = template_text("hybrid")

@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from explorer.engine.measure import MIB, measure_buffers, parse_llama_log
-from explorer.fit import compute_buffer_bytes, kv_cache_bytes
-from explorer.gguf_meta import read_shape
+from explorer.fit.estimate import compute_buffer_bytes, kv_cache_bytes
+from explorer.gguf.reader import read_shape
 from explorer.testing.models import TEST_MODELS, ensure_model
 
 pytestmark = pytest.mark.llama

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gguf import GGUFReader
 
-from explorer.gguf_meta import (
+from explorer.gguf.reader import (
     ArrayInfo,
     GGUFError,
     chat_template,

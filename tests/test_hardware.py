@@ -22,14 +22,12 @@ from fakes_hardware import (
     write_files,
 )
 
-from explorer.engine.buildinfo import MARKER, probe_llama_build
-from explorer.hardware import (
+from explorer.hardware.llama_build import MARKER, NOT_INSTALLED, LlamaBuild, probe_llama_build
+from explorer.hardware.probe import (
     GPU,
-    NOT_INSTALLED,
     PORTABLE_CPU_FLAGS,
     CPUInfo,
     Hardware,
-    LlamaBuild,
     apple_bandwidth,
     apple_metal_share,
     describe,

@@ -8,9 +8,11 @@ from pathlib import Path
 from hub_fixtures import hub  # noqa: F401 - the fixture
 from huggingface_hub import HfApi
 
-from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
-from explorer.hub_catalog import current_catalog, describe_source, quant_of, refresh_catalog, save_refreshed
-from explorer.shape import Architecture
+from explorer.catalog.refresh import current_catalog, describe_source, refresh_catalog, save_refreshed
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.gguf.names import quant_of
+from explorer.gguf.shape import Architecture
+from explorer.gguf.variant import Variant
 from explorer.testing.hub import HubServer, split_file
 from explorer.testing.models import ensure_model
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 
-from explorer.gguf_meta import GGUFError, read_local_header, read_shape
-from explorer.hub_header import FIRST_CHUNK, read_remote_header, read_remote_shape
+from explorer.gguf.reader import GGUFError, read_local_header, read_shape
+from explorer.gguf.remote import FIRST_CHUNK, read_remote_header, read_remote_shape
 from explorer.testing.hub import HubServer
 from explorer.testing.models import ensure_model
 

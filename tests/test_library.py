@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from explorer.catalog import Variant
-from explorer.gguf_meta import GGUFError
-from explorer.library import (
-    AddedFiles,
-    LocalModel,
-    delete_model,
-    guess_variant,
-    scan_library,
-    total_size,
-)
+from explorer.gguf.reader import GGUFError
+from explorer.gguf.variant import Variant, guess_variant
 from explorer.paths import cache_root
+from explorer.store.library import AddedFiles, LocalModel, delete_model, scan_library, total_size
 from explorer.testing.hub import split_file
 from explorer.testing.models import ensure_model
 

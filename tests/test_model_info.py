@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.catalog import Variant
-from explorer.model_info import inspect_model
+from explorer.gguf.model_info import inspect_model
+from explorer.gguf.variant import Variant
 from explorer.testing.models import TEST_MODELS, ensure_model
 
 

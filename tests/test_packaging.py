@@ -40,7 +40,7 @@ def test_installed_wheel_finds_its_assets(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
-    code = ("import explorer, qwen3_explorer_assets as a; from explorer.catalog import load_catalog; "
+    code = ("import explorer, qwen3_explorer_assets as a; from explorer.catalog.snapshot import load_catalog; "
             "from explorer.testing.models import template_text; "
             "c = load_catalog(); assert template_text('hybrid'); print(explorer.__file__, a.__file__, len(c.models))")
     # -S: no site processing, so the editable install's path hook cannot shadow the wheel; the

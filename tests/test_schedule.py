@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 from conftest import ARCH_0_6B, ARCH_8B, make_hardware
 
-from explorer import schedule
-from explorer.fit import Verdict, estimate_fit
-from explorer.schedule import PaneRequest, Plan, n_gpu_layers_for, plan_runs
-from explorer.shape import ModelShape, estimate_shape
+from explorer.fit import schedule as schedule
+from explorer.fit.estimate import Verdict, estimate_fit
+from explorer.fit.schedule import PaneRequest, Plan, n_gpu_layers_for, plan_runs
+from explorer.gguf.shape import ModelShape, estimate_shape
 
 GiB = 2**30
 CTX = 4096

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from chat_helpers import drain, start_loaded
 
-from explorer.catalog import Variant
-from explorer.chat import BUDGET_STOP_TEXT, NON_THINKING_PRESET, THINKING_PRESET, render_prompt
-from explorer.conversation import AnswerText, Conversation, ThinkingText
-from explorer.gguf_meta import chat_template, read_local_header
+from explorer.chat.conversation import AnswerText, Conversation, ThinkingText
+from explorer.chat.templates import BUDGET_STOP_TEXT, NON_THINKING_PRESET, THINKING_PRESET, render_prompt
+from explorer.gguf.reader import chat_template, read_local_header
+from explorer.gguf.variant import Variant
 from explorer.testing.models import template_text
 from explorer.testing.scripted import (
     DEFAULT_ANSWER,

@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from explorer import transcripts
-from explorer.catalog import Variant
-from explorer.conversation import Conversation, Message, MessageStats
-from explorer.engine.worker import Done, Event, Tokens
-from explorer.transcripts import (
+from explorer.chat import transcripts as transcripts
+from explorer.chat.conversation import Conversation, Message, MessageStats
+from explorer.chat.transcripts import (
     SCHEMA,
     ConversationStore,
     SessionInfo,
@@ -27,6 +25,8 @@ from explorer.transcripts import (
     to_markdown,
     validate_session,
 )
+from explorer.engine.worker import Done, Event, Tokens
+from explorer.gguf.variant import Variant
 
 THINKING = "The user asks about the sky.\nRayleigh: ```scatter ~ 1/λ^4``` and a stray </details> tag.\n```\nok"
 ANSWER = "Because of **Rayleigh scattering**.\n\n```python\nprint('blue')\n```\n"

@@ -16,14 +16,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from explorer.catalog import Variant
-from explorer.chat import SamplingPreset
-from explorer.library import LocalModel
+from explorer.chat.templates import SamplingPreset
+from explorer.chat.transcripts import ConversationStore
+from explorer.gguf.variant import Variant
+from explorer.store.library import LocalModel
 from explorer.testing.models import ensure_model
 from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ensure_scripted_model
-from explorer.transcripts import ConversationStore
-from ui.chat_pane import ChatPane
-from ui.chat_tab import ChatTab
+from ui.chat.pane import ChatPane
+from ui.chat.tab import ChatTab
 
 pytestmark = pytest.mark.llama
 

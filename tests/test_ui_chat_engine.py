@@ -11,7 +11,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from explorer.testing.models import ensure_model
-from ui.chat_engine import LoadSpec, PaneDriver
+from ui.chat.driver import LoadSpec, PaneDriver
 
 
 @pytest.fixture

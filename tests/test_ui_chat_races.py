@@ -18,13 +18,13 @@ from conftest import make_hardware
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from explorer.catalog import Variant
+from explorer.chat.transcripts import ConversationStore
 from explorer.engine.worker import Done, Event, Loaded, Tokens
-from explorer.library import LocalModel
+from explorer.gguf.variant import Variant
+from explorer.store.library import LocalModel
 from explorer.testing.models import ensure_model
-from explorer.transcripts import ConversationStore
-from ui.chat_pane import ChatPane
-from ui.chat_tab import ChatTab
+from ui.chat.pane import ChatPane
+from ui.chat.tab import ChatTab
 
 HYBRID = "qwen3-tiny-hybrid-f16"
 BIG = "qwen3-fit-dense-f16"

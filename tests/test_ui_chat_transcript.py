@@ -11,9 +11,9 @@ from PySide6.QtCore import QEvent, QObject, QUrl
 from PySide6.QtGui import QImage, QMoveEvent, QPaintEvent, QTextBlock, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from explorer.conversation import Message, MessageStats
-from ui import chat_transcript
-from ui.chat_transcript import (
+from explorer.chat.conversation import Message, MessageStats
+from ui.chat import transcript as chat_transcript
+from ui.chat.transcript import (
     CODE_BACKGROUND,
     AssistantMessage,
     MarkdownSplitter,

@@ -12,9 +12,9 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QTextDocument, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from explorer.conversation import Message, MessageStats
-from ui import chat_transcript
-from ui.chat_transcript import TranscriptView
+from explorer.chat.conversation import Message, MessageStats
+from ui.chat import transcript as chat_transcript
+from ui.chat.transcript import TranscriptView
 
 LONG = "".join(f" word{i % 17}" for i in range(300)).strip()  # one paragraph, many lines at 420 px
 

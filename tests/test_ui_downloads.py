@@ -12,19 +12,20 @@ from hub_fixtures import hub  # noqa: F401 - the fixture
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QMessageBox
 
-from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
-from explorer.downloads import DownloadManager, Progress, State
-from explorer.fit import Verdict
-from explorer.gguf_meta import GGUFError
-from explorer.hardware import Hardware
-from explorer.hub_catalog import RefreshResult
-from explorer.library import LocalModel, scan_library
+from explorer.catalog.refresh import RefreshResult
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.fit.estimate import Verdict
+from explorer.gguf.reader import GGUFError
+from explorer.gguf.variant import Variant
+from explorer.hardware.probe import Hardware
+from explorer.store.downloads import DownloadManager, Progress, State
+from explorer.store.library import LocalModel, scan_library
 from explorer.testing.hub import HubServer
 from explorer.testing.models import ensure_model
-from ui.downloads_panel import DownloadsPanel, format_eta
-from ui.library_view import LibColumn, LibraryView
+from ui.library.downloads import DownloadsPanel, format_eta
+from ui.library.view import LibColumn, LibraryView
 from ui.main_window import MainWindow
-from ui.model_table import Row
+from ui.models.table import Row
 from ui.services import Services
 
 MB = 1 << 20
@@ -308,13 +309,13 @@ def test_add_file_error_is_a_message_box(qtbot, monkeypatch, library, tmp_path) 
     view, fake = library
     warnings: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *_a: warnings.append(text))
-    monkeypatch.setattr("ui.library_view.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("ui.library.view.QFileDialog.getOpenFileName",
                         lambda *_a, **_k: (str(tmp_path / "notes.zip"), ""))
     with qtbot.waitSignal(view.add_runner.error, timeout=5000):
         view.add_button.click()
     assert warnings and "not a GGUF file" in warnings[0]
 
-    monkeypatch.setattr("ui.library_view.QFileDialog.getOpenFileName",
+    monkeypatch.setattr("ui.library.view.QFileDialog.getOpenFileName",
                         lambda *_a, **_k: (str(tmp_path / "mine.gguf"), ""))
     with qtbot.waitSignals([view.added, view.scanned], timeout=5000):
         view.add_button.click()

@@ -6,12 +6,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel
 
-from explorer.fit import Breakdown, Verdict, estimate_fit
-from explorer.hardware import describe
-from ui.detail_view import ESTIMATE_NOTE, DetailView
-from ui.hardware_panel import HardwarePanel
-from ui.memory_bar import MemoryBar, Need
-from ui.model_table import Row
+from explorer.fit.estimate import Breakdown, Verdict, estimate_fit
+from explorer.hardware.probe import describe
+from ui.models.detail import ESTIMATE_NOTE, DetailView
+from ui.models.hardware_panel import HardwarePanel
+from ui.models.memory_bar import MemoryBar, Need
+from ui.models.table import Row
 
 GiB = 1024**3
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from explorer.catalog import Catalog, Variant
-from explorer.fit import Verdict
-from explorer.hardware import Hardware, describe
+from explorer.catalog.snapshot import Catalog
+from explorer.fit.estimate import Verdict
+from explorer.gguf.variant import Variant
+from explorer.hardware.probe import Hardware, describe
 from ui.app import load_style_sheet
-from ui.hardware_panel import Banner
 from ui.main_window import FitBatch, MainWindow
-from ui.model_table import ROW_ROLE, SORT_ROLE, Column
+from ui.models.hardware_panel import Banner
+from ui.models.table import ROW_ROLE, SORT_ROLE, Column
 from ui.services import Services, default_services
 
 
@@ -258,7 +259,7 @@ def test_default_services_respect_the_environment(monkeypatch, tmp_path) -> None
 
 def test_exact_fit_from_the_hub_replaces_the_estimate(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
     """The detail view's button reads the header (here: a generated model's) and refits that row."""
-    from explorer.gguf_meta import read_shape
+    from explorer.gguf.reader import read_shape
     from explorer.testing.models import ensure_model
 
     real = read_shape(ensure_model("qwen3moe-fit-q8_0"))
@@ -294,7 +295,7 @@ def test_exact_fit_from_the_hub_replaces_the_estimate(qtbot, fake_hardware, fake
 
 def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, fake_hardware, fake_catalog,
                                                                           tmp_path) -> None:
-    from explorer.library import scan_library
+    from explorer.store.library import scan_library
     from explorer.testing.scripted import ensure_scripted_model
 
     models_dir = tmp_path / "models"

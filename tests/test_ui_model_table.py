@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from explorer.catalog import Catalog, Variant
-from explorer.fit import Verdict
-from explorer.hardware import Hardware
+from explorer.catalog.snapshot import Catalog
+from explorer.fit.estimate import Verdict
+from explorer.gguf.variant import Variant
+from explorer.hardware.probe import Hardware
 from ui.fmt import format_ctx, parse_ctx, verdict_text
 from ui.main_window import compute_fits
-from ui.model_table import (
+from ui.models.table import (
     FIT_ROLE,
     ROW_ROLE,
     SORT_ROLE,

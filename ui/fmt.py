@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from explorer.fit import FitEstimate, Verdict
+from explorer.fit.estimate import FitEstimate, Verdict
 from explorer.units import format_bytes
 
 __all__ = ["format_bytes", "format_ctx", "format_speed", "format_tps", "parse_ctx", "verdict_rank", "verdict_text"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from explorer.cli import SUBCOMMANDS
+from explorer.cli.main import SUBCOMMANDS
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help")):
-        from explorer.cli import main as cli_main
+        from explorer.cli.main import main as cli_main
 
         return cli_main(args)
     from ui.app import run_gui

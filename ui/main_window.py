@@ -43,18 +43,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.catalog import Catalog, CatalogFile, CatalogModel, Variant
-from explorer.download_types import DownloadError
-from explorer.fit import FitEstimate, Verdict, estimate_fit
-from explorer.hardware import Hardware
-from explorer.hub_catalog import RefreshResult, describe_source
-from explorer.shape import ModelShape
-from ui.detail_view import DetailView
-from ui.downloads_panel import DownloadsPanel
+from explorer.catalog.refresh import RefreshResult, describe_source
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
+from explorer.gguf.shape import ModelShape
+from explorer.gguf.variant import Variant
+from explorer.hardware.probe import Hardware
+from explorer.store.download_types import DownloadError
 from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
-from ui.hardware_panel import HardwarePanel
-from ui.library_view import LibraryView
-from ui.model_table import (
+from ui.library.downloads import DownloadsPanel
+from ui.library.view import LibraryView
+from ui.models.detail import DetailView
+from ui.models.hardware_panel import HardwarePanel
+from ui.models.table import (
     ROW_ROLE,
     Column,
     ModelFilterProxy,
@@ -68,8 +69,8 @@ from ui.model_table import (
 from ui.services import Services
 
 if TYPE_CHECKING:
-    from explorer.library import LocalModel
-    from ui.chat_tab import ChatTab
+    from explorer.store.library import LocalModel
+    from ui.chat.tab import ChatTab
 from ui.workers import Cancelled, CancelToken, LatestRunner
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
@@ -581,8 +582,8 @@ class MainWindow(QMainWindow):
     def chat_tab(self) -> ChatTab:
         """The Chat tab, built on first use."""
         if self._chat_tab is None:
-            from explorer.transcripts import ConversationStore
-            from ui.chat_tab import ChatTab
+            from explorer.chat.transcripts import ConversationStore
+            from ui.chat.tab import ChatTab
 
             tab = ChatTab(ConversationStore(self.services.conversations_dir))
             self._chat_tab = tab

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from explorer.catalog import Catalog
-from explorer.hardware import Hardware
+from explorer.catalog.snapshot import Catalog
+from explorer.gguf.shape import ModelShape
+from explorer.hardware.probe import Hardware
 from explorer.paths import models_dir as default_models_dir
-from explorer.shape import ModelShape
 
-if TYPE_CHECKING:  # explorer.downloads imports huggingface_hub: keep it off the start-up path
-    from explorer.download_types import Progress
-    from explorer.hub_catalog import RefreshResult
-    from explorer.library import LocalModel
+if TYPE_CHECKING:  # explorer.store.downloads imports huggingface_hub: keep it off the start-up path
+    from explorer.catalog.refresh import RefreshResult
+    from explorer.store.download_types import Progress
+    from explorer.store.library import LocalModel
 
 
 class Downloader(Protocol):
@@ -58,7 +58,8 @@ class Services:
 def default_services(models_dir: Path | None = None) -> Services:
     """The real services: probe this machine, the cached Hub catalog (else the shipped snapshot)."""
     # Imported here so that merely importing the UI does not pull in the probe's dependencies.
-    from explorer import hardware, hub_catalog
+    from explorer.catalog import refresh as hub_catalog
+    from explorer.hardware import probe as hardware
 
     models_dir = models_dir or default_models_dir()
     return Services(
@@ -75,13 +76,13 @@ def default_services(models_dir: Path | None = None) -> Services:
 
 
 def _read_remote_shape(repo: str, shards: Sequence[str]) -> ModelShape:
-    from explorer.hub_header import read_remote_shape
+    from explorer.gguf.remote import read_remote_shape
 
     return read_remote_shape(repo, shards)
 
 
 def _download_manager(on_progress: Callable[[Progress], None]) -> Downloader:
-    from explorer.downloads import DownloadManager
+    from explorer.store.downloads import DownloadManager
 
     return DownloadManager(on_progress=on_progress)  # the Hugging Face cache, one file at a time
 
@@ -90,7 +91,8 @@ def _refresh_catalog() -> RefreshResult:
     """Ask the Hub for every repo of the shipped snapshot; keep the result when any repo answered."""
     from huggingface_hub import HfApi
 
-    from explorer import catalog, hub_catalog
+    from explorer.catalog import refresh as hub_catalog
+    from explorer.catalog import snapshot as catalog
 
     result = hub_catalog.refresh_catalog(catalog.load_catalog(), HfApi())
     if result.updated:
@@ -99,13 +101,13 @@ def _refresh_catalog() -> RefreshResult:
 
 
 def _scan_library(models_dir: Path) -> list[LocalModel]:
-    from explorer import library
+    from explorer.store import library as library
 
     return library.scan_library(models_dir=models_dir, added=library.AddedFiles().paths())
 
 
 def _delete_model(models_dir: Path, model: LocalModel) -> int:
-    from explorer import library
+    from explorer.store import library as library
 
     freed = library.delete_model(model, models_dir=models_dir)
     if model.source == "added":
@@ -114,6 +116,6 @@ def _delete_model(models_dir: Path, model: LocalModel) -> int:
 
 
 def _add_model_file(path: Path) -> LocalModel:
-    from explorer import library
+    from explorer.store import library as library
 
     return library.AddedFiles().add(path)

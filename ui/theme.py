@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
-from explorer.fit import Verdict
+from explorer.fit.estimate import Verdict
 
 # (background, text) of the verdict pills
 VERDICT_COLORS: dict[Verdict, tuple[str, str]] = {

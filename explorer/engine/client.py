@@ -39,7 +39,7 @@ from explorer.engine.worker import (
     rss_bytes,
     worker_main,
 )
-from explorer.fit import FLASH_ATTN
+from explorer.fit.estimate import FLASH_ATTN
 
 __all__ = ["Crashed", "Done", "EngineClient", "Event", "LoadFailed", "LoadProgress", "Loaded", "Tokens",
            "crash_message", "rss_bytes"]

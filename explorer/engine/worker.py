@@ -14,12 +14,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
-import functools
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from explorer.hardware.cores import physical_cores
 
 FLUSH_SECONDS = 0.03
 WORKER_NICENESS = 5
@@ -126,22 +127,6 @@ class StopFlag:
 
 
 _KEEP_ALIVE: list[Any] = []
-
-
-@functools.cache
-def physical_cores() -> int:
-    """Threads for llama.cpp: the physical cores (hyperthreads do not help matrix math).
-
-    Cached: the chat tab plans on every model or context change, and the count does not change."""
-    try:
-        import psutil
-
-        n = psutil.cpu_count(logical=False)
-        if n:
-            return int(n)
-    except ImportError:
-        pass
-    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def rss_bytes(pid: int) -> int | None:

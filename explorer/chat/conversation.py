@@ -1,0 +1,341 @@
+"""One chat pane's conversation, UI-agnostic and driven by polling.
+
+    conv = Conversation(client, template=chat_template(header), variant=Variant.HYBRID, thinking=True)
+    conv.send("Why is the sky blue?")
+    while conv.busy:
+        for update in conv.pump(0.03):   # ThinkingText | AnswerText | Finished | EngineError
+            ...
+
+`client` is an `EngineClient` whose model is loaded (or loading: `Loaded` events are ignored). The
+conversation renders the prompt itself (`chat.render_prompt` with ``enable_thinking``), streams the
+output through a `ThinkingParser`, and enforces the thinking budget (Qwen3 report, see
+`chat.BUDGET_STOP_TEXT`) exactly, with the engine's own token limit:
+
+1. with thinking on and a budget of N tokens, the first generation may write at most N tokens;
+2. if it ends at that limit while the parser is still in thinking, the thinking used exactly N
+   tokens: generate again from ``prompt + output so far + BUDGET_STOP_TEXT`` (BUDGET_STOP_TEXT is fed
+   to the parser, which closes the thinking) and stream the rest as the answer;
+3. if it ends at the limit after the thinking had closed, just continue from ``prompt + output so
+   far`` (llama.cpp reuses the cached prefix), with what is left of max_tokens.
+
+The thinking token count is exact when the budget cut it; otherwise it is counted per batch of text
+from the worker (up to 16 tokens or ~30 ms): a batch counts as thinking when the parser was in
+thinking before or after it, so a batch holding ``</think>`` counts whole.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, Union
+
+from explorer.chat.templates import (
+    BUDGET_STOP_TEXT,
+    AnswerDelta,
+    SamplingPreset,
+    ThinkingDelta,
+    ThinkingParser,
+    Turn,
+    history_for_template,
+    preset_for,
+    render_prompt,
+    resolve_thinking,
+    thinking_mode,
+)
+from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
+from explorer.gguf.variant import Variant
+
+StopReason = Literal["stop", "length", "stopped", "error"]
+
+_ids = itertools.count(1)
+
+
+class Engine(Protocol):
+    """What Conversation needs from an `EngineClient` (tests pass a fake)."""
+
+    def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
+                 top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
+                 stop: list[str] | None = None) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]: ...
+
+
+@dataclass
+class MessageStats:
+    ttft_s: float = 0.0  # time to the first token of the first generation
+    tokens_per_s: float = 0.0  # generated tokens per second over all generations of the message
+    n_tokens: int = 0  # tokens generated (thinking + answer; not the injected BUDGET_STOP_TEXT)
+    thinking_tokens: int = 0  # approximate, see the module docstring
+    stop_reason: StopReason = "stop"
+    budget_forced: bool = False
+    prompt_tokens: int = 0  # of the first generation's prompt
+    message: str = ""  # why, for stop_reason "error"
+
+
+@dataclass
+class Message:
+    role: str  # "system", "user" or "assistant"
+    content: str  # the answer for the assistant
+    thinking: str = ""
+    stats: MessageStats | None = None  # assistant only
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content, "thinking": self.thinking,
+                "stats": asdict(self.stats) if self.stats is not None else None}
+
+
+# --- updates for the UI -----------------------------------------------------------------------
+
+# The parser's own text events go to the UI unchanged (its ThinkingEnd is not needed there).
+ThinkingText = ThinkingDelta
+AnswerText = AnswerDelta
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The assistant message is complete (and in `messages`); `stats.stop_reason` says how it ended."""
+
+    stats: MessageStats
+
+
+@dataclass(frozen=True)
+class EngineError:
+    """The engine failed while no message was being generated (e.g. the load failed)."""
+
+    message: str
+
+
+Update = Union[ThinkingText, AnswerText, Finished, EngineError]  # noqa: UP007
+
+
+@dataclass
+class _Gen:
+    """The message being generated."""
+
+    prompt: str  # the first prompt of this message
+    parser: ThinkingParser
+    thinking_on: bool
+    sampling: SamplingPreset
+    request_id: str = ""
+    raw: str = ""  # the output text fed to the parser, over all generations
+    held: str = ""  # a trailing "\ufffd" kept from the parser while capped: a character the cap may have split
+    cap: int = 0  # the max_tokens of a request limited to the thinking budget (0: not limited)
+    user_stopped: bool = False
+    stats: MessageStats = field(default_factory=MessageStats)
+    first_done: bool = False
+    gen_seconds: float = 0.0  # estimated from the worker's per-request tokens/s
+    gen_tokens: int = 0
+
+
+class Conversation:
+    def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
+                 budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
+                 seed: int = 0, system: str | None = None) -> None:
+        if budget is not None and budget < 0:
+            raise ValueError(f"thinking budget must be >= 0, got {budget}")
+        self.client = client
+        self.template = template
+        self.variant = Variant(variant)
+        self.mode = thinking_mode(self.variant)
+        self.thinking = thinking
+        self.budget = budget
+        self.sampling = sampling  # None: preset_for(thinking of each turn)
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.messages: list[Message] = []
+        if system:
+            self.messages.append(Message("system", system))
+        self.last_prompt: str | None = None  # the prompt of the latest generate() (forced ones too)
+        self.prompts: list[str] = []  # every prompt sent, in order
+        self._gen: _Gen | None = None
+        self._pending_updates: list[Update] = []  # made by send() itself (budget 0)
+        self._tag = f"c{next(_ids)}"
+        self._req = itertools.count(1)
+
+    # --- public --------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._gen is not None
+
+    def send(self, user_text: str) -> None:
+        """Append the user's turn and start generating the answer (results come from `pump`)."""
+        if self._gen is not None:
+            raise RuntimeError("a message is still being generated; stop() it first")
+        messages = [*self.messages, Message("user", user_text)]
+        user_texts = [m.content for m in messages if m.role == "user"]
+        thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
+        turns = [Turn(m.role, m.content) for m in _answered(messages)]
+        # Rendered before the turn is kept: a template that rejects the conversation leaves it unchanged.
+        prompt = render_prompt(self.template, history_for_template(turns),
+                               enable_thinking=thinking_on if self.template is not None else None)
+        self.messages.append(messages[-1])
+        sampling = self.sampling or preset_for(thinking_on)
+        # Thinking-2507 templates open <think> in the generation prompt: the output starts inside it.
+        parser = ThinkingParser(started_in_thinking=self.mode.always)
+        gen = _Gen(prompt=prompt, parser=parser, thinking_on=thinking_on, sampling=sampling)
+        self._gen = gen
+        if thinking_on and self.budget == 0:
+            # No thinking at all: force the end of the block before generating anything.
+            gen.stats.budget_forced = True
+            gen.raw = "" if self.mode.always else "<think>\n"
+            gen.parser.feed(gen.raw)
+            self._pending_updates = self._force_answer(gen)
+            return
+        max_tokens = self.max_tokens
+        if thinking_on and self.budget is not None and self.budget < max_tokens:
+            max_tokens = gen.cap = self.budget
+        self._generate(gen, prompt, max_tokens)
+
+    def stop(self) -> None:
+        """Stop the current message; it ends (via `pump`) with stop reason "stopped", the partial answer kept."""
+        gen = self._gen
+        if gen is None:
+            return
+        gen.user_stopped = True
+        self.client.stop()
+
+    def pump(self, timeout: float = 0.0) -> list[Update]:
+        """Process engine events (waiting up to `timeout` s for the first one); updates for the UI."""
+        out, self._pending_updates = self._pending_updates, []
+        if out:
+            timeout = 0.0
+        for ev in self.client.poll(timeout):
+            out.extend(self._handle(ev))
+        return out
+
+    def history(self) -> list[Turn]:
+        return [Turn(m.role, m.content, m.thinking) for m in self.messages]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": settings_record(variant=self.variant, thinking=self.thinking, budget=self.budget,
+                                        sampling=self.sampling, max_tokens=self.max_tokens, seed=self.seed),
+            "turns": [m.to_dict() for m in self.messages],
+        }
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:
+        gen.request_id = f"{self._tag}-{next(self._req)}"
+        self.last_prompt = prompt
+        self.prompts.append(prompt)
+        s = gen.sampling
+        self.client.generate(gen.request_id, prompt, max_tokens=max_tokens, temperature=s.temperature,
+                             top_p=s.top_p, top_k=s.top_k, min_p=s.min_p, seed=self.seed)
+
+    def _handle(self, ev: Event) -> list[Update]:
+        gen = self._gen
+        if isinstance(ev, (Crashed, LoadFailed)):
+            if gen is None:
+                return [EngineError(ev.message)]
+            return self._finish(gen, "error", ev.message)
+        if gen is None or not isinstance(ev, (Tokens, Done)) or ev.request_id != gen.request_id:
+            return []  # Loaded, or a late event of an earlier request
+        if isinstance(ev, Tokens):
+            return self._on_tokens(gen, ev)
+        return self._on_done(gen, ev)
+
+    def _on_tokens(self, gen: _Gen, ev: Tokens) -> list[Update]:
+        before = gen.parser.in_thinking
+        text, gen.held = gen.held + ev.text, ""
+        if gen.cap:
+            kept = text.rstrip("\ufffd")
+            text, gen.held = kept, text[len(kept):]
+        gen.raw += text
+        out = _updates(gen.parser.feed(text))
+        gen.stats.n_tokens += ev.n_tokens
+        if gen.thinking_on and (before or gen.parser.in_thinking):
+            gen.stats.thinking_tokens += ev.n_tokens
+        return out
+
+    def _on_done(self, gen: _Gen, ev: Done) -> list[Update]:
+        if not gen.first_done:
+            gen.first_done = True
+            gen.stats.ttft_s = ev.ttft_s
+            gen.stats.prompt_tokens = ev.n_prompt_tokens
+        if ev.tokens_per_s > 0 and ev.n_tokens > 0:
+            gen.gen_seconds += ev.n_tokens / ev.tokens_per_s
+            gen.gen_tokens += ev.n_tokens
+        if ev.reason == "error":
+            return self._finish(gen, "error", ev.message)
+        if gen.user_stopped:
+            return self._finish(gen, "stopped")
+        # "length" at the cap is the budget; "length" short of it is the context running out.
+        if ev.reason == "length" and gen.cap and ev.n_tokens >= gen.cap:
+            gen.cap = 0
+            gen.held = ""  # a character the cut split in two: the next generation writes it whole
+            if gen.parser.in_thinking:
+                gen.stats.thinking_tokens = gen.stats.n_tokens  # every token so far was thinking
+                return self._force_answer(gen)
+            return self._continue(gen)  # thinking ended within the budget: go on
+        gen.cap = 0
+        return self._finish(gen, ev.reason)
+
+    def _force_answer(self, gen: _Gen) -> list[Update]:
+        """Budget spent: close the thinking with BUDGET_STOP_TEXT and generate the answer after it."""
+        gen.stats.budget_forced = True
+        out = _updates(gen.parser.feed(BUDGET_STOP_TEXT))
+        gen.raw += BUDGET_STOP_TEXT
+        return out + self._continue(gen)
+
+    def _continue(self, gen: _Gen) -> list[Update]:
+        """Generate on from everything so far, with what is left of max_tokens."""
+        remaining = self.max_tokens - gen.stats.n_tokens
+        if remaining <= 0:
+            return self._finish(gen, "length")
+        self._generate(gen, gen.prompt + gen.raw, remaining)
+        return []
+
+    def _finish(self, gen: _Gen, reason: StopReason, message: str = "") -> list[Update]:
+        gen.raw += gen.held  # not a cap cut: a held "\ufffd" is the model's text
+        out = _updates(gen.parser.feed(gen.held)) + _updates(gen.parser.close())
+        gen.held = ""
+        gen.stats.stop_reason = reason
+        gen.stats.message = message
+        if gen.gen_seconds > 0:
+            gen.stats.tokens_per_s = gen.gen_tokens / gen.gen_seconds
+        self.messages.append(Message("assistant", gen.parser.answer_text, gen.parser.thinking_text, gen.stats))
+        self._gen = None
+        out.append(Finished(gen.stats))
+        return out
+
+
+def _answered(messages: list[Message]) -> list[Message]:
+    """The history the model sees: a question whose answer failed with nothing written is left out,
+    with its empty answer (both stay in `messages`, and in what is saved, with the error)."""
+    out: list[Message] = []
+    for m in messages:
+        failed = (m.role == "assistant" and not m.content.strip() and m.stats is not None
+                  and m.stats.stop_reason == "error")
+        if failed:
+            if out and out[-1].role == "user":
+                out.pop()
+            continue
+        out.append(m)
+    return out
+
+
+def _updates(events: list[Any]) -> list[Update]:
+    return [e for e in events if isinstance(e, (ThinkingDelta, AnswerDelta))]
+
+
+def settings_record(*, variant: Variant | None, thinking: bool, budget: int | None,
+                    sampling: SamplingPreset | None, max_tokens: int, seed: int) -> dict[str, Any]:
+    """A pane's settings as saved with its conversation, whether or not it has chatted yet.
+
+    `sampling` None means Qwen's preset for the thinking mode; the preset's values are saved then,
+    so that a transcript says what ran.
+    """
+    never = variant is not None and thinking_mode(variant).never
+    return {
+        "variant": variant.value if variant is not None else None,
+        "thinking": thinking,
+        "budget": budget,
+        "sampling": asdict(sampling or preset_for(thinking and not never)),
+        "sampling_is_default": sampling is None,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }

@@ -1,0 +1,1 @@
+"""The command line: `qwen3-explorer <subcommand>` (no Qt)."""

@@ -1,0 +1,1 @@
+"""Models on disk: verified, resumable downloads and the local library."""

@@ -1,0 +1,399 @@
+"""One chat pane's engine, driven from a background thread: the GUI thread only sends commands.
+
+`PaneDriver` owns an `EngineClient` (the model's worker process) and a `Conversation`. Its thread
+reads the model's header, loads and unloads, sends prompts and pumps the conversation; it emits Qt
+signals, which reach the pane on the GUI thread through queued connections. So no model load, file
+read, pipe wait or token decode ever runs on the GUI thread.
+
+Text is coalesced: thinking and answer deltas collect for `FLUSH_SECONDS` (~30 updates a second at
+most) and go out as one `text` signal; `finished` always comes after the last text of its message.
+
+Stop goes straight to the worker's stop flag (a lock-free shared byte, `StopFlag`) from the calling
+thread, so it does not wait behind the driver's loop; the loop also passes it to the conversation,
+which then ends the message with stop reason "stopped".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any, Literal
+
+from PySide6.QtCore import QObject, Signal
+
+from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, Message, ThinkingText
+from explorer.chat.templates import ChatTemplateError, SamplingPreset
+from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.worker import Crashed
+from explorer.gguf.model_info import ModelInfo, inspect_model
+from explorer.gguf.reader import GGUFError
+from explorer.gguf.variant import Variant
+
+FLUSH_SECONDS = 1 / 30
+PUMP_WAIT = 0.01  # how long it waits for engine events while streaming or loading
+
+State = Literal["empty", "loading", "ready", "generating", "failed"]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    path: Path
+    n_ctx: int
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    """One user message and the pane's settings for it."""
+
+    text: str
+    thinking: bool
+    budget: int | None = None
+    sampling: SamplingPreset | None = None  # None: Qwen's preset for the mode the turn runs in
+    max_tokens: int = 1024
+    seed: int = 0
+    regenerate: bool = False  # drop the last answer and ask the same question again
+
+
+class PaneDriver(QObject):
+    """The engine of one pane. Methods return at once; results come back as signals.
+
+    A message is a *run*: `run(run_id, load, send)` loads the model when it is not loaded that way
+    already, then sends. Every run ends with exactly one `finished(run_id, ...)` (it generated: done,
+    stopped, error) or `aborted(run_id, why)` (it never generated: stopped while loading, the load
+    failed, the template rejected the conversation...). `stop(run_id)` only stops that run, so a late
+    stop never reaches the next message.
+    """
+
+    inspected = Signal(object)  # ModelInfo
+    inspect_failed = Signal(str)
+    state_changed = Signal(str)  # State
+    load_progress = Signal(float)  # 0..1
+    loaded = Signal(float, int)  # load seconds, n_ctx
+    load_failed = Signal(str)
+    text = Signal(str, str)  # thinking delta, answer delta (coalesced)
+    finished = Signal(int, object, object)  # run id, MessageStats, the conversation as Conversation.to_dict()
+    aborted = Signal(int, str)  # run id, why the message did not run
+    engine_error = Signal(str)  # the worker died while no message was running
+    unloaded = Signal()
+    closed = Signal()  # the thread has ended (after `close`)
+    worker_pid = Signal(int)
+
+    def __init__(self, name: str = "pane", parent: QObject | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+        super().__init__(parent)
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # A byte on this pipe says "a command is queued": idle, the thread blocks on it and on the
+        # worker's pipe and process together, instead of waking up to look.
+        self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
+        self._client = client_factory()
+        self._conv: Conversation | None = None
+        self._messages: list[Message] = []  # kept across model changes and reloads
+        self._info: ModelInfo | None = None
+        self._load: LoadSpec | None = None
+        self._state: State = "empty"
+        self._run_id = 0  # the run being loaded for or generated (0: none)
+        self._pending_send: SendSpec | None = None  # the run's message, sent once Loaded
+        self._stop_run = 0  # the run the GUI asked to stop (an int write is atomic)
+        self._thinking_buf: list[str] = []
+        self._answer_buf: list[str] = []
+        self._last_flush = 0.0
+        self._thread = threading.Thread(target=self._loop, name=f"engine-{name}", daemon=True)
+        self._thread.start()
+
+    # --- commands (any thread) --------------------------------------------------------------
+
+    def inspect(self, path: Path, variant: Variant | None = None) -> None:
+        self._post("inspect", (Path(path), variant))
+
+    def load(self, spec: LoadSpec) -> None:
+        """Load `spec` now, with no message (Reload)."""
+        self._post("load", spec)
+
+    def run(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
+        if run_id <= 0:
+            raise ValueError("run ids start at 1")
+        self._post("run", (run_id, load, send))
+
+    def stop(self, run_id: int) -> None:
+        """Stop run `run_id` (the worker sees the flag within one token); a later run is not affected."""
+        self._stop_run = run_id
+        if self._run_id == run_id and self._state == "generating":
+            self._client.stop()  # at once, from this thread: the flag is lock-free shared memory
+        self._post("stop", run_id)
+
+    def unload(self) -> None:
+        self._post("unload", None)
+
+    def clear(self) -> None:
+        self._post("clear", None)
+
+    def restore(self, messages: list[Message]) -> None:
+        self._post("restore", list(messages))
+
+    def close(self) -> None:
+        """End the thread and the worker process without waiting; `closed` says when it is done."""
+        self._stop_run = self._run_id
+        self._client.stop()
+        self._post("quit", None)
+
+    def _post(self, cmd: str, arg: Any) -> None:
+        self._queue.put((cmd, arg))
+        with contextlib.suppress(OSError):  # the thread has ended and closed its end
+            self._wake_w.send_bytes(b"")
+
+    def join(self, timeout: float = 10.0) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def load_spec(self) -> LoadSpec | None:
+        """What is loaded (or loading) now."""
+        return self._load
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                busy = self._state in ("loading", "generating")
+                try:
+                    cmd, arg = self._queue.get_nowait()
+                except queue.Empty:
+                    cmd, arg = "", None
+                    if not busy and not self._wait_idle():
+                        continue  # a command came: read it
+                if cmd == "quit":
+                    break
+                try:
+                    if cmd:
+                        self._command(cmd, arg)
+                        continue  # drain the queue before waiting on the engine
+                    if self._state == "loading":
+                        self._poll_load()
+                    elif self._state in ("ready", "generating"):
+                        self._pump()
+                except Exception as exc:  # a bug or a surprise must not kill the pane's thread
+                    self._fail(f"{type(exc).__name__}: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                self._client.unload()
+            self._wake_r.close()
+            with contextlib.suppress(RuntimeError):  # the QObject may be gone at exit
+                self.closed.emit()
+
+    def _wait_idle(self) -> bool:
+        """Block until a command is queued (False) or the worker has news (True): an event, or its
+        end (a crash while idle shows at once). Nothing runs meanwhile: no polling."""
+        worker = self._client.idle_waitables() if self._state == "ready" else []
+        if worker is None:
+            return True
+        ready = wait([self._wake_r, *worker])
+        if self._wake_r in ready:
+            while self._wake_r.poll():
+                self._wake_r.recv_bytes()
+            return False
+        return True
+
+    def _set_state(self, state: State) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _mark_failed(self) -> None:
+        """The worker is gone or unusable: nothing is loaded; the pane offers Reload."""
+        self._conv = None
+        self._load = None
+        self._set_state("failed")
+
+    def _end_run(self, why: str) -> None:
+        """The current run will not generate: say so (once)."""
+        run_id, self._run_id, self._pending_send = self._run_id, 0, None
+        if run_id:
+            self.aborted.emit(run_id, why)
+
+    def _fail(self, message: str) -> None:
+        """Something unexpected: drop the worker and end the run, leaving the pane usable (Reload)."""
+        busy = self._conv is not None and self._conv.busy
+        with contextlib.suppress(Exception):
+            self._client.unload()
+        self._mark_failed()
+        if self._run_id:
+            self._end_run(f"Internal error{' while generating' if busy else ''}: {message}")
+        else:
+            self.engine_error.emit(f"Internal error: {message}")
+
+    def _command(self, cmd: str, arg: Any) -> None:
+        if cmd == "inspect":
+            path, variant = arg
+            try:
+                info = inspect_model(path, variant)
+            except (GGUFError, OSError) as exc:
+                self.inspect_failed.emit(f"{path.name}: {exc}")
+                return
+            self._info = info
+            self.inspected.emit(info)
+        elif cmd == "load":
+            self._start_load(arg)
+        elif cmd == "run":
+            run_id, load, send = arg
+            if self._run_id:
+                self._end_run("Another message was still running.")
+            self._run_id = run_id
+            if self._stop_run == run_id:
+                self._end_run("Stopped before it started.")
+            elif self._state in ("ready", "generating") and same_model(self._load, load):
+                self._send(send)
+            else:
+                self._pending_send = send
+                self._start_load(load)
+        elif cmd == "stop":
+            # Generating, the next _pump stops the conversation; a late stop (arg != run) does nothing.
+            if arg == self._run_id and self._state == "loading":
+                self._end_run("Stopped before the model had loaded.")  # before _unload says it otherwise
+                self._unload()  # abandon the load (llama.cpp aborts it at once)
+        elif cmd == "unload":
+            self._unload()
+        elif cmd == "clear":
+            if self._conv is not None and self._conv.busy:
+                self._conv.stop()
+            self._messages = []
+            if self._conv is not None:
+                self._conv.messages = self._messages
+        elif cmd == "restore":
+            self._messages = arg
+            if self._conv is not None:
+                self._conv.messages = self._messages
+
+    def _start_load(self, spec: LoadSpec) -> None:
+        if self._info is None or self._info.path != spec.path:
+            try:
+                self._info = inspect_model(spec.path)
+            except (GGUFError, OSError) as exc:
+                self._load = None
+                self._set_state("failed")
+                self.load_failed.emit(f"{spec.path.name}: {exc}")
+                self._end_run(f"Could not read the model: {spec.path.name}: {exc}")
+                return
+            self.inspected.emit(self._info)
+        if self._state != "empty":
+            self._client.unload()
+        self._load = spec
+        self._conv = None
+        self._set_state("loading")
+        self._client.start(spec.path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads)
+        if self._client.pid is not None:
+            self.worker_pid.emit(self._client.pid)
+
+    def _poll_load(self) -> None:
+        for ev in self._client.poll(PUMP_WAIT):
+            if isinstance(ev, LoadProgress):
+                self.load_progress.emit(ev.fraction)
+            elif isinstance(ev, Loaded):
+                info = self._info
+                assert info is not None
+                self._conv = Conversation(self._client, template=info.template, variant=info.variant,
+                                          thinking=True)
+                self._conv.messages = self._messages
+                self._set_state("ready")
+                self.loaded.emit(ev.load_seconds, ev.n_ctx)
+                pending, self._pending_send = self._pending_send, None
+                if pending is not None and self._run_id:
+                    self._send(pending)
+            elif isinstance(ev, (LoadFailed, Crashed)):
+                self._mark_failed()
+                self.load_failed.emit(ev.message)
+                self._end_run(f"Could not load the model: {ev.message}")
+                return
+
+    def _send(self, spec: SendSpec) -> None:
+        conv = self._conv
+        assert conv is not None
+        if spec.regenerate and _asked_last(conv.messages, spec.text):
+            while conv.messages and conv.messages[-1].role == "assistant":
+                conv.messages.pop()
+            conv.messages.pop()  # the question; send() asks it again
+        conv.thinking = spec.thinking
+        conv.budget = spec.budget
+        conv.sampling = spec.sampling
+        conv.max_tokens = spec.max_tokens
+        conv.seed = spec.seed
+        try:
+            conv.send(spec.text)
+        except ChatTemplateError as exc:
+            self._end_run(f"The model's chat template rejected the conversation: {exc}")
+            return
+        self._set_state("generating")  # a stop already asked for is carried out by the next _pump
+
+    def _pump(self) -> None:
+        conv = self._conv
+        assert conv is not None
+        if self._run_id and self._stop_run == self._run_id and conv.busy:
+            conv.stop()  # on every pass: a budget-forced generation may start after the first stop
+        for up in conv.pump(PUMP_WAIT if self._state == "generating" else 0.0):
+            if isinstance(up, ThinkingText):
+                self._thinking_buf.append(up.text)
+            elif isinstance(up, AnswerText):
+                self._answer_buf.append(up.text)
+            elif isinstance(up, Finished):
+                self._flush()
+                if up.stats.stop_reason == "error" and not self._client.alive:
+                    self._mark_failed()
+                else:
+                    self._set_state("ready")
+                run_id, self._run_id = self._run_id, 0
+                self.finished.emit(run_id, up.stats, conv.to_dict())
+                if self._conv is None:
+                    return
+            elif isinstance(up, EngineError):
+                self._mark_failed()
+                if self._run_id:
+                    self._end_run(up.message)
+                else:
+                    self.engine_error.emit(up.message)
+                return
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if self._thinking_buf or self._answer_buf:
+            thinking, answer = "".join(self._thinking_buf), "".join(self._answer_buf)
+            self._thinking_buf.clear()
+            self._answer_buf.clear()
+            self.text.emit(thinking, answer)
+
+    def _unload(self) -> None:
+        busy = self._conv is not None and self._conv.busy
+        with contextlib.suppress(Exception):
+            self._client.unload()
+        self._conv = None
+        self._load = None
+        if busy or self._pending_send is not None:
+            self._flush()
+            self._end_run("The model was unloaded before the answer ended.")
+        self._set_state("empty")
+        self.unloaded.emit()
+
+
+def same_model(a: LoadSpec | None, b: LoadSpec) -> bool:
+    """Whether a model loaded as `a` serves `b` (the thread count alone is not worth a reload)."""
+    return a is not None and (a.path, a.n_ctx, a.n_gpu_layers) == (b.path, b.n_ctx, b.n_gpu_layers)
+
+
+def _asked_last(messages: list[Message], text: str) -> bool:
+    """The conversation's last question is `text` (so regenerating replaces its answer)."""
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    return last_user is not None and last_user.content == text

@@ -1,0 +1,601 @@
+"""One pane of the side-by-side chat: its model, thinking switch, settings, status and transcript.
+
+The pane turns its `PaneDriver`'s signals into what the person sees; the chat tab decides when it
+loads and what it sends (see `ui.chat.tab`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    QWidgetAction,
+)
+
+from explorer.chat.conversation import Message, MessageStats
+from explorer.chat.templates import SamplingPreset, preset_for, thinking_mode
+from explorer.engine.client import EngineClient
+from explorer.gguf.model_info import ModelInfo
+from explorer.gguf.variant import Variant
+from explorer.store.library import LocalModel
+from ui.chat.driver import LoadSpec, PaneDriver, SendSpec
+from ui.chat.transcript import TranscriptView
+from ui.fmt import CONTEXT_CHOICES, format_ctx
+
+DEFAULT_CTX = 8192
+DEFAULT_MAX_TOKENS = 2048
+NO_BUDGET = -1  # the budget spin box's "no limit"
+RANDOM_SEED = -1
+_SETTINGS_BUDGET = "chat/default_budget"
+
+
+def default_budget() -> int | None:
+    value = QSettings().value(_SETTINGS_BUDGET, NO_BUDGET)
+    try:
+        n = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return None if n < 0 else n
+
+
+def set_default_budget(budget: int | None) -> None:
+    QSettings().setValue(_SETTINGS_BUDGET, NO_BUDGET if budget is None else budget)
+
+
+@dataclass
+class PaneSettings:
+    """What a pane runs with. `sampling` None: Qwen's preset for the turn's thinking mode."""
+
+    thinking: bool = True
+    budget: int | None = None
+    sampling: SamplingPreset | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    seed: int = RANDOM_SEED
+    ctx: int = DEFAULT_CTX
+
+
+def model_label(m: LocalModel) -> str:
+    name = Path(m.filename).name
+    return name.removesuffix(".gguf").split("-00001-of-")[0]
+
+
+class SettingsForm(QWidget):
+    """The pane's settings (in the pane's settings menu): sampling, budget, lengths, seed."""
+
+    ctx_changed = Signal()  # the one setting the plan depends on; the rest are read when a message is sent
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("paneSettings")
+        form = QFormLayout(self)
+        form.setContentsMargins(12, 10, 12, 10)
+        self.preset_box = QCheckBox("Qwen's recommended sampling")
+        self.preset_box.setChecked(True)
+        self.preset_box.setToolTip("Thinking: temperature 0.6, top-p 0.95, top-k 20, min-p 0\n"
+                                   "Non-thinking: temperature 0.7, top-p 0.8, top-k 20, min-p 0")
+        form.addRow(self.preset_box)
+        self.temperature = self._double(0.0, 2.0, 0.05)
+        self.top_p = self._double(0.0, 1.0, 0.05)
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, 200)
+        self.min_p = self._double(0.0, 1.0, 0.01)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Min-p", self.min_p)
+        self.budget = QSpinBox()
+        self.budget.setObjectName("budgetSpin")
+        self.budget.setRange(NO_BUDGET, 32768)
+        self.budget.setSingleStep(256)
+        self.budget.setSpecialValueText("no limit")
+        self.budget.setSuffix(" tokens")
+        self.budget.setToolTip("Thinking budget: after this many thinking tokens the model is told to stop "
+                               "thinking and answer (the Qwen3 report's method)")
+        form.addRow("Thinking budget", self.budget)
+        self.default_budget_button = QPushButton("Use as default for new panes")
+        self.default_budget_button.clicked.connect(lambda: set_default_budget(self.budget_value()))
+        form.addRow("", self.default_budget_button)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(16, 131072)
+        self.max_tokens.setSingleStep(256)
+        form.addRow("Max tokens", self.max_tokens)
+        self.seed = QSpinBox()
+        self.seed.setRange(RANDOM_SEED, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        form.addRow("Seed", self.seed)
+        self.ctx = QComboBox()
+        self.ctx.setObjectName("ctxCombo")
+        for c in CONTEXT_CHOICES:
+            self.ctx.addItem(format_ctx(c), c)
+        form.addRow("Context", self.ctx)
+        self.preset_box.toggled.connect(self._sync_enabled)
+        self.ctx.currentIndexChanged.connect(self.ctx_changed)
+
+    @staticmethod
+    def _double(lo: float, hi: float, step: float) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setDecimals(2)
+        return box
+
+    def _sync_enabled(self) -> None:
+        custom = not self.preset_box.isChecked()
+        for w in (self.temperature, self.top_p, self.top_k, self.min_p):
+            w.setEnabled(custom)
+
+    def show_preset(self, thinking: bool) -> None:
+        """Show the values Qwen recommends for the mode while the preset is in use."""
+        if self.preset_box.isChecked():
+            self._set_sampling(preset_for(thinking))
+
+    def _set_sampling(self, s: SamplingPreset) -> None:
+        self.temperature.setValue(s.temperature)
+        self.top_p.setValue(s.top_p)
+        self.top_k.setValue(s.top_k)
+        self.min_p.setValue(s.min_p)
+
+    def budget_value(self) -> int | None:
+        v = self.budget.value()
+        return None if v == NO_BUDGET else v
+
+    def set_settings(self, st: PaneSettings) -> None:
+        self.preset_box.setChecked(st.sampling is None)
+        if st.sampling is not None:
+            self._set_sampling(st.sampling)
+        else:
+            self.show_preset(st.thinking)
+        self._sync_enabled()
+        self.budget.setValue(NO_BUDGET if st.budget is None else st.budget)
+        self.max_tokens.setValue(st.max_tokens)
+        self.seed.setValue(st.seed)
+        i = self.ctx.findData(st.ctx)
+        if i < 0:
+            self.ctx.addItem(format_ctx(st.ctx), st.ctx)
+            i = self.ctx.count() - 1
+        self.ctx.setCurrentIndex(i)
+
+    def read(self, thinking: bool) -> PaneSettings:
+        sampling = None if self.preset_box.isChecked() else SamplingPreset(
+            temperature=round(self.temperature.value(), 3), top_p=round(self.top_p.value(), 3),
+            top_k=self.top_k.value(), min_p=round(self.min_p.value(), 3))
+        return PaneSettings(thinking=thinking, budget=self.budget_value(), sampling=sampling,
+                            max_tokens=self.max_tokens.value(), seed=self.seed.value(),
+                            ctx=int(self.ctx.currentData()))
+
+
+class ChatPane(QFrame):
+    """A pane. The tab calls `run_message`; the pane reports `message_done` when its answer ends."""
+
+    model_changed = Signal()  # the model or anything the plan depends on (context) changed
+    message_done = Signal(object)  # this pane: its message finished, failed or was not run
+    duplicate_requested = Signal()
+    close_requested = Signal()
+    override_changed = Signal()
+    reload_requested = Signal()
+
+    def __init__(self, number: int, parent: QWidget | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatPane")
+        self.number = number
+        self.models: list[LocalModel] = []
+        self.info: ModelInfo | None = None
+        self.info_error: str | None = None
+        self.conversation: dict[str, Any] | None = None  # the latest Conversation.to_dict()
+        self.running = False  # a message was handed to the engine and has not ended
+        self.run_id = 0
+        self._load_started = 0.0
+        self._load_fraction = 0.0
+        self._status_detail = ""
+        self.driver = PaneDriver(f"pane{number}", self, client_factory)
+        self._build()
+        self._connect_driver()
+        self._elapsed = QTimer(self)
+        self._elapsed.setInterval(250)
+        self._elapsed.timeout.connect(self._tick)
+        b = default_budget()
+        self.settings_form.set_settings(PaneSettings(budget=b))
+        self._apply_mode()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.setSpacing(6)
+        head = QHBoxLayout()
+        head.setSpacing(6)
+        self.title = QLabel(f"{self.number}")
+        self.title.setObjectName("paneNumber")
+        self.title.setToolTip(f"Pane {self.number}")
+        head.addWidget(self.title)
+        self.model_combo = QComboBox()
+        self.model_combo.setObjectName("paneModel")
+        self.model_combo.setMinimumContentsLength(18)
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.currentIndexChanged.connect(self._model_picked)
+        head.addWidget(self.model_combo, 1)
+        self.think_box = QCheckBox("Think")
+        self.think_box.setObjectName("thinkToggle")
+        self.think_box.toggled.connect(self._thinking_toggled)
+        head.addWidget(self.think_box)
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("paneSettingsButton")
+        self.settings_button.setText("Settings")
+        self.settings_button.setToolTip("Sampling, thinking budget, max tokens, seed, context")
+        self.settings_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.settings_button)
+        self.settings_form = SettingsForm()
+        action = QWidgetAction(menu)
+        action.setDefaultWidget(self.settings_form)
+        menu.addAction(action)
+        self.settings_button.setMenu(menu)
+        self.settings_form.ctx_changed.connect(self.model_changed)  # the plan depends on the context
+        head.addWidget(self.settings_button)
+        self.copy_button = QToolButton()
+        self.copy_button.setObjectName("paneCopy")
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Add a pane with the same model and other settings (thinking switched)")
+        self.copy_button.clicked.connect(self.duplicate_requested)
+        head.addWidget(self.copy_button)
+        self.close_button = QToolButton()
+        self.close_button.setObjectName("paneClose")
+        self.close_button.setText("✕")
+        self.close_button.setToolTip("Close this pane (unloads its model)")
+        self.close_button.clicked.connect(self.close_requested)
+        head.addWidget(self.close_button)
+        lay.addLayout(head)
+
+        status = QHBoxLayout()
+        self.status = QLabel("Choose a model")
+        self.status.setObjectName("paneStatus")
+        self.status.setWordWrap(True)
+        status.addWidget(self.status, 1)
+        self.override_box = QCheckBox("Load anyway")
+        self.override_box.setObjectName("paneOverride")
+        self.override_box.setToolTip("The fit estimate says this model does not fit. Loading it anyway may "
+                                     "swap heavily or be killed by the system.")
+        self.override_box.setVisible(False)
+        self.override_box.toggled.connect(self.override_changed)
+        status.addWidget(self.override_box)
+        self.reload_button = QPushButton("Reload")
+        self.reload_button.setObjectName("paneReload")
+        self.reload_button.setVisible(False)
+        self.reload_button.clicked.connect(self.reload)
+        status.addWidget(self.reload_button)
+        lay.addLayout(status)
+
+        self.transcript = TranscriptView()
+        lay.addWidget(self.transcript, 1)
+
+    def _connect_driver(self) -> None:
+        d = self.driver
+        d.inspected.connect(self._on_inspected)
+        d.inspect_failed.connect(self._on_inspect_failed)
+        d.state_changed.connect(self._on_state)
+        d.loaded.connect(self._on_loaded)
+        d.load_progress.connect(self._on_load_progress)
+        d.load_failed.connect(self._on_load_failed)
+        d.text.connect(self._on_text)
+        d.finished.connect(self._on_finished)
+        d.aborted.connect(self._on_aborted)
+        d.engine_error.connect(self._on_engine_error)
+
+    # --- models -------------------------------------------------------------------------------
+
+    def set_models(self, models: list[LocalModel]) -> None:
+        """The models the picker offers (the tab passes complete files only); keeps the current choice
+        when it is still there."""
+        current = self.model_path()
+        self.models = list(models)
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem("Choose a model…", None)
+        for m in self.models:
+            variant = m.variant.label if m.variant else "?"
+            self.model_combo.addItem(f"{model_label(m)} · {variant}", str(m.path))
+            self.model_combo.setItemData(self.model_combo.count() - 1, str(m.path), Qt.ItemDataRole.ToolTipRole)
+        i = self.model_combo.findData(str(current)) if current else 0
+        if current is not None and i < 0:  # keep a model the list does not have (a reopened conversation's)
+            self.model_combo.addItem(current.name, str(current))
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(max(0, i))  # signals blocked: the same model stays loaded
+        self.model_combo.blockSignals(False)
+
+    def select_path(self, path: Path, variant: Variant | None = None) -> None:
+        i = self.model_combo.findData(str(path))
+        if i < 0:
+            self.model_combo.addItem(Path(path).name, str(path))
+            i = self.model_combo.count() - 1
+        if i == self.model_combo.currentIndex():
+            return
+        self.model_combo.setCurrentIndex(i)
+
+    def model_path(self) -> Path | None:
+        data = self.model_combo.currentData()
+        return Path(data) if data else None
+
+    def model_entry(self) -> LocalModel | None:
+        path = self.model_path()
+        return next((m for m in self.models if m.path == path), None)
+
+    def label(self) -> str:
+        m = self.model_entry()
+        if m is not None:
+            return model_label(m)
+        path = self.model_path()
+        return path.name if path else "no model"
+
+    def _model_picked(self) -> None:
+        path = self.model_path()
+        self.info = None
+        self.info_error = None
+        self.override_box.setChecked(False)
+        if self.driver.state not in ("empty", "failed"):
+            self.driver.unload()
+        if path is None:
+            self._set_status("Choose a model")
+        else:
+            entry = self.model_entry()
+            self._set_status("Reading the model's header…")
+            self.driver.inspect(path, entry.variant if entry else None)
+        self.model_changed.emit()
+
+    def _on_inspected(self, info: ModelInfo) -> None:
+        if info.path != self.model_path():
+            return  # a late answer for a model no longer picked
+        self.info = info
+        self._apply_mode()
+        self._show_not_loaded()
+        self.model_changed.emit()
+
+    def _on_inspect_failed(self, message: str) -> None:
+        self.info = None
+        self.info_error = message
+        self._set_status(f"Cannot read this model: {message}", error=True)
+        self.model_changed.emit()
+
+    # --- thinking and settings ----------------------------------------------------------------
+
+    def variant(self) -> Variant | None:
+        return self.info.variant if self.info else None
+
+    def _apply_mode(self) -> None:
+        """The thinking switch follows the variant: hybrid toggles, the others are fixed."""
+        variant = self.variant()
+        box = self.think_box
+        box.blockSignals(True)
+        if variant is None:
+            box.setEnabled(False)
+            box.setToolTip("Choose a model first")
+        else:
+            mode = thinking_mode(variant)
+            box.setEnabled(mode.can_toggle)
+            box.setToolTip(mode.reason)
+            if mode.always:
+                box.setChecked(True)
+            elif mode.never:
+                box.setChecked(False)
+            elif not box.property("userSet"):
+                box.setChecked(mode.default_on)
+        box.blockSignals(False)
+        self.settings_form.show_preset(self.thinking_on())
+        self.settings_form.budget.setEnabled(variant is None or not thinking_mode(variant).never)
+
+    def thinking_on(self) -> bool:
+        return self.think_box.isChecked()
+
+    def set_thinking(self, on: bool) -> None:
+        """Set the switch (only a hybrid model's switch can change)."""
+        self.think_box.setProperty("userSet", True)
+        if self.think_box.isEnabled() or self.variant() is None:
+            self.think_box.setChecked(on)
+
+    def _thinking_toggled(self, on: bool) -> None:
+        self.think_box.setProperty("userSet", True)
+        self.settings_form.show_preset(on)
+
+    def settings(self) -> PaneSettings:
+        return self.settings_form.read(self.thinking_on())
+
+    def apply_settings(self, st: PaneSettings) -> None:
+        self.settings_form.set_settings(st)
+        self.set_thinking(st.thinking)
+
+    def override(self) -> bool:
+        return self.override_box.isChecked()
+
+    # --- running ------------------------------------------------------------------------------
+
+    def load_spec(self, n_gpu_layers: int, n_threads: int) -> LoadSpec | None:
+        path = self.model_path()
+        if path is None:
+            return None
+        return LoadSpec(path=path, n_ctx=self.settings().ctx, n_gpu_layers=n_gpu_layers, n_threads=n_threads)
+
+    def send_spec(self, text: str, *, regenerate: bool = False) -> SendSpec:
+        """The message as this pane's settings say now (the tab takes it when the prompt is sent)."""
+        st = self.settings()
+        seed = st.seed if st.seed != RANDOM_SEED else random.randrange(2**31)
+        return SendSpec(text=text, thinking=st.thinking, budget=st.budget, sampling=st.sampling,
+                        max_tokens=st.max_tokens, seed=seed, regenerate=regenerate and self.last_question() == text)
+
+    def last_question(self) -> str | None:
+        turns = (self.conversation or {}).get("turns") or []
+        return next((str(t["content"]) for t in reversed(turns) if t.get("role") == "user"), None)
+
+    def run_message(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
+        """Load the model as `load` says (when it is not loaded so already), then send the message."""
+        if send.regenerate:
+            self.transcript.remove_last_assistant()
+        else:
+            self.transcript.add_user(send.text)
+        self.transcript.begin_assistant()
+        self.run_id = run_id
+        self.running = True
+        self.driver.run(run_id, load, send)
+
+    def stop(self) -> None:
+        if self.running:
+            self.driver.stop(self.run_id)
+
+    def set_locked(self, locked: bool) -> None:
+        """While a run goes on, what it depends on can not change (model, settings, panes)."""
+        self.model_combo.setEnabled(not locked)
+        self.settings_button.setEnabled(not locked)
+        self.override_box.setEnabled(not locked)
+        self.copy_button.setEnabled(not locked and self.copy_button.property("allowed") is not False)
+        self.close_button.setEnabled(not locked and self.close_button.property("allowed") is not False)
+        self.reload_button.setEnabled(not locked)
+        if locked:
+            self.think_box.setEnabled(False)
+        else:
+            self._apply_mode()
+
+    def unload(self) -> None:
+        self.driver.unload()
+
+    def reload(self) -> None:
+        """Ask the tab to load this pane's model again (it knows where the plan puts it)."""
+        self.reload_requested.emit()
+
+    def clear(self) -> None:
+        self.driver.clear()
+        self.transcript.clear()
+        self.conversation = None
+
+    def restore(self, messages: list[Message]) -> None:
+        self.driver.restore(messages)
+        self.transcript.load_messages(messages)
+
+    def skip(self, why: str) -> None:
+        """The run leaves this pane out (e.g. its model does not fit): say so in the transcript."""
+        self.transcript.show_notice(why)
+
+    def _end_message(self, *, notice: str | None = None, error: str | None = None) -> None:
+        if error is not None:
+            self.transcript.show_error(error)
+        elif notice is not None:
+            self.transcript.finish(MessageStats(stop_reason="stopped"))
+            self.transcript.show_notice(notice)
+        was = self.running
+        self.running = False
+        if was:
+            self.message_done.emit(self)
+
+    # --- driver signals -----------------------------------------------------------------------
+
+    def _on_state(self, state: str) -> None:
+        if state == "loading":
+            self._load_started = time.monotonic()
+            self._load_fraction = 0.0
+            self._elapsed.start()
+            self._tick()
+        else:
+            self._elapsed.stop()
+        if state == "generating":
+            self._set_status(self._status_detail or "Generating…")
+        elif state == "empty" and self.info is not None:
+            self._show_not_loaded()
+        elif state == "failed":
+            self._set_status("Not loaded: the model failed (the message below says why)", error=True)
+        self.reload_button.setVisible(state == "failed")
+
+    def _tick(self) -> None:
+        seconds = time.monotonic() - self._load_started
+        done = f" {self._load_fraction:.0%} ·" if self._load_fraction > 0 else ""
+        self._set_status(f"Loading {self.label()}…{done} {seconds:.0f} s")
+
+    def _on_load_progress(self, fraction: float) -> None:
+        self._load_fraction = fraction
+        self._tick()
+
+    def _on_loaded(self, seconds: float, n_ctx: int) -> None:
+        spec = self.driver.load_spec
+        where = "CPU"
+        if spec is not None and spec.n_gpu_layers > 0:
+            where = f"GPU {spec.n_gpu_layers} layers"
+        threads = ""
+        if spec is not None and spec.n_threads:
+            threads = f" · {spec.n_threads} thread{'s' if spec.n_threads != 1 else ''}"
+        self._status_detail = f"Loaded in {seconds:.1f} s · {where}{threads} · {format_ctx(n_ctx)} context"
+        self._set_status(self._status_detail)
+
+    def _on_load_failed(self, message: str) -> None:
+        self._set_status("The model failed to load", error=True)
+        self.reload_button.setVisible(True)
+        if not self.running:
+            self.transcript.show_error(f"Could not load the model: {message}")
+        # during a run, `aborted` follows with the same message
+
+    def _on_text(self, thinking: str, answer: str) -> None:
+        if thinking:
+            self.transcript.append_thinking(thinking)
+        if answer:
+            self.transcript.append_answer(answer)
+
+    def _on_finished(self, run_id: int, stats: MessageStats, conversation: dict[str, Any]) -> None:
+        self.conversation = conversation
+        if run_id != self.run_id:
+            return
+        self.transcript.finish(stats)
+        if stats.stop_reason == "error" and self.driver.state == "failed":
+            self._set_status("The model process ended", error=True)
+            self.reload_button.setVisible(True)
+        self._end_message()
+
+    def _on_aborted(self, run_id: int, why: str) -> None:
+        if run_id != self.run_id or not self.running:
+            return
+        if why.startswith("Stopped"):
+            self._end_message(notice=why)
+        else:
+            self._end_message(error=why)
+
+    def _on_engine_error(self, message: str) -> None:
+        if self.driver.state == "failed":
+            self._set_status("The model process ended", error=True)
+            self.reload_button.setVisible(self.model_path() is not None)
+        if self.running:
+            self._end_message(error=message)
+        else:
+            self.transcript.show_error(message)
+
+    def set_waiting(self, text: str) -> None:
+        """Show (or, with "", clear) why this pane waits for its turn in the plan."""
+        if text:
+            self._set_status(text)
+        elif self.driver.state == "ready" and self._status_detail:
+            self._set_status(self._status_detail)
+        elif self.info is not None and self.driver.state == "empty":
+            self._show_not_loaded()
+
+    def _show_not_loaded(self) -> None:
+        assert self.info is not None
+        self._set_status(f"{self.info.variant.label} · {self.info.shape.file_type} · not loaded")
+
+    def _set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setProperty("error", error)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)

@@ -1,0 +1,670 @@
+"""The side-by-side chat: 1 to 4 panes, one input, and the plan that says which models run together.
+
+Sending follows the plan from `explorer.schedule.plan_runs`: the panes of one wave load (when they
+are not loaded so already) and answer at the same time; the next wave starts when every pane of the
+current one has finished, after the models that are not part of it have been unloaded. A pane whose
+model does not fit is left out unless its "Load anyway" box is ticked.
+
+Every finished run is saved (`explorer.transcripts.ConversationStore`, on a worker thread) and can be
+exported as Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.chat.conversation import Message, MessageStats, settings_record
+from explorer.chat.templates import SamplingPreset
+from explorer.chat.transcripts import (
+    SCHEMA,
+    ConversationStore,
+    SessionInfo,
+    new_session_id,
+    now_iso,
+    title_for,
+    to_json,
+    to_markdown,
+)
+from explorer.engine.client import EngineClient
+from explorer.fit.schedule import PaneRequest, Plan, plan_runs
+from explorer.hardware.probe import Hardware
+from explorer.store.library import LocalModel
+from ui.chat.driver import LoadSpec, SendSpec
+from ui.chat.pane import ChatPane, PaneSettings
+from ui.workers import LatestRunner
+
+MAX_PANES = 4
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One pane's part of a run, fixed when the prompt is sent (the pane's controls are locked until the end)."""
+
+    pane: ChatPane
+    load: LoadSpec
+    send: SendSpec
+
+
+@dataclass
+class _Run:
+    """One prompt going through the plan's waves."""
+
+    run_id: int
+    waves: list[list[_Job]]
+    wave: int = -1
+    running: set[ChatPane] = field(default_factory=set)
+    cancelled: bool = False
+
+
+class ChatTab(QWidget):
+    run_finished = Signal()  # every pane of the run has ended (answered, failed, stopped or left out)
+    plan_changed = Signal(object)  # Plan | None
+    saved = Signal(object)  # Path
+    save_failed = Signal(str)
+
+    def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
+                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+        super().__init__(parent)
+        self._client_factory = client_factory
+        self.setObjectName("chatTab")
+        self.store = store or ConversationStore()
+        self.hardware: Hardware | None = None
+        self.models: list[LocalModel] = []
+        self.panes: list[ChatPane] = []
+        self.plan: Plan | None = None
+        self.run: _Run | None = None
+        self._run_ids = 0
+        self._last_text: str | None = None  # the last prompt sent: what Regenerate asks again
+        self._closed = False  # shutdown() ran: nothing more is saved
+        # Panes being unloaded to make room (for a run's next wave, or a Reload), and what comes then.
+        self.unloading: set[ChatPane] = set()
+        self._after_unload: Callable[[], None] | None = None
+        self.hardware_error: str | None = None
+        self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
+        self.session_id: str | None = None
+        self.session_created: str | None = None
+        # Saves run one after another on their own thread, so an older snapshot never lands last.
+        self._save_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-conversation")
+        self.save_failed.connect(lambda msg: self._set_note(f"Could not save the conversation: {msg}"))
+        self.history_runner = LatestRunner(self)
+        self.history_runner.result.connect(self._fill_history)
+        self.history_runner.error.connect(lambda exc: self._set_note(f"Could not read saved conversations: {exc}"))
+        self.open_runner = LatestRunner(self)
+        self.open_runner.result.connect(self.restore_session)
+        self.open_runner.error.connect(lambda exc: self._set_note(str(exc)))
+        self.export_runner = LatestRunner(self)
+        self.export_runner.result.connect(lambda p: self._set_note(f"Exported to {p}"))
+        self.export_runner.error.connect(lambda exc: self._set_note(f"Export failed: {exc}"))
+        self._build()
+        self.add_pane()
+        self.add_pane()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 8, 10, 8)
+        lay.setSpacing(8)
+        top = QHBoxLayout()
+        self.add_button = QPushButton("Add pane")
+        self.add_button.setObjectName("addPane")
+        self.add_button.clicked.connect(lambda: self.add_pane())
+        top.addWidget(self.add_button)
+        self.plan_label = QLabel("")
+        self.plan_label.setObjectName("planLabel")
+        self.plan_label.setWordWrap(True)
+        top.addWidget(self.plan_label, 1)
+        self.history_button = QToolButton()
+        self.history_button.setObjectName("historyButton")
+        self.history_button.setText("Conversations")
+        self.history_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.history_menu = QMenu(self.history_button)
+        self.history_menu.aboutToShow.connect(self._load_history)
+        self.history_button.setMenu(self.history_menu)
+        top.addWidget(self.history_button)
+        lay.addLayout(top)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("paneSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        lay.addWidget(self.splitter, 1)
+
+        bottom = QHBoxLayout()
+        self.input = QPlainTextEdit()
+        self.input.setObjectName("chatInput")
+        self.input.setPlaceholderText("Message every pane…   Ctrl+Enter sends, Esc stops all")
+        self.input.setFixedHeight(72)
+        bottom.addWidget(self.input, 1)
+        buttons = QVBoxLayout()
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setToolTip("Send to every pane (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop all")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop every pane (Esc)")
+        self.stop_button.clicked.connect(self.stop_all)
+        row = QHBoxLayout()
+        self.regen_button = QPushButton("Regenerate")
+        self.regen_button.setObjectName("regenButton")
+        self.regen_button.setToolTip("Answer the last message again in every pane")
+        self.regen_button.clicked.connect(self.regenerate)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setObjectName("clearButton")
+        self.clear_button.setToolTip("Start a new conversation (the current one stays saved)")
+        self.clear_button.clicked.connect(self.clear_all)
+        row.addWidget(self.regen_button)
+        row.addWidget(self.clear_button)
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addLayout(row)
+        bottom.addLayout(buttons)
+        lay.addLayout(bottom)
+        self.note = QLabel("")
+        self.note.setObjectName("chatNote")
+        lay.addWidget(self.note)
+
+        # Ctrl+Enter in the input sends; Esc anywhere in the tab stops every pane. (Keys in the input go
+        # through an event filter: a shortcut there would fight the editor for the key.)
+        self.input.installEventFilter(self)
+        esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        esc.activated.connect(self.stop_all)
+        self._update_buttons()
+
+    # --- panes --------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.input and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key, mods = int(event.key()), event.modifiers()  # key() is a plain int in PySide6
+            ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+            if ctrl and key in (Qt.Key.Key_Return.value, Qt.Key.Key_Enter.value):
+                self.send()
+                return True
+            if key == Qt.Key.Key_Escape.value:
+                self.stop_all()
+                return True
+        return super().eventFilter(watched, event)
+
+    def add_pane(self, copy_of: ChatPane | None = None) -> ChatPane | None:
+        if len(self.panes) >= MAX_PANES:
+            return None
+        pane = ChatPane(len(self.panes) + 1, client_factory=self._client_factory)
+        pane.set_models(self.models)
+        pane.model_changed.connect(self.update_plan)
+        pane.override_changed.connect(self.update_plan)
+        pane.message_done.connect(self._pane_done)
+        pane.duplicate_requested.connect(lambda p=pane: self.add_pane(copy_of=p))
+        pane.close_requested.connect(lambda p=pane: self.remove_pane(p))
+        pane.driver.unloaded.connect(lambda p=pane: self._pane_unloaded(p))
+        pane.reload_requested.connect(lambda p=pane: self.reload_pane(p))
+        self.panes.append(pane)
+        self.splitter.addWidget(pane)
+        if copy_of is not None:
+            path = copy_of.model_path()
+            if path is not None:
+                pane.select_path(path)
+            st = copy_of.settings()
+            pane.apply_settings(st)
+            if copy_of.think_box.isEnabled():
+                pane.set_thinking(not st.thinking)  # the usual comparison: the same model, thinking on vs off
+        self.splitter.setSizes([1000] * len(self.panes))
+        self._renumber()
+        self.update_plan()
+        return pane
+
+    def remove_pane(self, pane: ChatPane) -> None:
+        if len(self.panes) <= 1 or pane not in self.panes:
+            return
+        if self.run is not None:
+            self._set_note("Stop the running message before closing a pane.")
+            return
+        self.panes.remove(pane)
+        pane.hide()
+        pane.setParent(None)
+        # The worker process may take seconds to exit: let the pane's thread do it, and drop the
+        # widget only when the thread says it has ended (the GUI thread never waits for it).
+        self._closing.add(pane)
+        pane.driver.closed.connect(lambda p=pane: self._pane_closed(p))
+        pane.driver.close()
+        self._renumber()
+        self.update_plan()
+
+    def _pane_closed(self, pane: ChatPane) -> None:
+        self._closing.discard(pane)
+        pane.deleteLater()
+
+    def _renumber(self) -> None:
+        for i, pane in enumerate(self.panes, 1):
+            pane.number = i
+            pane.title.setText(str(i))
+            pane.title.setToolTip(f"Pane {i}")
+            pane.close_button.setProperty("allowed", len(self.panes) > 1)
+            pane.copy_button.setProperty("allowed", len(self.panes) < MAX_PANES)
+        self._update_buttons()
+
+    def set_models(self, models: Sequence[LocalModel]) -> None:
+        self.models = [m for m in models if m.complete and m.error is None]
+        for pane in self.panes:
+            pane.set_models(self.models)
+        self._update_buttons()
+
+    def set_hardware(self, hw: Hardware) -> None:
+        self.hardware = hw
+        self.hardware_error = None
+        self.update_plan()
+
+    def set_hardware_error(self, message: str) -> None:
+        """The probe failed: without RAM and GPU figures there is no plan, so nothing can be loaded safely."""
+        self.hardware_error = message
+        self.update_plan()
+
+    # --- the plan -----------------------------------------------------------------------------
+
+    def requests(self) -> list[PaneRequest]:
+        out: list[PaneRequest] = []
+        for pane in self.panes:
+            path = pane.model_path()
+            if path is None or pane.info is None:
+                continue
+            st = pane.settings()
+            out.append(PaneRequest(pane=pane.number, label=pane.label(), key=str(path.resolve()),
+                                   shape=pane.info.shape, ctx=st.ctx, override=pane.override()))
+        return out
+
+    def update_plan(self) -> None:
+        reqs = self.requests()
+        if self.hardware is None:
+            self.plan = None
+            text = (f"Hardware detection failed ({self.hardware_error}); without it no model can be placed. "
+                    "Use File > Re-detect hardware." if self.hardware_error else "Detecting hardware…")
+        elif not reqs:
+            self.plan = None
+            text = "Reading the models…" if self._reading() else "Choose a model in each pane."
+        else:
+            self.plan = plan_runs(reqs, self.hardware)
+            text = "\n".join(self.plan.lines())
+        self.plan_label.setText(text)
+        blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
+        for pane in self.panes:
+            placement = self.plan.placement(pane.number) if self.plan else None
+            pane.override_box.setVisible(pane.number in blocked or bool(placement and placement.overridden))
+        self._update_buttons()
+        self.plan_changed.emit(self.plan)
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _reading(self) -> bool:
+        """A pane's model header is still being read (its plan is not known yet)."""
+        return any(p.model_path() is not None and p.info is None and p.info_error is None for p in self.panes)
+
+    def _update_buttons(self) -> None:
+        run = self.run
+        running = run is not None
+        runnable = (self.plan is not None and bool(self.plan.waves) and not self._reading()
+                    and not self.unloading)
+        self.send_button.setEnabled(not running and runnable)
+        self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
+        self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
+        self.clear_button.setEnabled(not running)
+        self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
+        self.history_button.setEnabled(not running)
+        for pane in self.panes:
+            pane.set_locked(running)
+
+    def send(self) -> bool:
+        text = self.input.toPlainText().strip()
+        if not text or not self._start(text, regenerate=False):
+            return False
+        self.input.clear()
+        return True
+
+    def regenerate(self) -> bool:
+        text = self._last_text
+        return text is not None and self._start(text, regenerate=True)
+
+    def _start(self, text: str, *, regenerate: bool) -> bool:
+        plan = self.plan
+        if self.run is not None or plan is None or not plan.waves or self._reading() or self.unloading:
+            return False
+        if self.session_id is None:
+            self.session_id = new_session_id()
+            self.session_created = now_iso()
+        waves: list[list[_Job]] = []
+        for wave in plan.waves:
+            jobs = []
+            for placement in wave:
+                pane = self.panes[placement.pane - 1]
+                load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+                if load is not None:
+                    jobs.append(_Job(pane, load, pane.send_spec(text, regenerate=regenerate)))
+            waves.append(jobs)
+        self._run_ids += 1
+        self._last_text = text
+        run = _Run(run_id=self._run_ids, waves=waves)
+        self.run = run
+        for n, why in plan.blocked:
+            self.panes[n - 1].skip(f"Not run: {why}")
+        for i, wave_jobs in enumerate(waves[1:], 1):
+            before = ", ".join(str(j.pane.number) for j in waves[i - 1])
+            for job in wave_jobs:
+                job.pane.set_waiting(f"Waiting for pane {before}: the models do not fit in memory together")
+        self._update_buttons()
+        self._next_wave()
+        return True
+
+    def _next_wave(self) -> None:
+        run = self.run
+        assert run is not None
+        run.wave += 1
+        if run.cancelled or run.wave >= len(run.waves):
+            self._skip_rest(run)
+            self._finish_run()
+            return
+        self._unload_others({job.pane for job in run.waves[run.wave]}, then=self._launch_wave)
+
+    def _unload_others(self, members: set[ChatPane], then: Callable[[], None]) -> None:
+        """Free what `members` need: unload every other pane's model, and call `then` once all are gone."""
+        waiting = {p for p in self.panes if p not in members and p.driver.state in ("loading", "ready", "generating")}
+        if not waiting:
+            then()
+            return
+        self.unloading, self._after_unload = waiting, then
+        for pane in waiting:
+            pane.unload()
+
+    def _skip_rest(self, run: _Run) -> None:
+        for wave in run.waves[max(run.wave, 0):]:
+            for job in wave:
+                if job.pane not in run.running:
+                    job.pane.set_waiting("")
+                    if run.cancelled:
+                        job.pane.skip("Not run: stopped.")
+
+    def _pane_unloaded(self, pane: ChatPane) -> None:
+        if pane not in self.unloading:
+            return
+        self.unloading.discard(pane)
+        if not self.unloading and self._after_unload is not None:
+            then, self._after_unload = self._after_unload, None
+            then()
+
+    def _launch_wave(self) -> None:
+        run = self.run
+        assert run is not None
+        if run.cancelled:  # Esc while the previous wave was unloading: this wave never starts
+            self._skip_rest(run)
+            self._finish_run()
+            return
+        for job in run.waves[run.wave]:
+            if job.pane not in self.panes:
+                continue
+            job.pane.set_waiting("")
+            run.running.add(job.pane)
+            job.pane.run_message(run.run_id, job.load, job.send)
+        if not run.running:
+            self._next_wave()
+
+    def reload_pane(self, pane: ChatPane) -> None:
+        """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit.
+
+        The models of the other waves are unloaded first (and waited for), as before a wave of a run."""
+        if self.run is not None or self.plan is None or self.unloading:
+            return
+        placement = self.plan.placement(pane.number)
+        if placement is None:
+            self._set_note(f"Pane {pane.number}: its model does not fit next to the others; "
+                           "it loads when you send (or tick 'Load anyway').")
+            return
+        spec = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+        if spec is None:
+            return
+        wave = next(w for w in self.plan.waves if any(p.pane == pane.number for p in w))
+        numbers = {p.pane for p in wave}
+        pane.reload_button.setVisible(False)
+
+        def load() -> None:
+            if pane in self.panes:
+                pane.driver.load(spec)
+            self._update_buttons()
+
+        self._unload_others({p for p in self.panes if p.number in numbers}, then=load)
+        self._update_buttons()
+
+    def _pane_done(self, pane: ChatPane) -> None:
+        run = self.run
+        if run is None or pane not in run.running:
+            return
+        run.running.discard(pane)
+        if not run.running:
+            self._next_wave()
+
+    def stop_all(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        run.cancelled = True
+        for pane in list(run.running):
+            pane.stop()
+        self._update_buttons()
+
+    def _finish_run(self) -> None:
+        self.run = None
+        self._update_buttons()
+        self.save()
+        self.run_finished.emit()
+
+    def clear_all(self) -> None:
+        if self.run is not None:
+            return
+        for pane in self.panes:
+            pane.clear()
+        self.session_id = None
+        self.session_created = None
+        self._last_text = None
+        self._update_buttons()
+
+    # --- saving, history, export ---------------------------------------------------------------
+
+    def session(self) -> dict[str, Any]:
+        panes: list[dict[str, Any]] = []
+        first_user = ""
+        for pane in self.panes:
+            conv = pane.conversation or {"settings": _settings_dict(pane), "turns": []}
+            m = pane.model_entry()
+            panes.append({
+                "pane": pane.number,
+                "model": {"label": pane.label(), "path": str(pane.model_path() or ""),
+                          "variant": _variant_value(pane),
+                          "quant": m.quant if m else (pane.info.shape.file_type if pane.info else None)},
+                "settings": {**conv.get("settings", {}), "ctx": pane.settings().ctx},
+                "turns": conv.get("turns", []),
+            })
+            if not first_user:
+                first_user = next((t["content"] for t in conv.get("turns", []) if t.get("role") == "user"), "")
+        return {"schema": SCHEMA, "id": self.session_id or new_session_id(),
+                "title": title_for(first_user) if first_user else "New conversation",
+                "created": self.session_created or now_iso(), "updated": now_iso(), "panes": panes}
+
+    def save(self) -> None:
+        """Save the conversation (on a worker thread); nothing to save before the first message."""
+        if self.session_id is None or self._closed:
+            return
+        session = self.session()
+        store = self.store
+        saved, failed = self.saved, self.save_failed
+
+        def write() -> None:
+            try:
+                path = store.save(session)
+            except Exception as exc:  # a full disk, a read-only folder: tell the person, keep the chat
+                with contextlib.suppress(RuntimeError):
+                    failed.emit(str(exc))
+                return
+            with contextlib.suppress(RuntimeError):
+                saved.emit(path)
+
+        self._save_pool.submit(write)
+
+    def _load_history(self) -> None:
+        self.history_menu.clear()
+        loading = self.history_menu.addAction("Reading saved conversations…")
+        loading.setEnabled(False)
+        store = self.store
+        self.history_runner.submit(lambda _token: store.list())
+
+    def _fill_history(self, infos: list[SessionInfo]) -> None:
+        menu = self.history_menu
+        menu.clear()
+        new = menu.addAction("New conversation")
+        new.triggered.connect(self.clear_all)
+        menu.addSeparator()
+        md = menu.addAction("Export as Markdown…")
+        md.triggered.connect(lambda: self.export("md"))
+        js = menu.addAction("Export as JSON…")
+        js.triggered.connect(lambda: self.export("json"))
+        for a in (md, js):
+            a.setEnabled(self.session_id is not None)
+        menu.addSeparator()
+        if not infos:
+            none = menu.addAction("No saved conversations yet")
+            none.setEnabled(False)
+        for info in infos[:30]:
+            when = info.updated[:16].replace("T", " ")
+            action = menu.addAction(f"{info.title}  ·  {info.n_panes} panes  ·  {when}")
+            if info.error:
+                action.setText(f"{info.path.name} (unreadable: {info.error})")
+                action.setEnabled(False)
+            else:
+                action.triggered.connect(lambda _=False, sid=info.id: self.open_session(sid))
+
+    def open_session(self, session_id: str) -> None:
+        if self.run is not None:
+            self._set_note("Stop the running message before opening another conversation.")
+            return
+        store = self.store
+        self.open_runner.submit(lambda _token: store.load(session_id))
+
+    def restore_session(self, session: dict[str, Any]) -> None:
+        """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
+        if self.run is not None:
+            return
+        panes = session.get("panes", [])[:MAX_PANES]
+        while len(self.panes) < max(1, len(panes)):
+            self.add_pane()
+        while len(self.panes) > max(1, len(panes)):
+            self.remove_pane(self.panes[-1])
+        for pane, saved in zip(self.panes, panes, strict=False):
+            path = saved.get("model", {}).get("path")
+            if path:
+                pane.select_path(Path(path))
+            pane.apply_settings(_settings_from(saved.get("settings", {})))
+            pane.clear()
+            messages = [_message_from(t) for t in saved.get("turns", [])]
+            pane.restore(messages)
+            pane.conversation = {"settings": saved.get("settings", {}), "turns": saved.get("turns", [])}
+            if path and not Path(path).exists():
+                pane.skip(f"The model file is no longer on disk: {path}")
+        self.session_id = session.get("id")
+        self.session_created = session.get("created")
+        asked = [str(t.get("content", "")) for p in panes for t in p.get("turns", []) if t.get("role") == "user"]
+        longest = max(panes, key=lambda p: len(p.get("turns", [])), default=None)
+        last = [str(t.get("content", "")) for t in (longest or {}).get("turns", []) if t.get("role") == "user"]
+        self._last_text = last[-1] if last else (asked[-1] if asked else None)
+        self._set_note(f"Opened “{session.get('title', '')}”")
+        self._update_buttons()
+
+    def export(self, fmt: str, path: Path | None = None) -> None:
+        if self.session_id is None:
+            return
+        if path is None:
+            suffix = "md" if fmt == "md" else "json"
+            name, _ = QFileDialog.getSaveFileName(self, "Export conversation", f"{self.session_id}.{suffix}",
+                                                  "Markdown (*.md)" if fmt == "md" else "JSON (*.json)")
+            if not name:
+                return
+            path = Path(name)
+        session = self.session()
+        render: Callable[[dict[str, Any]], str] = to_markdown if fmt == "md" else to_json
+        target = path
+
+        def write(_token: object) -> Path:
+            target.write_text(render(session), encoding="utf-8")
+            return target
+
+        self.export_runner.submit(write)
+
+    def _set_note(self, text: str) -> None:
+        self.note.setText(text)
+
+    def shutdown(self) -> None:
+        """At exit: save, then end every pane's engine (all asked first, then waited for)."""
+        if self._closed:
+            return
+        self.run = None  # late signals of the ending engines must not start waves or saves
+        if self.session_id is not None:
+            self.save()
+        self._closed = True
+        self._save_pool.shutdown(wait=True)  # small JSON files; the app is closing
+        drivers = [p.driver for p in [*self.panes, *self._closing]]
+        for d in drivers:
+            d.close()
+        for d in drivers:
+            d.join(10)
+
+
+def _variant_value(pane: ChatPane) -> str | None:
+    v = pane.variant()
+    return v.value if v is not None else None
+
+
+def _settings_dict(pane: ChatPane) -> dict[str, Any]:
+    st = pane.settings()
+    return settings_record(variant=pane.variant(), thinking=st.thinking, budget=st.budget,
+                           sampling=st.sampling, max_tokens=st.max_tokens, seed=st.seed)
+
+
+def _settings_from(d: dict[str, Any]) -> PaneSettings:
+    st = PaneSettings()
+    st.thinking = bool(d.get("thinking", True))
+    budget = d.get("budget")
+    st.budget = int(budget) if isinstance(budget, int) else None
+    sampling = d.get("sampling")
+    if isinstance(sampling, dict) and not d.get("sampling_is_default", True):
+        try:
+            st.sampling = SamplingPreset(**sampling)
+        except TypeError:
+            st.sampling = None
+    for key in ("max_tokens", "seed", "ctx"):
+        if isinstance(d.get(key), int):
+            setattr(st, key, d[key])
+    return st
+
+
+def _message_from(t: dict[str, Any]) -> Message:
+    stats = None
+    raw = t.get("stats")
+    if isinstance(raw, dict):
+        known = MessageStats.__dataclass_fields__
+        stats = MessageStats(**{k: v for k, v in raw.items() if k in known})
+    return Message(str(t.get("role", "user")), str(t.get("content", "")), str(t.get("thinking", "")), stats)

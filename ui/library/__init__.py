@@ -1,0 +1,1 @@
+"""The Library and Downloads tabs: models on disk and the download queue."""
