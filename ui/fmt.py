@@ -9,7 +9,6 @@ from explorer.units import format_bytes
 
 __all__ = ["format_bytes", "format_ctx", "format_speed", "format_tps", "parse_ctx", "verdict_rank", "verdict_text"]
 
-CONTEXT_CHOICES = (4096, 8192, 16384, 32768, 40960, 65536, 131072, 262144)
 
 
 def format_ctx(ctx: int) -> str:

@@ -45,12 +45,13 @@ from PySide6.QtWidgets import (
 
 from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_FIT_CTX
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.shape import ModelShape
 from explorer.gguf.variant import Variant
 from explorer.hardware.probe import Hardware
 from explorer.store.download_types import DownloadError
-from ui.fmt import CONTEXT_CHOICES, format_ctx, parse_ctx
+from ui.fmt import format_ctx, parse_ctx
 from ui.library.downloads import DownloadsPanel
 from ui.library.view import LibraryView
 from ui.models.detail import DetailView
@@ -74,7 +75,6 @@ if TYPE_CHECKING:
 from ui.workers import Cancelled, CancelToken, LatestRunner
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
-DEFAULT_CTX = 32768
 VERDICT_CHOICES: tuple[tuple[str, frozenset[Verdict]], ...] = (
     ("Any fit", frozenset()),
     ("Runs here", frozenset({Verdict.FULL_GPU, Verdict.PARTIAL, Verdict.CPU_ONLY})),
@@ -195,7 +195,7 @@ class MainWindow(QMainWindow):
         self.services = services
         self.hardware: Hardware | None = None
         self.catalog: Catalog | None = None
-        self._ctx = DEFAULT_CTX
+        self._ctx = DEFAULT_FIT_CTX
         self._kv_type = KV_TYPES[0]
         self._probe_started = 0.0
         self._suggested = False

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
+from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.reader import GGUFError, read_shape
 from explorer.gguf.shape import ModelShape
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     hw.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
 
     fit = sub.add_parser("fit", help="a verdict per Qwen3 GGUF file at a context length")
-    fit.add_argument("--ctx", type=parse_ctx, default=8192, help="context length in tokens, e.g. 8192 or 32k")
+    fit.add_argument("--ctx", type=parse_ctx, default=DEFAULT_FIT_CTX,
+                     help=f"context length in tokens, e.g. 8192 or 32k (default {DEFAULT_FIT_CTX // 1024}k)")
     fit.add_argument("--kv", default="f16", choices=["f16", "q8_0", "q4_0"], help="KV cache type")
     fit.add_argument("--no-flash-attn", action="store_true", help="estimate without flash attention")
     fit.add_argument("--file", type=Path, action="append", default=[],
@@ -83,7 +85,8 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="thinking on (hybrid models; Thinking-2507 always thinks)")
     think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
     p.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
-    p.add_argument("--ctx", type=parse_ctx, default=8192, help="context length (default 8k)")
+    p.add_argument("--ctx", type=parse_ctx, default=DEFAULT_CHAT_CTX,
+                   help=f"context length (default {DEFAULT_CHAT_CTX // 1024}k)")
     p.add_argument("--max-tokens", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)

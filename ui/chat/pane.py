@@ -34,14 +34,14 @@ from PySide6.QtWidgets import (
 from explorer.chat.conversation import Message, MessageStats
 from explorer.chat.templates import SamplingPreset, preset_for, thinking_mode
 from explorer.engine.client import EngineClient
+from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_CHAT_CTX
 from explorer.gguf.model_info import ModelInfo
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
 from ui.chat.driver import LoadSpec, PaneDriver, SendSpec
 from ui.chat.transcript import TranscriptView
-from ui.fmt import CONTEXT_CHOICES, format_ctx
+from ui.fmt import format_ctx
 
-DEFAULT_CTX = 8192
 DEFAULT_MAX_TOKENS = 2048
 NO_BUDGET = -1  # the budget spin box's "no limit"
 RANDOM_SEED = -1
@@ -70,7 +70,7 @@ class PaneSettings:
     sampling: SamplingPreset | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
     seed: int = RANDOM_SEED
-    ctx: int = DEFAULT_CTX
+    ctx: int = DEFAULT_CHAT_CTX
 
 
 def model_label(m: LocalModel) -> str:
