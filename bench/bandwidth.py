@@ -31,9 +31,9 @@ from explorer.gguf.reader import read_shape
 from explorer.hardware.cores import physical_cores
 from explorer.hardware.probe import measure_ram_bandwidth
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
+from explorer.units import MIB
 
 GB = 1e9
-MIB = 1024 * 1024
 
 
 def read_bandwidth(size: int = 512 * MIB, repeats: int = 5) -> float:

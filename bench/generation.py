@@ -40,10 +40,10 @@ from explorer.gguf.reader import chat_template, read_local_header
 from explorer.gguf.variant import Variant
 from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
+from explorer.units import MIB
 
 PROMPT = "Explain, step by step, why the sky is blue and why sunsets are red."
 N_CTX = 2048
-MIB = 1024 * 1024
 
 
 def plain_server(conn: Connection, path: str, n_ctx: int, threads: int) -> None:

@@ -1,6 +1,10 @@
-"""Human-readable sizes and rates, shared by the CLI and the GUI."""
+"""Byte units and human-readable sizes and rates, shared by the core, the CLI and the GUI."""
 
 from __future__ import annotations
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
 
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 _DECIMAL = ("B/s", "KB/s", "MB/s", "GB/s", "TB/s", "PB/s")

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MIB = 1024 * 1024
+from explorer.units import MIB
 
 _BUFFER_RE = re.compile(
     r"^(?P<where>\w+):\s+(?P<dev>[\w.-]+?)(?:_Mapped)?\s+(?P<kind>model|KV|compute|output)\s+buffer size\s*=\s*"

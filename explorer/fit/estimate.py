@@ -7,8 +7,8 @@ from enum import Enum
 
 from explorer.gguf.shape import ModelShape, kv_bytes_per_element
 from explorer.hardware.probe import GPU, Hardware
+from explorer.units import MIB
 
-MIB = 1024 * 1024
 KV_PAD = 256  # llama.cpp rounds the KV cache size up to a multiple of 256 cells
 # Memory a worker process holds besides what the estimate counts: Python, libllama and ggml (RSS
 # 41-49 MiB measured before loading), and ggml-alloc's placement of the compute buffer, which sits

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.hardware.llama_build import NOT_INSTALLED, LlamaBuild, probe_llama_build
-from explorer.units import format_bandwidth, format_bytes
+from explorer.units import GIB, MIB, format_bandwidth, format_bytes
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,6 @@ class Hardware:
         return bool(self.gpus) and self.llama.gpu_offload is not False
 
 
-GIB = 1024**3
-MIB = 1024**2
 WARNING_PREFIX = "Warning:"
 LLAMA_CPP_VERSION = "0.3.36"  # the version pyproject.toml pins
 # A native build on AMX CPUs crashes in llama_decode on quantized models (DESIGN.md); these flags do not.
