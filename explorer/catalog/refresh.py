@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.catalog.snapshot import Catalog, CatalogError, CatalogFile, load_catalog, save_catalog
+from explorer.errors import describe_error
 from explorer.gguf.names import quant_of
 from explorer.gguf.reader import SPLIT_RE
 from explorer.paths import cache_root
@@ -89,7 +90,7 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
         try:
             fresh[repo] = files_from_hub(repo, list_repo_gguf(api, repo))
         except Exception as exc:  # network, HTTP status, malformed reply: keep the snapshot's entries
-            failed.append((repo, _reason(exc)))
+            failed.append((repo, describe_error(exc, with_type=True)))
     models = []
     for model in snapshot.models:
         files: list[CatalogFile] = []
@@ -100,11 +101,6 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
     source = "hub" if fresh else snapshot.source
     catalog = Catalog(tuple(models), date if fresh else snapshot.snapshot_date, source)
     return RefreshResult(catalog, tuple(fresh), tuple(failed))
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def cache_path() -> Path:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from explorer.errors import describe_error
 from explorer.hardware.llama_build import NOT_INSTALLED, LlamaBuild, probe_llama_build
 from explorer.units import GIB, MIB, format_bandwidth, format_bytes
 
@@ -142,11 +143,6 @@ def _sysctl_int(sysctl: Sysctl, name: str) -> int | None:
         return None
 
 
-def _err(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
-
-
 # ---------------------------------------------------------------------------------------------- RAM
 
 
@@ -199,9 +195,9 @@ def _ram(sysfs_root: Path, notes: list[str]) -> tuple[int, int]:
         try:
             total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
             available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            notes.append(f"RAM: psutil failed ({_err(e)}); read sysconf instead")
+            notes.append(f"RAM: psutil failed ({describe_error(e, with_type=True)}); read sysconf instead")
         except (AttributeError, ValueError, OSError):
-            notes.append(f"RAM: could not read the amount of memory ({_err(e)})")
+            notes.append(f"RAM: could not read the amount of memory ({describe_error(e, with_type=True)})")
     limited = _cgroup_limit(sysfs_root)
     if limited is not None and (total == 0 or limited[0] < total):
         limit, usage, source = limited
@@ -246,7 +242,7 @@ def _cpu_linux(proc_root: Path, notes: list[str]) -> CPUInfo:
     try:
         text = path.read_text("utf-8", "replace")
     except OSError as e:
-        notes.append(f"CPU: cannot read {path} ({_err(e)}); CPU features unknown")
+        notes.append(f"CPU: cannot read {path} ({describe_error(e, with_type=True)}); CPU features unknown")
         return CPUInfo(platform.processor() or platform.machine() or "unknown CPU", physical, logical)
     fields = _cpuinfo_fields(text)
     flags = set(fields.get("flags", "").lower().split())
@@ -325,7 +321,7 @@ def _nvidia(nvml: object | None, notes: list[str]) -> list[GPU]:
         if "LibraryNotFound" in type(e).__name__ or "not found" in str(e).lower():
             notes.append("NVIDIA: NVML library not found (no NVIDIA driver)")
         else:
-            notes.append(f"NVIDIA: NVML did not start ({_err(e)})")
+            notes.append(f"NVIDIA: NVML did not start ({describe_error(e, with_type=True)})")
         return []
     gpus: list[GPU] = []
     visible = _cuda_visible_devices()
@@ -345,14 +341,15 @@ def _nvidia(nvml: object | None, notes: list[str]) -> list[GPU]:
                 mem = lib.nvmlDeviceGetMemoryInfo(handle)
                 total, free = int(mem.total), int(mem.free)
             except Exception as e:
-                notes.append(f"NVIDIA: GPU {i} skipped, its memory could not be read ({_err(e)})")
+                notes.append(f"NVIDIA: GPU {i} skipped, its memory could not be read "
+                             f"({describe_error(e, with_type=True)})")
                 continue
             try:
                 raw = lib.nvmlDeviceGetName(handle)
                 name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
             except Exception as e:
                 name = f"NVIDIA GPU {i}"
-                notes.append(f"NVIDIA: GPU {i} name unknown ({_err(e)})")
+                notes.append(f"NVIDIA: GPU {i} name unknown ({describe_error(e, with_type=True)})")
             bandwidth: float | None = None
             try:
                 bus_bits = int(lib.nvmlDeviceGetMemoryBusWidth(handle))
@@ -360,10 +357,10 @@ def _nvidia(nvml: object | None, notes: list[str]) -> list[GPU]:
                 # Double data rate: two transfers per clock on the bus.
                 bandwidth = bus_bits / 8 * mem_mhz * 1e6 * 2 if bus_bits > 0 and mem_mhz > 0 else None
             except Exception as e:
-                notes.append(f"NVIDIA: GPU {i} memory bandwidth unknown ({_err(e)})")
+                notes.append(f"NVIDIA: GPU {i} memory bandwidth unknown ({describe_error(e, with_type=True)})")
             gpus.append(GPU(i, "nvidia", name.strip() or f"NVIDIA GPU {i}", total, free, bandwidth=bandwidth))
     except Exception as e:
-        notes.append(f"NVIDIA: could not list the GPUs ({_err(e)})")
+        notes.append(f"NVIDIA: could not list the GPUs ({describe_error(e, with_type=True)})")
     finally:
         with contextlib.suppress(Exception):
             lib.nvmlShutdown()
@@ -375,7 +372,7 @@ def _amd(sysfs_root: Path, notes: list[str]) -> list[GPU]:
     try:
         entries = [p for p in drm.iterdir() if re.fullmatch(r"card\d+", p.name)]  # not card0-DP-1 connectors
     except OSError as e:
-        notes.append(f"AMD: cannot read {drm} ({_err(e)}); AMD GPUs are not detected")
+        notes.append(f"AMD: cannot read {drm} ({describe_error(e, with_type=True)}); AMD GPUs are not detected")
         return []
     gpus: list[GPU] = []
     for card in sorted(entries, key=lambda p: int(p.name[4:])):
@@ -450,7 +447,7 @@ def _disk(models_dir: Path, notes: list[str]) -> int | None:
             where = where.parent  # not created yet: the disk it will be created on
         return int(shutil.disk_usage(where).free)
     except (OSError, ValueError) as e:
-        notes.append(f"Disk: cannot read the free space for {models_dir} ({_err(e)})")
+        notes.append(f"Disk: cannot read the free space for {models_dir} ({describe_error(e, with_type=True)})")
         return None
 
 
@@ -575,7 +572,7 @@ def probe_hardware(
         try:
             return fn()
         except Exception as e:  # a bug or a very odd machine must not stop the app from starting
-            notes.append(f"{what}: unexpected error ({_err(e)})")
+            notes.append(f"{what}: unexpected error ({describe_error(e, with_type=True)})")
             return default
 
     if system == "Darwin":

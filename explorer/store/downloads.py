@@ -33,6 +33,7 @@ from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
 
+from explorer.errors import describe_error
 from explorer.store.download_types import DownloadError as DownloadError
 from explorer.store.download_types import Progress as Progress
 from explorer.store.download_types import State as State
@@ -98,7 +99,8 @@ class Transfer:
             except Exception as exc:
                 last = exc
                 if not _transient(exc) or attempt == self.retries:
-                    raise DownloadError(f"{self.filename}: the Hub did not describe the file ({_short(exc)})") from exc
+                    raise DownloadError(f"{self.filename}: the Hub did not describe the file "
+                                        f"({describe_error(exc)})") from exc
                 self._sleep(attempt, exc)
         else:  # pragma: no cover - the loop always breaks or raises
             raise DownloadError(str(last))
@@ -185,7 +187,7 @@ class Transfer:
                 start = part.stat().st_size if part.exists() else 0
                 if not _transient(exc) or attempt >= self.retries:
                     raise DownloadError(f"{self.filename}: download failed after {attempt + 1} tries "
-                                        f"({_short(exc)}); {format_bytes(start)} kept for a resume") from exc
+                                        f"({describe_error(exc)}); {format_bytes(start)} kept for a resume") from exc
                 self._sleep(attempt, exc)
                 attempt += 1
         self._check_stop()
@@ -288,11 +290,6 @@ def _transient(exc: BaseException) -> bool:
         return status >= 500 or status == 429
     name = type(exc).__name__
     return any(k in name for k in ("Timeout", "Network", "Connect", "Read", "Protocol", "Transport", "Remote"))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text or type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------------- jobs
@@ -573,7 +570,7 @@ class DownloadManager:
         except DownloadError as exc:
             final = (State.FAILED, str(exc))
         except Exception as exc:  # anything unexpected still ends as a readable failure
-            final = (State.FAILED, f"{type(exc).__name__}: {exc}")
+            final = (State.FAILED, describe_error(exc, with_type=True))
         with self._lock:
             job.state, job.message = final
             snapshot = self._snapshot(job, 0.0)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from explorer.errors import describe_error
 from explorer.gguf.names import quant_of
 from explorer.gguf.reader import (
     SPLIT_RE,
@@ -113,7 +114,7 @@ def _header_facts(first: Path, limit: int | None) -> _HeaderFacts:
         st = first.stat()
         key = (str(first.resolve()), st.st_size, st.st_mtime_ns, -1 if limit is None else limit)
     except (OSError, RuntimeError) as exc:
-        return _HeaderFacts(None, None, None, f"{first.name}: cannot read the file: {_reason(exc)}")
+        return _HeaderFacts(None, None, None, f"{first.name}: cannot read the file: {describe_error(exc)}")
     cached = _HEADER_CACHE.get(key)
     if cached is not None:
         return cached
@@ -122,10 +123,6 @@ def _header_facts(first: Path, limit: int | None) -> _HeaderFacts:
         _HEADER_CACHE.clear()
     _HEADER_CACHE[key] = facts
     return facts
-
-
-def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "strerror", None) or exc)
 
 
 def _read_facts(first: Path, mode: int, limit: int | None) -> _HeaderFacts:
@@ -141,7 +138,7 @@ def _read_facts(first: Path, mode: int, limit: int | None) -> _HeaderFacts:
     except GGUFError as exc:
         return _HeaderFacts(None, None, None, str(exc))
     except OSError as exc:
-        return _HeaderFacts(None, None, None, f"{first.name}: cannot read the file: {_reason(exc)}")
+        return _HeaderFacts(None, None, None, f"{first.name}: cannot read the file: {describe_error(exc)}")
     return _HeaderFacts(file_type_name([header]), header.arch or None, _variant_from_header(header), None)
 
 
