@@ -102,7 +102,7 @@ def test_stop_during_generation(clients: Callable[[], EngineClient]) -> None:
     load(c, BIG, n_ctx=4096)
     c.generate("long", PROMPT, max_tokens=2000, temperature=0.7, top_p=0.8, top_k=20, min_p=0.0, seed=3)
     wait_for(c, lambda e: isinstance(e, Tokens))
-    time.sleep(0.2)
+    wait_for(c, lambda e: isinstance(e, Tokens))  # a second batch: the answer is well under way
     t0 = time.perf_counter()
     c.stop()
     done = wait_for(c, lambda e: isinstance(e, Done), timeout=10)[-1]

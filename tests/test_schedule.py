@@ -230,11 +230,11 @@ def test_sharing_credit_is_at_most_this_copys_own_cpu_weights() -> None:
     one = estimate_fit(SMALL, make_hardware(vram=None), ctx=CTX).cpu
     budget = 3 * GiB
     held = budget - one.total + one.weights * 3 // 2
-    wave = schedule._Wave(ram=held, mapped={"/m/a.gguf": 2 * one.weights})
-    fit, _ = schedule._fit_in_wave(req(2, SMALL, "/m/a.gguf"), make_hardware(ram_free=3, vram=None), wave)
+    wave = schedule.Wave(ram=held, mapped={"/m/a.gguf": 2 * one.weights})
+    fit, _ = schedule.fit_in_wave(req(2, SMALL, "/m/a.gguf"), make_hardware(ram_free=3, vram=None), wave)
     assert fit.verdict is Verdict.NO_FIT
-    wave = schedule._Wave(ram=held - one.weights, mapped={"/m/a.gguf": 2 * one.weights})
-    fit, added = schedule._fit_in_wave(req(2, SMALL, "/m/a.gguf"), make_hardware(ram_free=3, vram=None), wave)
+    wave = schedule.Wave(ram=held - one.weights, mapped={"/m/a.gguf": 2 * one.weights})
+    fit, added = schedule.fit_in_wave(req(2, SMALL, "/m/a.gguf"), make_hardware(ram_free=3, vram=None), wave)
     assert fit.verdict is Verdict.CPU_ONLY and added == one.total - one.weights
 
 

@@ -136,15 +136,17 @@ def _vram_free(hw: Hardware) -> int:
 
 
 @dataclass
-class _Wave:
+class Wave:
+    """Models that run together, as the plan fills it: what they hold of RAM and VRAM."""
+
     items: list[tuple[PaneRequest, FitEstimate, bool]] = field(default_factory=list)
     ram: int = 0
     vram: int = 0
-    # CPU-resident weight bytes already mapped, per file key (see _fit_in_wave).
+    # CPU-resident weight bytes already mapped, per file key (see fit_in_wave).
     mapped: dict[str, int] = field(default_factory=dict)
 
 
-def _fit_in_wave(req: PaneRequest, hw: Hardware, wave: _Wave) -> tuple[FitEstimate, int]:
+def fit_in_wave(req: PaneRequest, hw: Hardware, wave: Wave) -> tuple[FitEstimate, int]:
     """(estimate, RAM it adds to the wave) for `req` joining `wave`.
 
     llama.cpp mmaps the weights, so a second model from the same file shares its CPU-resident
@@ -172,14 +174,14 @@ def _fit_in_wave(req: PaneRequest, hw: Hardware, wave: _Wave) -> tuple[FitEstima
     return fit, fit.cpu.total - min(credit, fit.cpu.weights)
 
 
-def _add(wave: _Wave, req: PaneRequest, fit: FitEstimate, ram: int, overridden: bool = False) -> None:
+def _add(wave: Wave, req: PaneRequest, fit: FitEstimate, ram: int, overridden: bool = False) -> None:
     wave.items.append((req, fit, overridden))
     wave.ram += ram
     wave.vram += fit.gpu.total
     wave.mapped[req.key] = max(wave.mapped.get(req.key, 0), fit.cpu.weights)
 
 
-def _threads(wave: _Wave, cores: int) -> list[int]:
+def _threads(wave: Wave, cores: int) -> list[int]:
     """Split the physical cores evenly over the models of the wave that compute on the CPU.
 
     A full-GPU model needs only a thread or two to drive its GPU, so it does not count in the split;
@@ -196,7 +198,7 @@ def _threads(wave: _Wave, cores: int) -> list[int]:
     return out
 
 
-def _close(wave: _Wave, cores: int) -> tuple[Placement, ...]:
+def _close(wave: Wave, cores: int) -> tuple[Placement, ...]:
     return tuple(Placement(req.pane, req.label, fit, n_gpu_layers_for(fit), n, over)
                  for (req, fit, over), n in zip(wave.items, _threads(wave, cores), strict=True))
 
@@ -204,22 +206,22 @@ def _close(wave: _Wave, cores: int) -> tuple[Placement, ...]:
 def plan_runs(requests: Sequence[PaneRequest], hw: Hardware, *, cores: int | None = None) -> Plan:
     """Group the panes' models into waves that fit together (see the module docstring)."""
     n_cores = max(1, cores if cores is not None else physical_cores())
-    waves: list[_Wave] = []
+    waves: list[Wave] = []
     blocked: list[tuple[int, str]] = []
-    current = _Wave()
+    current = Wave()
 
     def flush() -> None:
         nonlocal current
         if current.items:
             waves.append(current)
-        current = _Wave()
+        current = Wave()
 
     for req in requests:
-        fit, ram = _fit_in_wave(req, hw, current)
+        fit, ram = fit_in_wave(req, hw, current)
         if fit.verdict is not Verdict.NO_FIT:
             _add(current, req, fit, ram)
             continue
-        alone, ram = _fit_in_wave(req, hw, _Wave())
+        alone, ram = fit_in_wave(req, hw, Wave())
         if alone.verdict is not Verdict.NO_FIT:
             flush()
             _add(current, req, alone, ram)
