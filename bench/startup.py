@@ -33,7 +33,7 @@ win.hardware_ready.connect(lambda _hw: marks.setdefault("hardware", time.time() 
 def fits(_batch):
     marks.setdefault("fits", time.time() - t0)
     QTimer.singleShot(0, app.quit)
-win.fits_applied.connect(fits)
+win.models_tab.fits_applied.connect(fits)
 QTimer.singleShot(60000, app.quit)
 app.exec()
 marks["llama_cpp_imported"] = "llama_cpp" in sys.modules

@@ -57,8 +57,8 @@ def main() -> int:
     def on_fits(_batch: object) -> None:
         if window.hardware is None:
             return
-        if args.ctx and window.ctx != args.ctx:
-            window.set_context(args.ctx)
+        if args.ctx and window.models_tab.ctx != args.ctx:
+            window.models_tab.set_context(args.ctx)
             return
         if args.chat:
             if window.tabs.currentWidget() is not window.chat_tab:
@@ -105,7 +105,7 @@ def main() -> int:
         print(f"timed out after {args.timeout:.0f} s", file=sys.stderr)
         grab()
 
-    window.fits_applied.connect(on_fits)
+    window.models_tab.fits_applied.connect(on_fits)
     window.library_view.scanned.connect(on_models)
     window.chat_tab.run_finished.connect(on_run_finished)
     window.probe_runner.error.connect(on_probe_error)

@@ -331,9 +331,9 @@ def window_with(qtbot, hw: Hardware, catalog: Catalog, tmp_path: Path, **service
                                  models_dir=tmp_path, **services))  # type: ignore[arg-type]
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.hardware is not None and not window.fit_runner.busy
-                    and bool(window.table_model.rows) and window.table_model.rows[0].fit is not None,
-                    timeout=10000)
+    tab = window.models_tab
+    qtbot.waitUntil(lambda: window.hardware is not None and not tab.fit_runner.busy
+                    and bool(tab.table_model.rows) and tab.table_model.rows[0].fit is not None, timeout=10000)
     return window
 
 
@@ -368,11 +368,11 @@ def test_refresh_replaces_the_catalog_and_refits(qtbot, fake_hardware, fake_cata
     window = window_with(qtbot, fake_hardware, fake_catalog, tmp_path,
                          refresh_catalog=lambda: RefreshResult(fresh, ("Qwen/Qwen3-0.6B-GGUF",), ()))
     assert window.refresh_action.text() == "Refresh catalog from the Hub"
-    with qtbot.waitSignals([window.catalog_refreshed, window.fits_applied], timeout=5000):
+    with qtbot.waitSignals([window.catalog_refreshed, window.models_tab.fits_applied], timeout=5000):
         window.refresh_action.trigger()
     assert window.catalog is fresh
-    assert window.table_model.rowCount() == 2
-    assert all(r.fit is not None for r in window.table_model.rows)
+    assert window.models_tab.table_model.rowCount() == 2
+    assert all(r.fit is not None for r in window.models_tab.table_model.rows)
     assert window.catalog_status.text().startswith("Hub catalog, refreshed 2026-12-01")
 
 
@@ -381,25 +381,25 @@ def test_download_action_asks_when_it_does_not_fit(qtbot, monkeypatch, hardware_
     factory = Factory()
     small_hw = hardware_factory(ram=8, ram_free=6, vram=None)
     window = window_with(qtbot, small_hw, fake_catalog, tmp_path, downloads=factory)
-    rows = window.table_model.rows
+    rows = window.models_tab.table_model.rows
     no_fit = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is Verdict.NO_FIT)
     fits = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is not Verdict.NO_FIT)
 
     asked, answer = patch_question(monkeypatch)
-    window.select_source_row(no_fit)
-    assert window.detail.download_button.isEnabled()
-    window.detail.download_button.click()
+    window.models_tab.select_source_row(no_fit)
+    assert window.models_tab.detail.download_button.isEnabled()
+    window.models_tab.detail.download_button.click()
     assert asked and "does not fit" in asked[0] and factory.made == []
 
     answer[0] = QMessageBox.StandardButton.Yes
-    window.detail.download_button.click()
+    window.models_tab.detail.download_button.click()
     row: Row = rows[no_fit]
     assert factory.manager.calls == [("enqueue", row.file.repo, row.file.shards)]
 
     # The table's context menu does the same; a file that fits is queued without asking.
     asked.clear()
-    index = window.proxy.mapFromSource(window.table_model.index(fits, 0))
-    menu = window.table_menu(index)
+    index = window.models_tab.proxy.mapFromSource(window.models_tab.table_model.index(fits, 0))
+    menu = window.models_tab.table_menu(index)
     actions = [a for a in menu.actions() if a.text().startswith("Download")]
     assert len(actions) == 1 and actions[0].isEnabled()
     actions[0].trigger()
@@ -413,7 +413,7 @@ def test_download_action_asks_when_it_does_not_fit(qtbot, monkeypatch, hardware_
 
 def test_without_download_service_the_button_is_disabled(qtbot, ready_window_services) -> None:
     window = ready_window_services
-    assert not window.detail.download_button.isEnabled()
+    assert not window.models_tab.detail.download_button.isEnabled()
     assert not window.refresh_action.isEnabled()
     assert window.library_view.status.text() == "The library is not available in this session."
 
@@ -447,9 +447,9 @@ def test_download_end_to_end_shows_the_verified_file_in_the_library(
     window = window_with(qtbot, fake_hardware, base, tmp_path, downloads=make,
                          scan_library=lambda: scan_library(hub_cache=cache, models_dir=tmp_path / "models"))
     try:
-        window.select_source_row(0)
+        window.models_tab.select_source_row(0)
         with qtbot.waitSignal(window.downloads_panel.job_done, timeout=30000):
-            window.detail.download_button.click()
+            window.models_tab.detail.download_button.click()
         job_row = next(iter(window.downloads_panel.rows.values()))
         assert job_row.state is State.DONE and job_row.bar.value() == 1000
         window.tabs.setCurrentWidget(window.library_view)

@@ -10,11 +10,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.catalog.snapshot import Catalog
+from explorer.fit.batch import FitBatch
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
 from explorer.hardware.probe import Hardware, describe
 from ui.app import load_style_sheet
-from ui.main_window import FitBatch, MainWindow
+from ui.main_window import MainWindow
 from ui.models.hardware_panel import Banner
 from ui.models.table import ROW_ROLE, SORT_ROLE, Column
 from ui.services import Services, default_services
@@ -54,18 +55,19 @@ def ready_window(qtbot, fake_hardware, fake_catalog, tmp_path) -> MainWindow:
     """A window whose hardware and fits are in."""
     window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
     window.show()
-    qtbot.waitUntil(lambda: window.hardware is not None and not window.fit_runner.busy
-                    and bool(window.table_model.rows) and window.table_model.rows[0].fit is not None, timeout=10000)
+    tab = window.models_tab
+    qtbot.waitUntil(lambda: window.hardware is not None and not tab.fit_runner.busy
+                    and bool(tab.table_model.rows) and tab.table_model.rows[0].fit is not None, timeout=10000)
     return window
 
 
 def source_row(window: MainWindow, model_id: str, quant: str) -> int:
-    return next(i for i, r in enumerate(window.table_model.rows)
+    return next(i for i, r in enumerate(window.models_tab.table_model.rows)
                 if r.model.id == model_id and r.file.quant == quant)
 
 
 def needs(window: MainWindow, row: int) -> int:
-    return window.table_model.index(row, Column.NEEDS).data(SORT_ROLE)
+    return window.models_tab.table_model.index(row, Column.NEEDS).data(SORT_ROLE)
 
 
 def test_window_shows_at_once_and_fills_in_when_the_probe_returns(
@@ -77,24 +79,24 @@ def test_window_shows_at_once_and_fills_in_when_the_probe_returns(
     assert any("Detecting hardware" in v for _k, v in window.hardware_panel.row_texts())
 
     # The catalog comes in while the probe is still running: rows without fits.
-    qtbot.waitUntil(lambda: window.table_model.rowCount() == 7, timeout=5000)
+    qtbot.waitUntil(lambda: window.models_tab.table_model.rowCount() == 7, timeout=5000)
     assert window.hardware is None
     assert window.catalog_status.text().startswith("Offline snapshot, 2026-11-25")
-    verdicts = [window.table_model.index(r, Column.VERDICT).data() for r in range(7)]
+    verdicts = [window.models_tab.table_model.index(r, Column.VERDICT).data() for r in range(7)]
     assert verdicts == ["…"] * 7
     assert slow_probe.calls == 1
 
-    with qtbot.waitSignals([window.hardware_ready, window.fits_applied], timeout=10000):
+    with qtbot.waitSignals([window.hardware_ready, window.models_tab.fits_applied], timeout=10000):
         slow_probe.release.set()
     assert window.hardware is fake_hardware
     assert window.hardware_panel.row_texts() == list(describe(fake_hardware))
     assert window.probe_status.text().startswith("Hardware detected")
-    verdicts = [window.table_model.index(r, Column.VERDICT).data() for r in range(7)]
+    verdicts = [window.models_tab.table_model.index(r, Column.VERDICT).data() for r in range(7)]
     assert "…" not in verdicts
     # Something sensible was selected for the detail view and the memory bars.
-    row = window.current_row()
+    row = window.models_tab.current_row()
     assert row is not None and row.fit is not None and row.fit.verdict is Verdict.FULL_GPU
-    assert window.detail.title.text() == row.model.id
+    assert window.models_tab.detail.title.text() == row.model.id
     assert window.hardware_panel.gpu_bars[0].need is not None
 
 
@@ -129,34 +131,34 @@ def test_bigger_context_needs_more_memory(qtbot, ready_window: MainWindow) -> No
     window = ready_window
     r = source_row(window, "Qwen3-0.6B", "Q4_K_M")
     before = needs(window, r)
-    assert window.ctx == 32768
+    assert window.models_tab.ctx == 32768
 
-    with qtbot.waitSignal(window.fits_applied, timeout=10000) as blocker:
-        window.set_context(131072)
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000) as blocker:
+        window.models_tab.set_context(131072)
     assert blocker.args[0].ctx == 131072
     bigger = needs(window, r)
     assert bigger > before
-    assert window.table_model.index(r, Column.NEEDS).data() != ""
+    assert window.models_tab.table_model.index(r, Column.NEEDS).data() != ""
 
     # Typing into the editable combo does the same.
-    edit = window.ctx_combo.lineEdit()
+    edit = window.models_tab.ctx_combo.lineEdit()
     edit.selectAll()
     qtbot.keyClicks(edit, "4K")
-    with qtbot.waitSignal(window.fits_applied, timeout=10000):
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000):
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-    assert window.ctx == 4096
+    assert window.models_tab.ctx == 4096
     assert needs(window, r) < before
 
 
 def test_quantized_kv_cache_needs_less(qtbot, ready_window: MainWindow) -> None:
     window = ready_window
     r = source_row(window, "Qwen3-8B", "Q4_K_M")
-    before = window.table_model.rows[r].fit
+    before = window.models_tab.table_model.rows[r].fit
     assert before is not None
-    with qtbot.waitSignal(window.fits_applied, timeout=10000):
-        window.kv_combo.setCurrentIndex(window.kv_combo.findData("q4_0"))
-    after = window.table_model.rows[r].fit
-    assert window.kv_type == "q4_0" and after is not None and after.kv_type == "q4_0"
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000):
+        window.models_tab.kv_combo.setCurrentIndex(window.models_tab.kv_combo.findData("q4_0"))
+    after = window.models_tab.table_model.rows[r].fit
+    assert window.models_tab.kv_type == "q4_0" and after is not None and after.kv_type == "q4_0"
     assert after.gpu.kv + after.cpu.kv < before.gpu.kv + before.cpu.kv
     assert needs(window, r) < before.total
 
@@ -164,68 +166,69 @@ def test_quantized_kv_cache_needs_less(qtbot, ready_window: MainWindow) -> None:
 def test_selection_updates_detail_and_memory_bars(qtbot, ready_window: MainWindow) -> None:
     window = ready_window
     r = source_row(window, "Qwen3-8B", "Q8_0")
-    window.select_source_row(r)
-    row = window.current_row()
+    window.models_tab.select_source_row(r)
+    row = window.models_tab.current_row()
     assert row is not None and row.model.id == "Qwen3-8B" and row.file.quant == "Q8_0"
-    assert window.detail.title.text() == "Qwen3-8B"
-    assert window.detail.summary.text() == row.fit.summary
+    assert window.models_tab.detail.title.text() == "Qwen3-8B"
+    assert window.models_tab.detail.summary.text() == row.fit.summary
     bar = window.hardware_panel.gpu_bars[0]
     assert bar.need is not None and bar.need.total == row.fit.gpu.total
 
     # After a recomputation the same row stays selected and its new fit is shown.
-    with qtbot.waitSignal(window.fits_applied, timeout=10000):
-        window.set_context(65536)
-    row2 = window.current_row()
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000):
+        window.models_tab.set_context(65536)
+    row2 = window.models_tab.current_row()
     assert row2 is not None and (row2.model.id, row2.file.quant) == ("Qwen3-8B", "Q8_0")
     assert row2.fit is not None and row2.fit.ctx == 65536
-    assert window.detail.summary.text() == row2.fit.summary
+    assert window.models_tab.detail.summary.text() == row2.fit.summary
 
 
 def test_superseded_recomputation_is_dropped(qtbot, ready_window: MainWindow) -> None:
     window = ready_window
     applied: list[FitBatch] = []
-    window.fits_applied.connect(applied.append)
+    window.models_tab.fits_applied.connect(applied.append)
     r = source_row(window, "Qwen3-0.6B", "Q8_0")
 
     # Both are submitted before the event loop can deliver anything: the first result is stale.
-    with qtbot.waitSignals([window.fits_applied, window.fit_runner.stale], timeout=10000):
-        window.set_context(262144)
-        first = window.fit_runner.generation
-        window.set_context(8192)
-    assert window.fit_runner.generation == first + 1
+    with qtbot.waitSignals([window.models_tab.fits_applied, window.models_tab.fit_runner.stale], timeout=10000):
+        window.models_tab.set_context(262144)
+        first = window.models_tab.fit_runner.generation
+        window.models_tab.set_context(8192)
+    assert window.models_tab.fit_runner.generation == first + 1
     assert [b.ctx for b in applied] == [8192]
-    assert window.table_model.rows[r].fit.ctx == 8192
+    assert window.models_tab.table_model.rows[r].fit.ctx == 8192
 
 
 def test_filter_controls_filter_the_table(qtbot, ready_window: MainWindow) -> None:
     window = ready_window
-    assert window.proxy.rowCount() == 7
-    qtbot.keyClicks(window.search, "coder")
-    assert window.proxy.rowCount() == 1
-    assert window.count_label.text() == "1 of 7 files"
-    window.search.clear()
-    assert window.proxy.rowCount() == 7
+    assert window.models_tab.proxy.rowCount() == 7
+    qtbot.keyClicks(window.models_tab.filters.search, "coder")
+    assert window.models_tab.proxy.rowCount() == 1
+    assert window.models_tab.filters.count_label.text() == "1 of 7 files"
+    window.models_tab.filters.search.clear()
+    assert window.models_tab.proxy.rowCount() == 7
 
-    window.size_combo.setCurrentIndex(window.size_combo.findData("8B"))
-    assert window.proxy.rowCount() == 2
-    window.size_combo.setCurrentIndex(0)
-    window.quant_combo.setCurrentIndex(window.quant_combo.findData("Q2_K"))
-    assert window.proxy.rowCount() == 1
-    window.quant_combo.setCurrentIndex(0)
+    window.models_tab.filters.size_combo.setCurrentIndex(window.models_tab.filters.size_combo.findData("8B"))
+    assert window.models_tab.proxy.rowCount() == 2
+    window.models_tab.filters.size_combo.setCurrentIndex(0)
+    window.models_tab.filters.quant_combo.setCurrentIndex(window.models_tab.filters.quant_combo.findData("Q2_K"))
+    assert window.models_tab.proxy.rowCount() == 1
+    window.models_tab.filters.quant_combo.setCurrentIndex(0)
 
-    window.variant_button.set_selected([Variant.INSTRUCT_2507])
-    assert window.proxy.rowCount() == 2
-    assert "Instruct-2507" in window.variant_button.text()
-    window.variant_button.clear()
-    assert window.proxy.rowCount() == 7
+    window.models_tab.filters.variant_button.set_selected([Variant.INSTRUCT_2507])
+    assert window.models_tab.proxy.rowCount() == 2
+    assert "Instruct-2507" in window.models_tab.filters.variant_button.text()
+    window.models_tab.filters.variant_button.clear()
+    assert window.models_tab.proxy.rowCount() == 7
 
-    fits = [r.fit.verdict for r in window.table_model.rows if r.fit]
-    window.verdict_combo.setCurrentIndex(window.verdict_combo.findText("Full GPU"))
-    assert window.proxy.rowCount() == fits.count(Verdict.FULL_GPU)
-    window.verdict_combo.setCurrentIndex(0)
-    window.hide_no_fit.setChecked(True)
-    assert window.proxy.rowCount() == sum(v is not Verdict.NO_FIT for v in fits)
-    shown = [window.proxy.index(i, 0).data(ROW_ROLE) for i in range(window.proxy.rowCount())]
+    fits = [r.fit.verdict for r in window.models_tab.table_model.rows if r.fit]
+    verdict_combo = window.models_tab.filters.verdict_combo
+    verdict_combo.setCurrentIndex(verdict_combo.findText("Full GPU"))
+    assert window.models_tab.proxy.rowCount() == fits.count(Verdict.FULL_GPU)
+    window.models_tab.filters.verdict_combo.setCurrentIndex(0)
+    window.models_tab.filters.hide_no_fit.setChecked(True)
+    assert window.models_tab.proxy.rowCount() == sum(v is not Verdict.NO_FIT for v in fits)
+    shown = [window.models_tab.proxy.index(i, 0).data(ROW_ROLE) for i in range(window.models_tab.proxy.rowCount())]
     assert all(s.fit.verdict is not Verdict.NO_FIT for s in shown)
 
 
@@ -274,23 +277,24 @@ def test_exact_fit_from_the_hub_replaces_the_estimate(qtbot, fake_hardware, fake
     window = MainWindow(services)
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.hardware is not None and bool(window.table_model.rows)
-                    and window.table_model.rows[0].fit is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.hardware is not None and bool(window.models_tab.table_model.rows)
+                    and window.models_tab.table_model.rows[0].fit is not None, timeout=10000)
     row_index = source_row(window, "Qwen3-8B", "Q4_K_M")
-    window.select_source_row(row_index)
-    row = window.current_row()
+    window.models_tab.select_source_row(row_index)
+    row = window.models_tab.current_row()
     assert row is not None and row.fit is not None and not row.fit.exact
-    assert window.detail.exact_button.isEnabled()
-    with qtbot.waitSignal(window.fits_applied, timeout=10000):
-        window.detail.exact_button.click()
+    assert window.models_tab.detail.exact_button.isEnabled()
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000):
+        window.models_tab.detail.exact_button.click()
     assert asked == [("Qwen/Qwen3-8B-GGUF", row.file.shards)]
-    fit = window.table_model.rows[row_index].fit
+    fit = window.models_tab.table_model.rows[row_index].fit
     assert fit is not None and fit.exact and fit.cpu.weights + fit.gpu.weights >= real.weights_bytes
-    assert window.detail.exact_button.text() == "Exact (GGUF header)" and not window.detail.exact_button.isEnabled()
+    exact_button = window.models_tab.detail.exact_button
+    assert exact_button.text() == "Exact (GGUF header)" and not exact_button.isEnabled()
     # the exact shape survives a context change
-    with qtbot.waitSignal(window.fits_applied, timeout=10000):
-        window.set_context(16384)
-    assert window.table_model.rows[row_index].fit.exact
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10000):
+        window.models_tab.set_context(16384)
+    assert window.models_tab.table_model.rows[row_index].fit.exact
 
 
 def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, fake_hardware, fake_catalog,
@@ -310,10 +314,11 @@ def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, 
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.hardware is not None, timeout=10_000)
-    assert window._chat_tab is None  # nothing of the chat at start-up
+    assert not window.chat_tab_built  # nothing of the chat at start-up
     window.tabs.setCurrentIndex(window.tabs.count() - 1)
-    tab = window._chat_tab
-    assert tab is not None and window.tabs.currentWidget() is tab
+    assert window.chat_tab_built
+    tab = window.chat_tab
+    assert window.tabs.currentWidget() is tab
     assert tab.hardware is fake_hardware
     qtbot.waitUntil(lambda: [m.path for m in tab.models] == [demo], timeout=10_000)
     assert tab.panes[0].model_combo.findData(str(demo)) > 0

@@ -6,11 +6,11 @@ import pytest
 from PySide6.QtCore import Qt
 
 from explorer.catalog.snapshot import Catalog
+from explorer.fit.batch import compute_fits
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
 from explorer.hardware.probe import Hardware
 from ui.fmt import format_ctx, parse_ctx, verdict_text
-from ui.main_window import compute_fits
 from ui.models.table import (
     FIT_ROLE,
     ROW_ROLE,
