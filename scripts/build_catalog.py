@@ -67,6 +67,7 @@ from explorer.catalog.snapshot import (  # noqa: E402
     format_catalog_json,
 )
 from explorer.gguf.shape import BITS_PER_WEIGHT, Architecture  # noqa: E402
+from explorer.gguf.shards import shard_names  # noqa: E402
 from explorer.gguf.variant import Variant  # noqa: E402
 
 OUTPUT = REPO_ROOT / "assets" / "catalog.json"
@@ -149,7 +150,7 @@ class Publisher:
             folder = "" if self.owner == "lmstudio-community" else f"{quant}/"
         if n == 1:
             return (f"{stem}.gguf",)
-        return tuple(f"{folder}{stem}-{k:05d}-of-{n:05d}.gguf" for k in range(1, n + 1))
+        return tuple(shard_names(f"{folder}{stem}", n))
 
 
 QWEN = Publisher("Qwen", 35 * GB)

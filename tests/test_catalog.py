@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from explorer.catalog.snapshot import (
-    SHARD_RE,
     Catalog,
     CatalogError,
     catalog_from_json,
@@ -24,6 +23,7 @@ from explorer.catalog.snapshot import (
     save_catalog,
 )
 from explorer.gguf.shape import BITS_PER_WEIGHT
+from explorer.gguf.shards import parse_shard
 from explorer.gguf.variant import Variant
 
 REPO = Path(__file__).resolve().parent.parent
@@ -176,17 +176,17 @@ def test_split_files_follow_gguf_split_names_and_add_up(cat: Catalog) -> None:
     n_split = 0
     for m, f in cat.iter_files():
         if not f.is_split:
-            assert not SHARD_RE.match(f.filename), f.filename
+            assert parse_shard(f.filename) is None, f.filename
             assert f.shard_sizes in ((), (f.size,))
             continue
         n_split += 1
         n = len(f.shards)
         prefixes = set()
         for k, path in enumerate(f.shards, start=1):
-            match = SHARD_RE.match(path)
-            assert match, path
+            shard = parse_shard(path)
+            assert shard is not None and (shard.index, shard.count) == (k, n), path
             assert path.endswith(f"-{k:05d}-of-{n:05d}.gguf"), path
-            prefixes.add(match["prefix"])
+            prefixes.add(shard.prefix)
         assert len(prefixes) == 1
         assert len(f.shard_sizes) == n and sum(f.shard_sizes) == f.size, (m.id, f.repo, f.quant)
         assert f.size > 30e9, "only large files are split"

@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 
-from explorer.cli.main import main, shard_names
+from explorer.cli.main import main
 from explorer.testing.hub import HubServer, split_file
 from explorer.testing.models import ensure_model
-
-
-def test_shard_names() -> None:
-    assert shard_names("Q4_K_M/M-Q4_K_M-00002-of-00003.gguf") == [
-        "Q4_K_M/M-Q4_K_M-00001-of-00003.gguf", "Q4_K_M/M-Q4_K_M-00002-of-00003.gguf",
-        "Q4_K_M/M-Q4_K_M-00003-of-00003.gguf"]
-    assert shard_names("M-Q8_0.gguf") == ["M-Q8_0.gguf"]
 
 
 def test_download_a_split_model_from_any_shard(hub: HubServer, tmp_path: Path,  # noqa: F811

@@ -18,7 +18,7 @@ from typing import Any
 from explorer.catalog.snapshot import Catalog, CatalogError, CatalogFile, load_catalog, save_catalog
 from explorer.errors import describe_error
 from explorer.gguf.names import quant_of
-from explorer.gguf.reader import SPLIT_RE
+from explorer.gguf.shards import parse_shard
 from explorer.paths import cache_root
 
 
@@ -54,8 +54,8 @@ def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]
     """Group a repo's GGUFs into catalog files: split shards together, one entry per quant file."""
     groups: dict[str, list[HubFile]] = {}
     for f in hub_files:
-        m = SPLIT_RE.search(f.path)
-        key = f.path[: m.start()] if m else f.path
+        shard = parse_shard(f.path)
+        key = shard.prefix if shard else f.path
         groups.setdefault(key, []).append(f)
     files = []
     for key, members in sorted(groups.items()):
@@ -63,8 +63,8 @@ def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]
         if quant is None:
             continue
         members.sort(key=lambda f: f.path)
-        m = SPLIT_RE.search(members[0].path)
-        if m and len(members) != int(m.group(2)):
+        first = parse_shard(members[0].path)
+        if first and len(members) != first.count:
             continue  # an incomplete split set on the Hub: not downloadable as a whole
         files.append(CatalogFile(
             repo=repo, quant=quant, shards=tuple(f.path for f in members), size=sum(f.size for f in members),

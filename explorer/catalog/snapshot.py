@@ -22,15 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from explorer.gguf.shape import BITS_PER_WEIGHT, Architecture, ModelShape, estimate_shape
+from explorer.gguf.shards import parse_shard, shard_name
 from explorer.gguf.variant import Variant
 
 SCHEMA_VERSION = 1
 ASSETS_PACKAGE = "qwen3_explorer_assets"
 CATALOG_FILENAME = "catalog.json"
-
-# llama.cpp's gguf-split names: "<prefix>-00001-of-00003.gguf".
-SHARD_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
-
 
 class CatalogError(ValueError):
     """The catalog JSON is malformed or misses something; the message says where."""
@@ -369,11 +366,11 @@ def _check_shard_names(shards: tuple[str, ...], where: str) -> None:
     n = len(shards)
     prefixes = set()
     for k, path in enumerate(shards, start=1):
-        m = SHARD_RE.match(path)
-        if not m or int(m["index"]) != k or int(m["count"]) != n:
+        shard = parse_shard(path)
+        if shard is None or (shard.index, shard.count) != (k, n):
             raise CatalogError(f"{where}[{k - 1}]: expected a name ending in "
-                               f"-{k:05d}-of-{n:05d}.gguf, got {path!r}")
-        prefixes.add(m["prefix"])
+                               f"{shard_name('', k, n)}, got {path!r}")
+        prefixes.add(shard.prefix)
     if len(prefixes) != 1:
         raise CatalogError(f"{where}: the shards do not share one prefix")
 

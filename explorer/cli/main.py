@@ -16,6 +16,7 @@ from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.reader import GGUFError, read_shape
 from explorer.gguf.shape import ModelShape
+from explorer.gguf.shards import sibling_names
 from explorer.hardware.probe import Hardware, describe, probe_hardware
 from explorer.paths import models_dir
 from explorer.units import format_bytes
@@ -132,7 +133,7 @@ def fit_rows(catalog: Catalog, hw: Hardware, args: argparse.Namespace
         if len(parts) < 3:
             raise GGUFError(f"{spec}: expected REPO/FILE, e.g. Qwen/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf")
         repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
-        shape = read_remote_shape(repo, shard_names(filename))
+        shape = read_remote_shape(repo, sibling_names(filename))
         rows.append((filename, repo, None, shape,
                      estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)))
     if args.file or args.hub:
@@ -207,17 +208,6 @@ def _fit_json(model_id: str, variant: str, f: CatalogFile | None, shape: ModelSh
     }
 
 
-def shard_names(filename: str) -> list[str]:
-    """Every shard of a split GGUF named by one of them (just [filename] when not split)."""
-    from explorer.gguf.reader import SPLIT_RE
-
-    m = SPLIT_RE.search(filename)
-    if not m:
-        return [filename]
-    total = int(m.group(2))
-    return [f"{filename[: m.start()]}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
-
-
 def cmd_download(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.store.downloads import DownloadError, DownloadManager, Progress, State
 
@@ -228,7 +218,7 @@ def cmd_download(args: argparse.Namespace, out: TextIO) -> int:
 
     manager = DownloadManager(cache_dir=args.cache_dir, on_progress=show, retries=args.retries)
     try:
-        job_id = manager.enqueue(args.repo, shard_names(args.file))
+        job_id = manager.enqueue(args.repo, sibling_names(args.file))
     except DownloadError as exc:
         sys.stderr.write(f"qwen3-explorer: {exc}\n")
         return 2

@@ -19,6 +19,7 @@ from typing import Any
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from explorer.gguf.shape import LayerWeights, ModelShape
+from explorer.gguf.shards import sibling_names
 
 MAGIC = b"GGUF"
 ARRAY_KEEP_LIMIT = 64  # arrays longer than this are skipped and stored as ArrayInfo
@@ -238,17 +239,9 @@ def read_local_header(path: Path | str) -> GGUFHeader:
         raise GGUFError(f"{path.name}: cannot read the file: {exc.strerror or exc}") from exc
 
 
-SPLIT_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
-
-
 def split_siblings(path: Path) -> list[Path]:
     """All shards of a split GGUF given any one of them (just [path] when not split)."""
-    m = SPLIT_RE.search(path.name)
-    if not m:
-        return [path]
-    total = int(m.group(2))
-    stem = path.name[: m.start()]
-    return [path.with_name(f"{stem}-{i:05d}-of-{total:05d}.gguf") for i in range(1, total + 1)]
+    return [path.with_name(name) for name in sibling_names(path.name)]
 
 
 def read_model_headers(path: Path | str) -> list[GGUFHeader]:

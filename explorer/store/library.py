@@ -30,7 +30,6 @@ from typing import Literal
 from explorer.errors import describe_error
 from explorer.gguf.names import quant_of
 from explorer.gguf.reader import (
-    SPLIT_RE,
     GGUFError,
     GGUFHeader,
     chat_template,
@@ -38,6 +37,7 @@ from explorer.gguf.reader import (
     read_header,
     split_siblings,
 )
+from explorer.gguf.shards import sibling_names
 from explorer.gguf.variant import Variant, guess_variant, variant_from_template
 from explorer.paths import cache_root
 from explorer.paths import models_dir as default_models_dir
@@ -232,12 +232,7 @@ def _snapshots(repo_dir: Path) -> list[Path]:
 
 def _group_key(rel: str) -> tuple[str, list[str]]:
     """(first shard's repo path, all shard repo paths) for a repo path."""
-    m = SPLIT_RE.search(rel)
-    if not m:
-        return rel, [rel]
-    total = int(m.group(2))
-    stem = rel[: m.start()]
-    names = [f"{stem}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
+    names = sibling_names(rel)
     return names[0], names
 
 

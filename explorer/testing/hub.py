@@ -40,6 +40,8 @@ from types import TracebackType
 from typing import Any, BinaryIO, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from explorer.gguf.shards import shard_names
+
 FaultKind = Literal["drop", "stall", "status", "corrupt", "malformed", "ignore_range"]
 
 LFS_SUFFIXES = (".gguf",)
@@ -393,8 +395,8 @@ def split_file(src: str | os.PathLike[str], dest_dir: str | os.PathLike[str], st
     data = Path(src).read_bytes()
     step = -(-len(data) // n)
     out = []
-    for i in range(n):
-        p = Path(dest_dir) / f"{stem}-{i + 1:05d}-of-{n:05d}.gguf"
+    for i, name in enumerate(shard_names(stem, n)):
+        p = Path(dest_dir) / name
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data[i * step:(i + 1) * step])
         out.append(p)

@@ -36,6 +36,7 @@ from explorer.chat.templates import SamplingPreset, preset_for, thinking_mode
 from explorer.engine.client import EngineClient
 from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_CHAT_CTX
 from explorer.gguf.model_info import ModelInfo
+from explorer.gguf.shards import display_name
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
 from ui.chat.driver import LoadSpec, PaneDriver, SendSpec
@@ -74,8 +75,7 @@ class PaneSettings:
 
 
 def model_label(m: LocalModel) -> str:
-    name = Path(m.filename).name
-    return name.removesuffix(".gguf").split("-00001-of-")[0]
+    return display_name(m.filename)
 
 
 class SettingsForm(QWidget):
