@@ -112,3 +112,19 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycle(graph) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_core_packages_form_layers() -> None:
+    """No package of explorer/ imports one that imports it back (docs/ARCHITECTURE.md draws the layers)."""
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    layers: dict[str, set[str]] = {}
+    for module, targets in _module_graph().items():
+        if module.startswith("explorer."):
+            layers.setdefault(package(module), set()).update(
+                package(t) for t in targets if t.startswith("explorer.") and package(t) != package(module))
+    for name in {t for ts in layers.values() for t in ts}:
+        layers.setdefault(name, set())
+    assert _cycle(layers) is None
+    assert "explorer.engine" in layers["explorer.chat"]  # the graph is real: chat runs on the engine
