@@ -13,7 +13,7 @@ from explorer.chat.conversation import Conversation, Finished, Update
 from explorer.engine.client import EngineClient, Loaded, LoadProgress
 from explorer.fit.estimate import estimate_fit
 from explorer.gguf.reader import read_shape
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.testing.models import ensure_model
 
 GiB = 1024**3

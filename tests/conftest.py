@@ -26,8 +26,9 @@ import pytest
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
 from explorer.gguf.shape import Architecture
 from explorer.gguf.variant import Variant
+from explorer.hardware.advice import llama_warnings
+from explorer.hardware.facts import GPU, CPUInfo, Hardware
 from explorer.hardware.llama_build import LlamaBuild
-from explorer.hardware.probe import GPU, CPUInfo, Hardware, llama_warnings
 from explorer.paths import test_models_dir
 
 SUITE = os.environ.get("QWEN3_EXPLORER_SUITE", "")

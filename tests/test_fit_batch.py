@@ -9,7 +9,7 @@ import pytest
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.batch import FitBatch, FitsCancelled, compute_fits
 from explorer.fit.estimate import estimate_fit
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 
 
 def pairs_of(catalog: Catalog) -> list:

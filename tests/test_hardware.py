@@ -22,20 +22,13 @@ from fakes_hardware import (
     write_files,
 )
 
+from explorer.hardware.advice import PORTABLE_CPU_FLAGS, llama_warnings, warnings
+from explorer.hardware.bandwidth import measure_ram_bandwidth
+from explorer.hardware.describe import describe
+from explorer.hardware.facts import GPU, CPUInfo, Hardware
+from explorer.hardware.gpus import apple_bandwidth, apple_metal_share
 from explorer.hardware.llama_build import MARKER, NOT_INSTALLED, LlamaBuild, probe_llama_build
-from explorer.hardware.probe import (
-    GPU,
-    PORTABLE_CPU_FLAGS,
-    CPUInfo,
-    Hardware,
-    apple_bandwidth,
-    apple_metal_share,
-    describe,
-    llama_warnings,
-    measure_ram_bandwidth,
-    probe_hardware,
-    warnings,
-)
+from explorer.hardware.probe import probe_hardware
 from explorer.units import format_bandwidth, format_bytes
 
 GiB = 2**30

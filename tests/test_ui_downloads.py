@@ -17,7 +17,7 @@ from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
 from explorer.fit.estimate import Verdict
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.store.downloads import DownloadManager, Progress, State
 from explorer.store.library import LocalModel, scan_library
 from explorer.testing.hub import HubServer

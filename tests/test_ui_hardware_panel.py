@@ -7,7 +7,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel
 
 from explorer.fit.estimate import Breakdown, Verdict, estimate_fit
-from explorer.hardware.probe import describe
+from explorer.hardware.describe import describe
 from ui.models.detail import ESTIMATE_NOTE, DetailView
 from ui.models.hardware_panel import HardwarePanel
 from ui.models.memory_bar import MemoryBar, Need

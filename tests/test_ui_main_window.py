@@ -13,7 +13,8 @@ from explorer.catalog.snapshot import Catalog
 from explorer.fit.batch import FitBatch
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
-from explorer.hardware.probe import Hardware, describe
+from explorer.hardware.describe import describe
+from explorer.hardware.facts import Hardware
 from ui.app import load_style_sheet
 from ui.main_window import MainWindow
 from ui.models.hardware_panel import Banner

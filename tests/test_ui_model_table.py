@@ -9,7 +9,7 @@ from explorer.catalog.snapshot import Catalog
 from explorer.fit.batch import compute_fits
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from ui.fmt import format_ctx, parse_ctx, verdict_text
 from ui.models.table import (
     FIT_ROLE,

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSp
 from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.estimate import Verdict
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.store.download_types import DownloadError
 from ui.fmt import format_ctx
 from ui.library.downloads import DownloadsPanel

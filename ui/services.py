@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from explorer.catalog.snapshot import Catalog
 from explorer.gguf.shape import ModelShape
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.paths import models_dir as default_models_dir
 
 if TYPE_CHECKING:  # explorer.store.downloads imports huggingface_hub: keep it off the start-up path

@@ -17,7 +17,9 @@ from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.reader import GGUFError, read_shape
 from explorer.gguf.shape import ModelShape
 from explorer.gguf.shards import sibling_names
-from explorer.hardware.probe import Hardware, describe, probe_hardware
+from explorer.hardware.describe import describe
+from explorer.hardware.facts import Hardware
+from explorer.hardware.probe import probe_hardware
 from explorer.paths import models_dir
 from explorer.units import format_bytes
 

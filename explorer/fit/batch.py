@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from explorer.catalog.snapshot import CatalogFile, CatalogModel
 from explorer.fit.estimate import FitEstimate, estimate_fit
 from explorer.gguf.shape import ModelShape
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 
 # Shapes read from real GGUF headers, keyed by (repo, shards).
 ExactShapes = Mapping[tuple[str, tuple[str, ...]], ModelShape]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from explorer.gguf.shape import ModelShape, kv_bytes_per_element
-from explorer.hardware.probe import GPU, Hardware
+from explorer.hardware.facts import GPU, Hardware
 from explorer.units import MIB
 
 KV_PAD = 256  # llama.cpp rounds the KV cache size up to a multiple of 256 cells

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit, usable_gpus
 from explorer.gguf.shape import ModelShape
 from explorer.hardware.cores import physical_cores
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.units import format_bytes
 
 OVERRIDE_HINT = "tick 'Load anyway' to try"

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.fit.estimate import Breakdown, FitEstimate
-from explorer.hardware import probe as hw_mod
-from explorer.hardware.probe import WARNING_PREFIX, Hardware
+from explorer.hardware import advice, describe
+from explorer.hardware.advice import WARNING_PREFIX
+from explorer.hardware.facts import Hardware
 from ui.models.memory_bar import MemoryBar, MemoryLegend, Need
 
 _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
@@ -30,7 +31,7 @@ _COMMAND_RE = re.compile(r":\s+((?:\$env:)?CMAKE_ARGS\s*=.*|pip install .*)$")
 
 def split_notes(hw: Hardware) -> tuple[list[str], list[str]]:
     """(warnings, other notes) from the probe's notes."""
-    warnings = hw_mod.warnings(hw)
+    warnings = advice.warnings(hw)
     others = [n for n in hw.notes if n not in warnings]
     return warnings, others
 
@@ -199,7 +200,7 @@ class HardwarePanel(QWidget):
         warnings, notes = split_notes(hw)
         for w in warnings:
             self._banners.addWidget(Banner(w, "warning"))
-        self._set_rows(hw_mod.describe(hw))
+        self._set_rows(describe.describe(hw))
         self._set_notes(notes)
         self.ram_bar.set_capacity(hw.ram_total, hw.ram_total - hw.ram_available)
         self._set_gpu_bars(len(hw.gpus))

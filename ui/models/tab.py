@@ -32,7 +32,7 @@ from explorer.fit.batch import FitBatch, compute_fits
 from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_FIT_CTX
 from explorer.fit.estimate import Verdict
 from explorer.gguf.shape import ModelShape
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from ui.fmt import format_ctx, parse_ctx
 from ui.models.detail import DetailView
 from ui.models.filters import FilterBar
