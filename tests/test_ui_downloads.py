@@ -10,7 +10,7 @@ import pytest
 from conftest import ARCH_0_6B
 from hub_fixtures import hub  # noqa: F401 - the fixture
 from PySide6.QtCore import QThread
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QWidget
 
 from explorer.catalog.refresh import RefreshResult
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
@@ -26,6 +26,7 @@ from ui.library.downloads import DownloadsPanel, format_eta
 from ui.library.view import LibColumn, LibraryView
 from ui.main_window import MainWindow
 from ui.models.table import Row
+from ui.prompts import Prompts
 from ui.services import Services
 
 MB = 1 << 20
@@ -97,17 +98,24 @@ def panel(qtbot) -> tuple[DownloadsPanel, Factory]:
     return p, factory
 
 
-def patch_question(monkeypatch) -> tuple[list[str], list[QMessageBox.StandardButton]]:
-    """Answer QMessageBox.question with answer[0] (Cancel at first); the texts asked land in `asked`."""
-    asked: list[str] = []
-    answer = [QMessageBox.StandardButton.Cancel]
+class FakePrompts(Prompts):
+    """Answers `confirm` with `yes` (False at first) and `open_file` with `files` in turn; records the texts."""
 
-    def question(_parent, _title, text, *_a) -> QMessageBox.StandardButton:
-        asked.append(text)
-        return answer[0]
+    def __init__(self) -> None:
+        self.yes = False
+        self.asked: list[str] = []
+        self.warnings: list[str] = []
+        self.files: list[Path] = []
 
-    monkeypatch.setattr(QMessageBox, "question", question)
-    return asked, answer
+    def confirm(self, parent: QWidget, title: str, text: str) -> bool:
+        self.asked.append(text)
+        return self.yes
+
+    def warn(self, parent: QWidget, title: str, text: str) -> None:
+        self.warnings.append(text)
+
+    def open_file(self, parent: QWidget, caption: str, directory: Path, name_filter: str) -> Path | None:
+        return self.files.pop(0) if self.files else None
 
 
 def running(job: int, done: int, total: int = 100 * MB, speed: float = 10 * MB) -> Progress:
@@ -148,7 +156,7 @@ def test_progress_from_a_worker_thread_reaches_the_bar_coalesced(qtbot, panel) -
     assert row.bar.value() == row.bar.maximum() == 1000
     assert row.detail.text().startswith("100 MiB of 100 MiB")
     assert p.repaints < 20  # 100 reports in a burst: a few repaints, not one each
-    qtbot.wait(250)  # a late timer tick must not bring back an older report
+    qtbot.waitUntil(lambda: not p.flush_pending, timeout=3000)  # no late tick can bring back an older report
     assert row.state is State.DONE
     assert not row.pause_button.isVisible() and not row.cancel_button.isVisible()
     assert p.clear_button.isEnabled()
@@ -217,7 +225,7 @@ def test_final_state_survives_a_burst(qtbot, panel) -> None:
     factory.manager.emit_from_thread(reports)
     row = p.rows[job]
     qtbot.waitUntil(lambda: row.state is State.FAILED, timeout=3000)
-    qtbot.wait(250)
+    qtbot.waitUntil(lambda: not p.flush_pending, timeout=3000)  # the coalesced reports are all applied
     assert row.state is State.FAILED and row.message.text() == "sha256 mismatch"
     assert job + 1 in p.rows
 
@@ -259,11 +267,16 @@ class FakeLibrary:
 
 
 @pytest.fixture
-def library(qtbot) -> tuple[LibraryView, FakeLibrary]:
+def prompts() -> FakePrompts:
+    return FakePrompts()
+
+
+@pytest.fixture
+def library(qtbot, prompts: FakePrompts) -> tuple[LibraryView, FakeLibrary]:
     fake = FakeLibrary([local("Qwen3-0.6B-Q8_0.gguf"),
                         local("Qwen3-0.6B-BF16.gguf", verified=False, complete=False,
                               error="Qwen3-0.6B-BF16.gguf: truncated")])
-    view = LibraryView(fake.scan, fake.delete, fake.add)
+    view = LibraryView(fake.scan, fake.delete, fake.add, prompts=prompts)
     qtbot.addWidget(view)
     with qtbot.waitSignal(view.scanned, timeout=5000):
         view.show()  # scans on show
@@ -287,16 +300,16 @@ def test_library_lists_the_scan(qtbot, qtmodeltester, library) -> None:
     assert not view.delete_button.isEnabled()  # nothing selected
 
 
-def test_delete_asks_then_deletes_off_thread_and_rescans(qtbot, monkeypatch, library) -> None:
+def test_delete_asks_then_deletes_off_thread_and_rescans(qtbot, library, prompts: FakePrompts) -> None:
     view, fake = library
-    asked, answer = patch_question(monkeypatch)
+    asked = prompts.asked
     assert view.select_key("hf:Qwen/Qwen3-0.6B-GGUF:Qwen3-0.6B-Q8_0.gguf")
     assert view.delete_button.isEnabled()
     view.delete_button.click()
     assert len(asked) == 1 and "frees 500 MiB" in asked[0]
     assert fake.deleted == []  # cancelled
 
-    answer[0] = QMessageBox.StandardButton.Yes
+    prompts.yes = True
     with qtbot.waitSignals([view.deleted, view.scanned], timeout=5000):
         view.delete_button.click()
     assert len(fake.deleted) == 1
@@ -305,18 +318,14 @@ def test_delete_asks_then_deletes_off_thread_and_rescans(qtbot, monkeypatch, lib
     assert fake.scans == 2 and view.model.rowCount() == 1
 
 
-def test_add_file_error_is_a_message_box(qtbot, monkeypatch, library, tmp_path) -> None:
+def test_add_file_error_is_a_message_box(qtbot, library, prompts: FakePrompts, tmp_path) -> None:
     view, fake = library
-    warnings: list[str] = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *_a: warnings.append(text))
-    monkeypatch.setattr("ui.library.view.QFileDialog.getOpenFileName",
-                        lambda *_a, **_k: (str(tmp_path / "notes.zip"), ""))
+    warnings = prompts.warnings
+    prompts.files = [tmp_path / "notes.zip", tmp_path / "mine.gguf"]
     with qtbot.waitSignal(view.add_runner.error, timeout=5000):
         view.add_button.click()
     assert warnings and "not a GGUF file" in warnings[0]
 
-    monkeypatch.setattr("ui.library.view.QFileDialog.getOpenFileName",
-                        lambda *_a, **_k: (str(tmp_path / "mine.gguf"), ""))
     with qtbot.waitSignals([view.added, view.scanned], timeout=5000):
         view.add_button.click()
     assert view.model.rowCount() == 3
@@ -326,9 +335,10 @@ def test_add_file_error_is_a_message_box(qtbot, monkeypatch, library, tmp_path) 
 
 # --- the window: refresh and the Download action --------------------------------------------
 
-def window_with(qtbot, hw: Hardware, catalog: Catalog, tmp_path: Path, **services: object) -> MainWindow:
+def window_with(qtbot, hw: Hardware, catalog: Catalog, tmp_path: Path, prompts: Prompts | None = None,
+                **services: object) -> MainWindow:
     window = MainWindow(Services(probe_hardware=lambda: hw, load_catalog=lambda: catalog,
-                                 models_dir=tmp_path, **services))  # type: ignore[arg-type]
+                                 models_dir=tmp_path, **services), prompts=prompts)  # type: ignore[arg-type]
     qtbot.addWidget(window)
     window.show()
     tab = window.models_tab
@@ -376,22 +386,22 @@ def test_refresh_replaces_the_catalog_and_refits(qtbot, fake_hardware, fake_cata
     assert window.catalog_status.text().startswith("Hub catalog, refreshed 2026-12-01")
 
 
-def test_download_action_asks_when_it_does_not_fit(qtbot, monkeypatch, hardware_factory, fake_catalog,
+def test_download_action_asks_when_it_does_not_fit(qtbot, prompts: FakePrompts, hardware_factory, fake_catalog,
                                                    tmp_path) -> None:
     factory = Factory()
     small_hw = hardware_factory(ram=8, ram_free=6, vram=None)
-    window = window_with(qtbot, small_hw, fake_catalog, tmp_path, downloads=factory)
+    window = window_with(qtbot, small_hw, fake_catalog, tmp_path, prompts, downloads=factory)
     rows = window.models_tab.table_model.rows
     no_fit = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is Verdict.NO_FIT)
     fits = next(i for i, r in enumerate(rows) if r.fit and r.fit.verdict is not Verdict.NO_FIT)
 
-    asked, answer = patch_question(monkeypatch)
+    asked = prompts.asked
     window.models_tab.select_source_row(no_fit)
     assert window.models_tab.detail.download_button.isEnabled()
     window.models_tab.detail.download_button.click()
     assert asked and "does not fit" in asked[0] and factory.made == []
 
-    answer[0] = QMessageBox.StandardButton.Yes
+    prompts.yes = True
     window.models_tab.detail.download_button.click()
     row: Row = rows[no_fit]
     assert factory.manager.calls == [("enqueue", row.file.repo, row.file.shards)]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QWidget
 
 from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
@@ -26,6 +26,7 @@ from ui.library.view import LibraryView
 from ui.models.hardware_panel import HardwarePanel
 from ui.models.tab import ModelsTab
 from ui.models.table import Row, file_size_text
+from ui.prompts import Prompts
 from ui.services import Services
 from ui.workers import LatestRunner
 
@@ -53,9 +54,10 @@ class MainWindow(QMainWindow):
     catalog_ready = Signal(object)  # Catalog
     catalog_refreshed = Signal(object)  # RefreshResult, or the exception when the refresh failed
 
-    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+    def __init__(self, services: Services, parent: QWidget | None = None, *, prompts: Prompts | None = None) -> None:
         super().__init__(parent)
         self.services = services
+        self.prompts = prompts or Prompts()  # the dialogs that ask the person (tests pass their own)
         self.hardware: Hardware | None = None
         self.catalog: Catalog | None = None
         self._probe_started = 0.0
@@ -103,7 +105,7 @@ class MainWindow(QMainWindow):
         self.downloads_panel.job_failed.connect(self._on_download_failed)
         self.downloads_panel.active_changed.connect(self._on_active_downloads)
         self.library_view = LibraryView(self.services.scan_library, self.services.delete_model,
-                                        self.services.add_model_file)
+                                        self.services.add_model_file, prompts=self.prompts)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
@@ -245,20 +247,17 @@ class MainWindow(QMainWindow):
         if self.services.downloads is None:
             return None
         name = f"{row.model.id} {row.file.quant}"
-        if row.fit is not None and row.fit.verdict is Verdict.NO_FIT:
-            answer = QMessageBox.question(
+        fit = row.fit
+        if fit is not None and fit.verdict is Verdict.NO_FIT and not self.prompts.confirm(
                 self, "Download a model that does not fit?",
-                f"{name} does not fit on this machine at {format_ctx(row.fit.ctx)} context:\n\n"
-                f"{row.fit.summary}\n\nDownload it anyway ({file_size_text(row.file)})?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel)
-            if answer != QMessageBox.StandardButton.Yes:
-                return None
+                f"{name} does not fit on this machine at {format_ctx(fit.ctx)} context:\n\n"
+                f"{fit.summary}\n\nDownload it anyway ({file_size_text(row.file)})?"):
+            return None
         try:
             job_id = self.downloads_panel.enqueue(row.file.repo, row.file.shards,
                                                   title=f"{row.model.id}  ·  {row.file.quant}")
         except DownloadError as exc:  # e.g. a file name that would leave the cache
-            QMessageBox.warning(self, "Cannot download", str(exc))
+            self.prompts.warn(self, "Cannot download", str(exc))
             return None
         self.statusBar().showMessage(f"Queued {name}: see the Downloads tab", 6000)
         return job_id

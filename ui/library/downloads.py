@@ -262,6 +262,11 @@ class DownloadsPanel(QWidget):
     # --- the manager -----------------------------------------------------------------------
 
     @property
+    def flush_pending(self) -> bool:
+        """Coalesced reports wait for the next repaint tick; False: every row shows its newest report."""
+        return self._timer.isActive()
+
+    @property
     def available(self) -> bool:
         return self._factory is not None
 

@@ -23,11 +23,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -36,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from explorer.store.library import LocalModel, total_size
 from ui.fmt import format_bytes
+from ui.prompts import Prompts
 from ui.workers import LatestRunner
 
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 1  # the LocalModel
@@ -179,10 +178,11 @@ class LibraryView(QWidget):
     def __init__(self, scan: Callable[[], list[LocalModel]] | None,
                  delete: Callable[[LocalModel], int] | None = None,
                  add: Callable[[Path], LocalModel] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, prompts: Prompts | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("libraryView")
         self._scan, self._delete, self._add = scan, delete, add
+        self.prompts = prompts or Prompts()
         self.model = LibraryModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -311,16 +311,11 @@ class LibraryView(QWidget):
         if model.source == "added":
             text = (f"Remove {name} from the library?\n\nThe file itself stays where it is "
                     f"({model.path}); no space is freed.")
-            button = QMessageBox.StandardButton.Yes
         else:
             where = "the Hugging Face cache" if model.source == "hub-cache" else "the models folder"
             text = (f"Delete {name} from {where}?\n\nThis frees {format_bytes(model.size)} of disk space. "
                     "Downloading it again takes the same time as the first download.")
-            button = QMessageBox.StandardButton.Yes
-        answer = QMessageBox.question(self, "Delete model", text,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                                      QMessageBox.StandardButton.Cancel)
-        if answer != button:
+        if not self.prompts.confirm(self, "Delete model", text):
             return
         self._deleting = model
         self._status(f"Deleting {name}…")
@@ -340,7 +335,7 @@ class LibraryView(QWidget):
         self._deleting = None
         self._update_buttons()
         self._status("Delete failed")
-        QMessageBox.warning(self, "Delete failed", f"The model could not be deleted:\n\n{exc}")
+        self.prompts.warn(self, "Delete failed", f"The model could not be deleted:\n\n{exc}")
         self.rescan()
 
     # --- add -------------------------------------------------------------------------------
@@ -348,10 +343,9 @@ class LibraryView(QWidget):
     def choose_file(self) -> None:
         if self._add is None:
             return
-        path, _filter = QFileDialog.getOpenFileName(self, "Add a GGUF file", str(Path.home()),
-                                                    "GGUF models (*.gguf);;All files (*)")
-        if path:
-            self.add_file(Path(path))
+        path = self.prompts.open_file(self, "Add a GGUF file", Path.home(), "GGUF models (*.gguf);;All files (*)")
+        if path is not None:
+            self.add_file(path)
 
     def add_file(self, path: Path) -> None:
         add = self._add
@@ -367,4 +361,4 @@ class LibraryView(QWidget):
 
     def _on_add_error(self, exc: BaseException) -> None:
         self._status("Not added")
-        QMessageBox.warning(self, "Not a usable GGUF file", f"The file was not added:\n\n{exc}")
+        self.prompts.warn(self, "Not a usable GGUF file", f"The file was not added:\n\n{exc}")
