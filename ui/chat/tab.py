@@ -47,7 +47,7 @@ from explorer.chat.transcripts import (
 )
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
-from explorer.hardware.probe import Hardware
+from explorer.hardware.facts import Hardware
 from explorer.store.library import LocalModel
 from ui.chat.driver import LoadSpec, SendSpec
 from ui.chat.pane import ChatPane, PaneSettings
