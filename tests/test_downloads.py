@@ -11,7 +11,8 @@ import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 from huggingface_hub import hf_hub_download
 
-from explorer.store.downloads import DownloadError, DownloadManager, Progress, State, safe_repo_path
+from explorer.store.downloads import DownloadError, DownloadManager, Progress, State
+from explorer.store.transfer import safe_repo_path
 from explorer.testing.hub import HubServer, split_file
 from explorer.testing.models import ensure_model
 
@@ -164,7 +165,7 @@ def test_disk_full_while_writing(hub: HubServer, tmp_path: Path, model_file: Pat
     def full(_fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("explorer.store.downloads.os.fsync", full)
+    monkeypatch.setattr("explorer.store.transfer.os.fsync", full)
     dm = manager(tmp_path / "cache")
     job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
     dm.close()
@@ -253,7 +254,7 @@ def test_a_file_fetched_by_huggingface_hub_is_checked_not_fetched_again(hub: Hub
 
 def test_an_invalid_commit_id_from_the_hub_is_refused(hub: HubServer, tmp_path: Path, model_file: Path,  # noqa: F811
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import explorer.store.downloads as downloads
+    import explorer.store.transfer as downloads
 
     hub.add_repo(REPO, {NAME: model_file})
     real = downloads.get_hf_file_metadata

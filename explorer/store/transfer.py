@@ -1,0 +1,348 @@
+"""One file from the Hub into the Hugging Face cache: resumable, hashed as it is written, verified.
+
+The file streams into `blobs/<sha256>.incomplete` (the name huggingface_hub itself resumes from),
+resumes with a Range request after checking for 206, and only after the size and the sha256 match
+the Hub's LFS hash is it fsynced, renamed to `blobs/<sha256>`, marked `.verified` and linked from
+`snapshots/<commit>/<path>`. `explorer.store.downloads` runs transfers as queued jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import queue
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
+from huggingface_hub.file_download import repo_folder_name
+from huggingface_hub.utils._fixes import WeakFileLock
+from huggingface_hub.utils._headers import build_hf_headers
+
+from explorer.errors import describe_error
+from explorer.store.download_types import DownloadError
+from explorer.units import MIB, format_bytes
+
+CHUNK = MIB
+WRITEBACK_BYTES = 64 * MIB
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: Path  # the snapshot path (a link to the verified blob)
+    sha256: str
+    size: int
+    resumed_from: int  # bytes that were already on disk when this run started
+    received: int  # bytes received over the network in this run
+
+
+class Stop(Exception):
+    """Raised inside a transfer when the job is paused or cancelled."""
+
+
+def safe_repo_path(path: str) -> PurePosixPath:
+    """A repo file path that cannot leave the folder it is joined to (no '..', no absolute path)."""
+    p = PurePosixPath(path)
+    if not path or "\\" in path or "\x00" in path or p.is_absolute() or any(part in ("..", ".", "") for part in
+                                                                            path.split("/")):
+        raise DownloadError(f"refusing the file name {path!r} from the Hub: it would leave the download folder")
+    return p
+
+
+class Transfer:
+    """Download one file of one repo into the cache; used by the job runner and the CLI."""
+
+    def __init__(self, repo: str, filename: str, *, cache_dir: Path | None = None, revision: str | None = None,
+                 token: str | bool | None = None, retries: int = 5, backoff: float = 1.0, timeout: float = 30,
+                 stop: Callable[[], str | None] = lambda: None,
+                 on_bytes: Callable[[int], None] = lambda n: None,
+                 on_phase: Callable[[str], None] = lambda phase: None) -> None:
+        self.repo, self.filename = repo, filename
+        self.rel = safe_repo_path(filename)
+        self.cache = Path(cache_dir or constants.HF_HUB_CACHE)
+        self.revision, self.token = revision, token
+        self.retries, self.backoff, self.timeout = retries, backoff, timeout
+        self.stop, self.on_bytes, self.on_phase = stop, on_bytes, on_phase
+        self.url = hf_hub_url(repo, filename, revision=revision)  # HEAD; the GETs use the commit it names
+        self.repo_dir = self.cache / repo_folder_name(repo_id=repo, repo_type="model")
+        self._digest = hashlib.sha256()
+        self.get_url = self.url
+
+    # -- metadata ---------------------------------------------------------------------------------
+    def metadata(self) -> tuple[str, str, int]:
+        """(commit, sha256, size) from a HEAD request; retried like the body."""
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                meta = get_hf_file_metadata(self.url, token=self.token)
+                break
+            except Exception as exc:
+                last = exc
+                if not _transient(exc) or attempt == self.retries:
+                    raise DownloadError(f"{self.filename}: the Hub did not describe the file "
+                                        f"({describe_error(exc)})") from exc
+                self._sleep(attempt, exc)
+        else:  # pragma: no cover - the loop always breaks or raises
+            raise DownloadError(str(last))
+        sha = (meta.etag or "").strip('"').removeprefix("W/").strip('"').lower()
+        commit = (meta.commit_hash or "").lower()
+        if meta.size is None or not _SHA256.fullmatch(sha):
+            raise DownloadError(f"{self.filename}: the Hub gave no LFS sha256 for this file, so it cannot be verified")
+        if not _COMMIT.fullmatch(commit):  # it becomes a folder name: never trust it as a path
+            raise DownloadError(f"{self.filename}: the Hub answered with an invalid commit id {commit[:60]!r}")
+        return commit, sha, int(meta.size)
+
+    # -- paths ------------------------------------------------------------------------------------
+    def blob(self, sha: str) -> Path:
+        return self.repo_dir / "blobs" / sha
+
+    def snapshot(self, commit: str) -> Path:
+        target = self.repo_dir / "snapshots" / commit / self.rel
+        base = (self.repo_dir / "snapshots" / commit).resolve()
+        # The link itself points into blobs/; its folder must stay inside the snapshot (a planted
+        # directory link must not redirect the write).
+        if not target.parent.resolve().is_relative_to(base):
+            raise DownloadError(f"refusing to write {self.filename}: it resolves outside the cache")
+        return target
+
+    def is_complete(self, commit: str, sha: str, size: int) -> bool:
+        blob = self.blob(sha)
+        return blob.exists() and blob.stat().st_size == size and blob.with_name(sha + ".verified").exists() \
+            and self.snapshot(commit).exists()
+
+    # -- the transfer -----------------------------------------------------------------------------
+    def pin(self, commit: str) -> None:
+        """Ask for this exact commit from now on (every shard, every resume): no mixing of versions."""
+        self.get_url = hf_hub_url(self.repo, self.filename, revision=commit)
+
+    def run(self, meta: tuple[str, str, int] | None = None) -> FileResult:
+        commit, sha, size = meta or self.metadata()
+        self.pin(commit)
+        lock_dir = self.cache / ".locks" / self.repo_dir.name
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        # The same lock huggingface_hub takes for this blob: never two writers on one file.
+        with WeakFileLock(lock_dir / f"{sha}.lock"):
+            return self._run_locked(commit, sha, size)
+
+    def _run_locked(self, commit: str, sha: str, size: int) -> FileResult:
+        if self.is_complete(commit, sha, size):
+            return FileResult(self.snapshot(commit), sha, size, size, 0)
+        blob = self.blob(sha)
+        if blob.exists() and blob.stat().st_size == size:
+            # Fetched earlier by huggingface_hub (or without our marker): check it instead of fetching it again.
+            self.on_phase("verifying")
+            if self._hash_file(blob) == sha:
+                self._finish(None, blob, sha, commit)
+                return FileResult(self.snapshot(commit), sha, size, size, 0)
+            blob.unlink()
+        part = blob.with_name(sha + ".incomplete")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        if part.exists() and part.stat().st_size > size:
+            part.unlink()  # longer than the file: not ours to resume
+        start = part.stat().st_size if part.exists() else 0
+        resumed_from, received = start, 0
+        self._digest = hashlib.sha256()
+        if start:  # hash what is already there, once, then keep hashing as we write
+            self.on_phase("verifying")
+            self._hash_file(part, self._digest)
+        self.on_phase("downloading")
+        attempt = 0
+        while start < size:
+            self._check_stop()
+            try:
+                got, restarted = self._fetch(part, start, size)
+                received += got
+                if restarted:
+                    resumed_from = 0
+                start = part.stat().st_size
+                attempt = 0
+            except Stop:
+                raise
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise DownloadError(f"{self.filename}: the disk is full ({format_bytes(start)} of "
+                                        f"{format_bytes(size)} kept; free some space and resume)") from exc
+                raise DownloadError(f"{self.filename}: cannot write {part}: {exc.strerror or exc}") from exc
+            except Exception as exc:
+                start = part.stat().st_size if part.exists() else 0
+                if not _transient(exc) or attempt >= self.retries:
+                    raise DownloadError(f"{self.filename}: download failed after {attempt + 1} tries "
+                                        f"({describe_error(exc)}); {format_bytes(start)} kept for a resume") from exc
+                self._sleep(attempt, exc)
+                attempt += 1
+        self._check_stop()
+        if part.stat().st_size != size:
+            raise DownloadError(f"{self.filename}: got {part.stat().st_size} bytes, the Hub says {size}")
+        if self._digest.hexdigest() != sha:
+            part.unlink()
+            raise DownloadError(f"{self.filename}: sha256 mismatch (expected {sha[:12]}…, got "
+                                f"{self._digest.hexdigest()[:12]}…); the corrupt file was deleted, nothing was kept")
+        self._finish(part, blob, sha, commit)
+        return FileResult(self.snapshot(commit), sha, size, resumed_from, received)
+
+    def _hash_file(self, path: Path, digest: Any = None) -> str:
+        """sha256 of a file on disk, stopping promptly on pause or cancel."""
+        digest = digest or hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                self._check_stop()
+                digest.update(chunk)
+        return str(digest.hexdigest())
+
+    def _fetch(self, part: Path, start: int, size: int) -> tuple[int, bool]:
+        """One GET from `start`; returns (bytes received, whether the server restarted from 0)."""
+        headers = build_hf_headers(token=self.token)
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        got = 0
+        restarted = False
+        with get_session().stream("GET", self.get_url, headers=headers, follow_redirects=True,
+                                  timeout=self.timeout) as resp:
+            if resp.status_code == 416 and start == size:
+                return 0, False
+            if resp.status_code not in (200, 206):
+                raise _HTTPStatus(resp.status_code, resp.headers.get("Retry-After"))
+            mode = "ab"
+            if start and resp.status_code == 200:  # the server ignored Range: start over, honestly
+                mode, restarted = "wb", True
+                self._digest = hashlib.sha256()
+                self.on_bytes(-start)  # what was on disk is being replaced
+            elif start and not resp.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
+                got_range = resp.headers.get("Content-Range")
+                raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
+            with part.open(mode) as fh, _Writeback(fh) as writeback, _Hasher(self._digest) as hasher:
+                for chunk in resp.iter_bytes():  # as received: a drop loses nothing already read
+                    self._check_stop()
+                    fh.write(chunk)
+                    hasher.update(chunk)
+                    got += len(chunk)
+                    writeback.wrote(len(chunk))
+                    self.on_bytes(len(chunk))
+                fh.flush()
+                os.fsync(fh.fileno())
+        return got, restarted
+
+    def _finish(self, part: Path | None, blob: Path, sha: str, commit: str) -> None:
+        if part is not None:
+            os.replace(part, blob)
+        blob.with_name(sha + ".verified").touch()
+        link = self.snapshot(commit)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        try:
+            link.symlink_to(os.path.relpath(blob, link.parent))
+        except OSError:  # no symlinks (some Windows setups): a copy, as huggingface_hub does
+            shutil.copy2(blob, link)
+        refs = self.repo_dir / "refs"
+        refs.mkdir(parents=True, exist_ok=True)
+        if self.revision in (None, "main") or (self.revision and len(self.revision) != 40):
+            (refs / (self.revision or "main")).write_text(commit)
+
+    def _check_stop(self) -> None:
+        why = self.stop()
+        if why:
+            raise Stop(why)
+
+    def _sleep(self, attempt: int, exc: Exception) -> None:
+        wait = self.backoff * (2 ** attempt)
+        if isinstance(exc, _HTTPStatus) and exc.retry_after is not None:
+            wait = max(wait, exc.retry_after)
+        deadline = time.monotonic() + min(wait, 60)
+        while time.monotonic() < deadline:  # stay responsive to pause/cancel while backing off
+            self._check_stop()
+            time.sleep(0.05)
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, retry_after: str | None, text: str = "") -> None:
+        super().__init__(text or f"HTTP {status}")
+        self.status = status
+        self.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: network trouble, timeouts, 5xx, 429."""
+    if isinstance(exc, _HTTPStatus):
+        return exc.status >= 500 or exc.status == 429
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(status, int):
+        return status >= 500 or status == 429
+    name = type(exc).__name__
+    return any(k in name for k in ("Timeout", "Network", "Connect", "Read", "Protocol", "Transport", "Remote"))
+
+
+class _Hasher:
+    """Feed a sha256 on a helper thread, so hashing overlaps receiving and writing.
+
+    hashlib releases the GIL for large updates, as do socket reads and file writes: with the hash on
+    its own thread a download runs at the pace of the slowest of the three instead of their sum.
+    The digest is complete when the `with` block ends (also when it ends with an exception).
+    """
+
+    def __init__(self, digest: Any) -> None:
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="download-hash")
+
+    def __enter__(self) -> _Hasher:
+        self._thread.start()
+        return self
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+class _Writeback:
+    """Flush a file being downloaded to disk in the background, every WRITEBACK_BYTES.
+
+    With plenty of RAM the kernel keeps a whole multi-GB download as dirty pages until the final
+    fsync, which then stalls for seconds (40% of the time of a 512 MiB download on a disk doing
+    400 MB/s). A helper thread calls fdatasync while the download goes on, so the disk writes
+    overlap the network and the hashing, and the last fsync has little left to do.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._since = 0
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Writeback:
+        return self
+
+    def wrote(self, n: int) -> None:
+        self._since += n
+        if self._since >= WRITEBACK_BYTES and (self._thread is None or not self._thread.is_alive()):
+            self._since = 0
+            self._fh.flush()
+            fd = self._fh.fileno()
+            self._thread = threading.Thread(target=_quiet_fdatasync, args=(fd,), daemon=True,
+                                            name="download-writeback")
+            self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.join()  # before the file is closed: its descriptor must stay valid
+
+
+def _quiet_fdatasync(fd: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # the final fsync reports real errors
+        os.fdatasync(fd)
