@@ -49,6 +49,23 @@ def start_loaded(path: Path, *, n_ctx: int, n_threads: int, timeout: float = 30.
     pytest.fail(f"{path.name} did not load in {timeout:.0f} s")
 
 
+def model_with_template(name: str, template: str, folder: Path) -> Path:
+    """A copy of the generated model `name` in `folder` whose chat template is `template`.
+
+    The new template takes the old one's bytes in the header (padded with a Jinja comment), so the
+    file stays a valid GGUF without rewriting it."""
+    from explorer.testing.models import TEST_MODELS, template_text
+
+    data = ensure_model(name).read_bytes()
+    old = (template_text(TEST_MODELS[name].variant) or "").encode()
+    new = template.encode()
+    assert old and data.count(old) == 1 and len(new) + 4 <= len(old)
+    new += b"{#" + b" " * (len(old) - len(new) - 4) + b"#}"
+    path = folder / f"{name}-custom-template.gguf"
+    path.write_bytes(data.replace(old, new))
+    return path
+
+
 def hardware_fitting_only(name: str, *, ctx: int = 4096, margin: int = MiB) -> Hardware:
     """A machine with no GPU and just enough free RAM for the generated model `name` (CPU) at `ctx`."""
     need = estimate_fit(read_shape(ensure_model(name)), make_hardware(vram=None), ctx=ctx).cpu.total

@@ -211,7 +211,7 @@ def test_stop_all_with_escape_and_send_with_ctrl_enter(qtbot: QtBot, tab: ChatTa
     tab.input.setFocus()
     tab.input.setPlainText("Tell me a long story")
     qtbot.keyClick(tab.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert tab.run is not None and tab.input.toPlainText() == ""
+    assert tab.running and tab.input.toPlainText() == ""
     qtbot.waitUntil(lambda: all(p.transcript.answer_text() for p in (a, b)), timeout=60_000)
     t0 = time.monotonic()
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from chat_helpers import hardware_fitting_only
+from chat_helpers import hardware_fitting_only, model_with_template
 from conftest import make_hardware
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
@@ -29,6 +29,10 @@ from ui.chat.tab import ChatTab
 HYBRID = "qwen3-tiny-hybrid-f16"
 BIG = "qwen3-fit-dense-f16"
 GiB = 1024**3
+# A chat template that renders ChatML but rejects any conversation holding the question "second".
+REJECTS_SECOND = ("{% for m in messages %}{% if m.content == 'second' %}{{ raise_exception('no second question here') }}"
+                  "{% endif %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                  "<|im_start|>assistant\n")
 
 
 class ScriptedEngine:
@@ -37,6 +41,7 @@ class ScriptedEngine:
     load_seconds = 0.05
     token_seconds = 0.02
     starts: ClassVar[list[tuple[str, int]]] = []  # (path, n_ctx) of every start, across instances
+    unload_delays: ClassVar[dict[str, float]] = {}  # model path -> extra seconds its unload takes
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -46,14 +51,18 @@ class ScriptedEngine:
         self._stop = False
         self._alive = False
         self._loaded = False
+        self._path = ""
 
     def start(self, path: str | Path, *, n_ctx: int, n_gpu_layers: int = 0, n_threads: int | None = None,
               **_: object) -> None:
         ScriptedEngine.starts.append((str(path), n_ctx))
+        self._path = str(path)
         self._alive, self._loaded = True, False
         self._load_at = time.monotonic() + self.load_seconds
 
     def unload(self, timeout: float = 5.0) -> None:
+        if self._alive:
+            time.sleep(self.unload_delays.get(self._path, 0.0))  # a big model's worker takes a while to end
         self._alive = self._loaded = False
         self._load_at = None
         self._gen = None
@@ -110,6 +119,7 @@ def local(name: str) -> LocalModel:
 def tab(qtbot: QtBot, tmp_path: Path) -> Iterator[ChatTab]:
     ScriptedEngine.load_seconds, ScriptedEngine.token_seconds = 0.05, 0.02
     ScriptedEngine.starts = []
+    ScriptedEngine.unload_delays = {}
     t = ChatTab(store=ConversationStore(tmp_path), client_factory=ScriptedEngine)  # type: ignore[arg-type]
     qtbot.addWidget(t)
     t.set_models([local(HYBRID), local(BIG)])
@@ -130,13 +140,7 @@ def pick(qtbot: QtBot, pane: ChatPane, name: str, max_tokens: int = 5) -> None:
 
 def slow_unload(pane: ChatPane, seconds: float) -> None:
     """Make the pane's worker take `seconds` longer to unload (as a big model's can)."""
-    original = pane.driver._client.unload
-
-    def unload(timeout: float = 5.0) -> None:
-        time.sleep(seconds)
-        original(timeout)
-
-    pane.driver._client.unload = unload  # type: ignore[method-assign]
+    ScriptedEngine.unload_delays[str(pane.model_path())] = seconds
 
 
 def send(tab: ChatTab, text: str = "hi") -> None:
@@ -173,26 +177,30 @@ def test_stop_pressed_before_the_driver_starts_loading(qtbot: QtBot, tab: ChatTa
         send(tab)
         tab.stop_all()
     assert a.conversation is None or a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"
-    assert tab.run is None and tab.send_button.isEnabled()
+    assert not tab.running and tab.send_button.isEnabled()
 
 
-def test_a_template_that_rejects_the_conversation_is_an_error_not_a_dead_pane(qtbot: QtBot, tab: ChatTab) -> None:
+def test_a_template_that_rejects_the_conversation_is_an_error_not_a_dead_pane(qtbot: QtBot, tab: ChatTab,
+                                                                             tmp_path: Path) -> None:
     a = tab.panes[0]
     tab.remove_pane(tab.panes[1])
-    pick(qtbot, a, HYBRID)
+    picky = model_with_template(HYBRID, REJECTS_SECOND, tmp_path)
+    a.select_path(picky)
+    qtbot.waitUntil(lambda: a.info is not None, timeout=10_000)
+    st = a.settings()
+    st.max_tokens = 5
+    a.apply_settings(st)
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
-        send(tab)
-    assert a.driver._conv is not None
-    a.driver._info = a.info.__class__(**{**a.info.__dict__,  # type: ignore[union-attr]
-                                         "template": "{{ raise_exception('no system role here') }}"})
-    a.driver._conv.template = "{{ raise_exception('no system role here') }}"
+        send(tab, "hi")
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab, "second")
     errors = [w.text() for w in a.transcript.findChildren(type(a.status), "errorLine")]
-    assert any("rejected the conversation" in e and "no system role here" in e for e in errors), errors
-    assert a.driver._thread.is_alive()
-    # The rejected question did not enter the history.
-    assert [m.content for m in a.driver._messages if m.role == "user"] == ["hi"]
+    assert any("rejected the conversation" in e and "no second question here" in e for e in errors), errors
+    # The pane goes on, and the rejected question did not enter the history (else this one fails too).
+    with qtbot.waitSignal(tab.run_finished, timeout=5_000):
+        send(tab, "third")
+    assert a.conversation is not None
+    assert [t["content"] for t in a.conversation["turns"] if t["role"] == "user"] == ["hi", "third"]
 
 
 def test_escape_between_waves_runs_no_more_panes(qtbot: QtBot, tab: ChatTab) -> None:
@@ -252,7 +260,7 @@ def test_removing_a_pane_does_not_wait_for_its_worker(qtbot: QtBot, tab: ChatTab
     tab.remove_pane(b)
     assert time.monotonic() - t0 < 0.5
     assert len(tab.panes) == 1 and tab.panes[0].number == 1
-    qtbot.waitUntil(lambda: not tab._closing, timeout=5_000)
+    qtbot.waitUntil(lambda: not tab.closing_panes, timeout=5_000)
 
 
 def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> None:
@@ -263,7 +271,7 @@ def test_escape_while_the_previous_wave_unloads(qtbot: QtBot, tab: ChatTab) -> N
     slow_unload(a, 0.5)
     with qtbot.waitSignal(tab.run_finished, timeout=10_000):
         send(tab)
-        qtbot.waitUntil(lambda: tab.run is not None and bool(tab.unloading), timeout=5_000)
+        qtbot.waitUntil(lambda: tab.running and bool(tab.unloading), timeout=5_000)
         tab.stop_all()
     assert b.conversation is None
     assert all(path != str(ensure_model(HYBRID)) for path, _ in ScriptedEngine.starts)
@@ -352,7 +360,8 @@ def test_no_save_after_shutdown(qtbot: QtBot, tab: ChatTab) -> None:
         send(tab)
     tab.shutdown()
     tab.save()  # a late signal after exit: nothing happens, nothing raises
-    tab._finish_run()
+    a.message_done.emit(a)
+    a.driver.unloaded.emit()
 
 
 def test_hardware_detection_failure_says_so(qtbot: QtBot, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.chat.conversation import Message, MessageStats, settings_record
+from explorer.chat.export import to_json, to_markdown
 from explorer.chat.templates import SamplingPreset
 from explorer.chat.transcripts import (
     SCHEMA,
@@ -42,9 +43,8 @@ from explorer.chat.transcripts import (
     new_session_id,
     now_iso,
     title_for,
-    to_json,
-    to_markdown,
 )
+from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
@@ -60,20 +60,8 @@ MAX_PANES = 4
 class _Job:
     """One pane's part of a run, fixed when the prompt is sent (the pane's controls are locked until the end)."""
 
-    pane: ChatPane
     load: LoadSpec
     send: SendSpec
-
-
-@dataclass
-class _Run:
-    """One prompt going through the plan's waves."""
-
-    run_id: int
-    waves: list[list[_Job]]
-    wave: int = -1
-    running: set[ChatPane] = field(default_factory=set)
-    cancelled: bool = False
 
 
 class ChatTab(QWidget):
@@ -92,13 +80,13 @@ class ChatTab(QWidget):
         self.models: list[LocalModel] = []
         self.panes: list[ChatPane] = []
         self.plan: Plan | None = None
-        self.run: _Run | None = None
+        # The run's order of unloads, loads and answers; the tab carries out its actions (`_do`).
+        self.runner: WaveRunner[ChatPane] = WaveRunner(resident=self._resident)
+        self._jobs: dict[ChatPane, _Job] = {}
+        self._reload_spec: LoadSpec | None = None
         self._run_ids = 0
         self._last_text: str | None = None  # the last prompt sent: what Regenerate asks again
         self._closed = False  # shutdown() ran: nothing more is saved
-        # Panes being unloaded to make room (for a run's next wave, or a Reload), and what comes then.
-        self.unloading: set[ChatPane] = set()
-        self._after_unload: Callable[[], None] | None = None
         self.hardware_error: str | None = None
         self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
         self.session_id: str | None = None
@@ -236,7 +224,7 @@ class ChatTab(QWidget):
     def remove_pane(self, pane: ChatPane) -> None:
         if len(self.panes) <= 1 or pane not in self.panes:
             return
-        if self.run is not None:
+        if self.runner.running:
             self._set_note("Stop the running message before closing a pane.")
             return
         self.panes.remove(pane)
@@ -248,6 +236,7 @@ class ChatTab(QWidget):
         pane.driver.closed.connect(lambda p=pane: self._pane_closed(p))
         pane.driver.close()
         self._renumber()
+        self._do(self.runner.removed(pane))
         self.update_plan()
 
     def _pane_closed(self, pane: ChatPane) -> None:
@@ -318,14 +307,30 @@ class ChatTab(QWidget):
         """A pane's model header is still being read (its plan is not known yet)."""
         return any(p.model_path() is not None and p.info is None and p.info_error is None for p in self.panes)
 
+    @property
+    def running(self) -> bool:
+        """A prompt is going through the plan's waves."""
+        return self.runner.running
+
+    @property
+    def unloading(self) -> frozenset[ChatPane]:
+        """Panes whose models are being unloaded to make room (for a run's next wave, or a Reload)."""
+        return self.runner.unloading
+
+    @property
+    def closing_panes(self) -> frozenset[ChatPane]:
+        """Removed panes whose engine thread has not ended yet."""
+        return frozenset(self._closing)
+
+    def _resident(self) -> list[ChatPane]:
+        return [p for p in self.panes if p.driver.state in ("loading", "ready", "generating")]
+
     def _update_buttons(self) -> None:
-        run = self.run
-        running = run is not None
-        runnable = (self.plan is not None and bool(self.plan.waves) and not self._reading()
-                    and not self.unloading)
+        running = self.runner.running
+        runnable = self.plan is not None and bool(self.plan.waves) and not self._reading() and not self.runner.busy
         self.send_button.setEnabled(not running and runnable)
         self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
-        self.stop_button.setEnabled(running and not (run is not None and run.cancelled))
+        self.stop_button.setEnabled(running and not self.runner.cancelled)
         self.clear_button.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
         self.history_button.setEnabled(not running)
@@ -345,91 +350,64 @@ class ChatTab(QWidget):
 
     def _start(self, text: str, *, regenerate: bool) -> bool:
         plan = self.plan
-        if self.run is not None or plan is None or not plan.waves or self._reading() or self.unloading:
+        if self.runner.busy or plan is None or not plan.waves or self._reading():
             return False
         if self.session_id is None:
             self.session_id = new_session_id()
             self.session_created = now_iso()
-        waves: list[list[_Job]] = []
+        waves: list[list[ChatPane]] = []
+        self._jobs = {}
         for wave in plan.waves:
-            jobs = []
+            panes = []
             for placement in wave:
                 pane = self.panes[placement.pane - 1]
                 load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
                 if load is not None:
-                    jobs.append(_Job(pane, load, pane.send_spec(text, regenerate=regenerate)))
-            waves.append(jobs)
+                    self._jobs[pane] = _Job(load, pane.send_spec(text, regenerate=regenerate))
+                    panes.append(pane)
+            waves.append(panes)
         self._run_ids += 1
         self._last_text = text
-        run = _Run(run_id=self._run_ids, waves=waves)
-        self.run = run
         for n, why in plan.blocked:
             self.panes[n - 1].skip(f"Not run: {why}")
-        for i, wave_jobs in enumerate(waves[1:], 1):
-            before = ", ".join(str(j.pane.number) for j in waves[i - 1])
-            for job in wave_jobs:
-                job.pane.set_waiting(f"Waiting for pane {before}: the models do not fit in memory together")
+        self._do(self.runner.start(waves))
         self._update_buttons()
-        self._next_wave()
         return True
 
-    def _next_wave(self) -> None:
-        run = self.run
-        assert run is not None
-        run.wave += 1
-        if run.cancelled or run.wave >= len(run.waves):
-            self._skip_rest(run)
-            self._finish_run()
-            return
-        self._unload_others({job.pane for job in run.waves[run.wave]}, then=self._launch_wave)
-
-    def _unload_others(self, members: set[ChatPane], then: Callable[[], None]) -> None:
-        """Free what `members` need: unload every other pane's model, and call `then` once all are gone."""
-        waiting = {p for p in self.panes if p not in members and p.driver.state in ("loading", "ready", "generating")}
-        if not waiting:
-            then()
-            return
-        self.unloading, self._after_unload = waiting, then
-        for pane in waiting:
-            pane.unload()
-
-    def _skip_rest(self, run: _Run) -> None:
-        for wave in run.waves[max(run.wave, 0):]:
-            for job in wave:
-                if job.pane not in run.running:
-                    job.pane.set_waiting("")
-                    if run.cancelled:
-                        job.pane.skip("Not run: stopped.")
+    def _do(self, actions: list[Action[ChatPane]]) -> None:
+        """Carry out what the run's state machine says (`explorer.chat.waves`)."""
+        for action in actions:
+            if isinstance(action, Unload):
+                action.pane.unload()
+            elif isinstance(action, Send):
+                job = self._jobs[action.pane]
+                action.pane.run_message(self._run_ids, job.load, job.send)
+            elif isinstance(action, Load):
+                if action.pane in self.panes and self._reload_spec is not None:
+                    action.pane.driver.load(self._reload_spec)
+                self._reload_spec = None
+            elif isinstance(action, Stop):
+                action.pane.stop()
+            elif isinstance(action, Wait):
+                numbers = ", ".join(str(p.number) for p in action.after)
+                action.pane.set_waiting(f"Waiting for pane {numbers}: the models do not fit in memory together"
+                                        if action.after else "")
+            elif isinstance(action, Skip):
+                action.pane.skip("Not run: stopped.")
+            elif isinstance(action, RunFinished):
+                self._jobs = {}
+                self.save()
+                self.run_finished.emit()
+        self._update_buttons()
 
     def _pane_unloaded(self, pane: ChatPane) -> None:
-        if pane not in self.unloading:
-            return
-        self.unloading.discard(pane)
-        if not self.unloading and self._after_unload is not None:
-            then, self._after_unload = self._after_unload, None
-            then()
-
-    def _launch_wave(self) -> None:
-        run = self.run
-        assert run is not None
-        if run.cancelled:  # Esc while the previous wave was unloading: this wave never starts
-            self._skip_rest(run)
-            self._finish_run()
-            return
-        for job in run.waves[run.wave]:
-            if job.pane not in self.panes:
-                continue
-            job.pane.set_waiting("")
-            run.running.add(job.pane)
-            job.pane.run_message(run.run_id, job.load, job.send)
-        if not run.running:
-            self._next_wave()
+        self._do(self.runner.unloaded(pane))
 
     def reload_pane(self, pane: ChatPane) -> None:
         """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit.
 
         The models of the other waves are unloaded first (and waited for), as before a wave of a run."""
-        if self.run is not None or self.plan is None or self.unloading:
+        if self.runner.busy or self.plan is None:
             return
         placement = self.plan.placement(pane.number)
         if placement is None:
@@ -442,40 +420,17 @@ class ChatTab(QWidget):
         wave = next(w for w in self.plan.waves if any(p.pane == pane.number for p in w))
         numbers = {p.pane for p in wave}
         pane.reload_button.setVisible(False)
-
-        def load() -> None:
-            if pane in self.panes:
-                pane.driver.load(spec)
-            self._update_buttons()
-
-        self._unload_others({p for p in self.panes if p.number in numbers}, then=load)
-        self._update_buttons()
+        self._reload_spec = spec
+        self._do(self.runner.reload(pane, [p for p in self.panes if p.number in numbers]))
 
     def _pane_done(self, pane: ChatPane) -> None:
-        run = self.run
-        if run is None or pane not in run.running:
-            return
-        run.running.discard(pane)
-        if not run.running:
-            self._next_wave()
+        self._do(self.runner.done(pane))
 
     def stop_all(self) -> None:
-        run = self.run
-        if run is None:
-            return
-        run.cancelled = True
-        for pane in list(run.running):
-            pane.stop()
-        self._update_buttons()
-
-    def _finish_run(self) -> None:
-        self.run = None
-        self._update_buttons()
-        self.save()
-        self.run_finished.emit()
+        self._do(self.runner.stop())
 
     def clear_all(self) -> None:
-        if self.run is not None:
+        if self.runner.running:
             return
         for pane in self.panes:
             pane.clear()
@@ -559,7 +514,7 @@ class ChatTab(QWidget):
                 action.triggered.connect(lambda _=False, sid=info.id: self.open_session(sid))
 
     def open_session(self, session_id: str) -> None:
-        if self.run is not None:
+        if self.runner.running:
             self._set_note("Stop the running message before opening another conversation.")
             return
         store = self.store
@@ -567,7 +522,7 @@ class ChatTab(QWidget):
 
     def restore_session(self, session: dict[str, Any]) -> None:
         """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
-        if self.run is not None:
+        if self.runner.running:
             return
         panes = session.get("panes", [])[:MAX_PANES]
         while len(self.panes) < max(1, len(panes)):
@@ -621,7 +576,7 @@ class ChatTab(QWidget):
         """At exit: save, then end every pane's engine (all asked first, then waited for)."""
         if self._closed:
             return
-        self.run = None  # late signals of the ending engines must not start waves or saves
+        self.runner = WaveRunner(resident=list)  # late signals of the ending engines start no waves
         if self.session_id is not None:
             self.save()
         self._closed = True
