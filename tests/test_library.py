@@ -12,7 +12,8 @@ import pytest
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant, guess_variant
 from explorer.paths import cache_root
-from explorer.store.library import AddedFiles, LocalModel, delete_model, scan_library, total_size
+from explorer.store.delete import delete_model
+from explorer.store.library import AddedFiles, LocalModel, scan_library, total_size
 from explorer.testing.hub import split_file
 from explorer.testing.models import ensure_model
 

@@ -108,8 +108,9 @@ def _scan_library(models_dir: Path) -> list[LocalModel]:
 
 def _delete_model(models_dir: Path, model: LocalModel) -> int:
     from explorer.store import library as library
+    from explorer.store.delete import delete_model
 
-    freed = library.delete_model(model, models_dir=models_dir)
+    freed = delete_model(model, models_dir=models_dir)
     if model.source == "added":
         library.AddedFiles().remove(model.path)  # the user's file stays; we forget it
     return freed
