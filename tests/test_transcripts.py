@@ -1,4 +1,4 @@
-"""Saved sessions: store round trip, atomic writes, damaged files, ids; Markdown and JSON export."""
+"""Saved sessions: store round trip, atomic writes, damaged files, ids (export: test_chat_export.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ from explorer.chat.transcripts import (
     ConversationStore,
     SessionInfo,
     TranscriptError,
-    close_open_fence,
     new_session_id,
     title_for,
-    to_json,
-    to_markdown,
     validate_session,
 )
 from explorer.engine.worker import Done, Event, Tokens
@@ -250,71 +247,3 @@ def test_validate_session() -> None:
     session["panes"][0]["turns"][1]["stats"] = None  # allowed: a user turn has none, nor may a loaded one
     session["panes"][0]["turns"][1].pop("thinking")
     validate_session(session)
-
-
-# --- export -------------------------------------------------------------------------------------
-
-def test_json_export_round_trips() -> None:
-    session = make_session()
-    text = to_json(session)
-    assert json.loads(text) == session
-    assert "café" in text and "λ" in text  # not \\u escapes
-    assert text.startswith('{\n  "schema": 1,')
-
-
-def test_markdown_has_every_pane() -> None:
-    md = to_markdown(make_session())
-    assert md.startswith("# Why is the sky blue?\n\n2026-11-26 05:43 · 3 panes\n")
-    assert "## Pane 1 — Qwen3-0.6B Q8_0" in md
-    assert "## Pane 2 — Qwen3-4B-Instruct-2507 Q4_K_M" in md
-    assert "## Pane 3 — Qwen3-8B Q4_K_M" in md
-    assert ("*Hybrid · thinking on · budget 512 tokens · temperature 0.6, top_p 0.95, top_k 20, min_p 0 "
-            "(recommended) · max tokens 1024 · seed 7*") in md
-    assert ("*Instruct-2507 · no thinking · temperature 0.7, top_p 0.8, top_k 20, min_p 0 (recommended) · "
-            "max tokens 256 · seed 0*") in md
-    assert "File: `/models/Qwen3-0.6B-Q8_0.gguf`" in md
-    assert md.count("**You**\n\nWhy is the sky blue?\nAnswer briefly.\n") == 2
-    assert "**Assistant**" in md
-    assert ANSWER.strip() in md  # the answer's Markdown, code block included, as it is
-    assert "Sunlight scatters off air molecules — café-short answer." in md
-    assert "<details><summary>Thinking (40 tokens)</summary>" in md
-    assert "*TTFT 0.02 s · 412.3 tok/s · 96 tokens (40 thinking) · stop reason: stop*" in md
-    assert "*TTFT 0.02 s · 412.3 tok/s · 12 tokens · stop reason: stop*" in md
-    assert ("*TTFT 0.50 s · 20.0 tok/s · 30 tokens (30 thinking) · stop reason: error · budget forced · "
-            "error: the worker crashed (SIGSEGV)*") in md
-    assert "<details><summary>Thinking (30 tokens)</summary>\n\n```text\nSome thought\n```\n\n</details>" in md
-
-
-def test_pane_order_and_turn_order_are_kept() -> None:
-    md = to_markdown(make_session())
-    positions = [md.index(s) for s in ("## Pane 1", "Thinking (40", "Rayleigh scattering", "## Pane 2",
-                                       "Sunlight", "## Pane 3", "print('partial")]
-    assert positions == sorted(positions)
-
-
-def test_a_fence_in_the_thinking_cannot_break_the_details_block() -> None:
-    md = to_markdown(make_session())
-    start = md.index("<details><summary>Thinking (40 tokens)</summary>")
-    block = md[start:md.index("</details>\n", start)]
-    # The thinking holds ``` runs, so it is fenced with four backticks, and only the closing line
-    # of that fence can end it: no line inside is a fence of four or more.
-    assert "\n````text\n" + THINKING + "\n````\n" in block
-    inner = block.split("\n````text\n", 1)[1].rsplit("\n````\n", 1)[0]
-    assert not any(line.startswith("````") for line in inner.splitlines())
-    assert "</details>" in inner  # the stray tag stays inside the code block, as text
-
-
-def test_an_open_code_block_in_an_answer_is_closed() -> None:
-    md = to_markdown(make_session())
-    assert "```python\nprint('partial\n```\n\n*TTFT 0.50 s" in md
-    assert close_open_fence(ANSWER) == ANSWER
-    assert close_open_fence("~~~~\ncode\n~~~") == "~~~~\ncode\n~~~\n~~~~"
-    assert close_open_fence("````md\n```python\nx\n```\n") == "````md\n```python\nx\n```\n````"
-    assert close_open_fence("inline ```code``` only") == "inline ```code``` only"
-
-
-def test_markdown_of_a_minimal_session() -> None:
-    session = {"schema": 1, "id": "x", "title": "", "created": "not a date", "updated": "",
-               "panes": [{"pane": 1, "model": {"label": "M"}, "settings": {}, "turns": []}]}
-    md = to_markdown(validate_session(session))
-    assert md == "# Conversation\n\nnot a date · 1 pane\n\n## Pane 1 — M\n\n*thinking off*\n"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
+from explorer.chat.stats import format_stats
 from explorer.chat.templates import thinking_mode
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.fit.estimate import Verdict, estimate_fit
@@ -151,10 +152,7 @@ def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim
                                           "answer": "".join(answer), "stats": asdict(s)}) + "\n")
                 else:
                     out.write("\n")
-                    note(f"TTFT {s.ttft_s * 1000:.0f} ms · {s.tokens_per_s:.1f} tok/s · {s.n_tokens} tokens "
-                         f"({s.thinking_tokens} thinking) · {s.stop_reason}"
-                         + (" · thinking budget reached" if s.budget_forced else "")
-                         + (f": {s.message}" if s.message else ""))
+                    note(format_stats(s))
                 out.flush()
                 return 1 if s.stop_reason == "error" else 0
             elif isinstance(up, EngineError):

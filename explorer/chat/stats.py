@@ -1,0 +1,78 @@
+"""One line that says how an answer went, worded the same in the app, the CLI and the Markdown export.
+
+    first token in 23 ms · 412 tok/s · 96 tokens (40 thinking) · end of answer
+    first token in 1.50 s · 8.2 tok/s · 10 tokens · max tokens reached · thinking budget reached
+    5 tokens · error: the model process crashed
+
+Figures that were not measured (0) are left out; the token count and why the answer ended are
+always there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import fields
+
+from explorer.chat.conversation import MessageStats
+
+__all__ = ["STOP_TEXT", "format_duration", "format_stats", "format_tokens_per_s", "stats_from_dict"]
+
+STOP_TEXT = {"stop": "end of answer", "length": "max tokens reached", "stopped": "stopped", "error": "error"}
+
+
+def format_duration(seconds: float) -> str:
+    """0.0234 -> '23 ms', 1.5 -> '1.50 s', 12.34 -> '12.3 s'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def format_tokens_per_s(tps: float) -> str:
+    """A measured speed: '412 tok/s', '8.2 tok/s'."""
+    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"
+
+
+def format_stats(stats: MessageStats) -> str:
+    """Time to first token, speed, tokens (of which thinking), why it ended; see the module docstring."""
+    parts: list[str] = []
+    if stats.ttft_s > 0:
+        parts.append(f"first token in {format_duration(stats.ttft_s)}")
+    if stats.tokens_per_s > 0:
+        parts.append(format_tokens_per_s(stats.tokens_per_s))
+    tokens = f"{stats.n_tokens} token{'' if stats.n_tokens == 1 else 's'}"
+    if stats.thinking_tokens:
+        tokens += f" ({stats.thinking_tokens} thinking)"
+    parts.append(tokens)
+    stop = STOP_TEXT.get(stats.stop_reason, stats.stop_reason)
+    message = " ".join(stats.message.split())
+    if stats.stop_reason == "error" and message:
+        stop = f"error: {message}"
+    if stop:
+        parts.append(stop)
+    if stats.budget_forced:
+        parts.append("thinking budget reached")
+    return " · ".join(parts)
+
+
+def _number(value: object, kind: type[float] | type[int]) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return kind(0)
+    return kind(value)
+
+
+def stats_from_dict(raw: Mapping[str, object]) -> MessageStats:
+    """A saved message's stats (`asdict(MessageStats)`, maybe from an older or edited file): fields of
+    the wrong type read as their defaults, unknown ones are ignored."""
+    stats = MessageStats()
+    for f in fields(MessageStats):
+        if f.name not in raw:
+            continue
+        value, default = raw[f.name], getattr(stats, f.name)
+        if isinstance(default, bool):
+            setattr(stats, f.name, value is True)
+        elif isinstance(default, (int, float)):
+            setattr(stats, f.name, _number(value, type(default)))
+        elif isinstance(value, str):
+            setattr(stats, f.name, value)
+    return stats
