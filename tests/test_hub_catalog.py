@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import hashlib
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from hub_fixtures import hub  # noqa: F401 - the fixture
 from huggingface_hub import HfApi
 
-from explorer.catalog.refresh import current_catalog, describe_source, refresh_catalog, save_refreshed
+from explorer.catalog.refresh import (
+    HubFile,
+    current_catalog,
+    describe_source,
+    files_from_hub,
+    list_repo_gguf,
+    refresh_catalog,
+    retry_after,
+    save_refreshed,
+    unsafe_name,
+)
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
 from explorer.gguf.names import quant_of
 from explorer.gguf.shape import Architecture
 from explorer.gguf.variant import Variant
-from explorer.testing.hub import HubServer, split_file
+from explorer.testing.hub import HubServer
+from explorer.testing.hub_repos import split_file
 from explorer.testing.models import ensure_model
 
 ARCH = Architecture("qwen3", 2, 64, 4, 2, 16, 128, 267, 4096, 4096)
@@ -74,3 +89,104 @@ def test_quant_names() -> None:
     assert quant_of("Q4_K_M/Qwen3-235B-A22B-Q4_K_M-00001-of-00003.gguf") == "Q4_K_M"
     assert quant_of("Qwen_Qwen3-8B-IQ4_XS.gguf") == "IQ4_XS"
     assert quant_of("mmproj-F16.gguf") is None
+
+
+# --- a Hub that stalls, limits the rate, or lists hostile names ------------------------------
+
+BOUND = 30.0  # seconds: "ends within a generous bound", never a timing claim
+
+
+def test_a_stalled_hub_ends_at_the_deadline(hub: HubServer) -> None:  # noqa: F811
+    hub.faults.set("stall", "/api/models/", seconds=600, times=None)
+    started = time.monotonic()
+    result = refresh_catalog(snapshot(), HfApi(), deadline=1.0, request_timeout=60)
+    assert time.monotonic() - started < BOUND
+    assert result.stopped == "deadline" and result.updated == ()
+    assert result.failed == (("Qwen/Qwen3-Tiny-GGUF", "no answer within the refresh's 1 s"),)
+    assert result.skipped == ("bartowski/Qwen_Qwen3-Tiny-GGUF",)  # never asked
+    assert result.catalog.models == snapshot().models
+    assert len(hub.requests(contains="/api/models/")) == 1
+
+
+def test_each_request_has_its_own_timeout(hub: HubServer) -> None:  # noqa: F811
+    hub.faults.set("stall", "/api/models/", seconds=600, times=None)
+    result = refresh_catalog(snapshot(), HfApi(), deadline=BOUND, request_timeout=0.3)
+    assert result.stopped is None and result.skipped == () and result.updated == ()
+    assert [r for r, _ in result.failed] == ["Qwen/Qwen3-Tiny-GGUF", "bartowski/Qwen_Qwen3-Tiny-GGUF"]
+    assert all("Timeout" in why for _r, why in result.failed), result.failed
+
+
+def test_cancel_stops_a_refresh_waiting_on_the_hub(hub: HubServer) -> None:  # noqa: F811
+    hub.faults.set("stall", "/api/models/", seconds=600, times=None)
+
+    def cancelled() -> bool:  # the person presses Cancel once the first request is on its way
+        return bool(hub.requests(contains="/api/models/"))
+
+    result = refresh_catalog(snapshot(), HfApi(), cancelled=cancelled, deadline=BOUND, request_timeout=BOUND)
+    assert result.cancelled and result.updated == () and result.failed == ()
+    assert result.skipped == ("Qwen/Qwen3-Tiny-GGUF", "bartowski/Qwen_Qwen3-Tiny-GGUF")
+
+
+def test_429_waits_for_retry_after_then_asks_again(hub: HubServer) -> None:  # noqa: F811
+    hub.add_repo("Qwen/Qwen3-Tiny-GGUF", {"Qwen3-Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    hub.faults.set("status", "/api/models/Qwen/Qwen3-Tiny-GGUF", status=429, retry_after=1, times=1)
+    result = refresh_catalog(snapshot(), HfApi(), repos=["Qwen/Qwen3-Tiny-GGUF"], deadline=BOUND)
+    assert result.updated == ("Qwen/Qwen3-Tiny-GGUF",) and result.failed == ()
+    assert [e.status for e in hub.requests(contains="/api/models/Qwen/Qwen3-Tiny-GGUF")] == [429, 200]
+
+
+def test_429_past_the_deadline_fails_at_once(hub: HubServer) -> None:  # noqa: F811
+    hub.add_repo("Qwen/Qwen3-Tiny-GGUF", {"Qwen3-Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    hub.faults.set("status", "/api/models/", status=429, retry_after=3600, times=None)
+    started = time.monotonic()
+    result = refresh_catalog(snapshot(), HfApi(), deadline=BOUND)
+    assert time.monotonic() - started < BOUND
+    assert result.updated == () and len(result.failed) == 2
+    assert all("rate limited" in why and "3600 s" in why for _r, why in result.failed)
+    assert len(hub.requests(contains="/api/models/")) == 2  # one each: no retry before the Hub allows it
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    def answer(status: int, value: str | None) -> Exception:
+        exc = Exception("HTTP error")
+        exc.response = SimpleNamespace(status_code=status, headers={"Retry-After": value} if value else {})  # type: ignore[attr-defined]
+        return exc
+
+    assert retry_after(answer(429, "7")) == 7
+    later = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120), usegmt=True)
+    assert 100 < (retry_after(answer(429, later)) or 0) <= 120
+    assert retry_after(answer(429, None)) == 1.0
+    assert retry_after(answer(503, "7")) is None and retry_after(ValueError("x")) is None
+
+
+HOSTILE = ["../escape-Q4_K_M.gguf", "/etc/Qwen3-Q4_K_M.gguf", "C:/Qwen3-Q4_K_M.gguf", "dir\\Qwen3-Q4_K_M.gguf",
+           "Qwen3-\x1b[31m-Q4_K_M.gguf", "Q4_K_M/./Qwen3-Q4_K_M.gguf", "a//Qwen3-Q4_K_M.gguf",
+           "x" * 250 + "-Q4_K_M.gguf", "Q8_0/" + "é" * 130 + "-Q8_0.gguf"]
+
+
+class ListingApi:
+    """The one call a refresh makes (model_info), answering a fixed listing: hostile names a Hub could send."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def model_info(self, repo: str, *, files_metadata: bool, timeout: float | None) -> SimpleNamespace:
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=n, size=100, lfs=None) for n in self.names])
+
+
+def test_hostile_names_are_refused_when_the_listing_is_read() -> None:
+    good = ["Qwen3-Tiny-Q8_0.gguf", "F16/Qwen3-Tiny-F16-00001-of-00002.gguf", "F16/Qwen3-Tiny-F16-00002-of-00002.gguf"]
+    assert all(unsafe_name(n) for n in HOSTILE) and not any(unsafe_name(n) for n in good)
+    listing = list_repo_gguf(ListingApi([*good, *HOSTILE, "../notes.txt"]), "Qwen/Qwen3-Tiny-GGUF")
+    assert [f.path for f in listing.files] == good
+    assert [name for name, _why in listing.refused] == [repr(n) for n in HOSTILE]  # .txt is no GGUF: not counted
+
+    result = refresh_catalog(snapshot(), ListingApi([*good, *HOSTILE]), repos=["Qwen/Qwen3-Tiny-GGUF"])
+    assert len(result.refused) == len(HOSTILE)
+    assert {why for _repo, _name, why in result.refused} >= {"path escapes its folder", "absolute path",
+                                                             "backslash in the name", "control character in the name",
+                                                             "name longer than 255 bytes"}
+    shards = [s for f in result.catalog.models[0].files for s in f.shards]
+    assert not any(s in HOSTILE for s in shards) and "Qwen3-Tiny-Q8_0.gguf" in shards
+    # files_from_hub, given hostile names by another caller, still leaves them out
+    assert files_from_hub("r", [HubFile(n, 1, None) for n in HOSTILE]) == []

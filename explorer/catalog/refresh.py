@@ -4,22 +4,42 @@ The shipped snapshot knows the models (architecture facts, which repos publish t
 the files. A refresh asks each repo for its file list with LFS metadata and replaces the snapshot's
 files of that repo with what is really there. A repo that cannot be reached keeps its snapshot
 entries, and the result says which ones failed, so the app keeps working offline.
+
+A refresh never hangs: it has an overall deadline (`deadline`, 60 s by default) and a timeout per
+request, honours a 429's Retry-After only while the deadline allows, and stops within a fraction of
+a second when `cancelled()` turns true. Each request runs on a daemon thread that the refresh stops
+waiting for, so a Hub that never answers keeps neither the caller nor the process from exiting.
+File names from a listing that could escape a folder or break a file system are refused when the
+listing is read, and counted in the result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
+import functools
 import json
+import queue
+import re
+import threading
+import time
+import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from explorer.catalog.snapshot import Catalog, CatalogError, CatalogFile, load_catalog, save_catalog
 from explorer.errors import describe_error
 from explorer.gguf.names import quant_of
 from explorer.gguf.shards import parse_shard
 from explorer.paths import cache_root
+
+DEFAULT_DEADLINE = 60.0  # seconds for the whole refresh
+REQUEST_TIMEOUT = 15.0  # seconds for one request (connect, or a pause between bytes)
+MAX_NAME_BYTES = 255  # one path component, as most file systems allow
+POLL = 0.05  # how often a wait looks at `cancelled()`
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -30,30 +50,84 @@ class HubFile:
 
 
 @dataclass(frozen=True)
+class RepoListing:
+    files: list[HubFile]  # the repo's GGUFs with safe names
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (name as repr, why) of unsafe GGUF names
+
+
+@dataclass(frozen=True)
 class RefreshResult:
     catalog: Catalog
     updated: tuple[str, ...]  # repos whose files now come from the Hub
     failed: tuple[tuple[str, str], ...]  # (repo, reason) kept from the snapshot
+    refused: tuple[tuple[str, str, str], ...] = ()  # (repo, file name as repr, why) left out of the catalog
+    skipped: tuple[str, ...] = ()  # repos not asked: the refresh was cancelled or ran out of time
+    stopped: str | None = None  # None, "cancelled" or "deadline"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stopped == "cancelled"
 
 
-def list_repo_gguf(api: Any, repo: str) -> list[HubFile]:
-    """Every GGUF in `repo` with its size and LFS sha256 (one model_info call)."""
-    info = api.model_info(repo, files_metadata=True)
-    out = []
+class RefreshStopped(Exception):
+    """A wait ended early: `reason` is "cancelled" or "deadline"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why a repo file name from the Hub must not be used (None: it is safe).
+
+    Refused: empty names, absolute paths (also `C:` drives), backslashes, `.`/`..`/empty parts,
+    control characters, and any part longer than MAX_NAME_BYTES in UTF-8.
+    """
+    if not name:
+        return "empty name"
+    if name.startswith("/") or _DRIVE.match(name):
+        return "absolute path"
+    if "\\" in name:
+        return "backslash in the name"
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        return "control character in the name"
+    parts = name.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "path escapes its folder"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        return f"name longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def list_repo_gguf(api: Any, repo: str, *, timeout: float | None = None) -> RepoListing:
+    """Every GGUF in `repo` with its size and LFS sha256 (one model_info call); unsafe names refused."""
+    info = api.model_info(repo, files_metadata=True, timeout=timeout)
+    out: list[HubFile] = []
+    refused: list[tuple[str, str]] = []
     for s in info.siblings or ():
-        if not s.rfilename.endswith(".gguf"):
+        name = s.rfilename
+        if not isinstance(name, str) or not name.endswith(".gguf"):
+            continue
+        why = unsafe_name(name)
+        if why is not None:
+            refused.append((repr(name[:300]), why))
             continue
         if s.size is None:
-            raise CatalogError(f"{repo}: the Hub gave no size for {s.rfilename}")
+            raise CatalogError(f"{repo}: the Hub gave no size for {name}")
         sha = s.lfs.sha256 if s.lfs is not None else None
-        out.append(HubFile(s.rfilename, int(s.size), sha))
-    return out
+        out.append(HubFile(name, int(s.size), sha))
+    return RepoListing(out, refused)
 
 
 def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]:
     """Group a repo's GGUFs into catalog files: split shards together, one entry per quant file."""
     groups: dict[str, list[HubFile]] = {}
     for f in hub_files:
+        if unsafe_name(f.path) is not None:
+            continue  # list_repo_gguf refuses (and counts) these; never let one reach the catalog
         shard = parse_shard(f.path)
         key = shard.prefix if shard else f.path
         groups.setdefault(key, []).append(f)
@@ -75,22 +149,94 @@ def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]
     return files
 
 
+def _wait(fn: Callable[[], _T], *, until: float, cancelled: Callable[[], bool]) -> _T:
+    """`fn()` on a daemon thread; its result, or RefreshStopped when the deadline or a cancel comes first."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            box.put((True, fn()))
+        except BaseException as exc:  # handed to the waiting thread
+            box.put((False, exc))
+
+    threading.Thread(target=run, name="hub-request", daemon=True).start()
+    while True:
+        if cancelled():
+            raise RefreshStopped("cancelled")
+        left = until - time.monotonic()
+        if left <= 0:
+            raise RefreshStopped("deadline")
+        try:
+            ok, value = box.get(timeout=min(POLL, left))
+        except queue.Empty:
+            continue
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+
+def _sleep(seconds: float, *, until: float, cancelled: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while (now := time.monotonic()) < end:
+        if cancelled():
+            raise RefreshStopped("cancelled")
+        if now >= until:
+            raise RefreshStopped("deadline")
+        time.sleep(min(POLL, end - now, max(until - now, 0.001)))
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a 429 answer asks to wait (Retry-After: seconds or an HTTP date); None if not a 429."""
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) != 429:
+        return None
+    value = str(getattr(response, "headers", {}).get("Retry-After", "") or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 1.0  # a 429 without a usable Retry-After: wait a little
+    return max(0.0, when.timestamp() - time.time())
+
+
 def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None = None,
                     progress: Callable[[int, int, str], None] | None = None,
-                    cancelled: Callable[[], bool] | None = None, today: str | None = None) -> RefreshResult:
-    """Ask the Hub for the files of every repo in `snapshot` (or just `repos`)."""
+                    cancelled: Callable[[], bool] | None = None, today: str | None = None,
+                    deadline: float = DEFAULT_DEADLINE, request_timeout: float = REQUEST_TIMEOUT,
+                    attempts: int = 3) -> RefreshResult:
+    """Ask the Hub for the files of every repo in `snapshot` (or just `repos`), within `deadline` seconds.
+
+    A repo that answers 429 is asked again after its Retry-After (up to `attempts` times) when that
+    wait ends before the deadline. When the deadline passes or `cancelled()` turns true, the repos
+    not asked yet are `skipped`; what was fetched so far is kept.
+    """
     wanted = list(dict.fromkeys(repos if repos is not None else (f.repo for _m, f in snapshot.iter_files())))
+    is_cancelled = cancelled or (lambda: False)
+    until = time.monotonic() + deadline
     fresh: dict[str, list[CatalogFile]] = {}
     failed: list[tuple[str, str]] = []
+    refused: list[tuple[str, str, str]] = []
+    stopped: str | None = None
+    asked = 0
     for i, repo in enumerate(wanted):
-        if cancelled is not None and cancelled():
-            break
         if progress is not None:
             progress(i, len(wanted), repo)
         try:
-            fresh[repo] = files_from_hub(repo, list_repo_gguf(api, repo))
+            listing = _ask_repo(api, repo, until=until, cancelled=is_cancelled, request_timeout=request_timeout,
+                                attempts=attempts)
+        except RefreshStopped as stop:
+            stopped = stop.reason
+            if stop.reason == "deadline":
+                failed.append((repo, f"no answer within the refresh's {deadline:g} s"))
+                asked += 1
+            break
         except Exception as exc:  # network, HTTP status, malformed reply: keep the snapshot's entries
             failed.append((repo, describe_error(exc, with_type=True)))
+        else:
+            fresh[repo] = files_from_hub(repo, listing.files)
+            refused += [(repo, name, why) for name, why in listing.refused]
+        asked += 1
     models = []
     for model in snapshot.models:
         files: list[CatalogFile] = []
@@ -100,7 +246,27 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
     date = today or dt.date.today().isoformat()
     source = "hub" if fresh else snapshot.source
     catalog = Catalog(tuple(models), date if fresh else snapshot.snapshot_date, source)
-    return RefreshResult(catalog, tuple(fresh), tuple(failed))
+    return RefreshResult(catalog, tuple(fresh), tuple(failed), tuple(refused), tuple(wanted[asked:]), stopped)
+
+
+def _ask_repo(api: Any, repo: str, *, until: float, cancelled: Callable[[], bool], request_timeout: float,
+              attempts: int) -> RepoListing:
+    for attempt in range(1, attempts + 1):
+        ask = functools.partial(list_repo_gguf, api, repo,
+                                timeout=max(0.1, min(request_timeout, until - time.monotonic())))
+        try:
+            return _wait(ask, until=until, cancelled=cancelled)
+        except RefreshStopped:
+            raise
+        except Exception as exc:
+            wait = retry_after(exc)
+            if wait is None or attempt == attempts:
+                raise
+            if time.monotonic() + wait >= until:
+                raise CatalogError(f"rate limited: the Hub asks to wait {wait:.0f} s, past the refresh's deadline"
+                                   ) from exc
+            _sleep(wait, until=until, cancelled=cancelled)
+    raise AssertionError("unreachable")
 
 
 def cache_path() -> Path:
