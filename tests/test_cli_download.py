@@ -9,7 +9,8 @@ import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 
 from explorer.cli.main import main
-from explorer.testing.hub import HubServer, split_file
+from explorer.testing.hub import HubServer
+from explorer.testing.hub_repos import split_file
 from explorer.testing.models import ensure_model
 
 

@@ -13,7 +13,8 @@ from huggingface_hub import hf_hub_download
 
 from explorer.store.downloads import DownloadError, DownloadManager, Progress, State
 from explorer.store.transfer import safe_repo_path
-from explorer.testing.hub import HubServer, split_file
+from explorer.testing.hub import HubServer
+from explorer.testing.hub_repos import split_file
 from explorer.testing.models import ensure_model
 
 REPO = "Qwen/Qwen3-Tiny-GGUF"

@@ -20,7 +20,9 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from explorer.testing.hub import Fault, HubServer, commit_sha, split_file
+from explorer.testing.hub import HubServer
+from explorer.testing.hub_faults import Fault
+from explorer.testing.hub_repos import commit_sha, split_file
 
 hub = hub_fixtures.hub  # the fixture
 

@@ -14,7 +14,7 @@ from explorer.gguf.variant import Variant, guess_variant
 from explorer.paths import cache_root
 from explorer.store.delete import delete_model
 from explorer.store.library import AddedFiles, LocalModel, scan_library, total_size
-from explorer.testing.hub import split_file
+from explorer.testing.hub_repos import split_file
 from explorer.testing.models import ensure_model
 
 REPO = "Qwen/Qwen3-0.6B-GGUF"
