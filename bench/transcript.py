@@ -1,7 +1,7 @@
 """Transcript scaling: the cost of appending streamed text to a pane that already holds 20k tokens vs 100.
 
     .venv/bin/python bench/transcript.py [--updates 300] [--repeats 6] [--json out.json]
-        [--baseline old_chat_transcript.py]
+        [--baseline OLD_TRANSCRIPT.py]
 
 A chat pane (`ui.chat.transcript.TranscriptView`, shown offscreen at 700x800) first receives a base
 answer of N tokens (untimed), streamed the way the engine delivers it; then the benchmark times
@@ -20,8 +20,11 @@ view, which costs more than one that only adds text to the last line. Goal: the 
 at most 1.2 x the cost at 100. A pane of 100 tokens does not fill the view, so it does not scroll for
 its first few dozen updates; the figure at 1,000 tokens (a full view) is printed too.
 
---baseline FILE measures another version of ui/chat/transcript.py (e.g. `git show HEAD:ui/chat/transcript.py
-> /tmp/old.py`) in the same run, interleaved with the current one, so that the two compare on a noisy machine.
+--baseline FILE measures another version of the transcript in the same run, interleaved with the current
+one, so that the two compare on a noisy machine: a module that defines `TranscriptView` and imports the
+rest of the view from the installed tree (e.g. `git show HEAD:ui/chat/transcript.py > /tmp/old.py`; the
+single-file transcript from before the split into ui/chat/{render,docview,stack_layout,messages}.py,
+`git show 119c197:ui/chat/transcript.py`, works too).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def chunks(tokens: list[str], k: int) -> list[str]:
 
 
 def load_module(path: Path) -> ModuleType:
-    """Another version of ui/chat/transcript.py, imported under its own name."""
+    """Another version of the transcript module, imported under its own name."""
     spec = importlib.util.spec_from_file_location("baseline_chat_transcript", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import {path}")
@@ -130,7 +133,7 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--baseline", type=Path, help="another ui/chat/transcript.py to measure side by side")
+    ap.add_argument("--baseline", type=Path, help="another transcript module (TranscriptView) to measure side by side")
     args = ap.parse_args()
     create_app([sys.argv[0]])
     variants = {"": chat_transcript}

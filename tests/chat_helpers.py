@@ -77,7 +77,7 @@ def assert_looks_uncut(cut: Any, text: str, qtbot: Any) -> None:
     like a DocView of the same size holding `text` as one paragraph."""
     from PySide6.QtGui import QImage
 
-    from ui.chat.transcript import DocView
+    from ui.chat.docview import DocView
 
     whole = DocView(cut.objectName())
     qtbot.addWidget(whole)

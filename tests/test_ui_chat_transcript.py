@@ -12,17 +12,13 @@ from PySide6.QtGui import QImage, QMoveEvent, QPaintEvent, QTextBlock, QTextDocu
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from explorer.chat.conversation import Message, MessageStats
-from ui.chat import transcript as chat_transcript
-from ui.chat.transcript import (
-    CODE_BACKGROUND,
-    AssistantMessage,
-    MarkdownSplitter,
-    TranscriptView,
-    UserBubble,
-    committed_length,
-    stats_text,
-    thought_text,
-)
+from explorer.chat.markdown import MarkdownSplitter, committed_length
+from explorer.chat.stats import format_stats
+from ui.chat import docview, render
+from ui.chat.docview import DocView
+from ui.chat.messages import thought_text
+from ui.chat.render import CODE_BACKGROUND, LINK_COLOR, MarkdownStream
+from ui.chat.transcript import AssistantMessage, TranscriptView, UserBubble
 
 # --- committed_length ---------------------------------------------------------------------------
 
@@ -64,9 +60,18 @@ FENCED = "```python\nx = 1\n\ny = 2\n```\n"
     # inline code is not a fence
     ("use `x` here\n\nmore", 14),
     ("```js `x` not a fence\n\nz", 23),
-    # indented fences (inside list items) count as fences too
+    # indented fences: up to 3 columns on the page (CommonMark); 4 or more is an indented code block
+    ("   ```\na\n\n   ```\n", 17),
+    ("    ```\na\n\nb", 11),
+    ("\t```\na\n\nb", 8),
+    ("```\na\n    ```\n\nb", 0),  # a closing fence indented 4 is a line of code
+    # inside a list item, from where the item's content starts
     ("1. step\n\n   ```sh\n   ls\n\n   ```\n\nz", 33),
     ("1. step\n\n    ```sh\n    ls\n\n", 9),
+    ("- a\n  - b\n\n    ```\n    x\n\n    ```\n", 34),
+    ("- a\n\n       ```\n\nb", 17),  # 7 columns: 5 past the item's content, indented code
+    # a line less indented than the fence's list item ends the item, and the code block with it
+    ("1. x\n   ```\n   code\nend\n\nmore", 25),
 ])
 def test_committed_length(text: str, expected: int) -> None:
     assert committed_length(text) == expected
@@ -105,18 +110,11 @@ def test_splitter_marks_where_the_open_fence_starts() -> None:
     assert splitter.tail == ""
 
 
-# --- stats text -----------------------------------------------------------------------------------
+# --- the thinking header (the stats line's wording: tests/test_chat_export.py) ------------------------
 
 
-def test_stats_text() -> None:
-    stats = MessageStats(ttft_s=0.0234, tokens_per_s=412.4, n_tokens=96, thinking_tokens=40, stop_reason="stopped")
-    assert stats_text(stats) == "TTFT 23 ms · 412 tok/s · 96 tokens (40 thinking) · stopped"
-    assert stats_text(MessageStats(ttft_s=1.5, tokens_per_s=8.25, n_tokens=10)) == (
-        "TTFT 1.50 s · 8.2 tok/s · 10 tokens · end of answer")
-    assert stats_text(MessageStats(n_tokens=1, stop_reason="length")) == "1 token · max tokens reached"
-    assert stats_text(MessageStats(n_tokens=5, stop_reason="error", message="boom")) == "5 tokens · error: boom"
+def test_thought_text() -> None:
     forced = MessageStats(ttft_s=12.34, n_tokens=5, thinking_tokens=4, budget_forced=True)
-    assert stats_text(forced) == "TTFT 12.3 s · 5 tokens (4 thinking) · end of answer · thinking budget reached"
     assert thought_text(forced) == "Thought · 4 tokens"
     assert thought_text(None) == "Thought"
 
@@ -149,6 +147,13 @@ def monospace(block: QTextBlock) -> bool:
     return fmt.fontFixedPitch() or "monospace" in (fmt.fontFamilies() or [])
 
 
+def settled(view: TranscriptView) -> bool:
+    """Nothing left to lay out: the content is as tall as its messages, the scroll range follows it."""
+    content, bar = view.content, view.verticalScrollBar()
+    height = max(content.heightForWidth(content.width()), view.viewport().height())
+    return content.height() == height and bar.maximum() == height - view.viewport().height()
+
+
 def test_thinking_streams_expanded_then_collapses_at_finish(view: TranscriptView) -> None:
     view.add_user("Why is the sky blue?")
     view.begin_assistant()
@@ -171,7 +176,7 @@ def test_thinking_streams_expanded_then_collapses_at_finish(view: TranscriptView
     assert msg.toggle.text() == "Thought · 20 tokens"
     assert not msg.thinking_view.isVisibleTo(view)
     stats_line = view.findChild(QLabel, "statsLine").text()
-    assert stats_line == "TTFT 20 ms · 50 tok/s · 30 tokens (20 thinking) · end of answer"
+    assert stats_line == "first token in 20 ms · 50 tok/s · 30 tokens (20 thinking) · end of answer"
 
     msg.toggle.click()
     assert msg.thinking_view.isVisibleTo(view)
@@ -234,7 +239,7 @@ def test_markdown_is_rendered_with_code_blocks(view: TranscriptView) -> None:
         it += 1
     anchor = next(f for f in frags if f.charFormat().isAnchor())
     assert anchor.text() == "the docs"
-    assert anchor.charFormat().foreground().color().name() == chat_transcript.LINK_COLOR
+    assert anchor.charFormat().foreground().color().name() == LINK_COLOR
 
 
 def test_streamed_blocks_render_like_one_shot_markdown(view: TranscriptView) -> None:
@@ -306,7 +311,7 @@ def test_finish_renders_an_open_code_block_without_rendering_the_rest_again(
     view.begin_assistant()
     stream(view, "Intro **text**.\n\n```py\nx = 1\n")
     calls: list[str] = []
-    monkeypatch.setattr(chat_transcript.MarkdownStream, "render_all", lambda self, md: calls.append(md))
+    monkeypatch.setattr(MarkdownStream, "render_all", lambda self, md: calls.append(md))
     view.finish(MessageStats(n_tokens=9, stop_reason="stopped"))
     assert calls == []  # the blocks rendered while streaming stay as they are
     assert view.answer_text() == "Intro text.\nx = 1"
@@ -333,9 +338,8 @@ def test_finish_renders_whole_at_once_when_the_open_tail_needs_it(
     view.begin_assistant()
     stream(view, text)
     inserted: list[str] = []
-    original = chat_transcript.MarkdownStream._insert_markdown
-    monkeypatch.setattr(chat_transcript.MarkdownStream, "_insert_markdown",
-                        lambda self, cursor, md: (inserted.append(md), original(self, cursor, md)))
+    original = render.markdown_fragment
+    monkeypatch.setattr(render, "markdown_fragment", lambda md: (inserted.append(md), original(md))[1])
     view.finish(MessageStats(n_tokens=20))
     assert inserted == []
     assert view.answer_text() == one_shot_text(text)
@@ -419,13 +423,14 @@ def test_load_messages_restores_thinking_answer_and_stats(view: TranscriptView) 
         Message("assistant", "You're welcome."),
     ])
     assert view.message_count() == 4
-    assert [m.label.text() for m in view.findChildren(chat_transcript.UserBubble)] == ["Show code", "Thanks"]
+    assert [m.label.text() for m in view.findChildren(UserBubble)] == ["Show code", "Thanks"]
     assert view.thinking_text(0) == "Let me think."
     assert view.answer_text(0) == "Here:\nprint(1)"
     first = view.assistant(0)
     assert first.toggle.text() == "Thought · 30 tokens"
     assert first.toggle.isVisibleTo(view) and not first.thinking_view.isVisibleTo(view)
-    assert first.stats_line.text() == "TTFT 100 ms · 20 tok/s · 50 tokens (30 thinking) · max tokens reached"
+    assert first.stats_line.text() == format_stats(stats)
+    assert first.stats_line.text() == "first token in 100 ms · 20 tok/s · 50 tokens (30 thinking) · max tokens reached"
     second = view.assistant(1)
     assert second.toggle.isHidden() and second.stats_line.isHidden()
     assert not second.waiting.isVisibleTo(view)
@@ -437,8 +442,8 @@ def test_load_messages_writes_saved_thinking_without_cutting_it(
         view: TranscriptView, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cutting is for streaming: a restored thought is written whole, not cut and joined again."""
     cuts: list[int] = []
-    original = chat_transcript.DocView.split_long_last_block
-    monkeypatch.setattr(chat_transcript.DocView, "split_long_last_block",
+    original = DocView.split_long_last_block
+    monkeypatch.setattr(DocView, "split_long_last_block",
                         lambda self, after=0: (cuts.append(after), original(self, after)))
     thought = "word " * 3000
     view.load_messages([Message("user", "q"), Message("assistant", "An answer.", thought, MessageStats(n_tokens=9))])
@@ -449,7 +454,7 @@ def test_load_messages_writes_saved_thinking_without_cutting_it(
 
 def test_links_open_externally(view: TranscriptView, monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[str] = []
-    monkeypatch.setattr(chat_transcript, "_open_url", lambda url: opened.append(url.toString()))
+    monkeypatch.setattr(docview, "open_url", lambda url: opened.append(url.toString()))
     view.begin_assistant()
     view.append_answer("[docs](https://example.org/x) and [local](notes.md)")
     answer = view.assistant().answer_view
@@ -484,8 +489,7 @@ def test_autoscroll_follows_the_bottom_only_when_there(view: TranscriptView, qtb
     before = bar.maximum()
     for i in range(40):
         view.append_answer(f"more {i}\n\n")
-    qtbot.waitUntil(lambda: bar.maximum() > before)
-    qtbot.wait(20)
+    qtbot.waitUntil(lambda: bar.maximum() > before and settled(view))
     assert bar.value() == 0
 
     bar.setValue(bar.maximum())  # back at the bottom: follows again
@@ -734,11 +738,6 @@ def test_copying_across_a_cut_leaves_it_out(view: TranscriptView) -> None:
     assert doc_view.createMimeDataFromSelection().text() == LONG_PARAGRAPH[100:3000 - cut_count(doc_view, 3000)]
 
 
-def cut_count(doc_view: chat_transcript.DocView, end: int) -> int:
+def cut_count(doc_view: DocView, end: int) -> int:
     """How many cuts (one position each) lie before document position `end`."""
-    n = 0
-    block = doc_view.document().begin()
-    while block.isValid() and block.position() <= end:
-        n += block.blockFormat().boolProperty(chat_transcript._CONTINUES)
-        block = block.next()
-    return n
+    return len(doc_view.cut_positions(0, end))

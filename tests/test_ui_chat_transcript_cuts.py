@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage, QTextDocument, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from explorer.chat.conversation import Message, MessageStats
-from ui.chat import transcript as chat_transcript
+from ui.chat.render import MARKDOWN_FEATURES
 from ui.chat.transcript import TranscriptView
 
 LONG = "".join(f" word{i % 17}" for i in range(300)).strip()  # one paragraph, many lines at 420 px
@@ -34,7 +34,7 @@ def pieces(text: str, n: int = 40) -> list[str]:
 
 def one_shot_text(markdown: str) -> str:
     doc = QTextDocument()
-    doc.setMarkdown(markdown, chat_transcript._MARKDOWN)
+    doc.setMarkdown(markdown, MARKDOWN_FEATURES)
     return doc.toPlainText()
 
 
@@ -125,7 +125,7 @@ def test_a_cut_after_a_line_separator_adds_no_empty_line(view: TranscriptView, q
     text = " ".join(f"line{i}\u2028" if i % 11 == 0 else f"w{i}" for i in range(600))
     view.resize(420, 900)
     view.begin_assistant()
-    qtbot.wait(30)
+    qtbot.waitUntil(lambda: view.assistant().width() == view.content.width() - 28)  # laid out at its width
     cut = view.assistant().thinking_view
     for piece in pieces(text, 20):
         view.append_thinking(piece)
@@ -140,8 +140,8 @@ def test_a_cut_after_a_line_separator_adds_no_empty_line(view: TranscriptView, q
 
 def test_the_wheel_scrolls_over_the_bottom_gap(view: TranscriptView, qtbot: Any) -> None:
     view.load_messages([Message("user", "q " * 300), Message("assistant", "a " * 2000, "", MessageStats(n_tokens=2))])
-    qtbot.wait(30)
     bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 400)
     bar.setValue(300)
     pos = QPoint(100, view.height() - 5)  # in the 12-px viewport margin
     event = QWheelEvent(QPointF(pos), QPointF(view.mapToGlobal(pos)), QPoint(), QPoint(0, -120),
@@ -156,11 +156,13 @@ def test_on_screen_matches_a_full_repaint_with_long_paragraphs_and_width_changes
         view: TranscriptView, qtbot: Any) -> None:
     screen = view.screen()
 
-    def check() -> None:
-        qtbot.wait(30)  # settle: a grab between a scroll and the paint it posted is no real frame
+    def on_screen_is_whole() -> bool:
         shown = screen.grabWindow(view.winId()).toImage().convertToFormat(QImage.Format.Format_RGB32)
-        whole = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
-        assert shown == whole
+        return shown == view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+
+    def check() -> None:
+        # Once the paints that Qt posted are done: a grab between a scroll and its paint is no real frame.
+        qtbot.waitUntil(on_screen_is_whole, timeout=2000)
 
     view.load_messages([Message("user", "Tell me. " * 8), Message("assistant", LONG, LONG, MessageStats(n_tokens=9))])
     view.add_user("And more?")

@@ -1,0 +1,186 @@
+"""The messages of a transcript: the user's bubble and the assistant's message with its thinking fold."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMargins, Qt
+from PySide6.QtGui import QColor, QPalette, QTextCursor
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+from explorer.chat.conversation import Message, MessageStats
+from explorer.chat.stats import format_stats
+from ui import theme
+from ui.chat.docview import SELECTABLE, DocView
+from ui.chat.render import MarkdownStream, insert_lines
+from ui.chat.stack_layout import StackLayout, WrapLabel
+
+THINKING_RULE_COLOR = "#e3e6eb"
+WAITING_TEXT = "waiting…"
+
+
+def thought_text(stats: MessageStats | None) -> str:
+    """The thinking header once the message ended: 'Thought · 40 tokens'."""
+    if stats is None or stats.thinking_tokens <= 0:
+        return "Thought"
+    n = stats.thinking_tokens
+    return f"Thought · {n} token{'' if n == 1 else 's'}"
+
+
+class UserBubble(QFrame):
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("userBubble")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 8, 12, 8)
+        self.label = text_line("userText", text)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        lay.addWidget(self.label)
+
+
+def text_line(name: str, text: str) -> QLabel:
+    label = WrapLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(SELECTABLE)
+    return label
+
+
+class AssistantMessage(QFrame):
+    """An assistant message: a collapsible thinking section, the answer, and a stats line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("assistantMessage")
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents)  # it grows at the bottom while streaming
+        lay = StackLayout(self, QMargins(), 6)
+        self.streaming = True
+        self._user_toggled = False
+        self._has_thinking = False
+
+        self.waiting = text_line("waitingHint", WAITING_TEXT)
+        lay.add(self.waiting)
+
+        self.toggle = QToolButton()
+        self.toggle.setObjectName("thinkingToggle")
+        self.toggle.setCheckable(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.toggle.setText("Thinking…")
+        self.toggle.toggled.connect(self._on_toggled)
+        self.toggle.clicked.connect(self._on_clicked)
+        self.toggle.hide()
+        lay.add(self.toggle, Qt.AlignmentFlag.AlignLeft)
+
+        self.thinking_box = QFrame()
+        self.thinking_box.setObjectName("thinkingBox")
+        self.thinking_box.setAttribute(Qt.WidgetAttribute.WA_StaticContents)  # grows at the bottom too
+        box = QHBoxLayout(self.thinking_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(8)
+        # The rule on the left is a widget of its own: a style-sheet border would make Qt repaint
+        # the whole box, and so all the thinking in view, each time the box grows.
+        rule = QWidget()
+        rule.setObjectName("thinkingRule")
+        rule.setFixedWidth(2)
+        rule.setAutoFillBackground(True)
+        rule.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
+        rule_palette = rule.palette()
+        rule_palette.setColor(QPalette.ColorRole.Window, QColor(THINKING_RULE_COLOR))
+        rule.setPalette(rule_palette)
+        box.addWidget(rule)
+        self.thinking_view = DocView("thinkingText")
+        font = self.thinking_view.font()
+        font.setItalic(True)
+        self.thinking_view.document().setDefaultFont(font)
+        pal = self.thinking_view.palette()
+        pal.setColor(QPalette.ColorRole.Text, QColor(theme.TEXT_MUTED))
+        self.thinking_view.setPalette(pal)
+        box.addWidget(self.thinking_view)
+        self.thinking_box.hide()
+        lay.add(self.thinking_box)
+
+        self.answer_view = DocView("answerView")
+        self.answer_view.hide()
+        lay.add(self.answer_view)
+        self._stream = MarkdownStream(self.answer_view.document())
+
+        self.stats_line = text_line("statsLine", "")
+        self.stats_line.hide()
+        lay.add(self.stats_line)
+        self._on_toggled(False)
+
+    # --- streaming
+
+    def append_thinking(self, text: str) -> None:
+        if not text:
+            return
+        self._write_thinking(text)
+        self.thinking_view.split_long_last_block()
+        self.thinking_view.fit()
+
+    def _write_thinking(self, text: str) -> None:
+        self.waiting.hide()
+        if not self._has_thinking:
+            self._has_thinking = True
+            self.toggle.show()
+            if not self._user_toggled:
+                self.toggle.setChecked(True)
+        cursor = QTextCursor(self.thinking_view.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        insert_lines(cursor, text, cursor.charFormat())
+
+    def append_answer(self, text: str) -> None:
+        if not text:
+            return
+        self.waiting.hide()
+        self.answer_view.show()
+        self._stream.feed(text)
+        self.answer_view.split_long_last_block(after=self._stream.tail_start)
+        self.answer_view.fit()
+
+    def finish(self, stats: MessageStats | None) -> None:
+        """End the message: render the rest of the answer, show the stats, fold the thinking away."""
+        self.streaming = False
+        self.waiting.hide()
+        self._stream.finish()  # renders the tail again: no cut left in the answer
+        self.thinking_view.join_split_blocks()
+        self.toggle.setText(thought_text(stats))
+        if not self._user_toggled:
+            self.toggle.setChecked(False)
+        if stats is not None:
+            self.stats_line.setText(format_stats(stats))
+            self.stats_line.setProperty("error", stats.stop_reason == "error")
+            self.stats_line.style().unpolish(self.stats_line)
+            self.stats_line.style().polish(self.stats_line)
+            self.stats_line.show()
+
+    def set_message(self, message: Message) -> None:
+        """Show a saved message at once (already finished): nothing to cut while it streams."""
+        if message.thinking:
+            self._write_thinking(message.thinking)
+        if message.content:
+            self.waiting.hide()
+            self.answer_view.show()
+            self._stream.render_all(message.content)
+        self.finish(message.stats)
+
+    # --- reading back
+
+    def answer_text(self) -> str:
+        return self.answer_view.plain_text()
+
+    def thinking_text(self) -> str:
+        return self.thinking_view.plain_text()
+
+    def answer_markdown(self) -> str:
+        return self._stream.markdown()
+
+    # --- thinking toggle
+
+    def _on_clicked(self) -> None:
+        self._user_toggled = True
+
+    def _on_toggled(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.thinking_box.setVisible(expanded and self._has_thinking)
