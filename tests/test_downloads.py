@@ -16,6 +16,7 @@ from explorer.store.transfer import safe_repo_path
 from explorer.testing.hub import HubServer
 from explorer.testing.hub_repos import split_file
 from explorer.testing.models import ensure_model
+from explorer.units import format_bytes
 
 REPO = "Qwen/Qwen3-Tiny-GGUF"
 NAME = "Qwen3-Tiny-F16.gguf"
@@ -159,19 +160,74 @@ def test_not_enough_disk_is_refused_before_any_byte(hub: HubServer, tmp_path: Pa
     assert not hub.requests("GET", "Qwen3-Tiny")
 
 
-def test_disk_full_while_writing(hub: HubServer, tmp_path: Path, model_file: Path,  # noqa: F811
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+class FullDisk:
+    """A partial file on a disk with room for `room` bytes in all: writing past them fails with ENOSPC."""
+
+    def __init__(self, path: Path, mode: str, room: int) -> None:
+        self.fh = path.open(mode)
+        self.room = room
+
+    def write(self, data: bytes) -> int:
+        left = max(0, self.room - self.fh.tell())
+        if len(data) > left:
+            self.fh.write(data[:left])
+            self.fh.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def fileno(self) -> int:
+        return self.fh.fileno()
+
+    def __enter__(self) -> FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+
+def test_disk_full_while_writing_reports_what_is_kept(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                      model_file: Path) -> None:
     hub.add_repo(REPO, {NAME: model_file})
-
-    def full(_fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr("explorer.store.transfer.os.fsync", full)
-    dm = manager(tmp_path / "cache")
+    room = 12_345_678
+    dm = manager(tmp_path / "cache", open_file=lambda path, mode: FullDisk(path, mode, room))
     job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
     dm.close()
     assert job.state is State.FAILED and "the disk is full" in job.message
+    kept = next(tmp_path.glob("cache/*/blobs/*.incomplete"))
+    assert kept.stat().st_size == room  # kept for a resume once there is space
+    assert f"({format_bytes(room)} of {format_bytes(model_file.stat().st_size)} kept" in job.message
     assert not list(tmp_path.glob("cache/*/snapshots/*/*"))
+
+
+def test_an_endless_body_is_cut_at_the_files_size(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("endless", NAME, method="GET", times=None)  # no Content-Length, zeros after the file
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert job.state is State.DONE, job.message
+    assert job.results[0].path.read_bytes() == model_file.read_bytes()  # verified by its sha256
+    assert all(p.stat().st_size <= model_file.stat().st_size for p in tmp_path.glob("cache/*/blobs/*"))
+
+
+def test_an_endless_wrong_body_fails_clearly_and_keeps_nothing(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                               model_file: Path) -> None:
+    hub.add_repo(REPO, {NAME: model_file})
+    hub.faults.set("endless", NAME, method="GET", times=None)
+    hub.faults.set("corrupt", NAME, method="GET", offset=1000, times=None)
+    dm = manager(tmp_path / "cache")
+    job_id = dm.enqueue(REPO, [NAME])
+    job = dm.wait(job_id, timeout=60)
+    assert job.state is State.FAILED
+    assert "sha256 mismatch" in job.message and "more than the file's size" in job.message
+    assert not list(tmp_path.glob("cache/*/blobs/*"))  # no partial, let alone one larger than the file
+    hub.faults.clear()
+    dm.resume(job_id)  # a retry is not blocked by anything left behind
+    assert dm.wait(job_id, timeout=60).state is State.DONE
+    dm.close()
 
 
 def test_pause_resume_and_restart_resend_nothing(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
@@ -253,19 +309,10 @@ def test_a_file_fetched_by_huggingface_hub_is_checked_not_fetched_again(hub: Hub
     assert job.results[0].path.read_bytes() == model_file.read_bytes()
 
 
-def test_an_invalid_commit_id_from_the_hub_is_refused(hub: HubServer, tmp_path: Path, model_file: Path,  # noqa: F811
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import explorer.store.transfer as downloads
-
+def test_an_invalid_commit_id_from_the_hub_is_refused(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                      model_file: Path) -> None:
     hub.add_repo(REPO, {NAME: model_file})
-    real = downloads.get_hf_file_metadata
-
-    def forged(url: str, **kw: object) -> object:
-        meta = real(url, **kw)  # type: ignore[arg-type]
-        return type(meta)(commit_hash="../../../outside", etag=meta.etag, location=meta.location, size=meta.size,
-                          xet_file_data=None)
-
-    monkeypatch.setattr(downloads, "get_hf_file_metadata", forged)
+    hub.faults.set("headers", NAME, method="HEAD", headers={"X-Repo-Commit": "../../../outside"}, times=None)
     dm = manager(tmp_path / "cache")
     job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=30)
     dm.close()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from huggingface_hub import hf_hub_url
 
@@ -28,7 +29,7 @@ from explorer.errors import describe_error
 from explorer.store.download_types import DownloadError as DownloadError
 from explorer.store.download_types import Progress as Progress
 from explorer.store.download_types import State as State
-from explorer.store.transfer import FileResult, Stop, Transfer, safe_repo_path
+from explorer.store.transfer import FileResult, Stop, Transfer, open_binary, safe_repo_path
 from explorer.units import MIB, format_bytes
 
 DISK_MARGIN = 256 * MIB  # leave this much free after the download
@@ -65,8 +66,10 @@ class DownloadManager:
 
     def __init__(self, *, cache_dir: Path | None = None, on_progress: Callable[[Progress], None] = lambda p: None,
                  parallel: int = 1, retries: int = 5, backoff: float = 1.0, timeout: float = 30,
-                 disk_free: Callable[[Path], int] = free_disk) -> None:
+                 disk_free: Callable[[Path], int] = free_disk,
+                 open_file: Callable[[Path, str], BinaryIO] = open_binary) -> None:
         self.cache_dir = cache_dir
+        self.open_file = open_file
         self.on_progress = on_progress
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self.disk_free = disk_free
@@ -211,7 +214,8 @@ class DownloadManager:
             self._report(job, speed.rate())
 
         transfers = [Transfer(job.repo, f, cache_dir=self.cache_dir, retries=self.retries, backoff=self.backoff,
-                              timeout=self.timeout, stop=stop, on_bytes=on_bytes, on_phase=on_phase)
+                              timeout=self.timeout, stop=stop, on_bytes=on_bytes, on_phase=on_phase,
+                              open_file=self.open_file)
                      for f in job.files]
         final: tuple[State, str]
         try:

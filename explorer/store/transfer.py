@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
 from huggingface_hub.file_download import repo_folder_name
@@ -59,6 +59,11 @@ def safe_repo_path(path: str) -> PurePosixPath:
     return p
 
 
+def open_binary(path: Path, mode: str) -> BinaryIO:
+    """Open a partial file for writing; the default of `Transfer`'s `open_file` (tests pass a full disk)."""
+    return cast(BinaryIO, path.open(mode))
+
+
 class Transfer:
     """Download one file of one repo into the cache; used by the job runner and the CLI."""
 
@@ -66,17 +71,20 @@ class Transfer:
                  token: str | bool | None = None, retries: int = 5, backoff: float = 1.0, timeout: float = 30,
                  stop: Callable[[], str | None] = lambda: None,
                  on_bytes: Callable[[int], None] = lambda n: None,
-                 on_phase: Callable[[str], None] = lambda phase: None) -> None:
+                 on_phase: Callable[[str], None] = lambda phase: None,
+                 open_file: Callable[[Path, str], BinaryIO] = open_binary) -> None:
         self.repo, self.filename = repo, filename
         self.rel = safe_repo_path(filename)
         self.cache = Path(cache_dir or constants.HF_HUB_CACHE)
         self.revision, self.token = revision, token
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self.stop, self.on_bytes, self.on_phase = stop, on_bytes, on_phase
+        self.open_file = open_file  # how the partial file is opened for writing ("ab" or "wb")
         self.url = hf_hub_url(repo, filename, revision=revision)  # HEAD; the GETs use the commit it names
         self.repo_dir = self.cache / repo_folder_name(repo_id=repo, repo_type="model")
         self._digest = hashlib.sha256()
         self.get_url = self.url
+        self.overlong = False  # a response ran past the file's size (cut at the size)
 
     # -- metadata ---------------------------------------------------------------------------------
     def metadata(self) -> tuple[str, str, int]:
@@ -170,7 +178,8 @@ class Transfer:
                 raise
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
-                    raise DownloadError(f"{self.filename}: the disk is full ({format_bytes(start)} of "
+                    kept = part.stat().st_size if part.exists() else 0  # what is on disk, not what was there before
+                    raise DownloadError(f"{self.filename}: the disk is full ({format_bytes(kept)} of "
                                         f"{format_bytes(size)} kept; free some space and resume)") from exc
                 raise DownloadError(f"{self.filename}: cannot write {part}: {exc.strerror or exc}") from exc
             except Exception as exc:
@@ -185,8 +194,11 @@ class Transfer:
             raise DownloadError(f"{self.filename}: got {part.stat().st_size} bytes, the Hub says {size}")
         if self._digest.hexdigest() != sha:
             part.unlink()
+            why = (" after the server sent more than the file's size (the extra bytes were not written)"
+                   if self.overlong else "")
             raise DownloadError(f"{self.filename}: sha256 mismatch (expected {sha[:12]}…, got "
-                                f"{self._digest.hexdigest()[:12]}…); the corrupt file was deleted, nothing was kept")
+                                f"{self._digest.hexdigest()[:12]}…){why}; the corrupt file was deleted, "
+                                "nothing was kept")
         self._finish(part, blob, sha, commit)
         return FileResult(self.snapshot(commit), sha, size, resumed_from, received)
 
@@ -220,16 +232,26 @@ class Transfer:
             elif start and not resp.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
                 got_range = resp.headers.get("Content-Range")
                 raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
-            with part.open(mode) as fh, _Writeback(fh) as writeback, _Hasher(self._digest) as hasher:
-                for chunk in resp.iter_bytes():  # as received: a drop loses nothing already read
+            pos = start if mode == "ab" else 0  # where the next byte lands in the file
+            with self.open_file(part, mode) as fh, _Writeback(fh) as writeback, _Hasher(self._digest) as hasher:
+                for received in resp.iter_bytes():  # as received: a drop loses nothing already read
                     self._check_stop()
+                    # Never past the Hub's size: a body without a length (or a broken one) may not end.
+                    chunk = received[: size - pos]
+                    if len(chunk) < len(received):
+                        self.overlong = True
+                    pos += len(chunk)
                     fh.write(chunk)
                     hasher.update(chunk)
                     got += len(chunk)
                     writeback.wrote(len(chunk))
                     self.on_bytes(len(chunk))
+                    if pos >= size:
+                        break  # the file is complete; anything more the server sends is not part of it
                 fh.flush()
                 os.fsync(fh.fileno())
+        if got == 0:
+            raise _EmptyBody(f"HTTP {resp.status_code} with no bytes at offset {start}")
         return got, restarted
 
     def _finish(self, part: Path | None, blob: Path, sha: str, commit: str) -> None:
@@ -271,8 +293,14 @@ class _HTTPStatus(Exception):
         self.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None
 
 
+class _EmptyBody(Exception):
+    """A 200 or 206 that carried no byte: retried (counted), so that it cannot loop forever."""
+
+
 def _transient(exc: BaseException) -> bool:
-    """Worth another try: network trouble, timeouts, 5xx, 429."""
+    """Worth another try: network trouble, timeouts, 5xx, 429, an empty body."""
+    if isinstance(exc, _EmptyBody):
+        return True
     if isinstance(exc, _HTTPStatus):
         return exc.status >= 500 or exc.status == 429
     status = getattr(getattr(exc, "response", None), "status_code", None)

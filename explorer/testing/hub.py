@@ -185,6 +185,9 @@ class HubServer:
     def sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def track(self, conn: socket.socket, add: bool) -> None:
         with self._conns_lock:
             if add:

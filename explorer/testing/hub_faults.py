@@ -1,4 +1,5 @@
-"""The loopback Hub's misbehaviours on request (drops, stalls, error statuses, wrong bytes) and its request log."""
+"""The loopback Hub's misbehaviours on request (drops, stalls, error statuses, wrong bytes, endless bodies,
+forged headers) and its request log."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-FaultKind = Literal["drop", "stall", "status", "corrupt", "malformed", "ignore_range"]
+FaultKind = Literal["drop", "stall", "status", "corrupt", "malformed", "ignore_range", "endless", "headers"]
 
 
 @dataclass
@@ -20,6 +21,9 @@ class Fault:
     - corrupt: flip the byte at file offset `offset` (when the served range includes it)
     - malformed: answer 200 with truncated JSON (the /api/ endpoints)
     - ignore_range: answer 200 with the full body even when the request has a Range header
+    - endless: a file body without Content-Length that never ends: the requested bytes, then zeros
+      until the client hangs up (a broken proxy or server; 200, or 206 for a Range request)
+    - headers: replace or add the response `headers` (e.g. a forged X-Repo-Commit)
     `times`: how many requests it applies to (None: all). `method`: only "GET" or "HEAD" (None: any).
     """
 
@@ -32,6 +36,7 @@ class Fault:
     status: int = 500
     retry_after: int | None = None
     offset: int = 0
+    headers: dict[str, str] | None = None
     hits: int = 0  # how many requests it has applied to
 
 

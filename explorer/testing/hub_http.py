@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -35,6 +36,8 @@ class Backend(Protocol):
     def record(self, method: str, path: str, rng: str | None, faults: list[Fault]) -> Record: ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    def stopping(self) -> bool: ...
 
     def track(self, conn: socket.socket, add: bool) -> None: ...
 
@@ -115,6 +118,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _start(self, status: int, headers: Mapping[str, str]) -> None:
         self._rec.status = status  # before the client can see the status line
+        forged = self._fault("headers")
+        if forged is not None and forged.headers:
+            headers = {**headers, **forged.headers}
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -257,11 +263,25 @@ class Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         if not entry.lfs:
             headers["Content-Type"] = "text/plain; charset=utf-8"
+        if self._fault("endless") is not None and not head:
+            self._endless(status, headers, file, start, length)
+            return
         self._start(status, headers)
         if head:
             return
         with file.open("rb") as f:
             _send_range(self, f, start, length)
+
+    def _endless(self, status: int, headers: dict[str, str], file: Path, start: int, length: int) -> None:
+        """The file's bytes, then zeros, with no length, until the client or the server hangs up."""
+        del headers["Content-Length"]
+        self.close_connection = True  # without a length, only the end of the connection ends a body
+        self._start(status, {**headers, "Connection": "close"})
+        with file.open("rb") as f:
+            _send_range(self, f, start, length)
+        zeros = bytes(CHUNK)
+        while not self.server.hub.stopping():
+            self._write(zeros)
 
 
 def _send_range(handler: Handler, f: BinaryIO, start: int, length: int) -> None:
