@@ -350,7 +350,7 @@ def window_with(qtbot, hw: Hardware, catalog: Catalog, tmp_path: Path, prompts: 
 def test_refresh_failure_keeps_the_snapshot_and_says_so(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
     calls: list[threading.Thread] = []
 
-    def offline() -> RefreshResult:
+    def offline(_cancelled: Callable[[], bool]) -> RefreshResult:
         calls.append(threading.current_thread())
         return RefreshResult(fake_catalog, (), (("Qwen/Qwen3-8B-GGUF", "ConnectError: no route"),))
 
@@ -363,7 +363,7 @@ def test_refresh_failure_keeps_the_snapshot_and_says_so(qtbot, fake_hardware, fa
     assert "no route" in window.catalog_status.toolTip()
     assert window.catalog is fake_catalog and window.refresh_action.isEnabled()
 
-    def broken() -> RefreshResult:
+    def broken(_cancelled: Callable[[], bool]) -> RefreshResult:
         raise OSError("network is down")
 
     window2 = window_with(qtbot, fake_hardware, fake_catalog, tmp_path, refresh_catalog=broken)
@@ -376,7 +376,7 @@ def test_refresh_replaces_the_catalog_and_refits(qtbot, fake_hardware, fake_cata
     small = fake_catalog.models[0]
     fresh = Catalog((small,), "2026-12-01", "hub")
     window = window_with(qtbot, fake_hardware, fake_catalog, tmp_path,
-                         refresh_catalog=lambda: RefreshResult(fresh, ("Qwen/Qwen3-0.6B-GGUF",), ()))
+                         refresh_catalog=lambda _cancelled: RefreshResult(fresh, ("Qwen/Qwen3-0.6B-GGUF",), ()))
     assert window.refresh_action.text() == "Refresh catalog from the Hub"
     with qtbot.waitSignals([window.catalog_refreshed, window.models_tab.fits_applied], timeout=5000):
         window.refresh_action.trigger()

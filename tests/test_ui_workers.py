@@ -119,3 +119,23 @@ def test_cancel_drops_the_running_task(qtbot, runner: LatestRunner) -> None:
         gate.set()
     assert blocker.args == [generation]
     assert results == []
+
+
+def test_a_daemon_runner_uses_a_daemon_thread_and_still_reports_on_the_gui_thread(qtbot, pool) -> None:
+    runner = LatestRunner(pool=pool, daemon=True)
+    seen: list[threading.Thread] = []
+    release = threading.Event()
+
+    def work(token: CancelToken) -> str:
+        seen.append(threading.current_thread())
+        release.wait(10)
+        return "cancelled" if token.cancelled else "done"
+
+    threads: list[object] = []
+    runner.result.connect(lambda _v: threads.append(QThread.currentThread()))
+    with qtbot.waitSignal(runner.result, timeout=5000) as blocker:
+        runner.submit(work)
+        release.set()
+    assert blocker.args == ["done"] and threads == [QThread.currentThread()]
+    assert seen[0].daemon and seen[0] is not threading.main_thread()
+    assert pool.activeThreadCount() == 0  # the pool was never used

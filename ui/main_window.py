@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QScrollArea, QSplitter, QTabWidget, QWidget
 
 from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         pool.setMaxThreadCount(max(pool.maxThreadCount(), 4))
         self.probe_runner = LatestRunner(self)
         self.catalog_runner = LatestRunner(self)
-        self.refresh_runner = LatestRunner(self)
+        self.refresh_runner = LatestRunner(self, daemon=True)  # network: never holds up the app's exit
         self.refresh_runner.result.connect(self._on_refreshed)
         self.refresh_runner.error.connect(self._on_refresh_error)
         self.probe_runner.result.connect(self._on_hardware)
@@ -149,7 +149,13 @@ class MainWindow(QMainWindow):
         self.catalog_status.setObjectName("statusText")
         self.probe_status = QLabel("Detecting hardware…")
         self.probe_status.setObjectName("statusText")
+        self.refresh_cancel_button = QPushButton("Cancel")
+        self.refresh_cancel_button.setObjectName("rowButton")
+        self.refresh_cancel_button.setToolTip("Stop asking the Hub and keep the catalog shown now")
+        self.refresh_cancel_button.clicked.connect(self.cancel_refresh)
+        self.refresh_cancel_button.hide()
         self.statusBar().addWidget(self.catalog_status, 1)
+        self.statusBar().addWidget(self.refresh_cancel_button)
         self.statusBar().addPermanentWidget(self.models_tab.fit_status)
         self.statusBar().addPermanentWidget(self.probe_status)
 
@@ -207,32 +213,57 @@ class MainWindow(QMainWindow):
     # --- catalog refresh -------------------------------------------------------------------
 
     def refresh_catalog(self) -> None:
-        """Ask the Hub for the catalog's files on a worker; never blocks the UI thread."""
+        """Ask the Hub for the catalog's files on a worker; never blocks the UI thread or the exit."""
         refresh = self.services.refresh_catalog
         if refresh is None or self.refresh_runner.busy:
             return
         self.refresh_action.setEnabled(False)
         self.catalog_status.setText("Refreshing the catalog from the Hub…")
-        self.refresh_runner.submit(lambda _token: refresh())
+        self.catalog_status.setToolTip("")
+        self.refresh_cancel_button.show()
+        self.refresh_runner.submit(lambda token: refresh(lambda: token.cancelled))
+
+    @property
+    def refreshing(self) -> bool:
+        return self.refresh_runner.busy
+
+    def cancel_refresh(self) -> None:
+        """Stop the refresh (its worker notices within a fraction of a second); keep the catalog shown."""
+        if not self.refresh_runner.busy:
+            return
+        self.refresh_runner.cancel()  # its late result is dropped
+        self._refresh_ended()
+        shown = catalog_text(self.catalog) if self.catalog is not None else "no catalog"
+        self.catalog_status.setText(f"Refresh cancelled; showing {shown}")
+
+    def _refresh_ended(self) -> None:
+        self.refresh_cancel_button.hide()
+        self.refresh_action.setEnabled(self.services.refresh_catalog is not None)
 
     def _on_refreshed(self, result: RefreshResult) -> None:
-        self.refresh_action.setEnabled(True)
+        self._refresh_ended()
+        why = [f"{repo}: {reason}" for repo, reason in result.failed[:20]]
+        if result.skipped:
+            stop = "was cancelled" if result.cancelled else "ran out of time"
+            why.append(f"{len(result.skipped)} repos not asked: the refresh {stop}")
         if not result.updated:
-            self._refresh_failed("; ".join(f"{repo}: {why}" for repo, why in result.failed[:20]))
+            self._refresh_failed("\n".join(why))
         else:
             self._on_catalog(result.catalog)
-            if result.failed:
-                n = len(result.failed)
-                self.catalog_status.setText(
-                    f"{self.catalog_status.text()}  ·  {n} repo{'s' if n > 1 else ''} unreachable, "
-                    "kept from the snapshot")
-                self.catalog_status.setToolTip("\n".join(f"{r}: {w}" for r, w in result.failed[:20]))
-            else:
-                self.catalog_status.setToolTip("")
+            notes = [self.catalog_status.text()]
+            if result.failed or result.skipped:
+                n = len(result.failed) + len(result.skipped)
+                notes.append(f"{n} repo{'s' if n > 1 else ''} unreachable, kept from the snapshot")
+            if result.refused:
+                n = len(result.refused)
+                notes.append(f"{n} unsafe file name{'s' if n > 1 else ''} refused")
+                why += [f"refused {name} from {repo}: {reason}" for repo, name, reason in result.refused[:20]]
+            self.catalog_status.setText("  ·  ".join(notes))
+            self.catalog_status.setToolTip("\n".join(why))
         self.catalog_refreshed.emit(result)
 
     def _on_refresh_error(self, exc: BaseException) -> None:
-        self.refresh_action.setEnabled(True)
+        self._refresh_ended()
         self._refresh_failed(f"{type(exc).__name__}: {exc}")
         self.catalog_refreshed.emit(exc)
 

@@ -45,7 +45,8 @@ class Services:
     load_catalog: Callable[[], Catalog]
     models_dir: Path
     downloads: DownloaderFactory | None = None
-    refresh_catalog: Callable[[], RefreshResult] | None = None  # network: runs on a worker thread
+    # network: runs on a daemon worker thread, given `cancelled()`; ends by its own deadline
+    refresh_catalog: Callable[[Callable[[], bool]], RefreshResult] | None = None
     scan_library: Callable[[], list[LocalModel]] | None = None  # disk: runs on a worker thread
     delete_model: Callable[[LocalModel], int] | None = None  # returns the bytes freed
     add_model_file: Callable[[Path], LocalModel] | None = None  # raises GGUFError for a non-GGUF
@@ -87,15 +88,16 @@ def _download_manager(on_progress: Callable[[Progress], None]) -> Downloader:
     return DownloadManager(on_progress=on_progress)  # the Hugging Face cache, one file at a time
 
 
-def _refresh_catalog() -> RefreshResult:
-    """Ask the Hub for every repo of the shipped snapshot; keep the result when any repo answered."""
+def _refresh_catalog(cancelled: Callable[[], bool]) -> RefreshResult:
+    """Ask the Hub for every repo of the shipped snapshot (within the refresh's deadline); keep the
+    result when any repo answered and the person did not cancel."""
     from huggingface_hub import HfApi
 
     from explorer.catalog import refresh as hub_catalog
     from explorer.catalog import snapshot as catalog
 
-    result = hub_catalog.refresh_catalog(catalog.load_catalog(), HfApi())
-    if result.updated:
+    result = hub_catalog.refresh_catalog(catalog.load_catalog(), HfApi(), cancelled=cancelled)
+    if result.updated and not result.cancelled:
         hub_catalog.save_refreshed(result.catalog)
     return result
 

@@ -51,9 +51,13 @@ class LatestRunner(QObject):
     stale = Signal(int)
     _done = Signal(int, bool, object)  # emitted from the worker thread
 
-    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None, *,
+                 daemon: bool = False) -> None:
+        """`daemon`: run each task on its own Python daemon thread instead of the pool, for tasks that
+        may wait on the network: the app's exit never waits for them (Qt waits for the pool's threads)."""
         super().__init__(parent)
         self._pool = pool or QThreadPool.globalInstance()
+        self._daemon = daemon
         self._generation = 0
         self._token: CancelToken | None = None
         self._pending: set[int] = set()
@@ -92,7 +96,10 @@ class LatestRunner(QObject):
             with contextlib.suppress(RuntimeError):  # the runner's C++ object is gone
                 runner._done.emit(generation, ok, payload)
 
-        self._pool.start(task)
+        if self._daemon:
+            threading.Thread(target=task, name="latest-runner", daemon=True).start()
+        else:
+            self._pool.start(task)
         self.started.emit(generation)
         return generation
 
