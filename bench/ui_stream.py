@@ -120,7 +120,8 @@ def main() -> None:
     QTimer.singleShot(180_000, app.quit)
     app.exec()
     timer.stop()
-    tokens = [p.conversation["turns"][-1]["stats"]["n_tokens"] if p.conversation else 0 for p in tab.panes]
+    tokens = [p.conversation.messages[-1].stats.n_tokens if p.conversation and p.conversation.messages[-1].stats
+              else 0 for p in tab.panes]
     tab.shutdown()
 
     end = stop_at[0] if stop_at else len(beats)  # streaming until the stop; then the runs finish

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import make_hardware
 
-from explorer.chat.conversation import Conversation, Finished, Update
+from explorer.chat.conversation import Conversation, Finished, Message, MessageStats, Update
 from explorer.engine.client import EngineClient, Loaded, LoadProgress
 from explorer.fit.estimate import estimate_fit
 from explorer.gguf.reader import read_shape
@@ -47,6 +47,24 @@ def start_loaded(path: Path, *, n_ctx: int, n_threads: int, timeout: float = 30.
                 pytest.fail(f"load failed: {ev!r}")
     client.unload(timeout=2)
     pytest.fail(f"{path.name} did not load in {timeout:.0f} s")
+
+
+def turns(pane: Any) -> tuple[Message, ...]:
+    """A chat pane's messages as of its latest answer (the pane must have answered)."""
+    assert pane.conversation is not None, "the pane has no conversation"
+    return tuple(pane.conversation.messages)
+
+
+def last_stats(pane: Any) -> MessageStats:
+    """The stats of a chat pane's latest answer."""
+    stats = turns(pane)[-1].stats
+    assert stats is not None, "the last message is not an answer"
+    return stats
+
+
+def questions(pane: Any) -> list[str]:
+    """What was asked in a chat pane, in order."""
+    return [m.content for m in turns(pane) if m.role == "user"]
 
 
 def model_with_template(name: str, template: str, folder: Path) -> Path:

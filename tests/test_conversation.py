@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from chat_helpers import drain, start_loaded
 
-from explorer.chat.conversation import AnswerText, Conversation, EngineError, ThinkingText, settings_record
+from explorer.chat.conversation import AnswerText, Conversation, EngineError, ThinkingText
+from explorer.chat.records import PaneSettings
 from explorer.chat.templates import BUDGET_STOP_TEXT, SamplingPreset
 from explorer.engine.client import Crashed, Done, EngineClient, Event, LoadFailed, Tokens
 from explorer.gguf.reader import chat_template, read_local_header
@@ -200,7 +201,10 @@ def test_crash_finishes_with_error_and_keeps_history_fake() -> None:
     conv.send("third")
     _, fin = drain(conv)
     assert fin.stats.stop_reason == "stop" and conv.messages[-1].content == "again"
-    d = conv.to_dict()
+    rec = conv.record()
+    assert rec.variant is Variant.HYBRID and rec.settings.thinking is False and rec.settings.sampling is None
+    assert [m.role for m in rec.messages] == ["user", "assistant"] * 3
+    d = rec.to_json()  # as saved
     assert d["settings"]["variant"] == "hybrid" and d["settings"]["thinking"] is False
     assert d["settings"]["sampling"]["temperature"] == 0.7
     assert [t["role"] for t in d["turns"]] == ["user", "assistant"] * 3
@@ -374,18 +378,19 @@ def test_context_running_out_under_a_budget_is_length_not_a_budget_cut_fake() ->
 
 def test_settings_record_saves_what_ran_for_a_pane_with_or_without_a_chat() -> None:
     """Qwen's preset is written out when the pane used it, and follows the variant's thinking."""
-    hybrid = settings_record(variant=Variant.HYBRID, thinking=True, budget=256, sampling=None,
-                             max_tokens=1024, seed=7)
+    hybrid = PaneSettings(thinking=True, budget=256, sampling=None, max_tokens=1024, seed=7).to_json(Variant.HYBRID)
     assert hybrid["sampling"]["temperature"] == 0.6 and hybrid["sampling_is_default"] is True
     assert hybrid["variant"] == "hybrid" and hybrid["budget"] == 256 and hybrid["seed"] == 7
     # Instruct-2507 never thinks: its preset is the non-thinking one even with the switch on.
-    instruct = settings_record(variant=Variant.INSTRUCT_2507, thinking=True, budget=None, sampling=None,
-                               max_tokens=1024, seed=0)
+    instruct = PaneSettings(thinking=True, max_tokens=1024, seed=0).to_json(Variant.INSTRUCT_2507)
     assert instruct["sampling"]["temperature"] == 0.7
     own = SamplingPreset(temperature=1.1, top_p=0.9, top_k=40, min_p=0.05)
-    custom = settings_record(variant=None, thinking=False, budget=None, sampling=own, max_tokens=64, seed=0)
+    custom = PaneSettings(thinking=False, sampling=own, max_tokens=64, seed=0).to_json(None)
     assert custom["variant"] is None and custom["sampling_is_default"] is False
     assert custom["sampling"]["temperature"] == 1.1
     conv = Conversation(FakeEngine([]), template=HYBRID_T, variant=Variant.HYBRID, thinking=True, budget=256,
                         max_tokens=1024, seed=7)
-    assert conv.to_dict()["settings"] == hybrid
+    saved = conv.record().to_json()["settings"]
+    assert saved == {k: v for k, v in hybrid.items() if k != "ctx"}  # a conversation does not know its context
+    assert PaneSettings.from_json(custom) == PaneSettings(thinking=False, sampling=own, max_tokens=64, seed=0)
+    assert PaneSettings.from_json(hybrid).sampling is None  # the preset, whatever its values were

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chat_helpers import hardware_fitting_only
+from chat_helpers import hardware_fitting_only, last_stats, turns
 from conftest import make_hardware
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
@@ -104,25 +104,24 @@ def test_two_panes_stream_at_once_thinking_on_and_off(qtbot: QtBot, tab: ChatTab
     run(qtbot, tab)
     for p in (a, b):
         assert p.conversation is not None
-        turns = p.conversation["turns"]
-        assert [t["role"] for t in turns] == ["user", "assistant"]
-        assert turns[1]["stats"]["n_tokens"] > 0
-        assert turns[1]["stats"]["stop_reason"] in ("length", "stop")
+        assert [t.role for t in turns(p)] == ["user", "assistant"]
+        assert last_stats(p).n_tokens > 0
+        assert last_stats(p).stop_reason in ("length", "stop")
         assert texts[p.number] > 0
     # The two panes' generations overlapped in time (both were loaded and sent before either finished).
     assert a.conversation is not None and b.conversation is not None
-    assert a.conversation["settings"]["thinking"] is True
-    assert b.conversation["settings"]["thinking"] is False
+    assert a.conversation.settings.thinking is True
+    assert b.conversation.settings.thinking is False
     # Thinking off renders the hybrid template's empty think block; thinking on does not.
     assert "<think>\n\n</think>" not in a.driver._conv.prompts[0]  # type: ignore[union-attr]
     assert "<think>\n\n</think>" in b.driver._conv.prompts[0]  # type: ignore[union-attr]
     # Pane 1 thought, pane 2 did not; both answered the same text, which the transcript renders as Markdown.
-    assert a.conversation["turns"][1]["thinking"].strip() == DEFAULT_THINKING.strip()
-    assert a.conversation["turns"][1]["stats"]["thinking_tokens"] > 0
-    assert b.conversation["turns"][1]["thinking"] == ""
-    assert b.conversation["turns"][1]["stats"]["thinking_tokens"] == 0
+    assert turns(a)[1].thinking.strip() == DEFAULT_THINKING.strip()
+    assert last_stats(a).thinking_tokens > 0
+    assert turns(b)[1].thinking == ""
+    assert last_stats(b).thinking_tokens == 0
     for p in (a, b):
-        assert p.conversation["turns"][1]["content"].strip() == DEFAULT_ANSWER.strip()
+        assert turns(p)[1].content.strip() == DEFAULT_ANSWER.strip()
         assert p.transcript.message_count() == 2
         shown = p.transcript.answer_text()
         assert "Rayleigh scattering" in shown and "**Rayleigh" not in shown and "```" not in shown
@@ -167,7 +166,7 @@ def test_a_model_that_does_not_fit_needs_the_override(qtbot: QtBot, tab: ChatTab
     b.override_box.setChecked(True)
     assert tab.plan is not None and not tab.plan.blocked
     run(qtbot, tab, "again")
-    assert b.conversation is not None and b.conversation["turns"][-1]["stats"]["n_tokens"] > 0
+    assert b.conversation is not None and last_stats(b).n_tokens > 0
 
 
 def test_thinking_switch_follows_the_variant(qtbot: QtBot, tab: ChatTab) -> None:
@@ -219,7 +218,7 @@ def test_stop_all_with_escape_and_send_with_ctrl_enter(qtbot: QtBot, tab: ChatTa
     stopped_in = time.monotonic() - t0
     for p in (a, b):
         assert p.conversation is not None
-        assert p.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"
+        assert last_stats(p).stop_reason == "stopped"
     assert stopped_in < 5
 
 
@@ -238,13 +237,13 @@ def test_a_killed_worker_is_an_error_in_its_pane_only(qtbot: QtBot, tab: ChatTab
         os.kill(pids[-1], signal.SIGKILL)
     assert a.driver.state == "failed"
     assert a.reload_button.isVisibleTo(tab)
-    assert "SIGKILL" in a.conversation["turns"][-1]["stats"]["message"]  # type: ignore[index]
-    assert b.conversation is not None and b.conversation["turns"][-1]["stats"]["stop_reason"] in ("length", "stop")
+    assert "SIGKILL" in last_stats(a).message
+    assert b.conversation is not None and last_stats(b).stop_reason in ("length", "stop")
     # The pane comes back: the next message loads a fresh worker.
     small(a, max_tokens=8)
     run(qtbot, tab, "Again")
     assert a.conversation is not None
-    assert a.conversation["turns"][-1]["stats"]["stop_reason"] in ("length", "stop")
+    assert last_stats(a).stop_reason in ("length", "stop")
 
 
 def test_corrupt_gguf_is_a_message_not_a_crash(qtbot: QtBot, tab: ChatTab, tmp_path: Path) -> None:
@@ -265,34 +264,35 @@ def test_regenerate_clear_save_export_and_reopen(qtbot: QtBot, tab: ChatTab, tmp
     assert len(tab.panes) == 1
     small(a, max_tokens=400)
     run(qtbot, tab, "First question")
-    first = a.conversation["turns"][-1]["content"]  # type: ignore[index]
+    first = turns(a)[-1].content
     st = a.settings()
     st.seed = 8
     a.apply_settings(st)
     with qtbot.waitSignal(tab.run_finished, timeout=60_000):
         assert tab.regenerate()
-    turns = a.conversation["turns"]  # type: ignore[index]
-    assert [t["role"] for t in turns] == ["user", "assistant"]
-    assert turns[0]["content"] == "First question"
-    assert turns[1]["content"] == first  # the scripted model answers the same again
-    with qtbot.waitSignal(tab.saved, timeout=10_000) as saved:
+    messages = turns(a)
+    assert [t.role for t in messages] == ["user", "assistant"]
+    assert messages[0].content == "First question"
+    assert messages[1].content == first  # the scripted model answers the same again
+    with qtbot.waitSignal(tab.history.saved, timeout=10_000) as saved:
         tab.save()
     path = saved.args[0]
     data = json.loads(Path(path).read_text())
-    assert data["panes"][0]["turns"][1]["content"] == turns[1]["content"]
+    assert data["panes"][0]["turns"][1]["content"] == messages[1].content
     md = tmp_path / "out.md"
-    with qtbot.waitSignal(tab.export_runner.result, timeout=10_000):
-        tab.export("md", md)
+    with qtbot.waitSignal(tab.history.export_runner.result, timeout=10_000):
+        tab.history.export("md", md)
     assert "First question" in md.read_text()
     session_id = tab.session_id
     shown = a.transcript.answer_text()
     tab.clear_all()
     assert a.transcript.message_count() == 0 and tab.session_id is None
-    with qtbot.waitSignal(tab.open_runner.result, timeout=10_000):
-        tab.open_session(session_id)  # type: ignore[arg-type]
+    assert Path(path).stem == session_id
+    with qtbot.waitSignal(tab.history.open_runner.result, timeout=10_000):
+        tab.history.open(path)
     assert a.transcript.message_count() == 2
     assert a.transcript.answer_text() == shown
-    assert a.transcript.thinking_text() == turns[1]["thinking"]
+    assert a.transcript.thinking_text() == messages[1].thinking
 
 
 def test_copy_pane_keeps_the_model_and_switches_thinking(qtbot: QtBot, tab: ChatTab) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from chat_helpers import hardware_fitting_only, model_with_template
+from chat_helpers import hardware_fitting_only, last_stats, model_with_template, questions
 from conftest import make_hardware
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
@@ -30,8 +30,9 @@ HYBRID = "qwen3-tiny-hybrid-f16"
 BIG = "qwen3-fit-dense-f16"
 GiB = 1024**3
 # A chat template that renders ChatML but rejects any conversation holding the question "second".
-REJECTS_SECOND = ("{% for m in messages %}{% if m.content == 'second' %}{{ raise_exception('no second question here') }}"
-                  "{% endif %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+REJECTS_SECOND = ("{% for m in messages %}{% if m.content == 'second' %}"
+                  "{{ raise_exception('no second question here') }}{% endif %}"
+                  "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
                   "<|im_start|>assistant\n")
 
 
@@ -165,7 +166,7 @@ def test_stop_while_loading_ends_the_run_and_the_next_one_works(qtbot: QtBot, ta
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab, "again")
     assert a.conversation is not None
-    assert a.conversation["turns"][-1]["stats"]["stop_reason"] == "length"
+    assert last_stats(a).stop_reason == "length"
 
 
 def test_stop_pressed_before_the_driver_starts_loading(qtbot: QtBot, tab: ChatTab) -> None:
@@ -176,7 +177,7 @@ def test_stop_pressed_before_the_driver_starts_loading(qtbot: QtBot, tab: ChatTa
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab)
         tab.stop_all()
-    assert a.conversation is None or a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"
+    assert a.conversation is None or last_stats(a).stop_reason == "stopped"
     assert not tab.running and tab.send_button.isEnabled()
 
 
@@ -200,7 +201,7 @@ def test_a_template_that_rejects_the_conversation_is_an_error_not_a_dead_pane(qt
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         send(tab, "third")
     assert a.conversation is not None
-    assert [t["content"] for t in a.conversation["turns"] if t["role"] == "user"] == ["hi", "third"]
+    assert questions(a) == ["hi", "third"]
 
 
 def test_escape_between_waves_runs_no_more_panes(qtbot: QtBot, tab: ChatTab) -> None:
@@ -243,8 +244,8 @@ def test_regenerate_in_a_pane_that_was_left_out_asks_as_a_new_question(qtbot: Qt
     pick(qtbot, b, HYBRID)
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         assert tab.regenerate()
-    users_a = [t["content"] for t in a.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
-    users_b = [t["content"] for t in b.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
+    users_a = questions(a)
+    users_b = questions(b)
     assert users_a == ["first", "second"]
     assert users_b == ["first", "second"]  # "first" and its answer were kept
 
@@ -296,7 +297,7 @@ def test_regenerate_asks_the_last_question_even_when_it_was_stopped_early(qtbot:
     ScriptedEngine.load_seconds = 0.01
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         assert tab.regenerate()
-    users = [t["content"] for t in a.conversation["turns"] if t["role"] == "user"]  # type: ignore[index]
+    users = questions(a)
     assert users == ["first", "second"]  # "second" asked again, "first" and its answer kept
 
 
@@ -317,7 +318,7 @@ def test_a_library_rescan_during_a_run_keeps_a_model_it_does_not_list(qtbot: QtB
     assert a.model_path() == outside and a.driver.state == "generating"
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         tab.stop_all()
-    assert a.conversation["turns"][-1]["stats"]["stop_reason"] == "stopped"  # type: ignore[index]
+    assert last_stats(a).stop_reason == "stopped"
 
 
 def two_waves_after_a_run(qtbot: QtBot, tab: ChatTab) -> tuple[ChatPane, ChatPane]:

@@ -26,9 +26,10 @@ thinking before or after it, so a batch holding ``</think>`` counts whole.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, Union
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Union
 
+from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneSettings, StopReason
 from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
     AnswerDelta,
@@ -45,7 +46,8 @@ from explorer.chat.templates import (
 from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
 from explorer.gguf.variant import Variant
 
-StopReason = Literal["stop", "length", "stopped", "error"]
+__all__ = ["AnswerText", "Conversation", "Engine", "EngineError", "Finished", "Message", "MessageStats",
+           "StopReason", "ThinkingText", "Update"]
 
 _ids = itertools.count(1)
 
@@ -60,30 +62,6 @@ class Engine(Protocol):
     def stop(self) -> None: ...
 
     def poll(self, timeout: float | None = 0.0) -> list[Event]: ...
-
-
-@dataclass
-class MessageStats:
-    ttft_s: float = 0.0  # time to the first token of the first generation
-    tokens_per_s: float = 0.0  # generated tokens per second over all generations of the message
-    n_tokens: int = 0  # tokens generated (thinking + answer; not the injected BUDGET_STOP_TEXT)
-    thinking_tokens: int = 0  # approximate, see the module docstring
-    stop_reason: StopReason = "stop"
-    budget_forced: bool = False
-    prompt_tokens: int = 0  # of the first generation's prompt
-    message: str = ""  # why, for stop_reason "error"
-
-
-@dataclass
-class Message:
-    role: str  # "system", "user" or "assistant"
-    content: str  # the answer for the assistant
-    thinking: str = ""
-    stats: MessageStats | None = None  # assistant only
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "content": self.content, "thinking": self.thinking,
-                "stats": asdict(self.stats) if self.stats is not None else None}
 
 
 # --- updates for the UI -----------------------------------------------------------------------
@@ -132,7 +110,7 @@ class _Gen:
 class Conversation:
     def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
                  budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
-                 seed: int = 0, system: str | None = None) -> None:
+                 seed: int = 0, system: str | None = None, n_ctx: int | None = None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"thinking budget must be >= 0, got {budget}")
         self.client = client
@@ -144,6 +122,7 @@ class Conversation:
         self.sampling = sampling  # None: preset_for(thinking of each turn)
         self.max_tokens = max_tokens
         self.seed = seed
+        self.n_ctx = n_ctx  # the loaded model's context (None: not known)
         self.messages: list[Message] = []
         if system:
             self.messages.append(Message("system", system))
@@ -209,12 +188,13 @@ class Conversation:
     def history(self) -> list[Turn]:
         return [Turn(m.role, m.content, m.thinking) for m in self.messages]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "settings": settings_record(variant=self.variant, thinking=self.thinking, budget=self.budget,
-                                        sampling=self.sampling, max_tokens=self.max_tokens, seed=self.seed),
-            "turns": [m.to_dict() for m in self.messages],
-        }
+    def record(self) -> ConversationRecord:
+        """The settings it runs with and every message so far (a copy: later messages do not change it)."""
+        settings = PaneSettings(thinking=self.thinking, budget=self.budget, sampling=self.sampling,
+                                max_tokens=self.max_tokens, seed=self.seed)
+        if self.n_ctx is not None:
+            settings.ctx = self.n_ctx
+        return ConversationRecord(settings, self.variant, tuple(self.messages))
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -231,7 +211,7 @@ class Conversation:
         if isinstance(ev, (Crashed, LoadFailed)):
             if gen is None:
                 return [EngineError(ev.message)]
-            return self._finish(gen, "error", ev.message)
+            return self._finish(gen, StopReason.ERROR, ev.message)
         if gen is None or not isinstance(ev, (Tokens, Done)) or ev.request_id != gen.request_id:
             return []  # Loaded, or a late event of an earlier request
         if isinstance(ev, Tokens):
@@ -260,9 +240,9 @@ class Conversation:
             gen.gen_seconds += ev.n_tokens / ev.tokens_per_s
             gen.gen_tokens += ev.n_tokens
         if ev.reason == "error":
-            return self._finish(gen, "error", ev.message)
+            return self._finish(gen, StopReason.ERROR, ev.message)
         if gen.user_stopped:
-            return self._finish(gen, "stopped")
+            return self._finish(gen, StopReason.STOPPED)
         # "length" at the cap is the budget; "length" short of it is the context running out.
         if ev.reason == "length" and gen.cap and ev.n_tokens >= gen.cap:
             gen.cap = 0
@@ -272,7 +252,7 @@ class Conversation:
                 return self._force_answer(gen)
             return self._continue(gen)  # thinking ended within the budget: go on
         gen.cap = 0
-        return self._finish(gen, ev.reason)
+        return self._finish(gen, StopReason(ev.reason))
 
     def _force_answer(self, gen: _Gen) -> list[Update]:
         """Budget spent: close the thinking with BUDGET_STOP_TEXT and generate the answer after it."""
@@ -285,7 +265,7 @@ class Conversation:
         """Generate on from everything so far, with what is left of max_tokens."""
         remaining = self.max_tokens - gen.stats.n_tokens
         if remaining <= 0:
-            return self._finish(gen, "length")
+            return self._finish(gen, StopReason.LENGTH)
         self._generate(gen, gen.prompt + gen.raw, remaining)
         return []
 
@@ -309,7 +289,7 @@ def _answered(messages: list[Message]) -> list[Message]:
     out: list[Message] = []
     for m in messages:
         failed = (m.role == "assistant" and not m.content.strip() and m.stats is not None
-                  and m.stats.stop_reason == "error")
+                  and m.stats.stop_reason is StopReason.ERROR)
         if failed:
             if out and out[-1].role == "user":
                 out.pop()
@@ -320,22 +300,3 @@ def _answered(messages: list[Message]) -> list[Message]:
 
 def _updates(events: list[Any]) -> list[Update]:
     return [e for e in events if isinstance(e, (ThinkingDelta, AnswerDelta))]
-
-
-def settings_record(*, variant: Variant | None, thinking: bool, budget: int | None,
-                    sampling: SamplingPreset | None, max_tokens: int, seed: int) -> dict[str, Any]:
-    """A pane's settings as saved with its conversation, whether or not it has chatted yet.
-
-    `sampling` None means Qwen's preset for the thinking mode; the preset's values are saved then,
-    so that a transcript says what ran.
-    """
-    never = variant is not None and thinking_mode(variant).never
-    return {
-        "variant": variant.value if variant is not None else None,
-        "thinking": thinking,
-        "budget": budget,
-        "sampling": asdict(sampling or preset_for(thinking and not never)),
-        "sampling_is_default": sampling is None,
-        "max_tokens": max_tokens,
-        "seed": seed,
-    }

@@ -1,12 +1,7 @@
 """Saved side-by-side chat sessions: one JSON file each (export: `explorer.chat.export`).
 
-A session is a plain dict the UI builds:
-
-    {"schema": 1, "id": "20261126-054312-ab12", "title": "...", "created": ISO-8601, "updated": ISO-8601,
-     "panes": [{"pane": 1, "model": {"label", "path", "variant", "quant"},
-                "settings": {...}, "turns": [...]}]}
-
-where "settings" and "turns" are what `Conversation.to_dict()` returns.
+A session is an `explorer.chat.records.Session`; its module docstring shows the file format.
+`validate_session` checks a file's JSON before it becomes one.
 """
 
 from __future__ import annotations
@@ -16,16 +11,20 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from explorer.chat.export import to_json
+from explorer.chat.records import SCHEMA, Session
 from explorer.paths import conversations_dir
 
-SCHEMA = 1
+__all__ = ["SCHEMA", "ConversationStore", "Session", "SessionInfo", "TranscriptError", "check_id", "new_session_id",
+           "now_iso", "title_for", "validate_session"]
+
 SUFFIX = ".json"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
@@ -131,13 +130,17 @@ def validate_session(data: object, source: str = "session") -> dict[str, Any]:
 
 # --- the store -----------------------------------------------------------------------------------
 
+LIST_READ_BYTES = 256 * 1024  # what the list reads of each file: a larger one is listed from its header
+OPEN_READ_BYTES = 256 * 1024 * 1024  # the largest file that opens
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     id: str
     title: str
     updated: str  # ISO-8601; for an unreadable file, its modification time
-    n_panes: int
-    path: Path
+    n_panes: int | None  # None: not read (the list reads only the header of a large file)
+    path: Path  # open it with `ConversationStore.open(path)`
     error: str | None = None  # why the file cannot be opened; None when it can
 
 
@@ -151,28 +154,40 @@ def _timestamp(iso: str, fallback: float) -> float:
     return when.timestamp()
 
 
-class ConversationStore:
-    """Sessions as `<id>.json` files in one folder (by default `paths.conversations_dir()`)."""
+class NotAFile(Exception):
+    """The path is a folder, a FIFO, a device...: nothing a conversation is saved in."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+
+class ConversationStore:
+    """Sessions as `<id>.json` files in one folder (by default `paths.conversations_dir()`).
+
+    Reading is careful with what may be in the folder: what is not a regular file (a FIFO would block
+    a plain read forever) is skipped, the list reads at most `list_read_bytes` of each file, and a
+    file that cannot be parsed (not JSON, nested too deeply, too large) is listed with its error
+    without hiding the others.
+    """
+
+    def __init__(self, folder: Path | None = None, *, list_read_bytes: int = LIST_READ_BYTES,
+                 open_read_bytes: int = OPEN_READ_BYTES) -> None:
         self.folder = folder if folder is not None else conversations_dir()
+        self.list_read_bytes = list_read_bytes
+        self.open_read_bytes = open_read_bytes
 
     def path_for(self, session_id: str) -> Path:
         return self.folder / f"{check_id(session_id)}{SUFFIX}"
 
-    def save(self, session: dict[str, Any]) -> Path:
-        """Write `session` atomically; sets its "updated" (and "created" and "schema" when missing).
+    def save(self, session: Session) -> Path:
+        """Write `session` atomically under its id, dated now; returns the file.
 
         The file is written under a temporary name in the same folder, flushed to disk and renamed
         over the old one, so a crash leaves either the old or the new session, never half of one.
         """
-        path = self.path_for(_need(session, "id", str, "session", "session"))
-        now = now_iso()
-        session.setdefault("schema", SCHEMA)
-        session.setdefault("created", now)
-        session["updated"] = now
-        validate_session(session, f"session {session['id']}")
-        text = to_json(session)
+        path = self.path_for(session.id)
+        data = session.to_json()
+        data["updated"] = now_iso()
+        data["created"] = data["created"] or data["updated"]
+        validate_session(data, f"session {session.id}")
+        text = to_json(data)
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{path.stem}.", suffix=".tmp")
         try:
@@ -190,32 +205,44 @@ class ConversationStore:
 
     def list(self) -> list[SessionInfo]:
         """Every saved session, newest first. Unreadable files are listed with `error` set."""
-        if not self.folder.is_dir():
+        try:
+            paths = [p for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith(".")]
+        except OSError:
             return []
         found: list[tuple[float, SessionInfo]] = []
-        for path in self.folder.glob(f"*{SUFFIX}"):
-            if path.name.startswith("."):
-                continue
+        for path in paths:
             try:
                 mtime = path.stat().st_mtime
-            except OSError:
-                continue  # deleted meanwhile
-            try:
-                data = _read(path)
+                info = _list_entry(path, self.list_read_bytes)
+            except (OSError, NotAFile):
+                continue  # deleted meanwhile, or not a file
             except TranscriptError as e:
                 when = datetime.fromtimestamp(mtime).astimezone().isoformat(timespec="seconds")
                 found.append((mtime, SessionInfo(path.stem, path.stem, when, 0, path, str(e))))
                 continue
-            info = SessionInfo(data["id"], data["title"], data["updated"], len(data["panes"]), path)
             found.append((_timestamp(info.updated, mtime), info))
         found.sort(key=lambda item: item[0], reverse=True)
         return [info for _, info in found]
 
-    def load(self, session_id: str) -> dict[str, Any]:
-        path = self.path_for(session_id)
-        if not path.exists():
-            raise TranscriptError(f"{path}: no saved conversation with id {session_id!r}")
-        return _read(path)
+    def load(self, session_id: str) -> Session:
+        """The session saved under `session_id`."""
+        return self.open(self.path_for(session_id))
+
+    def open(self, path: Path) -> Session:
+        """The session in `path` (from `list`). It keeps the file's name as its id, so saving it again
+        writes this file, whatever id the file holds."""
+        try:
+            data, _ = _read_json(path, self.open_read_bytes, whole=True)
+        except FileNotFoundError:
+            raise TranscriptError(f"{path}: no saved conversation there") from None
+        except OSError as e:
+            raise TranscriptError(f"{path}: could not read ({e.strerror or e})") from e
+        except NotAFile as e:
+            raise TranscriptError(f"{path}: {e}") from e
+        session = Session.from_json(validate_session(data, str(path)))
+        if session.id != path.stem and _ID_RE.fullmatch(path.stem):
+            session = replace(session, id=path.stem)
+        return session
 
     def delete(self, session_id: str) -> None:
         """Remove the session's file; deleting one that is already gone is not an error."""
@@ -226,18 +253,86 @@ class ConversationStore:
             raise TranscriptError(f"{path}: could not delete ({e.strerror or e})") from e
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read_bytes(path: Path, limit: int) -> tuple[bytes, int]:
+    """Up to `limit` bytes of the regular file `path`, and its size. Opened without blocking, so a
+    FIFO (or a device) is refused instead of waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAFile("not a regular file")
+        chunks: list[bytes] = []
+        left = limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks), st.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_json(path: Path, limit: int, *, whole: bool) -> tuple[Any, bool]:
+    """The JSON in `path` and True; or, for a file over `limit` bytes and not `whole`, the first
+    `limit` bytes as text and False. TranscriptError when it is not what a session file holds."""
+    data, size = _read_bytes(path, limit)
+    if size > limit:
+        if whole:
+            raise TranscriptError(f"{path}: too large to open ({size:,} bytes; at most {limit:,})")
+        return data.decode("utf-8", errors="ignore"), False
+    try:
+        return json.loads(data.decode("utf-8")), True
     except UnicodeDecodeError as e:
         raise TranscriptError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except OSError as e:
-        raise TranscriptError(f"{path}: could not read ({e.strerror or e})") from e
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise TranscriptError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
-    return validate_session(data, str(path))
+    except RecursionError:
+        raise TranscriptError(f"{path}: not a saved conversation (its JSON is nested too deeply)") from None
+
+
+def _list_entry(path: Path, limit: int) -> SessionInfo:
+    data, whole = _read_json(path, limit, whole=False)
+    if whole:
+        session = validate_session(data, str(path))
+        return SessionInfo(session["id"], session["title"], session["updated"], len(session["panes"]), path)
+    head = _header(path, data)
+    return SessionInfo(head["id"], head["title"], head["updated"], None, path)
+
+
+_HEADER = {"schema": int, "id": str, "title": str, "created": str, "updated": str}
+
+
+def _header(path: Path, text: str) -> dict[str, Any]:
+    """The header fields of a session from the start of its file (they come before "panes")."""
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"[ \t\n\r]*")
+    head: dict[str, Any] = {}
+    i = ws.match(text, 0).end()  # type: ignore[union-attr]
+    if not text.startswith("{", i):
+        raise TranscriptError(f"{path}: expected a JSON object")
+    i += 1
+    try:
+        while set(_HEADER) - set(head):
+            i = ws.match(text, i).end()  # type: ignore[union-attr]
+            key, i = decoder.raw_decode(text, i)
+            i = ws.match(text, i).end()  # type: ignore[union-attr]
+            if not text.startswith(":", i):
+                raise TranscriptError(f"{path}: not valid JSON after the field {key!r}")
+            i = ws.match(text, i + 1).end()  # type: ignore[union-attr]
+            if key == "panes":
+                break
+            value, i = decoder.raw_decode(text, i)
+            head[key] = value
+            i = ws.match(text, i).end()  # type: ignore[union-attr]
+            if text.startswith(",", i):
+                i += 1
+    except (json.JSONDecodeError, RecursionError):
+        raise TranscriptError(f"{path}: no header in the first {len(text):,} characters") from None
+    data = {"panes": [], **{k: v for k, v in head.items() if k in _HEADER}}
+    validate_session(data, str(path))  # the schema and the fields' types
+    return data
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Union
 
 from PySide6.QtCore import QObject, Signal
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, Message, ThinkingText
+from explorer.chat.records import StopReason
 from explorer.chat.templates import ChatTemplateError, SamplingPreset
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Crashed
@@ -63,6 +64,54 @@ class SendSpec:
     regenerate: bool = False  # drop the last answer and ask the same question again
 
 
+# --- commands: GUI thread -> the driver's thread ---------------------------------------------
+
+@dataclass(frozen=True)
+class _Inspect:
+    path: Path
+    variant: Variant | None
+
+
+@dataclass(frozen=True)
+class _Load:
+    spec: LoadSpec
+
+
+@dataclass(frozen=True)
+class _Run:
+    run_id: int
+    load: LoadSpec
+    send: SendSpec
+
+
+@dataclass(frozen=True)
+class _Stop:
+    run_id: int
+
+
+@dataclass(frozen=True)
+class _Unload:
+    pass
+
+
+@dataclass(frozen=True)
+class _Clear:
+    pass
+
+
+@dataclass(frozen=True)
+class _Restore:
+    messages: tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class _Quit:
+    pass
+
+
+_Command = Union[_Inspect, _Load, _Run, _Stop, _Unload, _Clear, _Restore, _Quit]  # noqa: UP007
+
+
 class PaneDriver(QObject):
     """The engine of one pane. Methods return at once; results come back as signals.
 
@@ -80,8 +129,8 @@ class PaneDriver(QObject):
     loaded = Signal(float, int)  # load seconds, n_ctx
     load_failed = Signal(str)
     text = Signal(str, str)  # thinking delta, answer delta (coalesced)
-    finished = Signal(int, object, object)  # run id, MessageStats, the conversation as Conversation.to_dict()
-    aborted = Signal(int, str)  # run id, why the message did not run
+    finished = Signal(int, object, object)  # run id, MessageStats, ConversationRecord
+    aborted = Signal(int, object, str)  # run id, StopReason (STOPPED or ERROR), why the message did not run
     engine_error = Signal(str)  # the worker died while no message was running
     unloaded = Signal()
     closed = Signal()  # the thread has ended (after `close`)
@@ -90,7 +139,7 @@ class PaneDriver(QObject):
     def __init__(self, name: str = "pane", parent: QObject | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient) -> None:
         super().__init__(parent)
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[_Command] = queue.Queue()
         # A byte on this pipe says "a command is queued": idle, the thread blocks on it and on the
         # worker's pipe and process together, instead of waking up to look.
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
@@ -112,41 +161,41 @@ class PaneDriver(QObject):
     # --- commands (any thread) --------------------------------------------------------------
 
     def inspect(self, path: Path, variant: Variant | None = None) -> None:
-        self._post("inspect", (Path(path), variant))
+        self._post(_Inspect(Path(path), variant))
 
     def load(self, spec: LoadSpec) -> None:
         """Load `spec` now, with no message (Reload)."""
-        self._post("load", spec)
+        self._post(_Load(spec))
 
     def run(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
         if run_id <= 0:
             raise ValueError("run ids start at 1")
-        self._post("run", (run_id, load, send))
+        self._post(_Run(run_id, load, send))
 
     def stop(self, run_id: int) -> None:
         """Stop run `run_id` (the worker sees the flag within one token); a later run is not affected."""
         self._stop_run = run_id
         if self._run_id == run_id and self._state == "generating":
             self._client.stop()  # at once, from this thread: the flag is lock-free shared memory
-        self._post("stop", run_id)
+        self._post(_Stop(run_id))
 
     def unload(self) -> None:
-        self._post("unload", None)
+        self._post(_Unload())
 
     def clear(self) -> None:
-        self._post("clear", None)
+        self._post(_Clear())
 
     def restore(self, messages: list[Message]) -> None:
-        self._post("restore", list(messages))
+        self._post(_Restore(tuple(messages)))
 
     def close(self) -> None:
         """End the thread and the worker process without waiting; `closed` says when it is done."""
         self._stop_run = self._run_id
         self._client.stop()
-        self._post("quit", None)
+        self._post(_Quit())
 
-    def _post(self, cmd: str, arg: Any) -> None:
-        self._queue.put((cmd, arg))
+    def _post(self, cmd: _Command) -> None:
+        self._queue.put(cmd)
         with contextlib.suppress(OSError):  # the thread has ended and closed its end
             self._wake_w.send_bytes(b"")
 
@@ -169,17 +218,18 @@ class PaneDriver(QObject):
         try:
             while True:
                 busy = self._state in ("loading", "generating")
+                cmd: _Command | None
                 try:
-                    cmd, arg = self._queue.get_nowait()
+                    cmd = self._queue.get_nowait()
                 except queue.Empty:
-                    cmd, arg = "", None
+                    cmd = None
                     if not busy and not self._wait_idle():
                         continue  # a command came: read it
-                if cmd == "quit":
+                if isinstance(cmd, _Quit):
                     break
                 try:
-                    if cmd:
-                        self._command(cmd, arg)
+                    if cmd is not None:
+                        self._command(cmd)
                         continue  # drain the queue before waiting on the engine
                     if self._state == "loading":
                         self._poll_load()
@@ -218,11 +268,11 @@ class PaneDriver(QObject):
         self._load = None
         self._set_state("failed")
 
-    def _end_run(self, why: str) -> None:
+    def _end_run(self, why: str, reason: StopReason = StopReason.ERROR) -> None:
         """The current run will not generate: say so (once)."""
         run_id, self._run_id, self._pending_send = self._run_id, 0, None
         if run_id:
-            self.aborted.emit(run_id, why)
+            self.aborted.emit(run_id, reason, why)
 
     def _fail(self, message: str) -> None:
         """Something unexpected: drop the worker and end the run, leaving the pane usable (Reload)."""
@@ -235,45 +285,44 @@ class PaneDriver(QObject):
         else:
             self.engine_error.emit(f"Internal error: {message}")
 
-    def _command(self, cmd: str, arg: Any) -> None:
-        if cmd == "inspect":
-            path, variant = arg
+    def _command(self, cmd: _Command) -> None:
+        if isinstance(cmd, _Inspect):
             try:
-                info = inspect_model(path, variant)
+                info = inspect_model(cmd.path, cmd.variant)
             except (GGUFError, OSError) as exc:
-                self.inspect_failed.emit(f"{path.name}: {exc}")
+                self.inspect_failed.emit(f"{cmd.path.name}: {exc}")
                 return
             self._info = info
             self.inspected.emit(info)
-        elif cmd == "load":
-            self._start_load(arg)
-        elif cmd == "run":
-            run_id, load, send = arg
+        elif isinstance(cmd, _Load):
+            self._start_load(cmd.spec)
+        elif isinstance(cmd, _Run):
             if self._run_id:
                 self._end_run("Another message was still running.")
-            self._run_id = run_id
-            if self._stop_run == run_id:
-                self._end_run("Stopped before it started.")
-            elif self._state in ("ready", "generating") and same_model(self._load, load):
-                self._send(send)
+            self._run_id = cmd.run_id
+            if self._stop_run == cmd.run_id:
+                self._end_run("Stopped before it started.", StopReason.STOPPED)
+            elif self._state in ("ready", "generating") and same_model(self._load, cmd.load):
+                self._send(cmd.send)
             else:
-                self._pending_send = send
-                self._start_load(load)
-        elif cmd == "stop":
-            # Generating, the next _pump stops the conversation; a late stop (arg != run) does nothing.
-            if arg == self._run_id and self._state == "loading":
-                self._end_run("Stopped before the model had loaded.")  # before _unload says it otherwise
-                self._unload()  # abandon the load (llama.cpp aborts it at once)
-        elif cmd == "unload":
+                self._pending_send = cmd.send
+                self._start_load(cmd.load)
+        elif isinstance(cmd, _Stop):
+            # Generating, the next _pump stops the conversation; a late stop (another run) does nothing.
+            if cmd.run_id == self._run_id and self._state == "loading":
+                # Said before _unload says it otherwise; then the load is abandoned (llama.cpp aborts it at once).
+                self._end_run("Stopped before the model had loaded.", StopReason.STOPPED)
+                self._unload()
+        elif isinstance(cmd, _Unload):
             self._unload()
-        elif cmd == "clear":
+        elif isinstance(cmd, _Clear):
             if self._conv is not None and self._conv.busy:
                 self._conv.stop()
             self._messages = []
             if self._conv is not None:
                 self._conv.messages = self._messages
-        elif cmd == "restore":
-            self._messages = arg
+        elif isinstance(cmd, _Restore):
+            self._messages = list(cmd.messages)
             if self._conv is not None:
                 self._conv.messages = self._messages
 
@@ -305,7 +354,7 @@ class PaneDriver(QObject):
                 info = self._info
                 assert info is not None
                 self._conv = Conversation(self._client, template=info.template, variant=info.variant,
-                                          thinking=True)
+                                          thinking=True, n_ctx=ev.n_ctx)
                 self._conv.messages = self._messages
                 self._set_state("ready")
                 self.loaded.emit(ev.load_seconds, ev.n_ctx)
@@ -349,12 +398,12 @@ class PaneDriver(QObject):
                 self._answer_buf.append(up.text)
             elif isinstance(up, Finished):
                 self._flush()
-                if up.stats.stop_reason == "error" and not self._client.alive:
+                if up.stats.stop_reason is StopReason.ERROR and not self._client.alive:
                     self._mark_failed()
                 else:
                     self._set_state("ready")
                 run_id, self._run_id = self._run_id, 0
-                self.finished.emit(run_id, up.stats, conv.to_dict())
+                self.finished.emit(run_id, up.stats, conv.record())
                 if self._conv is None:
                     return
             elif isinstance(up, EngineError):

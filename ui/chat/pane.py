@@ -9,178 +9,40 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
     QPushButton,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
     QWidgetAction,
 )
 
-from explorer.chat.conversation import Message, MessageStats
-from explorer.chat.templates import SamplingPreset, preset_for, thinking_mode
+from explorer.chat.records import RANDOM_SEED, ConversationRecord, Message, MessageStats, PaneSettings, StopReason
+from explorer.chat.templates import thinking_mode
 from explorer.engine.client import EngineClient
-from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_CHAT_CTX
 from explorer.gguf.model_info import ModelInfo
 from explorer.gguf.shards import display_name
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
 from ui.chat.driver import LoadSpec, PaneDriver, SendSpec
+from ui.chat.pane_settings import SettingsForm, default_budget
 from ui.chat.transcript import TranscriptView
 from ui.fmt import format_ctx
 
-DEFAULT_MAX_TOKENS = 2048
-NO_BUDGET = -1  # the budget spin box's "no limit"
-RANDOM_SEED = -1
-_SETTINGS_BUDGET = "chat/default_budget"
-
-
-def default_budget() -> int | None:
-    value = QSettings().value(_SETTINGS_BUDGET, NO_BUDGET)
-    try:
-        n = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return None if n < 0 else n
-
-
-def set_default_budget(budget: int | None) -> None:
-    QSettings().setValue(_SETTINGS_BUDGET, NO_BUDGET if budget is None else budget)
-
-
-@dataclass
-class PaneSettings:
-    """What a pane runs with. `sampling` None: Qwen's preset for the turn's thinking mode."""
-
-    thinking: bool = True
-    budget: int | None = None
-    sampling: SamplingPreset | None = None
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    seed: int = RANDOM_SEED
-    ctx: int = DEFAULT_CHAT_CTX
+__all__ = ["ChatPane", "PaneSettings", "model_label"]
 
 
 def model_label(m: LocalModel) -> str:
     return display_name(m.filename)
-
-
-class SettingsForm(QWidget):
-    """The pane's settings (in the pane's settings menu): sampling, budget, lengths, seed."""
-
-    ctx_changed = Signal()  # the one setting the plan depends on; the rest are read when a message is sent
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("paneSettings")
-        form = QFormLayout(self)
-        form.setContentsMargins(12, 10, 12, 10)
-        self.preset_box = QCheckBox("Qwen's recommended sampling")
-        self.preset_box.setChecked(True)
-        self.preset_box.setToolTip("Thinking: temperature 0.6, top-p 0.95, top-k 20, min-p 0\n"
-                                   "Non-thinking: temperature 0.7, top-p 0.8, top-k 20, min-p 0")
-        form.addRow(self.preset_box)
-        self.temperature = self._double(0.0, 2.0, 0.05)
-        self.top_p = self._double(0.0, 1.0, 0.05)
-        self.top_k = QSpinBox()
-        self.top_k.setRange(0, 200)
-        self.min_p = self._double(0.0, 1.0, 0.01)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Top-k", self.top_k)
-        form.addRow("Min-p", self.min_p)
-        self.budget = QSpinBox()
-        self.budget.setObjectName("budgetSpin")
-        self.budget.setRange(NO_BUDGET, 32768)
-        self.budget.setSingleStep(256)
-        self.budget.setSpecialValueText("no limit")
-        self.budget.setSuffix(" tokens")
-        self.budget.setToolTip("Thinking budget: after this many thinking tokens the model is told to stop "
-                               "thinking and answer (the Qwen3 report's method)")
-        form.addRow("Thinking budget", self.budget)
-        self.default_budget_button = QPushButton("Use as default for new panes")
-        self.default_budget_button.clicked.connect(lambda: set_default_budget(self.budget_value()))
-        form.addRow("", self.default_budget_button)
-        self.max_tokens = QSpinBox()
-        self.max_tokens.setRange(16, 131072)
-        self.max_tokens.setSingleStep(256)
-        form.addRow("Max tokens", self.max_tokens)
-        self.seed = QSpinBox()
-        self.seed.setRange(RANDOM_SEED, 2**31 - 1)
-        self.seed.setSpecialValueText("random")
-        form.addRow("Seed", self.seed)
-        self.ctx = QComboBox()
-        self.ctx.setObjectName("ctxCombo")
-        for c in CONTEXT_CHOICES:
-            self.ctx.addItem(format_ctx(c), c)
-        form.addRow("Context", self.ctx)
-        self.preset_box.toggled.connect(self._sync_enabled)
-        self.ctx.currentIndexChanged.connect(self.ctx_changed)
-
-    @staticmethod
-    def _double(lo: float, hi: float, step: float) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(lo, hi)
-        box.setSingleStep(step)
-        box.setDecimals(2)
-        return box
-
-    def _sync_enabled(self) -> None:
-        custom = not self.preset_box.isChecked()
-        for w in (self.temperature, self.top_p, self.top_k, self.min_p):
-            w.setEnabled(custom)
-
-    def show_preset(self, thinking: bool) -> None:
-        """Show the values Qwen recommends for the mode while the preset is in use."""
-        if self.preset_box.isChecked():
-            self._set_sampling(preset_for(thinking))
-
-    def _set_sampling(self, s: SamplingPreset) -> None:
-        self.temperature.setValue(s.temperature)
-        self.top_p.setValue(s.top_p)
-        self.top_k.setValue(s.top_k)
-        self.min_p.setValue(s.min_p)
-
-    def budget_value(self) -> int | None:
-        v = self.budget.value()
-        return None if v == NO_BUDGET else v
-
-    def set_settings(self, st: PaneSettings) -> None:
-        self.preset_box.setChecked(st.sampling is None)
-        if st.sampling is not None:
-            self._set_sampling(st.sampling)
-        else:
-            self.show_preset(st.thinking)
-        self._sync_enabled()
-        self.budget.setValue(NO_BUDGET if st.budget is None else st.budget)
-        self.max_tokens.setValue(st.max_tokens)
-        self.seed.setValue(st.seed)
-        i = self.ctx.findData(st.ctx)
-        if i < 0:
-            self.ctx.addItem(format_ctx(st.ctx), st.ctx)
-            i = self.ctx.count() - 1
-        self.ctx.setCurrentIndex(i)
-
-    def read(self, thinking: bool) -> PaneSettings:
-        sampling = None if self.preset_box.isChecked() else SamplingPreset(
-            temperature=round(self.temperature.value(), 3), top_p=round(self.top_p.value(), 3),
-            top_k=self.top_k.value(), min_p=round(self.min_p.value(), 3))
-        return PaneSettings(thinking=thinking, budget=self.budget_value(), sampling=sampling,
-                            max_tokens=self.max_tokens.value(), seed=self.seed.value(),
-                            ctx=int(self.ctx.currentData()))
 
 
 class ChatPane(QFrame):
@@ -201,7 +63,7 @@ class ChatPane(QFrame):
         self.models: list[LocalModel] = []
         self.info: ModelInfo | None = None
         self.info_error: str | None = None
-        self.conversation: dict[str, Any] | None = None  # the latest Conversation.to_dict()
+        self.conversation: ConversationRecord | None = None  # as of the latest message
         self.running = False  # a message was handed to the engine and has not ended
         self.run_id = 0
         self._load_started = 0.0
@@ -441,8 +303,7 @@ class ChatPane(QFrame):
                         max_tokens=st.max_tokens, seed=seed, regenerate=regenerate and self.last_question() == text)
 
     def last_question(self) -> str | None:
-        turns = (self.conversation or {}).get("turns") or []
-        return next((str(t["content"]) for t in reversed(turns) if t.get("role") == "user"), None)
+        return self.conversation.last_question() if self.conversation is not None else None
 
     def run_message(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
         """Load the model as `load` says (when it is not loaded so already), then send the message."""
@@ -496,7 +357,7 @@ class ChatPane(QFrame):
         if error is not None:
             self.transcript.show_error(error)
         elif notice is not None:
-            self.transcript.finish(MessageStats(stop_reason="stopped"))
+            self.transcript.finish(MessageStats(stop_reason=StopReason.STOPPED))
             self.transcript.show_notice(notice)
         was = self.running
         self.running = False
@@ -554,20 +415,20 @@ class ChatPane(QFrame):
         if answer:
             self.transcript.append_answer(answer)
 
-    def _on_finished(self, run_id: int, stats: MessageStats, conversation: dict[str, Any]) -> None:
+    def _on_finished(self, run_id: int, stats: MessageStats, conversation: ConversationRecord) -> None:
         self.conversation = conversation
         if run_id != self.run_id:
             return
         self.transcript.finish(stats)
-        if stats.stop_reason == "error" and self.driver.state == "failed":
+        if stats.stop_reason is StopReason.ERROR and self.driver.state == "failed":
             self._set_status("The model process ended", error=True)
             self.reload_button.setVisible(True)
         self._end_message()
 
-    def _on_aborted(self, run_id: int, why: str) -> None:
+    def _on_aborted(self, run_id: int, reason: StopReason, why: str) -> None:
         if run_id != self.run_id or not self.running:
             return
-        if why.startswith("Stopped"):
+        if reason is StopReason.STOPPED:
             self._end_message(notice=why)
         else:
             self._end_message(error=why)

@@ -5,53 +5,39 @@ are not loaded so already) and answer at the same time; the next wave starts whe
 current one has finished, after the models that are not part of it have been unloaded. A pane whose
 model does not fit is left out unless its "Load anyway" box is ticked.
 
-Every finished run is saved (`explorer.transcripts.ConversationStore`, on a worker thread) and can be
-exported as Markdown or JSON.
+The order of a run's loads, unloads and answers is `explorer.chat.waves.WaveRunner`'s; the tab
+carries out its actions. Every finished run is saved, and the Conversations menu reopens and exports
+saved conversations (`ui.chat.history`).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from explorer.chat.conversation import Message, MessageStats, settings_record
-from explorer.chat.export import to_json, to_markdown
-from explorer.chat.templates import SamplingPreset
-from explorer.chat.transcripts import (
-    SCHEMA,
-    ConversationStore,
-    SessionInfo,
-    new_session_id,
-    now_iso,
-    title_for,
-)
+from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, Session, variant_of
+from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso, title_for
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
 from explorer.store.library import LocalModel
 from ui.chat.driver import LoadSpec, SendSpec
-from ui.chat.pane import ChatPane, PaneSettings
-from ui.workers import LatestRunner
+from ui.chat.history import Conversations
+from ui.chat.pane import ChatPane
 
 MAX_PANES = 4
 
@@ -67,8 +53,6 @@ class _Job:
 class ChatTab(QWidget):
     run_finished = Signal()  # every pane of the run has ended (answered, failed, stopped or left out)
     plan_changed = Signal(object)  # Plan | None
-    saved = Signal(object)  # Path
-    save_failed = Signal(str)
 
     def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient) -> None:
@@ -91,18 +75,9 @@ class ChatTab(QWidget):
         self._closing: set[ChatPane] = set()  # removed panes whose engine thread is still ending
         self.session_id: str | None = None
         self.session_created: str | None = None
-        # Saves run one after another on their own thread, so an older snapshot never lands last.
-        self._save_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="save-conversation")
-        self.save_failed.connect(lambda msg: self._set_note(f"Could not save the conversation: {msg}"))
-        self.history_runner = LatestRunner(self)
-        self.history_runner.result.connect(self._fill_history)
-        self.history_runner.error.connect(lambda exc: self._set_note(f"Could not read saved conversations: {exc}"))
-        self.open_runner = LatestRunner(self)
-        self.open_runner.result.connect(self.restore_session)
-        self.open_runner.error.connect(lambda exc: self._set_note(str(exc)))
-        self.export_runner = LatestRunner(self)
-        self.export_runner.result.connect(lambda p: self._set_note(f"Exported to {p}"))
-        self.export_runner.error.connect(lambda exc: self._set_note(f"Export failed: {exc}"))
+        self.history = Conversations(self.store, self.session, self.clear_all, self)
+        self.history.opened.connect(self.restore_session)
+        self.history.note.connect(self._set_note)
         self._build()
         self.add_pane()
         self.add_pane()
@@ -122,14 +97,7 @@ class ChatTab(QWidget):
         self.plan_label.setObjectName("planLabel")
         self.plan_label.setWordWrap(True)
         top.addWidget(self.plan_label, 1)
-        self.history_button = QToolButton()
-        self.history_button.setObjectName("historyButton")
-        self.history_button.setText("Conversations")
-        self.history_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.history_menu = QMenu(self.history_button)
-        self.history_menu.aboutToShow.connect(self._load_history)
-        self.history_button.setMenu(self.history_menu)
-        top.addWidget(self.history_button)
+        top.addWidget(self.history.button)
         lay.addLayout(top)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -333,7 +301,7 @@ class ChatTab(QWidget):
         self.stop_button.setEnabled(running and not self.runner.cancelled)
         self.clear_button.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
-        self.history_button.setEnabled(not running)
+        self.history.button.setEnabled(not running)
         for pane in self.panes:
             pane.set_locked(running)
 
@@ -439,135 +407,58 @@ class ChatTab(QWidget):
         self._last_text = None
         self._update_buttons()
 
-    # --- saving, history, export ---------------------------------------------------------------
+    # --- the conversation as a record: saved, exported, reopened ------------------------------
 
-    def session(self) -> dict[str, Any]:
-        panes: list[dict[str, Any]] = []
-        first_user = ""
+    def session(self) -> Session | None:
+        """The conversation as it stands (None before its first message)."""
+        if self.session_id is None:
+            return None
+        panes: list[PaneRecord] = []
         for pane in self.panes:
-            conv = pane.conversation or {"settings": _settings_dict(pane), "turns": []}
+            st = pane.settings()
+            conv = pane.conversation
+            if conv is not None:
+                settings, messages = replace(conv.settings, ctx=st.ctx), conv.messages
+            else:
+                settings, messages = st, ()
             m = pane.model_entry()
-            panes.append({
-                "pane": pane.number,
-                "model": {"label": pane.label(), "path": str(pane.model_path() or ""),
-                          "variant": _variant_value(pane),
-                          "quant": m.quant if m else (pane.info.shape.file_type if pane.info else None)},
-                "settings": {**conv.get("settings", {}), "ctx": pane.settings().ctx},
-                "turns": conv.get("turns", []),
-            })
-            if not first_user:
-                first_user = next((t["content"] for t in conv.get("turns", []) if t.get("role") == "user"), "")
-        return {"schema": SCHEMA, "id": self.session_id or new_session_id(),
-                "title": title_for(first_user) if first_user else "New conversation",
-                "created": self.session_created or now_iso(), "updated": now_iso(), "panes": panes}
+            variant = pane.variant()
+            quant = m.quant if m else (pane.info.shape.file_type if pane.info else None)
+            model = ModelRef(pane.label(), str(pane.model_path() or ""), variant.value if variant else None, quant)
+            panes.append(PaneRecord(pane.number, model, settings, messages))
+        first_user = next((m.content for p in panes for m in p.messages if m.role == "user"), "")
+        return Session(id=self.session_id, title=title_for(first_user) if first_user else "New conversation",
+                       created=self.session_created or now_iso(), updated=now_iso(), panes=tuple(panes))
 
     def save(self) -> None:
         """Save the conversation (on a worker thread); nothing to save before the first message."""
-        if self.session_id is None or self._closed:
-            return
-        session = self.session()
-        store = self.store
-        saved, failed = self.saved, self.save_failed
+        self.history.save()
 
-        def write() -> None:
-            try:
-                path = store.save(session)
-            except Exception as exc:  # a full disk, a read-only folder: tell the person, keep the chat
-                with contextlib.suppress(RuntimeError):
-                    failed.emit(str(exc))
-                return
-            with contextlib.suppress(RuntimeError):
-                saved.emit(path)
-
-        self._save_pool.submit(write)
-
-    def _load_history(self) -> None:
-        self.history_menu.clear()
-        loading = self.history_menu.addAction("Reading saved conversations…")
-        loading.setEnabled(False)
-        store = self.store
-        self.history_runner.submit(lambda _token: store.list())
-
-    def _fill_history(self, infos: list[SessionInfo]) -> None:
-        menu = self.history_menu
-        menu.clear()
-        new = menu.addAction("New conversation")
-        new.triggered.connect(self.clear_all)
-        menu.addSeparator()
-        md = menu.addAction("Export as Markdown…")
-        md.triggered.connect(lambda: self.export("md"))
-        js = menu.addAction("Export as JSON…")
-        js.triggered.connect(lambda: self.export("json"))
-        for a in (md, js):
-            a.setEnabled(self.session_id is not None)
-        menu.addSeparator()
-        if not infos:
-            none = menu.addAction("No saved conversations yet")
-            none.setEnabled(False)
-        for info in infos[:30]:
-            when = info.updated[:16].replace("T", " ")
-            action = menu.addAction(f"{info.title}  ·  {info.n_panes} panes  ·  {when}")
-            if info.error:
-                action.setText(f"{info.path.name} (unreadable: {info.error})")
-                action.setEnabled(False)
-            else:
-                action.triggered.connect(lambda _=False, sid=info.id: self.open_session(sid))
-
-    def open_session(self, session_id: str) -> None:
-        if self.runner.running:
-            self._set_note("Stop the running message before opening another conversation.")
-            return
-        store = self.store
-        self.open_runner.submit(lambda _token: store.load(session_id))
-
-    def restore_session(self, session: dict[str, Any]) -> None:
+    def restore_session(self, session: Session) -> None:
         """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
         if self.runner.running:
             return
-        panes = session.get("panes", [])[:MAX_PANES]
+        panes = session.panes[:MAX_PANES]
         while len(self.panes) < max(1, len(panes)):
             self.add_pane()
         while len(self.panes) > max(1, len(panes)):
             self.remove_pane(self.panes[-1])
         for pane, saved in zip(self.panes, panes, strict=False):
-            path = saved.get("model", {}).get("path")
+            path = saved.model.path
             if path:
                 pane.select_path(Path(path))
-            pane.apply_settings(_settings_from(saved.get("settings", {})))
+            pane.apply_settings(saved.settings)
             pane.clear()
-            messages = [_message_from(t) for t in saved.get("turns", [])]
-            pane.restore(messages)
-            pane.conversation = {"settings": saved.get("settings", {}), "turns": saved.get("turns", [])}
+            pane.restore(list(saved.messages))
+            pane.conversation = ConversationRecord(saved.settings, variant_of(saved.model.variant), saved.messages)
             if path and not Path(path).exists():
                 pane.skip(f"The model file is no longer on disk: {path}")
-        self.session_id = session.get("id")
-        self.session_created = session.get("created")
-        asked = [str(t.get("content", "")) for p in panes for t in p.get("turns", []) if t.get("role") == "user"]
-        longest = max(panes, key=lambda p: len(p.get("turns", [])), default=None)
-        last = [str(t.get("content", "")) for t in (longest or {}).get("turns", []) if t.get("role") == "user"]
-        self._last_text = last[-1] if last else (asked[-1] if asked else None)
-        self._set_note(f"Opened “{session.get('title', '')}”")
+        self.session_id = session.id
+        self.session_created = session.created
+        asked = session.user_questions()
+        self._last_text = asked[-1] if asked else None
+        self._set_note(f"Opened “{session.title}”")
         self._update_buttons()
-
-    def export(self, fmt: str, path: Path | None = None) -> None:
-        if self.session_id is None:
-            return
-        if path is None:
-            suffix = "md" if fmt == "md" else "json"
-            name, _ = QFileDialog.getSaveFileName(self, "Export conversation", f"{self.session_id}.{suffix}",
-                                                  "Markdown (*.md)" if fmt == "md" else "JSON (*.json)")
-            if not name:
-                return
-            path = Path(name)
-        session = self.session()
-        render: Callable[[dict[str, Any]], str] = to_markdown if fmt == "md" else to_json
-        target = path
-
-        def write(_token: object) -> Path:
-            target.write_text(render(session), encoding="utf-8")
-            return target
-
-        self.export_runner.submit(write)
 
     def _set_note(self, text: str) -> None:
         self.note.setText(text)
@@ -577,49 +468,11 @@ class ChatTab(QWidget):
         if self._closed:
             return
         self.runner = WaveRunner(resident=list)  # late signals of the ending engines start no waves
-        if self.session_id is not None:
-            self.save()
+        self.save()
         self._closed = True
-        self._save_pool.shutdown(wait=True)  # small JSON files; the app is closing
+        self.history.shutdown()
         drivers = [p.driver for p in [*self.panes, *self._closing]]
         for d in drivers:
             d.close()
         for d in drivers:
             d.join(10)
-
-
-def _variant_value(pane: ChatPane) -> str | None:
-    v = pane.variant()
-    return v.value if v is not None else None
-
-
-def _settings_dict(pane: ChatPane) -> dict[str, Any]:
-    st = pane.settings()
-    return settings_record(variant=pane.variant(), thinking=st.thinking, budget=st.budget,
-                           sampling=st.sampling, max_tokens=st.max_tokens, seed=st.seed)
-
-
-def _settings_from(d: dict[str, Any]) -> PaneSettings:
-    st = PaneSettings()
-    st.thinking = bool(d.get("thinking", True))
-    budget = d.get("budget")
-    st.budget = int(budget) if isinstance(budget, int) else None
-    sampling = d.get("sampling")
-    if isinstance(sampling, dict) and not d.get("sampling_is_default", True):
-        try:
-            st.sampling = SamplingPreset(**sampling)
-        except TypeError:
-            st.sampling = None
-    for key in ("max_tokens", "seed", "ctx"):
-        if isinstance(d.get(key), int):
-            setattr(st, key, d[key])
-    return st
-
-
-def _message_from(t: dict[str, Any]) -> Message:
-    stats = None
-    raw = t.get("stats")
-    if isinstance(raw, dict):
-        known = MessageStats.__dataclass_fields__
-        stats = MessageStats(**{k: v for k, v in raw.items() if k in known})
-    return Message(str(t.get("role", "user")), str(t.get("content", "")), str(t.get("thinking", "")), stats)

@@ -1,0 +1,249 @@
+"""The chat's records: messages, their stats and stop reasons, a pane's settings, a saved session.
+
+Plain dataclasses and enums between the chat modules; dicts only at the JSON file edge (`to_json`,
+`from_json`), in the saved-conversation format (schema 1) that `explorer.chat.transcripts` reads
+and writes:
+
+    {"schema": 1, "id": "20261126-054312-ab12", "title": "...", "created": ISO-8601, "updated": ISO-8601,
+     "panes": [{"pane": 1, "model": {"label", "path", "variant", "quant"},
+                "settings": {"variant", "thinking", "budget", "sampling", "sampling_is_default",
+                             "max_tokens", "seed", "ctx"},
+                "turns": [{"role", "content", "thinking", "stats"}]}]}
+
+`from_json` expects data that `transcripts.validate_session` has checked (types and required
+fields); optional fields that are missing or of another type take their defaults.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from explorer.chat.templates import SamplingPreset, preset_for, thinking_mode
+from explorer.fit.contexts import DEFAULT_CHAT_CTX
+from explorer.gguf.variant import Variant
+
+SCHEMA = 1
+DEFAULT_MAX_TOKENS = 2048
+RANDOM_SEED = -1  # a pane's seed setting: draw a new seed for each message
+
+
+class StopReason(str, enum.Enum):
+    """Why an answer ended."""
+
+    STOP = "stop"  # the model ended its answer
+    LENGTH = "length"  # max tokens, or the context ran out
+    STOPPED = "stopped"  # the person stopped it
+    ERROR = "error"  # the engine failed (the stats' `message` says why)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object) -> StopReason:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.ERROR
+
+
+@dataclass
+class MessageStats:
+    ttft_s: float = 0.0  # time to the first token of the first generation
+    tokens_per_s: float = 0.0  # generated tokens per second over all generations of the message
+    n_tokens: int = 0  # tokens generated (thinking + answer; not the injected BUDGET_STOP_TEXT)
+    thinking_tokens: int = 0  # approximate, see `explorer.chat.conversation`
+    stop_reason: StopReason = StopReason.STOP
+    budget_forced: bool = False
+    prompt_tokens: int = 0  # of the first generation's prompt
+    message: str = ""  # why, for stop_reason ERROR
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stop_reason, StopReason):
+            self.stop_reason = StopReason.parse(self.stop_reason)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "stop_reason": self.stop_reason.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MessageStats:
+        kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        kept: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            value = data.get(name)
+            if name == "stop_reason":
+                kept[name] = StopReason.parse(value if value is not None else "stop")
+            elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                kept[name] = float(value)
+            elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+                kept[name] = value
+        return cls(**kept)
+
+
+@dataclass
+class Message:
+    role: str  # "system", "user" or "assistant"
+    content: str  # the answer for the assistant
+    thinking: str = ""
+    stats: MessageStats | None = None  # assistant only
+
+    def to_json(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content, "thinking": self.thinking,
+                "stats": self.stats.to_json() if self.stats is not None else None}
+
+    to_dict = to_json  # the name it had before the records
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Message:
+        raw = data.get("stats")
+        stats = MessageStats.from_json(raw) if isinstance(raw, Mapping) else None
+        thinking = data.get("thinking")
+        return cls(str(data.get("role", "user")), str(data.get("content", "")),
+                   thinking if isinstance(thinking, str) else "", stats)
+
+
+@dataclass
+class PaneSettings:
+    """What a pane runs with. `sampling` None: Qwen's preset for the turn's thinking mode."""
+
+    thinking: bool = True
+    budget: int | None = None
+    sampling: SamplingPreset | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    seed: int = RANDOM_SEED
+    ctx: int = DEFAULT_CHAT_CTX
+
+    def to_json(self, variant: Variant | None) -> dict[str, Any]:
+        """As saved with the conversation; `sampling` None saves the preset's values (so a transcript
+        says what ran), with "sampling_is_default"."""
+        never = variant is not None and thinking_mode(variant).never
+        return {
+            "variant": variant.value if variant is not None else None,
+            "thinking": self.thinking,
+            "budget": self.budget,
+            "sampling": asdict(self.sampling or preset_for(self.thinking and not never)),
+            "sampling_is_default": self.sampling is None,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "ctx": self.ctx,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaneSettings:
+        st = cls(thinking=bool(data.get("thinking", True)))
+        budget = data.get("budget")
+        st.budget = budget if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 0 else None
+        sampling = data.get("sampling")
+        if isinstance(sampling, Mapping) and not data.get("sampling_is_default", True):
+            try:
+                st.sampling = SamplingPreset(**sampling)
+            except TypeError:
+                st.sampling = None
+        for key in ("max_tokens", "seed", "ctx"):
+            value = data.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(st, key, value)
+        return st
+
+
+def variant_of(value: object) -> Variant | None:
+    try:
+        return Variant(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """One pane's conversation as it stands after a message: its settings and every message."""
+
+    settings: PaneSettings
+    variant: Variant | None
+    messages: tuple[Message, ...] = ()
+
+    def last_question(self) -> str | None:
+        return next((m.content for m in reversed(self.messages) if m.role == "user"), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """{"settings", "turns"}: a pane's part of a saved session (without its "ctx")."""
+        settings = self.settings.to_json(self.variant)
+        del settings["ctx"]
+        return {"settings": settings, "turns": [m.to_json() for m in self.messages]}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model a pane ran, as saved: a label to show, the file, what kind it was."""
+
+    label: str
+    path: str = ""
+    variant: str | None = None
+    quant: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "path": self.path, "variant": self.variant, "quant": self.quant}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelRef:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        return cls(text("label") or "unknown model", text("path") or "", text("variant"), text("quant"))
+
+
+@dataclass(frozen=True)
+class PaneRecord:
+    pane: int
+    model: ModelRef
+    settings: PaneSettings
+    messages: tuple[Message, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        settings = self.settings.to_json(variant_of(self.model.variant))
+        return {"pane": self.pane, "model": self.model.to_json(), "settings": settings,
+                "turns": [m.to_json() for m in self.messages]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaneRecord:
+        settings = data.get("settings")
+        settings = settings if isinstance(settings, Mapping) else {}
+        model = data.get("model")
+        turns = data.get("turns")
+        return cls(pane=int(data.get("pane", 0)), model=ModelRef.from_json(model if isinstance(model, Mapping) else {}),
+                   settings=PaneSettings.from_json(settings),
+                   messages=tuple(Message.from_json(t) for t in (turns if isinstance(turns, list) else [])
+                                  if isinstance(t, Mapping)))
+
+
+@dataclass(frozen=True)
+class Session:
+    """A saved side-by-side conversation: every pane's model, settings and messages."""
+
+    id: str
+    title: str
+    created: str  # ISO-8601
+    updated: str  # ISO-8601
+    panes: tuple[PaneRecord, ...] = ()
+    schema: int = SCHEMA
+
+    def user_questions(self) -> list[str]:
+        """The questions asked, in the order of the pane with the most messages (what Regenerate asks)."""
+        longest = max(self.panes, key=lambda p: len(p.messages), default=None)
+        asked = [m.content for m in (longest.messages if longest else ()) if m.role == "user"]
+        return asked or [m.content for p in self.panes for m in p.messages if m.role == "user"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": self.schema, "id": self.id, "title": self.title, "created": self.created,
+                "updated": self.updated, "panes": [p.to_json() for p in self.panes]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Session:
+        panes = data.get("panes")
+        return cls(id=str(data.get("id", "")), title=str(data.get("title", "")), created=str(data.get("created", "")),
+                   updated=str(data.get("updated", "")),
+                   panes=tuple(PaneRecord.from_json(p) for p in (panes if isinstance(panes, Sequence) else [])
+                               if isinstance(p, Mapping)),
+                   schema=int(data.get("schema", SCHEMA)))
