@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
+from explorer.cli.refresh import add_parser as add_refresh_parser
+from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.reader import GGUFError, read_shape
@@ -23,7 +25,7 @@ from explorer.hardware.probe import probe_hardware
 from explorer.paths import models_dir
 from explorer.units import format_bytes
 
-SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat")
+SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "refresh")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--retries", type=int, default=5)
 
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
+    add_refresh_parser(sub)
 
     _add_chat_parser(sub)
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
@@ -221,7 +224,8 @@ def cmd_download(args: argparse.Namespace, out: TextIO) -> int:
     manager = DownloadManager(cache_dir=args.cache_dir, on_progress=show, retries=args.retries)
     try:
         job_id = manager.enqueue(args.repo, sibling_names(args.file))
-    except DownloadError as exc:
+    except DownloadError as exc:  # a malformed repo id or file name: nothing was queued
+        manager.close()
         sys.stderr.write(f"qwen3-explorer: {exc}\n")
         return 2
     try:
@@ -318,7 +322,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         build_parser().print_help(stream)
         return 2
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
-                "make-test-models": cmd_make_test_models, "chat": cmd_chat}
+                "make-test-models": cmd_make_test_models, "chat": cmd_chat, "refresh": cmd_refresh}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
