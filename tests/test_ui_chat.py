@@ -113,8 +113,8 @@ def test_two_panes_stream_at_once_thinking_on_and_off(qtbot: QtBot, tab: ChatTab
     assert a.conversation.settings.thinking is True
     assert b.conversation.settings.thinking is False
     # Thinking off renders the hybrid template's empty think block; thinking on does not.
-    assert "<think>\n\n</think>" not in a.driver._conv.prompts[0]  # type: ignore[union-attr]
-    assert "<think>\n\n</think>" in b.driver._conv.prompts[0]  # type: ignore[union-attr]
+    assert "<think>\n\n</think>" not in a.driver.prompts[0]
+    assert "<think>\n\n</think>" in b.driver.prompts[0]
     # Pane 1 thought, pane 2 did not; both answered the same text, which the transcript renders as Markdown.
     assert turns(a)[1].thinking.strip() == DEFAULT_THINKING.strip()
     assert last_stats(a).thinking_tokens > 0

@@ -22,28 +22,18 @@ def driver(qtbot: QtBot) -> Iterator[PaneDriver]:
         d.close()
 
 
-def test_an_idle_loaded_pane_blocks_until_something_happens(qtbot: QtBot, driver: PaneDriver,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_loaded_pane_blocks_until_something_happens(qtbot: QtBot, driver: PaneDriver) -> None:
     """No polling while idle (it woke 20 times a second): the thread wakes for a command or for the
     worker, and a worker killed while idle is reported at once."""
-    wakes: list[bool] = []
-    wait_idle = PaneDriver._wait_idle
-
-    def counting(self: PaneDriver) -> bool:
-        woke = wait_idle(self)
-        wakes.append(woke)
-        return woke
-
-    monkeypatch.setattr(PaneDriver, "_wait_idle", counting)
     pids: list[int] = []
     driver.worker_pid.connect(pids.append)
     with qtbot.waitSignal(driver.state_changed, timeout=60_000,
                           check_params_cb=lambda state: state == "ready"):
         driver.load(LoadSpec(ensure_model("qwen3-tiny-hybrid-q8_0"), n_ctx=512))
-    time.sleep(0.3)  # let the thread settle into its idle wait
-    before = len(wakes)
-    time.sleep(1.0)
-    assert len(wakes) == before  # blocked for the whole second
+    qtbot.waitUntil(lambda: driver.idle, timeout=5_000)
+    before = driver.idle_wakes
+    time.sleep(1.0)  # not a wait for something: a second in which nothing happens must not wake it
+    assert driver.idle and driver.idle_wakes == before  # blocked for the whole second
     start = time.monotonic()
     with qtbot.waitSignal(driver.engine_error, timeout=10_000) as error:
         os.kill(pids[-1], signal.SIGKILL)

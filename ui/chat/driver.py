@@ -155,6 +155,8 @@ class PaneDriver(QObject):
         self._thinking_buf: list[str] = []
         self._answer_buf: list[str] = []
         self._last_flush = 0.0
+        self._idle = False  # the thread is blocked until a command or the worker's news
+        self._wakes = 0
         self._thread = threading.Thread(target=self._loop, name=f"engine-{name}", daemon=True)
         self._thread.start()
 
@@ -208,6 +210,22 @@ class PaneDriver(QObject):
         return self._state
 
     @property
+    def idle(self) -> bool:
+        """The thread is blocked waiting for a command or for the worker (no polling meanwhile)."""
+        return self._idle
+
+    @property
+    def idle_wakes(self) -> int:
+        """How many times the idle wait has ended (a command, or the worker's news)."""
+        return self._wakes
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Every prompt the loaded model was sent, in order (none when nothing is loaded)."""
+        conv = self._conv
+        return tuple(conv.prompts) if conv is not None else ()
+
+    @property
     def load_spec(self) -> LoadSpec | None:
         """What is loaded (or loading) now."""
         return self._load
@@ -250,7 +268,12 @@ class PaneDriver(QObject):
         worker = self._client.idle_waitables() if self._state == "ready" else []
         if worker is None:
             return True
-        ready = wait([self._wake_r, *worker])
+        self._idle = True
+        try:
+            ready = wait([self._wake_r, *worker])
+        finally:
+            self._idle = False
+            self._wakes += 1
         if self._wake_r in ready:
             while self._wake_r.poll():
                 self._wake_r.recv_bytes()
