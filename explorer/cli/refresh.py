@@ -46,8 +46,8 @@ def cmd_refresh(args: argparse.Namespace, out: TextIO, *, err: TextIO | None = N
                 stop: threading.Event | None = None, api: Any = None) -> int:
     err = err or sys.stderr
     stop = stop or threading.Event()
-    restore: Callable[[], None] = lambda: None  # noqa: E731
-    if threading.current_thread() is threading.main_thread():
+    restore: Callable[[], object] = lambda: None  # noqa: E731
+    if threading.current_thread() is threading.main_thread():  # Ctrl+C: stop asking, no traceback
         previous = signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
         restore = lambda: signal.signal(signal.SIGINT, previous)  # noqa: E731
     try:
