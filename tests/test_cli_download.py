@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,15 @@ def test_a_file_name_leaving_the_cache_is_refused(tmp_path: Path, capsys: pytest
     code = main(["download", "Qwen/X", "../../x.gguf", "--cache-dir", str(tmp_path)], out=io.StringIO())
     assert code == 2
     assert "would leave the download folder" in capsys.readouterr().err
+
+
+def test_a_malformed_repo_id_is_refused_in_one_line(tmp_path: Path) -> None:
+    # It used to hang for ever: the job's setup raised HFValidationError outside the worker's error handling.
+    proc = subprocess.run([sys.executable, "-m", "explorer", "download", "bad repo", "x.gguf",
+                           "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["qwen3-explorer: not a Hugging Face repo id: 'bad repo'"]
+    assert not list(tmp_path.iterdir())
 
 
 def test_models_lists_a_verified_download(hub: HubServer, tmp_path: Path,  # noqa: F811

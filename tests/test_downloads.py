@@ -160,6 +160,39 @@ def test_not_enough_disk_is_refused_before_any_byte(hub: HubServer, tmp_path: Pa
     assert not hub.requests("GET", "Qwen3-Tiny")
 
 
+def test_an_unexpected_error_in_a_jobs_setup_fails_the_job(hub: HubServer, tmp_path: Path,  # noqa: F811
+                                                            model_file: Path) -> None:
+    hub.add_repo(REPO, {NAME: model_file})
+    calls: list[Path] = []
+
+    def broken_then_fine(path: Path) -> int:
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("statvfs exploded")
+        return 1 << 40
+
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events, disk_free=broken_then_fine)
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    assert job.state is State.FAILED and job.message == "RuntimeError: statvfs exploded"
+    assert events[-1].state is State.FAILED
+    again = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)  # the worker lives on
+    dm.close()
+    assert again.state is State.DONE, again.message
+
+
+@pytest.mark.parametrize("repo", ["bad repo", "a/b/c", "", "../x", "Qwen/Qwen3--8B"])
+def test_malformed_repo_ids_are_refused_before_queueing(repo: str, tmp_path: Path) -> None:
+    events: list[Progress] = []
+    dm = manager(tmp_path / "cache", events)
+    with pytest.raises(DownloadError, match="not a Hugging Face repo id"):
+        dm.enqueue(repo, [NAME])
+    with pytest.raises(DownloadError, match="no file"):
+        dm.enqueue(REPO, [])
+    dm.close()
+    assert events == []
+
+
 class FullDisk:
     """A partial file on a disk with room for `room` bytes in all: writing past them fails with ENOSPC."""
 

@@ -29,7 +29,7 @@ from explorer.errors import describe_error
 from explorer.store.download_types import DownloadError as DownloadError
 from explorer.store.download_types import Progress as Progress
 from explorer.store.download_types import State as State
-from explorer.store.transfer import FileResult, Stop, Transfer, open_binary, safe_repo_path
+from explorer.store.transfer import FileResult, Stop, Transfer, check_repo_id, open_binary, safe_repo_path
 from explorer.units import MIB, format_bytes
 
 DISK_MARGIN = 256 * MIB  # leave this much free after the download
@@ -85,7 +85,13 @@ class DownloadManager:
 
     # -- public API (any thread) ------------------------------------------------------------------
     def enqueue(self, repo: str, files: Sequence[str]) -> int:
-        """Queue a model; the same model already queued or running is not queued twice (its id comes back)."""
+        """Queue a model; the same model already queued or running is not queued twice (its id comes back).
+
+        Raises DownloadError, before queueing anything, for a malformed repo id or file name.
+        """
+        check_repo_id(repo)
+        if not files:
+            raise DownloadError(f"{repo}: no file to download")
         for f in files:
             safe_repo_path(f)
         with self._lock:
@@ -190,7 +196,10 @@ class DownloadManager:
                     return
                 job = self._jobs[self._queue.pop(0)]
                 job.state = State.RUNNING
-            self._run(job)
+            try:
+                self._run(job)
+            except Exception as exc:  # a bug in the bookkeeping itself: the job still ends, the worker lives
+                self._end(job, (State.FAILED, describe_error(exc, with_type=True)))
             with self._lock:
                 self._lock.notify_all()
 
@@ -213,12 +222,12 @@ class DownloadManager:
             job.state = State.VERIFYING if phase == "verifying" else State.RUNNING
             self._report(job, speed.rate())
 
-        transfers = [Transfer(job.repo, f, cache_dir=self.cache_dir, retries=self.retries, backoff=self.backoff,
-                              timeout=self.timeout, stop=stop, on_bytes=on_bytes, on_phase=on_phase,
-                              open_file=self.open_file)
-                     for f in job.files]
         final: tuple[State, str]
-        try:
+        try:  # everything, setup included: any exception ends the job with a message
+            transfers = [Transfer(job.repo, f, cache_dir=self.cache_dir, retries=self.retries,
+                                  backoff=self.backoff, timeout=self.timeout, stop=stop, on_bytes=on_bytes,
+                                  on_phase=on_phase, open_file=self.open_file)
+                         for f in job.files]
             first = transfers[0].metadata()
             for t in transfers[1:]:  # every shard from the commit the first one named
                 t.url = hf_hub_url(t.repo, t.filename, revision=first[0])
@@ -251,6 +260,9 @@ class DownloadManager:
             final = (State.FAILED, str(exc))
         except Exception as exc:  # anything unexpected still ends as a readable failure
             final = (State.FAILED, describe_error(exc, with_type=True))
+        self._end(job, final)
+
+    def _end(self, job: Job, final: tuple[State, str]) -> None:
         with self._lock:
             job.state, job.message = final
             snapshot = self._snapshot(job, 0.0)

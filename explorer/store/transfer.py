@@ -23,9 +23,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, cast
 
 from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
+from huggingface_hub.errors import HFValidationError
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
+from huggingface_hub.utils._validators import validate_repo_id
 
 from explorer.errors import describe_error
 from explorer.store.download_types import DownloadError
@@ -57,6 +59,15 @@ def safe_repo_path(path: str) -> PurePosixPath:
                                                                             path.split("/")):
         raise DownloadError(f"refusing the file name {path!r} from the Hub: it would leave the download folder")
     return p
+
+
+def check_repo_id(repo: str) -> str:
+    """`repo` when it is a valid Hugging Face repo id ("owner/name"), else DownloadError saying so."""
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise DownloadError(f"not a Hugging Face repo id: {repo!r}") from exc
+    return repo
 
 
 def open_binary(path: Path, mode: str) -> BinaryIO:
