@@ -210,3 +210,30 @@ def test_a_pipe_is_not_read(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(GGUFError, match="not a regular file"):
         read_local_header(fifo)  # would block forever if opened
+
+
+def _huge_string_array(path: Path, n: int) -> int:
+    """A header whose only metadata is an array of `n` empty strings (8 bytes each); returns its size."""
+    key = b"tokenizer.ggml.tokens"
+    head = b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, len(key)) + key + struct.pack("<IIQ", 9, 8, n)
+    path.write_bytes(head + bytes(8 * n))
+    return len(head) + 8 * n
+
+
+def test_a_header_larger_than_the_bound_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "huge-header.gguf"
+    size = _huge_string_array(path, 1 << 20)  # 8 MiB of header; the real bound is 32 MiB
+    read = 0
+
+    with path.open("rb") as fh:
+        def counted(n: int) -> bytes:
+            nonlocal read
+            data = fh.read(n)
+            read += len(data)
+            return data
+
+        with pytest.raises(GGUFError, match=r"header runs past 1\.00 MiB"):
+            read_header(counted, source=path.name, max_header_bytes=1 << 20)
+    assert read <= 1 << 20 < size  # stopped at the bound, the rest never read
+    header = read_header(io.BytesIO(path.read_bytes()).read, max_header_bytes=size)  # at its size it is read
+    assert header.metadata["tokenizer.ggml.tokens"].count == 1 << 20

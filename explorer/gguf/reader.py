@@ -20,11 +20,16 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from explorer.gguf.shape import LayerWeights, ModelShape
 from explorer.gguf.shards import sibling_names
+from explorer.units import MIB, format_bytes
 
 MAGIC = b"GGUF"
 ARRAY_KEEP_LIMIT = 64  # arrays longer than this are skipped and stored as ArrayInfo
 _MAX_COUNT = 1 << 26  # sanity bound on counts read from the header (corruption guard)
 _MAX_STRING = 1 << 27
+# The largest real model headers are a few MiB (a 150k-260k token vocabulary, its merges and scores).
+# Reading stops past this many bytes: a header of 2**26 empty strings (512 MiB) took 38 s per scan,
+# and a header up to this bound takes about 2 s.
+MAX_HEADER_BYTES = 32 * MIB
 
 _SCALARS: dict[int, tuple[str, int]] = {
     0: ("<B", 1), 1: ("<b", 1), 2: ("<H", 2), 3: ("<h", 2), 4: ("<I", 4), 5: ("<i", 4),
@@ -106,12 +111,16 @@ class GGUFHeader:
 class _Reader:
     """Sequential little-endian reader over a `read(n)` callable, counting its position."""
 
-    def __init__(self, read: Callable[[int], bytes], source: str) -> None:
+    def __init__(self, read: Callable[[int], bytes], source: str, limit: int = MAX_HEADER_BYTES) -> None:
         self._read = read
         self.pos = 0
         self.source = source
+        self.limit = limit
 
     def take(self, n: int) -> bytes:
+        if self.pos + n > self.limit:
+            raise GGUFError(f"{self.source}: the GGUF header runs past {format_bytes(self.limit)} (at byte "
+                            f"{self.pos:,}); far larger than any model's, so it is not read")
         chunks: list[bytes] = []
         need = n
         while need > 0:
@@ -188,9 +197,14 @@ class _Reader:
                 self.value(item_type, depth)
 
 
-def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size: int | None = None) -> GGUFHeader:
-    """Parse a GGUF header from a `read(n)` callable positioned at the start of the file."""
-    r = _Reader(read, source)
+def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size: int | None = None,
+                max_header_bytes: int = MAX_HEADER_BYTES) -> GGUFHeader:
+    """Parse a GGUF header from a `read(n)` callable positioned at the start of the file.
+
+    Raises GGUFError for anything that is not a readable header, including one longer than
+    `max_header_bytes` (no more than that is ever read).
+    """
+    r = _Reader(read, source, max_header_bytes)
     magic = r.take(4)
     if magic != MAGIC:
         raise GGUFError(f"{source}: not a GGUF file (it starts with {magic!r}, expected b'GGUF')")
