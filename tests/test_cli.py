@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from explorer.cli.main import main, parse_ctx
-from explorer.testing.models import ensure_model
+from explorer.testing.models import TinyModelSpec, ensure_model, write_model
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -45,6 +45,18 @@ def test_fit_with_a_local_file_uses_its_header() -> None:
     [row] = json.loads(text)["files"]
     assert row["quant"] == "Q8_0" and row["exact"] is True
     assert row["cpu"]["weights"] > 60_000_000  # the real tensor bytes of the file
+    assert row["note"] is None
+
+
+def test_fit_on_a_model_that_is_not_qwen3_says_so(tmp_path: Path) -> None:
+    path = write_model(TinyModelSpec(name="gemma3-tiny", arch="gemma3"), tmp_path / "gemma3-tiny-F16.gguf")
+    code, text = run("fit", "--file", str(path), "--ctx", "4096", "--json", "--no-llama")
+    assert code == 0
+    [row] = json.loads(text)["files"]
+    assert "made for Qwen3 models" in row["note"] and "'gemma3'" in row["note"]
+    code, text = run("fit", "--file", str(path), "--ctx", "4096", "--no-llama")
+    notes = [line for line in text.splitlines() if line.startswith("note:")]
+    assert code == 0 and len(notes) == 1 and "gemma3-tiny-F16.gguf" in notes[0] and "'gemma3'" in notes[0]
 
 
 def test_fit_table_text() -> None:

@@ -196,6 +196,10 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
                   f"{est.summary}\n")
     if not rows:
         out.write("(no files match)\n")
+    for mid, _var, _f, shape, _est in rows:
+        note = arch_note(shape)
+        if note:
+            out.write(f"note: {mid}: {note}\n")
     return 0
 
 
@@ -209,8 +213,16 @@ def _fit_json(model_id: str, variant: str, f: CatalogFile | None, shape: ModelSh
         "verdict": est.verdict.value, "gpu_layers": est.gpu_layers, "n_layers": est.n_layers,
         "gpu": asdict(est.gpu) | {"total": est.gpu.total}, "cpu": asdict(est.cpu) | {"total": est.cpu.total},
         "total": est.total, "tokens_per_second": est.tokens_per_second, "summary": est.summary,
-        "exact": est.exact,
+        "exact": est.exact, "note": arch_note(shape),
     }
+
+
+def arch_note(shape: ModelShape) -> str | None:
+    """One line when the file is not a Qwen3 model: the estimate's rules are Qwen3's, so it may be off."""
+    if shape.arch.startswith("qwen3"):
+        return None
+    return (f"the estimate was made for Qwen3 models; this file's architecture is {shape.arch!r}, "
+            "so its layers may use memory differently")
 
 
 def cmd_download(args: argparse.Namespace, out: TextIO) -> int:
