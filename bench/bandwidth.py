@@ -28,8 +28,8 @@ from generation import PROMPT, plain_server
 
 from explorer.fit.estimate import kv_cache_bytes
 from explorer.gguf.reader import read_shape
-from explorer.hardware.cores import physical_cores
 from explorer.hardware.bandwidth import measure_ram_bandwidth
+from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
 from explorer.units import MIB
 
