@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from chat_helpers import model_with_template
 from conftest import make_hardware
 
+from explorer.cli import chat as cli_chat
 from explorer.cli.main import main
 from explorer.hardware import probe as hardware
 from explorer.testing.models import ensure_model
@@ -67,3 +69,19 @@ def test_bad_files_get_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFix
     bad.write_bytes(b"GGUF" + b"\0" * 10)
     assert main(["chat", str(bad), "hi"], out=io.StringIO()) == 1
     assert "not a readable GGUF" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("template", "says"), [
+    ("{% macro f(n) %}{{ f(n+1) }}{% endmacro %}{{ f(0) }}", "error: chat template failed: it recursed too deeply"),
+    ("{{ raise_exception('no system role') }}", "error: chat template failed: no system role"),
+    ("{% set n = messages|length %}{{ (n+9)**(10**9) }}", "error: the model's chat template did not finish in 0.5 s"),
+])
+def test_a_failing_template_is_one_line_not_a_traceback(template: str, says: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli_chat, "TEMPLATE_SECONDS", 0.5)
+    path = model_with_template("qwen3-tiny-hybrid-q8_0", template, tmp_path)
+    assert main(["chat", str(path), "hi", "--threads", "1"], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == says

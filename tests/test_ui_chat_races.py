@@ -18,6 +18,7 @@ from conftest import make_hardware
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
+from explorer.chat.sandbox import RenderLimits
 from explorer.chat.transcripts import ConversationStore
 from explorer.engine.worker import Done, Event, Loaded, Tokens
 from explorer.gguf.variant import Variant
@@ -371,4 +372,23 @@ def test_hardware_detection_failure_says_so(qtbot: QtBot, tmp_path: Path) -> Non
     t.set_hardware_error("NVML exploded")
     assert "Hardware detection failed (NVML exploded)" in t.plan_label.text()
     assert not t.send_button.isEnabled()
+    t.shutdown()
+
+
+def test_a_runaway_template_ends_in_the_pane_at_the_time_limit(qtbot: QtBot, tmp_path: Path) -> None:
+    """A template that would compute for minutes: the pane says so after the limit, the app goes on."""
+    t = ChatTab(store=ConversationStore(tmp_path), client_factory=ScriptedEngine,  # type: ignore[arg-type]
+                render_limits=RenderLimits(seconds=0.5))
+    qtbot.addWidget(t)
+    t.set_hardware(make_hardware(vram=None))
+    t.remove_pane(t.panes[1])
+    a = t.panes[0]
+    a.select_path(model_with_template(HYBRID, "{% set n = messages|length %}{{ (n+9)**(10**9) }}", tmp_path))
+    qtbot.waitUntil(lambda: a.info is not None, timeout=10_000)
+    with qtbot.waitSignal(t.run_finished, timeout=20_000):
+        send(t, "hi")
+        assert t.running  # sent: the template renders on the pane's thread, in a child process
+    errors = [w.text() for w in a.transcript.findChildren(QLabel, "errorLine")]
+    assert errors == ["The model's chat template did not finish in 0.5 s."]
+    assert a.conversation is None and t.send_button.isEnabled()
     t.shutdown()

@@ -7,7 +7,8 @@
             ...
 
 `client` is an `EngineClient` whose model is loaded (or loading: `Loaded` events are ignored). The
-conversation renders the prompt itself (`chat.render_prompt` with ``enable_thinking``), streams the
+conversation renders the prompt itself (the model's template with ``enable_thinking``, in a child
+process within `sandbox.RenderLimits`: a runaway template cannot hang or exhaust the caller), streams the
 output through a `ThinkingParser`, and enforces the thinking budget (Qwen3 report, see
 `chat.BUDGET_STOP_TEXT`) exactly, with the engine's own token limit:
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
 from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneSettings, StopReason
+from explorer.chat.sandbox import RenderLimits, prompt_cap, render_isolated
 from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
     AnswerDelta,
@@ -110,7 +112,8 @@ class _Gen:
 class Conversation:
     def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
                  budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
-                 seed: int = 0, system: str | None = None, n_ctx: int | None = None) -> None:
+                 seed: int = 0, system: str | None = None, n_ctx: int | None = None,
+                 render_limits: RenderLimits | None = None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"thinking budget must be >= 0, got {budget}")
         self.client = client
@@ -123,6 +126,9 @@ class Conversation:
         self.max_tokens = max_tokens
         self.seed = seed
         self.n_ctx = n_ctx  # the loaded model's context (None: not known)
+        # How long and how large the template may render; by default the prompt can not outgrow the context.
+        self.render_limits = render_limits or RenderLimits(
+            max_prompt_bytes=prompt_cap(n_ctx) if n_ctx is not None else None)
         self.messages: list[Message] = []
         if system:
             self.messages.append(Message("system", system))
@@ -148,8 +154,7 @@ class Conversation:
         thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
         turns = [Turn(m.role, m.content) for m in _answered(messages)]
         # Rendered before the turn is kept: a template that rejects the conversation leaves it unchanged.
-        prompt = render_prompt(self.template, history_for_template(turns),
-                               enable_thinking=thinking_on if self.template is not None else None)
+        prompt = self._render(history_for_template(turns), thinking_on)
         self.messages.append(messages[-1])
         sampling = self.sampling or preset_for(thinking_on)
         # Thinking-2507 templates open <think> in the generation prompt: the output starts inside it.
@@ -197,6 +202,12 @@ class Conversation:
         return ConversationRecord(settings, self.variant, tuple(self.messages))
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _render(self, messages: list[dict[str, str]], thinking_on: bool) -> str:
+        """The prompt; ChatTemplateError (one line) when the template rejects or fails to render it."""
+        if self.template is None:
+            return render_prompt(None, messages, enable_thinking=None)  # no template: no code to run
+        return render_isolated(self.template, messages, enable_thinking=thinking_on, limits=self.render_limits)
 
     def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:
         gen.request_id = f"{self._tag}-{next(self._req)}"

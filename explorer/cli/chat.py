@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TextIO
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
+from explorer.chat.sandbox import RenderLimits, prompt_cap
 from explorer.chat.stats import format_stats
-from explorer.chat.templates import thinking_mode
+from explorer.chat.templates import ChatTemplateError, thinking_mode
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.fit.estimate import Verdict, estimate_fit
 from explorer.fit.schedule import n_gpu_layers_for
@@ -29,6 +30,7 @@ from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
 
 DIM, RESET = "\033[2m", "\033[0m"
+TEMPLATE_SECONDS = 5.0  # the longest a model's chat template may take to render a prompt
 
 
 def _messages(args: argparse.Namespace) -> Iterator[str]:
@@ -81,8 +83,9 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         loaded = _wait_loaded(client, note, dim)
         if loaded is None:
             return 1
+        limits = RenderLimits(seconds=TEMPLATE_SECONDS, max_prompt_bytes=prompt_cap(loaded.n_ctx))
         conv = Conversation(client, template=template, variant=variant, thinking=thinking, budget=args.budget,
-                            max_tokens=args.max_tokens, seed=args.seed)
+                            max_tokens=args.max_tokens, seed=args.seed, n_ctx=loaded.n_ctx, render_limits=limits)
         stopping = {"n": 0}
 
         def on_sigint(_sig: int, _frame: object) -> None:
@@ -128,7 +131,11 @@ def _wait_loaded(client: EngineClient, note: Callable[[str], None], dim: bool) -
 
 def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim: bool, as_json: bool,
                  note: Callable[[str], None]) -> int:
-    conv.send(message)
+    try:
+        conv.send(message)
+    except ChatTemplateError as exc:  # rejected, failed, too slow or too large: one line, no traceback
+        note(f"error: {exc}")
+        return 1
     thinking: list[str] = []
     answer: list[str] = []
     while True:

@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Literal, Union
@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, Message, ThinkingText
 from explorer.chat.records import StopReason
+from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, prompt_cap
 from explorer.chat.templates import ChatTemplateError, SamplingPreset
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Crashed
@@ -137,8 +138,10 @@ class PaneDriver(QObject):
     worker_pid = Signal(int)
 
     def __init__(self, name: str = "pane", parent: QObject | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 render_limits: RenderLimits | None = None) -> None:
         super().__init__(parent)
+        self._render_limits = render_limits  # None: the conversation's own (a few seconds, the context's size)
         self._queue: queue.Queue[_Command] = queue.Queue()
         # A byte on this pipe says "a command is queued": idle, the thread blocks on it and on the
         # worker's pipe and process together, instead of waking up to look.
@@ -376,8 +379,11 @@ class PaneDriver(QObject):
             elif isinstance(ev, Loaded):
                 info = self._info
                 assert info is not None
+                limits = self._render_limits
+                if limits is not None and limits.max_prompt_bytes is None:
+                    limits = replace(limits, max_prompt_bytes=prompt_cap(ev.n_ctx))
                 self._conv = Conversation(self._client, template=info.template, variant=info.variant,
-                                          thinking=True, n_ctx=ev.n_ctx)
+                                          thinking=True, n_ctx=ev.n_ctx, render_limits=limits)
                 self._conv.messages = self._messages
                 self._set_state("ready")
                 self.loaded.emit(ev.load_seconds, ev.n_ctx)
@@ -403,7 +409,10 @@ class PaneDriver(QObject):
         conv.max_tokens = spec.max_tokens
         conv.seed = spec.seed
         try:
-            conv.send(spec.text)
+            conv.send(spec.text)  # renders the template in a child process: up to its time limit
+        except ChatTemplateTimeout as exc:
+            self._end_run(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+            return
         except ChatTemplateError as exc:
             self._end_run(f"The model's chat template rejected the conversation: {exc}")
             return

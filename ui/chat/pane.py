@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.chat.records import RANDOM_SEED, ConversationRecord, Message, MessageStats, PaneSettings, StopReason
+from explorer.chat.sandbox import RenderLimits
 from explorer.chat.templates import thinking_mode
 from explorer.engine.client import EngineClient
 from explorer.gguf.model_info import ModelInfo
@@ -56,7 +57,8 @@ class ChatPane(QFrame):
     reload_requested = Signal()
 
     def __init__(self, number: int, parent: QWidget | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 render_limits: RenderLimits | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatPane")
         self.number = number
@@ -69,7 +71,7 @@ class ChatPane(QFrame):
         self._load_started = 0.0
         self._load_fraction = 0.0
         self._status_detail = ""
-        self.driver = PaneDriver(f"pane{number}", self, client_factory)
+        self.driver = PaneDriver(f"pane{number}", self, client_factory, render_limits)
         self._build()
         self._connect_driver()
         self._elapsed = QTimer(self)

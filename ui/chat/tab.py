@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, Session, variant_of
+from explorer.chat.sandbox import RenderLimits
 from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso, title_for
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
 from explorer.engine.client import EngineClient
@@ -55,9 +56,11 @@ class ChatTab(QWidget):
     plan_changed = Signal(object)  # Plan | None
 
     def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient) -> None:
+                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 render_limits: RenderLimits | None = None) -> None:
         super().__init__(parent)
         self._client_factory = client_factory
+        self._render_limits = render_limits  # how long and large a chat template may render (None: defaults)
         self.setObjectName("chatTab")
         self.store = store or ConversationStore()
         self.hardware: Hardware | None = None
@@ -165,7 +168,7 @@ class ChatTab(QWidget):
     def add_pane(self, copy_of: ChatPane | None = None) -> ChatPane | None:
         if len(self.panes) >= MAX_PANES:
             return None
-        pane = ChatPane(len(self.panes) + 1, client_factory=self._client_factory)
+        pane = ChatPane(len(self.panes) + 1, client_factory=self._client_factory, render_limits=self._render_limits)
         pane.set_models(self.models)
         pane.model_changed.connect(self.update_plan)
         pane.override_changed.connect(self.update_plan)

@@ -1,0 +1,103 @@
+"""Hostile chat templates (issue 10): rendered in a child process with a time, memory and size limit,
+every failure one line. Small limits keep these fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from explorer.chat.conversation import Conversation
+from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, prompt_cap, render_isolated
+from explorer.chat.templates import ChatTemplateError, render_prompt
+from explorer.engine.worker import Event
+from explorer.gguf.variant import Variant
+from explorer.testing.models import template_text
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+LIMITS = RenderLimits(seconds=1.0, memory_bytes=256 * 1024**2, max_prompt_bytes=64 * 1024)
+GENEROUS = 20.0  # seconds: "ends", not how fast
+
+POWER = "{% set n = messages|length %}{{ (n+9)**(10**9) }}"  # minutes of big-int arithmetic, GIL held
+NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"  # 10^10 bytes
+HUGE = "{{ 'x'*10**9 }}"  # 1 GB in one expression (Jinja folds it at compile time)
+BIG_RANGE = "{% for i in range(10**9) %}{% endfor %}"  # the sandbox's OverflowError
+RECURSIVE = "{% macro f(n) %}{{ f(n+1) }}{% endmacro %}{{ f(0) }}"  # RecursionError
+
+
+def failure(template: str, limits: RenderLimits = LIMITS) -> ChatTemplateError:
+    start = time.monotonic()
+    with pytest.raises(ChatTemplateError) as e:
+        render_isolated(template, MESSAGES, enable_thinking=None, limits=limits)
+    assert time.monotonic() - start < GENEROUS
+    message = str(e.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    return e.value
+
+
+def test_a_real_template_renders_as_in_process() -> None:
+    template = template_text("hybrid")
+    assert template is not None
+    for thinking in (True, False):
+        assert render_isolated(template, MESSAGES, enable_thinking=thinking) == render_prompt(
+            template, MESSAGES, enable_thinking=thinking)
+
+
+def test_a_template_that_computes_for_minutes_is_stopped_at_the_time_limit() -> None:
+    e = failure(POWER, RenderLimits(seconds=0.5))
+    assert isinstance(e, ChatTemplateTimeout)
+    assert str(e) == "the model's chat template did not finish in 0.5 s"
+
+
+def test_nested_loops_stop_when_the_prompt_outgrows_the_context() -> None:
+    e = failure(NESTED)
+    assert "larger than 65,536 bytes" in str(e)
+
+
+def test_a_gigabyte_string_hits_the_memory_limit() -> None:
+    e = failure(HUGE, RenderLimits(seconds=10, memory_bytes=256 * 1024**2))
+    assert "more than 256 MiB of memory" in str(e)
+
+
+def test_the_sandbox_own_errors_are_one_line() -> None:
+    assert "too large" in str(failure(BIG_RANGE))
+    assert "recursed too deeply" in str(failure(RECURSIVE))
+    assert "syntax error at line 1" in str(failure("{% if %}"))
+    assert str(failure("{{ raise_exception('no tools here') }}")) == "chat template failed: no tools here"
+
+
+def test_in_process_rendering_wraps_every_failure_too() -> None:
+    for template, words in [(BIG_RANGE, "too large"), (RECURSIVE, "recursed too deeply")]:
+        with pytest.raises(ChatTemplateError, match=words):
+            render_prompt(template, MESSAGES, enable_thinking=None)
+
+
+def test_the_prompt_cap_follows_the_context() -> None:
+    assert prompt_cap(32768) == 8 * 32768
+    assert prompt_cap(16) == 64 * 1024  # never below a small floor
+
+
+class NoEngine:
+    """A conversation whose template fails never reaches the engine."""
+
+    def generate(self, request_id: str, prompt: str, **_: object) -> None:
+        raise AssertionError("a prompt was sent")
+
+    def stop(self) -> None:
+        pass
+
+    def poll(self, timeout: float | None = 0.0) -> list[Event]:
+        return []
+
+
+def test_a_conversation_with_a_runaway_template_stays_as_it_was() -> None:
+    conv = Conversation(NoEngine(), template=POWER, variant=Variant.HYBRID, thinking=True,
+                        render_limits=RenderLimits(seconds=0.5))
+    with pytest.raises(ChatTemplateTimeout):
+        conv.send("hi")
+    assert conv.messages == [] and not conv.busy
+    # By default the prompt may be as large as the context holds, at 8 bytes a token.
+    sized = Conversation(NoEngine(), template=NESTED, variant=Variant.HYBRID, thinking=True, n_ctx=512)
+    assert sized.render_limits.max_prompt_bytes == prompt_cap(512)
+    with pytest.raises(ChatTemplateError, match="larger than"):
+        sized.send("hi")
