@@ -21,10 +21,9 @@ from explorer.catalog.refresh import (
     refresh_catalog,
     retry_after,
     save_refreshed,
-    unsafe_name,
 )
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
-from explorer.gguf.names import quant_of
+from explorer.gguf.names import quant_of, unsafe_name
 from explorer.gguf.shape import Architecture
 from explorer.gguf.variant import Variant
 from explorer.testing.hub import HubServer

@@ -20,10 +20,8 @@ import email.utils
 import functools
 import json
 import queue
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,13 +29,12 @@ from typing import Any, TypeVar
 
 from explorer.catalog.snapshot import Catalog, CatalogError, CatalogFile, load_catalog, save_catalog
 from explorer.errors import describe_error
-from explorer.gguf.names import quant_of
+from explorer.gguf.names import quant_of, unsafe_name
 from explorer.gguf.shards import parse_shard
 from explorer.paths import cache_root
 
 DEFAULT_DEADLINE = 60.0  # seconds for the whole refresh
 REQUEST_TIMEOUT = 15.0  # seconds for one request (connect, or a pause between bytes)
-MAX_NAME_BYTES = 255  # one path component, as most file systems allow
 POLL = 0.05  # how often a wait looks at `cancelled()`
 _T = TypeVar("_T")
 
@@ -75,31 +72,6 @@ class RefreshStopped(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def unsafe_name(name: str) -> str | None:
-    """Why a repo file name from the Hub must not be used (None: it is safe).
-
-    Refused: empty names, absolute paths (also `C:` drives), backslashes, `.`/`..`/empty parts,
-    control characters, and any part longer than MAX_NAME_BYTES in UTF-8.
-    """
-    if not name:
-        return "empty name"
-    if name.startswith("/") or _DRIVE.match(name):
-        return "absolute path"
-    if "\\" in name:
-        return "backslash in the name"
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        return "control character in the name"
-    parts = name.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        return "path escapes its folder"
-    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
-        return f"name longer than {MAX_NAME_BYTES} bytes"
-    return None
 
 
 def list_repo_gguf(api: Any, repo: str, *, timeout: float | None = None) -> RepoListing:

@@ -30,6 +30,7 @@ from huggingface_hub.utils._headers import build_hf_headers
 from huggingface_hub.utils._validators import validate_repo_id
 
 from explorer.errors import describe_error
+from explorer.gguf.names import unsafe_name
 from explorer.store.download_types import DownloadError
 from explorer.units import MIB, format_bytes
 
@@ -53,12 +54,12 @@ class Stop(Exception):
 
 
 def safe_repo_path(path: str) -> PurePosixPath:
-    """A repo file path that cannot leave the folder it is joined to (no '..', no absolute path)."""
-    p = PurePosixPath(path)
-    if not path or "\\" in path or "\x00" in path or p.is_absolute() or any(part in ("..", ".", "") for part in
-                                                                            path.split("/")):
-        raise DownloadError(f"refusing the file name {path!r} from the Hub: it would leave the download folder")
-    return p
+    """A repo file path that cannot leave the folder it is joined to (explorer.gguf.names.unsafe_name)."""
+    why = unsafe_name(path)
+    if why is not None:
+        shown = path if len(path) <= 80 else path[:77] + "..."
+        raise DownloadError(f"refusing the file name {shown!r} from the Hub: {why}")
+    return PurePosixPath(path)
 
 
 def check_repo_id(repo: str) -> str:
