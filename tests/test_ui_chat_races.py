@@ -6,6 +6,8 @@ streams a few tokens a second. The panes, the driver thread, the plan and the tr
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from conftest import make_hardware
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
+from explorer.chat.records import Message, ModelRef, PaneRecord, PaneSettings, Session
 from explorer.chat.sandbox import RenderLimits
 from explorer.chat.transcripts import ConversationStore
 from explorer.engine.worker import Done, Event, Loaded, Tokens
@@ -392,3 +395,32 @@ def test_a_runaway_template_ends_in_the_pane_at_the_time_limit(qtbot: QtBot, tmp
     assert errors == ["The model's chat template did not finish in 0.5 s."]
     assert a.conversation is None and t.send_button.isEnabled()
     t.shutdown()
+
+
+def saved_session(sid: str, title: str) -> Session:
+    return Session(sid, title, "2026-12-01T10:00:00+00:00", "2026-12-01T10:00:00+00:00",
+                   (PaneRecord(1, ModelRef("a model"), PaneSettings(), (Message("user", title),)),))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_the_conversations_list_survives_a_hostile_folder(qtbot: QtBot, tab: ChatTab, tmp_path: Path) -> None:
+    """A deeply nested file, a FIFO and a file whose id is another's: the list shows what it can,
+    and a file opens itself (issue 10)."""
+    tab.store.save(saved_session("other", "The other one"))
+    mine = json.loads((tmp_path / "other.json").read_text(encoding="utf-8"))
+    mine["title"] = mine["panes"][0]["turns"][0]["content"] = "Mine"
+    (tmp_path / "mine.json").write_text(json.dumps(mine), encoding="utf-8")  # its id says "other"
+    (tmp_path / "deep.json").write_text("[" * 100_000, encoding="utf-8")
+    os.mkfifo(tmp_path / "x.json")  # a plain read would wait for a writer forever
+    with qtbot.waitSignal(tab.history.list_runner.result, timeout=10_000):
+        tab.history.refresh()
+    actions = {a.text(): a for a in tab.history.menu.actions() if a.text()}
+    unreadable = [t for t in actions if "unreadable" in t]
+    assert len(unreadable) == 1 and unreadable[0].startswith("deep.json") and "nested too deeply" in unreadable[0]
+    assert not actions[unreadable[0]].isEnabled()
+    assert not any("x.json" in t for t in actions)
+    [mine_entry] = [a for t, a in actions.items() if t.startswith("Mine")]
+    with qtbot.waitSignal(tab.history.opened, timeout=10_000):
+        mine_entry.trigger()
+    assert tab.session_id == "mine" and tab.note.text() == "Opened “Mine”"
+    assert [m.content for m in tab.panes[0].conversation.messages] == ["Mine"]  # type: ignore[union-attr]
