@@ -423,7 +423,7 @@ def test_load_messages_restores_thinking_answer_and_stats(view: TranscriptView) 
         Message("assistant", "You're welcome."),
     ])
     assert view.message_count() == 4
-    assert [m.label.text() for m in view.findChildren(UserBubble)] == ["Show code", "Thanks"]
+    assert [m.label.text() for m in view.messages() if isinstance(m, UserBubble)] == ["Show code", "Thanks"]
     assert view.thinking_text(0) == "Let me think."
     assert view.answer_text(0) == "Here:\nprint(1)"
     first = view.assistant(0)

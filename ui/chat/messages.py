@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QColor, QPalette, QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from explorer.chat.conversation import Message, MessageStats
+from explorer.chat.markdown import MarkdownSplitter
 from explorer.chat.stats import format_stats
 from ui import theme
 from ui.chat.docview import SELECTABLE, DocView
@@ -15,6 +18,19 @@ from ui.chat.stack_layout import StackLayout, WrapLabel
 
 THINKING_RULE_COLOR = "#e3e6eb"
 WAITING_TEXT = "waiting…"
+RESTORE_CHUNK = 4000  # characters a step of `AssistantMessage.restore_steps` renders (about 1-2 ms)
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    """`text` in pieces of about `size` characters, each ending at a line break where one is near."""
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos + size, pos + 2 * size)
+        end = min(len(text), pos + 2 * size) if end < 0 else end + 1
+        if text[end - 1:end + 1] == "\r\n":
+            end += 1  # never between the two characters of one line break
+        yield text[pos:end]
+        pos = end
 
 
 def thought_text(stats: MessageStats | None) -> str:
@@ -119,12 +135,12 @@ class AssistantMessage(QFrame):
         self.thinking_view.split_long_last_block()
         self.thinking_view.fit()
 
-    def _write_thinking(self, text: str) -> None:
+    def _write_thinking(self, text: str, expand: bool = True) -> None:
         self.waiting.hide()
         if not self._has_thinking:
             self._has_thinking = True
             self.toggle.show()
-            if not self._user_toggled:
+            if expand and not self._user_toggled:
                 self.toggle.setChecked(True)
         cursor = QTextCursor(self.thinking_view.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
@@ -164,6 +180,24 @@ class AssistantMessage(QFrame):
             self.answer_view.show()
             self._stream.render_all(message.content)
         self.finish(message.stats)
+
+    def restore_steps(self, message: Message) -> Iterator[None]:
+        """Show a saved message like `set_message`, in steps of about RESTORE_CHUNK characters each:
+        the transcript renders a long conversation a slice at a time. The thinking stays folded."""
+        self.waiting.hide()
+        for piece in _pieces(message.thinking, RESTORE_CHUNK):
+            self._write_thinking(piece, expand=False)
+            yield
+        if message.content:
+            self.answer_view.show()
+            blocks = MarkdownSplitter()  # fed in whole blocks, nothing is shown as an unfinished tail
+            for piece in _pieces(message.content, RESTORE_CHUNK):
+                done = blocks.feed(piece)
+                if done:
+                    self._stream.feed(done)
+                    yield
+            self._stream.feed(blocks.tail)
+        self.finish(message.stats)  # renders the rest (or, where pieces render apart, the whole)
 
     # --- reading back
 

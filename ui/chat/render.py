@@ -193,8 +193,11 @@ class MarkdownStream:
         self._shown = _Tail()
 
     def _renders_apart(self, markdown: str) -> bool:
-        """Whether `markdown`, rendered after what is there, may look other than the whole would."""
-        return (self._has_markdown and markdown[:1] in (" ", "\t")) or bool(_LINK_DEF.search(markdown))
+        """Whether `markdown`, rendered after what is there, may look other than the whole would: it may
+        go on a list item (indented 2 columns or more: no list item's content starts before column 2),
+        or it defines link references."""
+        indented = markdown.startswith(("  ", "\t", " \t"))
+        return (self._has_markdown and indented) or bool(_LINK_DEF.search(markdown))
 
     def _insert_markdown(self, cursor: QTextCursor, markdown: str) -> None:
         if self._renders_apart(markdown):

@@ -8,9 +8,10 @@ The pieces: `ui.chat.render` (Markdown into documents), `ui.chat.docview` (the t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
-from PySide6.QtCore import QEvent, QMargins, QRect, Qt
+from PySide6.QtCore import QEvent, QMargins, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QPaintEvent, QRegion, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractSlider,
@@ -29,6 +30,7 @@ from ui.chat.stack_layout import StackLayout
 __all__ = ["BOTTOM_SLACK_PX", "AssistantMessage", "TranscriptView", "UserBubble"]
 
 BOTTOM_SLACK_PX = 24  # "at the bottom" when the scroll bar is within this of its end
+RESTORE_SLICE_S = 0.004  # GUI-thread time one slice of `TranscriptView.restore` takes at most (and a step)
 
 
 _Look = tuple[QRect, bool, bool]  # a scroll bar's slider, whether it is at the top, at the bottom
@@ -100,7 +102,12 @@ class TranscriptView(QScrollArea):
     content and the growing widgets keep their pixels when they grow (`WA_StaticContents`), the
     content is opaque, word-wrapped labels remember their heights (asking a selectable QLabel again
     repaints it), and the scroll bar repaints only the rows where its slider moved.
+
+    `restore` opens a saved conversation without blocking the GUI thread: the last messages first,
+    earlier ones rendered above them in slices of a few milliseconds from the event loop.
     """
+
+    restored = Signal()  # a `restore` has shown every message (not emitted when it was cancelled)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,8 +129,16 @@ class TranscriptView(QScrollArea):
         self.content.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
         self.content.setAutoFillBackground(True)  # opaque (QScrollArea sets it too): scrolls by copying
         bar = self.verticalScrollBar()
+        self._maximum = bar.maximum()
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range)
+        self._pending: list[Message] = []  # messages still to restore, the last one next
+        self._steps: Iterator[None] | None = None  # the restored message being rendered
+        self._grew_above = False  # a restore step added to the content above the last messages
+        self._restore_timer = QTimer(self)
+        self._restore_timer.setSingleShot(True)
+        self._restore_timer.setInterval(0)
+        self._restore_timer.timeout.connect(self._restore_slice)
 
     def event(self, e: QEvent) -> bool:
         if e.type() == QEvent.Type.Wheel and isinstance(e, QWheelEvent):
@@ -180,21 +195,34 @@ class TranscriptView(QScrollArea):
             self._current = None
 
     def clear(self) -> None:
+        """Remove every message; a restore in progress stops."""
+        self._cancel_restore()
         for w in self._layout.widgets():
             self._drop(w)
         self._current = None
         self._follow = True
 
+    def restore(self, messages: Sequence[Message]) -> None:
+        """Show a saved conversation (system turns are not shown) in place of what is shown, without
+        blocking: the last messages now, the earlier ones above them in slices of RESTORE_SLICE_S
+        from the event loop, the view kept at the bottom (or, once the user scrolls up, on what
+        they read). `restored` is emitted when all are shown (already within this call for a short
+        conversation: then `restoring` is False when it returns); `clear` or another restore cancels
+        it. Messages added meanwhile (`add_user`, `begin_assistant`) go below the restored ones."""
+        self._begin_restore(messages)
+        self._restore_slice()
+        self._scroll_to_bottom()
+
+    @property
+    def restoring(self) -> bool:
+        """Whether a `restore` has messages left to show."""
+        return bool(self._pending) or self._steps is not None
+
     def load_messages(self, messages: Sequence[Message]) -> None:
-        """Show a saved conversation (system turns are not shown)."""
-        self.clear()
-        for m in messages:
-            if m.role == "user":
-                self._add(UserBubble(m.content))
-            elif m.role == "assistant":
-                block = AssistantMessage()
-                self._add(block)
-                block.set_message(m)
+        """Show a saved conversation at once (the GUI thread renders all of it before this returns)."""
+        self._begin_restore(messages)
+        while self._restore_step():
+            pass
         self._scroll_to_bottom()
 
     def message_count(self) -> int:
@@ -250,6 +278,51 @@ class TranscriptView(QScrollArea):
         self._follow = value >= bar.maximum() - BOTTOM_SLACK_PX
 
     def _on_range(self, _minimum: int, maximum: int) -> None:
-        if not self._follow:
-            return
-        self.verticalScrollBar().setValue(maximum)
+        grown, self._maximum = maximum - self._maximum, maximum
+        bar = self.verticalScrollBar()
+        if self._follow:
+            bar.setValue(maximum)
+        elif self._grew_above and grown > 0:
+            bar.setValue(bar.value() + grown)  # restored messages went in above what the user reads
+        self._grew_above = False
+
+    # --- restoring in slices
+
+    def _begin_restore(self, messages: Sequence[Message]) -> None:
+        self.clear()
+        self._pending = [m for m in messages if m.role in ("user", "assistant")]
+
+    def _restore_slice(self) -> None:
+        deadline = time.perf_counter() + RESTORE_SLICE_S
+        while self._restore_step():
+            if time.perf_counter() >= deadline:
+                self._restore_timer.start()  # the rest after the events that wait (paint, input)
+                return
+        self.restored.emit()
+
+    def _restore_step(self) -> bool:
+        """Render one piece of the restore; False when nothing is left."""
+        self._grew_above = True
+        if self._steps is not None:
+            if next(self._steps, False) is None:
+                return True
+            self._steps = None
+        if not self._pending:
+            return False
+        m = self._pending.pop()
+        if m.role == "user":
+            self._insert_top(UserBubble(m.content))
+        else:
+            block = AssistantMessage()
+            self._insert_top(block)
+            self._steps = block.restore_steps(m)
+        return True
+
+    def _insert_top(self, widget: QWidget) -> None:
+        self._layout.insert(0, widget)
+        widget.show()
+
+    def _cancel_restore(self) -> None:
+        self._restore_timer.stop()
+        self._pending = []
+        self._steps = None
