@@ -189,3 +189,13 @@ def test_hostile_names_are_refused_when_the_listing_is_read() -> None:
     assert not any(s in HOSTILE for s in shards) and "Qwen3-Tiny-Q8_0.gguf" in shards
     # files_from_hub, given hostile names by another caller, still leaves them out
     assert files_from_hub("r", [HubFile(n, 1, None) for n in HOSTILE]) == []
+
+
+def test_hostile_names_from_the_loopback_hub_through_the_real_client(hub: HubServer) -> None:  # noqa: F811
+    hub.add_repo("Qwen/Qwen3-Tiny-GGUF", {"Qwen3-Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    hub.faults.set("listing", "/api/models/Qwen/Qwen3-Tiny-GGUF", times=None, names=tuple(HOSTILE))
+    result = refresh_catalog(snapshot(), HfApi(), repos=["Qwen/Qwen3-Tiny-GGUF"])
+    assert result.updated == ("Qwen/Qwen3-Tiny-GGUF",)
+    assert sorted(name for _repo, name, _why in result.refused) == sorted(repr(n) for n in HOSTILE)
+    files = [f for f in result.catalog.models[0].files if f.repo == "Qwen/Qwen3-Tiny-GGUF"]
+    assert [s for f in files for s in f.shards] == ["Qwen3-Tiny-Q8_0.gguf"]

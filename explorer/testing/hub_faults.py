@@ -7,7 +7,8 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-FaultKind = Literal["drop", "stall", "status", "corrupt", "malformed", "ignore_range", "endless", "headers"]
+FaultKind = Literal["drop", "stall", "status", "corrupt", "malformed", "ignore_range", "endless", "headers",
+                    "listing"]
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Fault:
     - endless: a file body without Content-Length that never ends: the requested bytes, then zeros
       until the client hangs up (a broken proxy or server; 200, or 206 for a Range request)
     - headers: replace or add the response `headers` (e.g. a forged X-Repo-Commit)
+    - listing: add `names` to a repo's model info (siblings of 100 bytes), as a hostile Hub could
     `times`: how many requests it applies to (None: all). `method`: only "GET" or "HEAD" (None: any).
     """
 
@@ -37,6 +39,7 @@ class Fault:
     retry_after: int | None = None
     offset: int = 0
     headers: dict[str, str] | None = None
+    names: tuple[str, ...] = ()
     hits: int = 0  # how many requests it has applied to
 
 

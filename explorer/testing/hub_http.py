@@ -214,7 +214,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._not_found("RevisionNotFound", "Invalid rev id: " + rest[1])
                 return
             blobs = query.get("blobs", "").lower() in ("1", "true")
-            self._json(200, repo.info(blobs))
+            info = repo.info(blobs)
+            listing = self._fault("listing")
+            if listing is not None:
+                info["siblings"] += [{"rfilename": n, "size": 100} for n in listing.names]
+            self._json(200, info)
             return
         if rest[0] == "tree" and len(rest) >= 2:
             if rest[1] not in ("main", repo.sha):
