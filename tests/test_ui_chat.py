@@ -290,6 +290,7 @@ def test_regenerate_clear_save_export_and_reopen(qtbot: QtBot, tab: ChatTab, tmp
     assert Path(path).stem == session_id
     with qtbot.waitSignal(tab.history.open_runner.result, timeout=10_000):
         tab.history.open(path)
+    qtbot.waitUntil(lambda: not a.transcript.restoring, timeout=10_000)
     assert a.transcript.message_count() == 2
     assert a.transcript.answer_text() == shown
     assert a.transcript.thinking_text() == messages[1].thinking

@@ -349,7 +349,7 @@ class ChatPane(QFrame):
 
     def restore(self, messages: list[Message]) -> None:
         self.driver.restore(messages)
-        self.transcript.load_messages(messages)
+        self.transcript.restore(messages)  # the last messages at once, earlier ones in slices (GUI stays live)
 
     def skip(self, why: str) -> None:
         """The run leaves this pane out (e.g. its model does not fit): say so in the transcript."""
