@@ -14,11 +14,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
+from explorer.chat.records import StopReason
 from explorer.chat.sandbox import RenderLimits, prompt_cap
 from explorer.chat.stats import format_stats
 from explorer.chat.templates import ChatTemplateError, thinking_mode
@@ -156,12 +156,12 @@ def _one_message(conv: Conversation, message: str, out: TextIO, err: TextIO, dim
                 s = up.stats
                 if as_json:
                     out.write(json.dumps({"message": message, "thinking": "".join(thinking),
-                                          "answer": "".join(answer), "stats": asdict(s)}) + "\n")
+                                          "answer": "".join(answer), "stats": s.to_json()}) + "\n")
                 else:
                     out.write("\n")
                     note(format_stats(s))
                 out.flush()
-                return 1 if s.stop_reason == "error" else 0
+                return 1 if s.stop_reason is StopReason.ERROR else 0
             elif isinstance(up, EngineError):
                 err.write(f"error: {up.message}\n")
                 return 1
