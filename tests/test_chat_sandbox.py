@@ -8,7 +8,7 @@ import time
 import pytest
 
 from explorer.chat.conversation import Conversation
-from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, prompt_cap, render_isolated
+from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap, render_isolated
 from explorer.chat.templates import ChatTemplateError, render_prompt
 from explorer.engine.worker import Event
 from explorer.gguf.variant import Variant
@@ -101,3 +101,30 @@ def test_a_conversation_with_a_runaway_template_stays_as_it_was() -> None:
     assert sized.render_limits.max_prompt_bytes == prompt_cap(512)
     with pytest.raises(ChatTemplateError, match="larger than"):
         sized.send("hi")
+
+
+def test_one_renderer_process_serves_many_renders_and_replaces_a_killed_or_exhausted_one() -> None:
+    template = template_text("hybrid")
+    assert template is not None
+    with TemplateRenderer(memory_bytes=256 * 1024**2) as renderer:
+        renderer.start()
+        for thinking in (True, False, True):
+            assert renderer.render(template, MESSAGES, enable_thinking=thinking) == render_prompt(
+                template, MESSAGES, enable_thinking=thinking)
+        assert renderer.starts == 1  # the same child, its compiled template kept
+
+        with pytest.raises(ChatTemplateTimeout):
+            renderer.render(POWER, MESSAGES, enable_thinking=None, limits=RenderLimits(seconds=0.5))
+        assert renderer.render(template, MESSAGES, enable_thinking=True)  # a fresh child
+        assert renderer.starts == 2
+
+        with pytest.raises(ChatTemplateError, match="MiB of memory"):
+            renderer.render(HUGE, MESSAGES, enable_thinking=None,
+                            limits=RenderLimits(seconds=10, memory_bytes=256 * 1024**2))
+        assert renderer.render(template, MESSAGES, enable_thinking=False)
+        assert renderer.starts == 3  # the one that ran out of memory exited after answering
+
+        with pytest.raises(ChatTemplateError, match=r"RecursionError|recurs"):
+            renderer.render(RECURSIVE, MESSAGES, enable_thinking=None, limits=LIMITS)
+        assert renderer.render(template, MESSAGES, enable_thinking=False)
+        assert renderer.starts == 3  # an ordinary template error keeps the child

@@ -8,8 +8,8 @@ import pytest
 
 from explorer.fit.estimate import GPU_OVERHEAD, Verdict, estimate_fit, kv_cache_bytes, usable_gpus
 from explorer.gguf.shape import Architecture, estimate_shape
-from explorer.hardware.llama_build import LlamaBuild
 from explorer.hardware.facts import GPU, CPUInfo, Hardware
+from explorer.hardware.llama_build import LlamaBuild
 
 GiB = 2**30
 CPU = CPUInfo("Test CPU", 8, 16, frozenset({"avx2"}))

@@ -163,7 +163,8 @@ def test_stop_while_loading_ends_the_run_and_the_next_one_works(qtbot: QtBot, ta
     with qtbot.waitSignal(tab.run_finished, timeout=5_000):
         tab.stop_all()
     assert not a.running and a.conversation is None
-    assert a.driver.state == "empty"
+    # The run ends first ("Stopped before the model had loaded."), then the abandoned load is unloaded.
+    qtbot.waitUntil(lambda: a.driver.state == "empty", timeout=5_000)
     lines = {name: [w.text() for w in a.transcript.findChildren(QLabel, name)] for name in ("noticeLine", "errorLine")}
     assert lines == {"noticeLine": ["Stopped before the model had loaded."], "errorLine": []}  # not an error
     ScriptedEngine.load_seconds = 0.01

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
 from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneSettings, StopReason
-from explorer.chat.sandbox import RenderLimits, prompt_cap, render_isolated
+from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap, render_isolated
 from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
     AnswerDelta,
@@ -113,7 +113,7 @@ class Conversation:
     def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
                  budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
                  seed: int = 0, system: str | None = None, n_ctx: int | None = None,
-                 render_limits: RenderLimits | None = None) -> None:
+                 render_limits: RenderLimits | None = None, renderer: TemplateRenderer | None = None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"thinking budget must be >= 0, got {budget}")
         self.client = client
@@ -129,6 +129,7 @@ class Conversation:
         # How long and how large the template may render; by default the prompt can not outgrow the context.
         self.render_limits = render_limits or RenderLimits(
             max_prompt_bytes=prompt_cap(n_ctx) if n_ctx is not None else None)
+        self.renderer = renderer  # None: each render in a process of its own (slower; fine for one-offs)
         self.messages: list[Message] = []
         if system:
             self.messages.append(Message("system", system))
@@ -207,6 +208,8 @@ class Conversation:
         """The prompt; ChatTemplateError (one line) when the template rejects or fails to render it."""
         if self.template is None:
             return render_prompt(None, messages, enable_thinking=None)  # no template: no code to run
+        if self.renderer is not None:
+            return self.renderer.render(self.template, messages, enable_thinking=thinking_on, limits=self.render_limits)
         return render_isolated(self.template, messages, enable_thinking=thinking_on, limits=self.render_limits)
 
     def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:

@@ -1,8 +1,8 @@
-"""Render a model's chat template where a runaway one cannot hurt the app: a short-lived child process.
+"""Render a model's chat template where a runaway one cannot hurt the app: a renderer process.
 
 A GGUF's chat template is code from the file. Jinja's sandbox stops it from touching the system, not
 from computing ``(n+9)**(10**9)`` for minutes while holding the GIL, looping over ``range(100000)``
-twice, or building ``'x'*10**9``. So `render_isolated` renders in a child process with
+twice, or building ``'x'*10**9``. So a `TemplateRenderer` renders in a child process of its own, with
 
 - a time limit (`RenderLimits.seconds`): the child is killed and `ChatTemplateTimeout` says "the
   model's chat template did not finish in N s";
@@ -12,10 +12,11 @@ twice, or building ``'x'*10**9``. So `render_isolated` renders in a child proces
   context, `prompt_cap`): a prompt larger than the context could never be used, so the render stops
   as soon as it passes that.
 
-Every failure is a `ChatTemplateError` with a one-line message. The children are forked from a
-small server process (multiprocessing "forkserver", started once, with this module preloaded), so
-a render costs a fork and the template's compile, not a Python start; where there is no fork
-server (macOS, Windows) each child is spawned.
+Every failure is a `ChatTemplateError` with a one-line message. The child lives as long as its
+renderer (one per chat pane, started while the model loads) and keeps the compiled templates, so a
+render costs a pipe round trip and the render itself (well under a millisecond for Qwen's templates),
+not a process start. A child that overran its time is killed, and one that ran out of memory exits:
+the next render starts a fresh one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from explorer.chat.templates import ChatTemplateError, compiled_template, describe_render_error
@@ -82,91 +83,139 @@ def _limit_memory(extra: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _child(conn: Connection, template: str, context: dict[str, Any], limits: RenderLimits) -> None:
-    """The render process: limit its memory, render, send ("ok", prompt) or ("error", message)."""
-    _limit_memory(limits.memory_bytes)
-    try:
-        result: tuple[str, str] = ("ok", _render_limited(template, context, limits.max_prompt_bytes))
-    except _TooLarge:
-        result = ("error", f"the chat template's prompt is larger than {limits.max_prompt_bytes:,} bytes, "
-                           "more than the context can hold")
-    except MemoryError:
-        result = ("error", f"the chat template needed more than {limits.memory_bytes // 2**20} MiB of memory")
-    except ChatTemplateError as e:
-        result = ("error", str(e))
-    except BaseException as e:  # every failure of the template's code is one line
-        result = ("error", describe_render_error(e))
-    try:
-        conn.send(result)
-    except MemoryError:
-        conn.send(("error", f"the chat template needed more than {limits.memory_bytes // 2**20} MiB of memory"))
-    conn.close()
+_NO_MEMORY = "the chat template needed more than {} MiB of memory"
 
 
-def _skip_main_in_children() -> None:
-    """In the fork server only: its children (renders) do not run the app's main script again.
+def _serve(conn: Connection, memory_bytes: int) -> None:
+    """The renderer process: limit its memory once, then render each request until the pipe closes.
 
-    multiprocessing prepares every child by re-running the parent's main script (`qwen3-explorer`
-    imports the CLI and more: 250 ms a render; 25 ms without). A render needs none of it: its target
-    is this module's `_child`, which the fork server has preloaded."""
-    if sys.argv[:1] == ["-c"] and "multiprocessing.forkserver" in sys.modules:
-        import multiprocessing.spawn as spawn
+    A request is (template, context, max_bytes); the answer ("ok", prompt) or ("error", message). After
+    a MemoryError it answers and exits: its heap may be in no state to go on."""
+    _limit_memory(memory_bytes)
+    no_memory = _NO_MEMORY.format(memory_bytes // 2**20)
+    while True:
+        try:
+            template, context, max_bytes = conn.recv()
+        except (EOFError, OSError):
+            return
+        out_of_memory = False
+        try:
+            result: tuple[str, str] = ("ok", _render_limited(template, context, max_bytes))
+        except _TooLarge:
+            result = ("error", f"the chat template's prompt is larger than {max_bytes:,} bytes, "
+                               "more than the context can hold")
+        except MemoryError:
+            result, out_of_memory = ("error", no_memory), True
+        except ChatTemplateError as e:
+            result = ("error", str(e))
+        except BaseException as e:  # every failure of the template's code is one line
+            result = ("error", describe_render_error(e))
+        try:
+            conn.send(result)
+        except MemoryError:
+            conn.send(("error", no_memory))
+            out_of_memory = True
+        if out_of_memory:
+            return
 
-        if hasattr(spawn, "_fixup_main_from_path"):
-            spawn._fixup_main_from_path = lambda main_path: None
 
+class TemplateRenderer:
+    """Renders chat templates in its own child process within `RenderLimits` (see the module's doc).
 
-_skip_main_in_children()
+    Use from one thread at a time (a lock guards it anyway); `render` blocks that thread for up to
+    `limits.seconds`, so never call it on a GUI thread. `start` starts the child ahead of the first
+    render (a chat pane does it while its model loads); `close` ends it."""
 
+    def __init__(self, memory_bytes: int = RenderLimits.memory_bytes) -> None:
+        self.memory_bytes = memory_bytes
+        self._lock = threading.Lock()
+        self._proc: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.starts = 0  # how many children it has started (a test sees a killed one replaced)
 
-def _context() -> ForkServerContext | SpawnContext:
-    if sys.platform.startswith("linux"):
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
-        return ctx
-    return multiprocessing.get_context("spawn")
+    def start(self) -> None:
+        with self._lock:
+            self._ensure()
+
+    def _ensure(self) -> Connection:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            return self._conn
+        self._stop()
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_serve, args=(child, self.memory_bytes), name="explorer-chat-template",
+                           daemon=True)
+        try:
+            proc.start()
+        except OSError as e:
+            parent.close()
+            raise ChatTemplateError(f"could not start a process to render the chat template: {e}") from e
+        finally:
+            child.close()
+        self._proc, self._conn = proc, parent
+        self.starts += 1
+        return parent
+
+    def _stop(self) -> None:
+        conn, proc = self._conn, self._proc
+        self._conn = self._proc = None
+        if conn is not None:
+            conn.close()
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            with contextlib.suppress(ValueError):
+                proc.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def render(self, template: str, messages: list[dict[str, str]], *, enable_thinking: bool | None,
+               add_generation_prompt: bool = True, variables: Mapping[str, Any] | None = None,
+               limits: RenderLimits | None = None) -> str:
+        """`templates.render_prompt` in the child within `limits`; ChatTemplateError on any failure.
+
+        Even the compile happens in the child: Jinja folds constant expressions such as ``'x'*10**9``
+        then."""
+        limits = limits or RenderLimits(memory_bytes=self.memory_bytes)
+        context: dict[str, Any] = dict(variables or {})
+        context["messages"] = messages
+        context["add_generation_prompt"] = add_generation_prompt
+        if enable_thinking is not None:
+            context["enable_thinking"] = enable_thinking
+        with self._lock:
+            conn = self._ensure()
+            try:
+                conn.send((template, context, limits.max_prompt_bytes))
+                if not conn.poll(limits.seconds):
+                    self._stop()
+                    raise ChatTemplateTimeout(f"the model's chat template did not finish in {limits.seconds:g} s")
+                kind, text = conn.recv()
+            except (EOFError, OSError):
+                code = self._proc.exitcode if self._proc is not None else None
+                self._stop()
+                raise ChatTemplateError(f"the chat template's process ended without a prompt "
+                                        f"(exit code {code})") from None
+            if self._proc is not None and kind != "ok":
+                self._proc.join(0.05)  # one that ran out of memory exits after answering
+        if kind != "ok":
+            raise ChatTemplateError(text)
+        return str(text)
+
+    def __enter__(self) -> TemplateRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def render_isolated(template: str, messages: list[dict[str, str]], *, enable_thinking: bool | None,
                     add_generation_prompt: bool = True, variables: Mapping[str, Any] | None = None,
                     limits: RenderLimits | None = None) -> str:
-    """`templates.render_prompt` in a child process within `limits`; ChatTemplateError on any failure.
-
-    It blocks the calling thread for up to `limits.seconds` (never call it on a GUI thread). Even the
-    compile happens in the child: Jinja folds constant expressions such as ``'x'*10**9`` then."""
+    """One render in a renderer of its own (started and ended here): for a one-off; a chat keeps one."""
     limits = limits or RenderLimits()
-    context: dict[str, Any] = dict(variables or {})
-    context["messages"] = messages
-    context["add_generation_prompt"] = add_generation_prompt
-    if enable_thinking is not None:
-        context["enable_thinking"] = enable_thinking
-    ctx = _context()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, template, context, limits), name="explorer-chat-template",
-                       daemon=True)
-    try:
-        proc.start()
-    except OSError as e:
-        parent.close()
-        raise ChatTemplateError(f"could not start a process to render the chat template: {e}") from e
-    finally:
-        child.close()
-    try:
-        if not parent.poll(limits.seconds):
-            raise ChatTemplateTimeout(f"the model's chat template did not finish in {limits.seconds:g} s")
-        try:
-            kind, text = parent.recv()
-        except (EOFError, OSError):
-            proc.join(1)
-            raise ChatTemplateError(f"the chat template's process ended without a prompt "
-                                    f"(exit code {proc.exitcode})") from None
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        with contextlib.suppress(ValueError):
-            proc.close()
-    if kind != "ok":
-        raise ChatTemplateError(text)
-    return str(text)
+    with TemplateRenderer(limits.memory_bytes) as renderer:
+        return renderer.render(template, messages, enable_thinking=enable_thinking,
+                               add_generation_prompt=add_generation_prompt, variables=variables, limits=limits)

@@ -9,6 +9,7 @@ model that does not fit unless --force. Ctrl+C stops the answer being written; a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -19,7 +20,7 @@ from typing import TextIO
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
 from explorer.chat.records import StopReason
-from explorer.chat.sandbox import RenderLimits, prompt_cap
+from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap
 from explorer.chat.stats import format_stats
 from explorer.chat.templates import ChatTemplateError, thinking_mode
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
@@ -76,16 +77,20 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     note(f"{path.name}: {variant.label}, {fit.summary}; thinking {'on' if thinking else 'off'}")
 
     client = EngineClient()
+    renderer = TemplateRenderer()
     previous = signal.getsignal(signal.SIGINT)
     try:
         client.start(path, n_ctx=args.ctx, n_gpu_layers=n_gpu_layers_for(fit), n_threads=args.threads,
                      seed=args.seed)
+        with contextlib.suppress(ChatTemplateError):  # while the model loads; a failure shows at the render
+            renderer.start()
         loaded = _wait_loaded(client, note, dim)
         if loaded is None:
             return 1
         limits = RenderLimits(seconds=TEMPLATE_SECONDS, max_prompt_bytes=prompt_cap(loaded.n_ctx))
         conv = Conversation(client, template=template, variant=variant, thinking=thinking, budget=args.budget,
-                            max_tokens=args.max_tokens, seed=args.seed, n_ctx=loaded.n_ctx, render_limits=limits)
+                            max_tokens=args.max_tokens, seed=args.seed, n_ctx=loaded.n_ctx, render_limits=limits,
+                            renderer=renderer)
         stopping = {"n": 0}
 
         def on_sigint(_sig: int, _frame: object) -> None:
@@ -107,6 +112,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         client.unload()
+        renderer.close()
 
 
 def _wait_loaded(client: EngineClient, note: Callable[[str], None], dim: bool) -> Loaded | None:

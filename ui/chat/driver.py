@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, Signal
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, Message, ThinkingText
 from explorer.chat.records import StopReason
-from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, prompt_cap
+from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap
 from explorer.chat.templates import ChatTemplateError, SamplingPreset
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Crashed
@@ -147,6 +147,7 @@ class PaneDriver(QObject):
         # worker's pipe and process together, instead of waking up to look.
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
         self._client = client_factory()
+        self._renderer = TemplateRenderer()  # the pane's chat templates render in its process
         self._conv: Conversation | None = None
         self._messages: list[Message] = []  # kept across model changes and reloads
         self._info: ModelInfo | None = None
@@ -261,6 +262,7 @@ class PaneDriver(QObject):
         finally:
             with contextlib.suppress(Exception):
                 self._client.unload()
+            self._renderer.close()
             self._wake_r.close()
             with contextlib.suppress(RuntimeError):  # the QObject may be gone at exit
                 self.closed.emit()
@@ -369,6 +371,8 @@ class PaneDriver(QObject):
         self._conv = None
         self._set_state("loading")
         self._client.start(spec.path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads)
+        with contextlib.suppress(ChatTemplateError):  # ready before the first message; a failure shows then
+            self._renderer.start()
         if self._client.pid is not None:
             self.worker_pid.emit(self._client.pid)
 
@@ -383,7 +387,8 @@ class PaneDriver(QObject):
                 if limits is not None and limits.max_prompt_bytes is None:
                     limits = replace(limits, max_prompt_bytes=prompt_cap(ev.n_ctx))
                 self._conv = Conversation(self._client, template=info.template, variant=info.variant,
-                                          thinking=True, n_ctx=ev.n_ctx, render_limits=limits)
+                                          thinking=True, n_ctx=ev.n_ctx, render_limits=limits,
+                                          renderer=self._renderer)
                 self._conv.messages = self._messages
                 self._set_state("ready")
                 self.loaded.emit(ev.load_seconds, ev.n_ctx)
