@@ -33,6 +33,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.chat.conversation import Conversation, Finished
+from explorer.chat.sandbox import TemplateRenderer
 from explorer.chat.templates import NON_THINKING_PRESET, render_prompt
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Done, Tokens, rss_bytes
@@ -81,9 +82,10 @@ def plain_server(conn: Connection, path: str, n_ctx: int, threads: int) -> None:
         conn.send({"n": n, "ttft": t_first - t0, "tps": tps})
 
 
-def app_round(client: EngineClient, template: str | None, max_tokens: int, seed: int) -> dict[str, float]:
+def app_round(client: EngineClient, renderer: TemplateRenderer, template: str | None, max_tokens: int,
+              seed: int) -> dict[str, float]:
     conv = Conversation(client, template=template, variant=Variant.HYBRID, thinking=False,
-                        sampling=NON_THINKING_PRESET, max_tokens=max_tokens, seed=seed)
+                        sampling=NON_THINKING_PRESET, max_tokens=max_tokens, seed=seed, renderer=renderer)
     t0 = time.perf_counter()
     conv.send(PROMPT)
     t_first: float | None = None
@@ -149,7 +151,8 @@ def main() -> None:
     assert parent.recv() == "loaded"
 
     # Warm both up once (page cache, first-touch allocations), then alternate.
-    app_round(client, template, 16, 0)
+    renderer = TemplateRenderer()  # as a chat pane has: the template renders in its own process
+    app_round(client, renderer, template, 16, 0)
     # The plain loop gets the very text the app sends to llama.cpp (the chat template applied), so both
     # sides decode with the same number of tokens in the KV cache.
     rendered = render_prompt(template, [{"role": "user", "content": PROMPT}], enable_thinking=False)
@@ -162,7 +165,7 @@ def main() -> None:
         if r % 2:
             parent.send((rendered, args.tokens, 1000 + r))
             plain_runs.append(parent.recv())
-        app_runs.append(app_round(client, template, args.tokens, 1000 + r))
+        app_runs.append(app_round(client, renderer, template, args.tokens, 1000 + r))
         if not r % 2:
             parent.send((rendered, args.tokens, 1000 + r))
             plain_runs.append(parent.recv())
@@ -172,6 +175,7 @@ def main() -> None:
     plain.join(10)
 
     stops = [stop_latency(client) for _ in range(5)]
+    renderer.close()
     client.unload()
     time.sleep(1.0)
     avail_after = psutil.virtual_memory().available
