@@ -18,6 +18,7 @@ import os
 import sys
 from importlib.abc import MetaPathFinder
 from pathlib import Path
+from typing import Any
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
@@ -186,3 +187,16 @@ def make_catalog() -> Catalog:
 @pytest.fixture
 def fake_catalog() -> Catalog:
     return make_catalog()
+
+
+@pytest.fixture
+def view(qtbot: Any) -> Any:
+    """A shown chat transcript (ui.chat.transcript.TranscriptView), 420 x 500: the transcript tests' view.
+    Qt is imported here, not at the top, so this file stays importable without it."""
+    from ui.chat.transcript import TranscriptView
+
+    v = TranscriptView()
+    qtbot.addWidget(v)
+    v.resize(420, 500)
+    v.show()
+    return v

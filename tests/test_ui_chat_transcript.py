@@ -122,14 +122,6 @@ def test_thought_text() -> None:
 # --- the view ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def view(qtbot) -> TranscriptView:
-    v = TranscriptView()
-    qtbot.addWidget(v)
-    v.resize(420, 500)
-    v.show()
-    return v
-
 
 def code_blocks(doc: QTextDocument) -> list[str]:
     """The lines of the fenced code blocks."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import pytest
 from chat_helpers import assert_looks_uncut
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QTextDocument, QWheelEvent
@@ -18,14 +17,6 @@ from ui.chat.transcript import TranscriptView
 
 LONG = "".join(f" word{i % 17}" for i in range(300)).strip()  # one paragraph, many lines at 420 px
 
-
-@pytest.fixture
-def view(qtbot: Any) -> TranscriptView:
-    v = TranscriptView()
-    qtbot.addWidget(v)
-    v.resize(420, 500)
-    v.show()
-    return v
 
 
 def pieces(text: str, n: int = 40) -> list[str]:

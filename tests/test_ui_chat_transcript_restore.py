@@ -6,22 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from explorer.chat.conversation import Message, MessageStats
 from explorer.chat.stats import format_stats
 from ui.chat.transcript import AssistantMessage, TranscriptView, UserBubble
-
-
-@pytest.fixture
-def view(qtbot: Any) -> TranscriptView:
-    v = TranscriptView()
-    qtbot.addWidget(v)
-    v.resize(420, 500)
-    v.show()
-    return v
 
 
 def long_conversation(turns: int = 40) -> list[Message]:
