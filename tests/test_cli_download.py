@@ -41,7 +41,7 @@ def test_corrupt_download_fails_with_a_message(hub: HubServer, tmp_path: Path,  
 def test_a_file_name_leaving_the_cache_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["download", "Qwen/X", "../../x.gguf", "--cache-dir", str(tmp_path)], out=io.StringIO())
     assert code == 2
-    assert "would leave the download folder" in capsys.readouterr().err
+    assert "refusing the file name '../../x.gguf' from the Hub: path escapes its folder" in capsys.readouterr().err
 
 
 def test_a_malformed_repo_id_is_refused_in_one_line(tmp_path: Path) -> None:
