@@ -2,6 +2,8 @@
 """Start the real app window, wait until the hardware and the fits are shown, save a PNG, exit.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py out.png
+    ... scripts/screenshot.py docs/chat.png --chat "Why is the sky blue?"      # two panes answering
+    ... scripts/screenshot.py docs/downloads.png --downloads --height 600     # staged job states
 
 The services are the default ones (this machine, the shipped catalog); QWEN3_EXPLORER_MODELS and the
 XDG variables apply as in the app. Exits 1 when the window did not fill in within --timeout.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -21,10 +25,55 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb;offscreen")
 
 from PySide6.QtCore import QTimer
 
+from explorer.store.download_types import Progress, State
 from explorer.store.library import LocalModel
 from ui.app import create_app
 from ui.main_window import MainWindow
 from ui.services import default_services
+
+GIB = 1024**3
+
+
+class StagedDownloads:
+    """A downloader that reports the states it is told to (the README picture's queue); it fetches nothing."""
+
+    def __init__(self) -> None:
+        self.report: Callable[[Progress], None] = lambda p: None
+        self.next_job = 0
+
+    def __call__(self, on_progress: Callable[[Progress], None]) -> StagedDownloads:
+        self.report = on_progress
+        return self
+
+    def enqueue(self, repo: str, files: Sequence[str]) -> int:
+        self.next_job += 1
+        return self.next_job
+
+    def pause(self, job_id: int) -> None: ...
+    def resume(self, job_id: int) -> None: ...
+    def cancel(self, job_id: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def stage_downloads(window: MainWindow, staged: StagedDownloads) -> None:
+    """Four jobs in four states, with the messages the real manager sends."""
+    panel = window.downloads_panel
+    window.tabs.setCurrentWidget(panel)
+    jobs = [
+        ("Qwen/Qwen3-32B-GGUF", "Qwen3-32B-Q8_0.gguf", "Qwen3-32B  ·  Q8_0",
+         State.FAILED, 0, 34.8e9, 0.0, "not enough disk space: 32.4 GiB still to download (1 file), 18.7 GiB free "
+                                       "in /root/.cache/huggingface/hub"),
+        ("Qwen/Qwen3-8B-GGUF", "Qwen3-8B-Q4_K_M.gguf", "Qwen3-8B  ·  Q4_K_M",
+         State.RUNNING, 2.22 * GIB, 5.0e9, 36.8 * 2**20, ""),
+        ("unsloth/Qwen3-4B-Instruct-2507-GGUF", "Qwen3-4B-Instruct-2507-Q4_K_M.gguf",
+         "Qwen3-4B-Instruct-2507  ·  Q4_K_M", State.PAUSED, 739 * 2**20, 2.5e9, 0.0,
+         "paused; resume continues where it stopped"),
+        ("Qwen/Qwen3-0.6B-GGUF", "Qwen3-0.6B-Q8_0.gguf", "Qwen3-0.6B  ·  Q8_0", State.DONE, 762 * 2**20, 762 * 2**20,
+         0.0, "1 file(s) verified"),
+    ]
+    for repo, file, title, state, done, total, speed, message in reversed(jobs):  # the newest shows on top
+        job = panel.enqueue(repo, (file,), title=title, subtitle=f"{repo}  ·  {file}")
+        staged.report(Progress(job, state, int(done), int(total), speed, file, message))
 
 
 def main() -> int:
@@ -37,12 +86,18 @@ def main() -> int:
     parser.add_argument("--linger", type=float, default=0.0,
                         help="keep the window open this many seconds after saving (for an X screenshot)")
     parser.add_argument("--chat", metavar="PROMPT", help="show the Chat tab: send PROMPT to two panes")
+    parser.add_argument("--downloads", action="store_true",
+                        help="show the Downloads tab with four staged jobs (failed, running, paused, done)")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
 
     app = create_app([sys.argv[0]])
-    window = MainWindow(default_services())
+    services = default_services()
+    staged = StagedDownloads()
+    if args.downloads:
+        services = replace(services, downloads=staged)
+    window = MainWindow(services)
     window.resize(args.width, args.height)
     window.show()
     state = {"rc": 1}
@@ -60,6 +115,10 @@ def main() -> int:
         if args.ctx and window.models_tab.ctx != args.ctx:
             window.models_tab.set_context(args.ctx)
             return
+        if args.downloads:
+            stage_downloads(window, staged)
+            QTimer.singleShot(600, grab)
+            return
         if args.chat:
             if window.tabs.currentWidget() is not window.chat_tab:
                 window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
@@ -67,7 +126,7 @@ def main() -> int:
         QTimer.singleShot(400, grab)  # let layouts settle and paint
 
     def on_models(models: list[LocalModel]) -> None:
-        if not args.chat or window.chat_tab.run is not None or window.chat_tab.session_id is not None:
+        if not args.chat or window.chat_tab.running or window.chat_tab.session_id is not None:
             return
         match = [m for m in models if args.model in m.path.name]
         if not match:
