@@ -16,7 +16,6 @@ listing is read, and counted in the result.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import functools
 import json
 import queue
@@ -165,6 +164,8 @@ def retry_after(exc: BaseException) -> float | None:
     value = str(getattr(response, "headers", {}).get("Retry-After", "") or "").strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # here: only a 429 with a date needs it (9 ms at start-up otherwise)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
