@@ -1,10 +1,10 @@
-"""explorer.chat.fim: the FIM token lookup and prompt order, without a model."""
+"""explorer.gguf.fim: the FIM token lookup and prompt order, without a model."""
 
 from __future__ import annotations
 
 import pytest
 
-from explorer.chat.fim import (
+from explorer.gguf.fim import (
     FIM_MIDDLE,
     FIM_PREFIX,
     FIM_STOPS,

@@ -21,7 +21,7 @@ from explorer.gguf.reader import (
     read_shape,
     split_siblings,
 )
-from explorer.testing.models import FIT_MODELS, TEST_MODELS, ensure_model, template_text
+from explorer.testing.models import FIT_MODELS, MERGES, SPECIAL_TOKENS, TEST_MODELS, ensure_model, template_text
 
 
 @pytest.mark.parametrize("name", [*TEST_MODELS, "qwen3moe-fit-q8_0"])
@@ -42,7 +42,7 @@ def test_shape_of_a_dense_model() -> None:
     assert shape.head_dim_k == shape.head_dim_v == 16
     assert shape.file_type == "Q8_0"
     assert shape.exact and not shape.tied_embeddings and not shape.is_moe
-    assert shape.n_vocab == 267
+    assert shape.n_vocab == 256 + len(MERGES) + len(SPECIAL_TOKENS) == 273  # bytes, merges, chat and FIM tokens
     # file = header + tensor data; the tensor data is what the shape adds up
     assert 0 < shape.file_bytes - shape.weights_bytes < 64 * 1024
 

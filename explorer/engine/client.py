@@ -143,7 +143,8 @@ class EngineClient:
 
     def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
                  top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
-                 stop: list[str] | None = None) -> None:
+                 stop: list[str] | None = None, raw: bool = False, fim: tuple[str, str] | None = None,
+                 presence_penalty: float = 0.0, repeat_penalty: float = 1.0) -> None:
         """Send a generation request (returns at once); results come as Tokens... then Done."""
         if self._conn is None or self._ended:
             self._pending.append(Done(request_id, "error", 0, 0, 0.0, 0.0, "no model is loaded"))
@@ -152,7 +153,7 @@ class EngineClient:
         if flag is not None:
             flag.clear()  # here, not in the worker, so a stop() right after generate() is not lost
         req = GenerateRequest(request_id, prompt, max_tokens, temperature, top_p, top_k, min_p, seed,
-                              tuple(stop or ()))
+                              tuple(stop or ()), raw, fim, presence_penalty, repeat_penalty)
         try:
             self._conn.send(req)
         except (OSError, ValueError):

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from explorer.gguf.fim import FimUnsupported, fim_prompt, find_fim_tokens
 from explorer.hardware.cores import physical_cores
 
 FLUSH_SECONDS = 0.03
@@ -35,6 +36,7 @@ DoneReason = Literal["stop", "length", "stopped", "error"]
 class Loaded:
     load_seconds: float
     n_ctx: int
+    fim: bool = False  # the vocabulary has the fill-in-the-middle tokens
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Done:
     ttft_s: float
     tokens_per_s: float
     message: str = ""  # why, for reason="error"
+    prompt_eval_tokens: int = 0  # prompt tokens llama.cpp evaluated (the rest came from its KV cache)
+    prompt_eval_s: float = 0.0  # the time it took (prompt processing, "prefill")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,11 @@ Event = LoadProgress | Loaded | LoadFailed | Tokens | Done | Crashed
 
 @dataclass(frozen=True)
 class GenerateRequest:
+    """What to generate from. `prompt` is tokenized with special tokens parsed (a rendered chat
+    template), or as plain text when `raw` (free-form: the text as typed, the tokenizer's own BOS
+    only). `fim` (prefix, suffix) asks for the middle: the prompt is built from the vocabulary's FIM
+    token ids and `prompt` is ignored. Temperature 0 is greedy."""
+
     request_id: str
     prompt: str
     max_tokens: int
@@ -89,6 +98,10 @@ class GenerateRequest:
     min_p: float
     seed: int
     stop: tuple[str, ...] = field(default_factory=tuple)
+    raw: bool = False
+    fim: tuple[str, str] | None = None
+    presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -212,7 +225,7 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
     except Exception as exc:
         conn.send(LoadFailed(_load_error(exc, log)))
         return
-    conn.send(Loaded(load_seconds=time.perf_counter() - t0, n_ctx=int(llm.n_ctx())))
+    conn.send(Loaded(load_seconds=time.perf_counter() - t0, n_ctx=int(llm.n_ctx()), fim=_has_fim(llm)))
     while True:
         try:
             msg = conn.recv()
@@ -222,6 +235,33 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
             return
         if isinstance(msg, GenerateRequest):
             _generate(llm, conn, stop_flag, msg)
+
+
+def token_id(llm: Any, text: str) -> int | None:
+    """The id of the special token spelled `text` in the model's vocabulary, None if it has none."""
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    if len(ids) != 1 or llm.detokenize(ids, special=True).decode("utf-8", "replace") != text:
+        return None
+    return int(ids[0])
+
+
+def _has_fim(llm: Any) -> bool:
+    try:
+        find_fim_tokens(lambda text: token_id(llm, text))
+    except FimUnsupported:
+        return False
+    return True
+
+
+def prompt_tokens(llm: Any, req: GenerateRequest) -> tuple[list[int], frozenset[int]]:
+    """The prompt's token ids for `req`, and the extra ids that end its generation (FIM's stop set).
+    FimUnsupported when a FIM request meets a vocabulary without the FIM tokens."""
+    if req.fim is not None:
+        fim = find_fim_tokens(lambda text: token_id(llm, text))
+        prefix, suffix = (llm.tokenize(part.encode("utf-8"), add_bos=False, special=False) for part in req.fim)
+        bos = llm.tokenize(b"", add_bos=True, special=False)  # [BOS] where the GGUF asks for one, else []
+        return fim_prompt(fim, prefix, suffix, bos=bos[0] if bos else None), fim.stops
+    return llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=not req.raw), frozenset()
 
 
 def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> None:
@@ -234,6 +274,8 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
 
     def done(reason: DoneReason, message: str = "") -> None:
         now = time.perf_counter()
+        perf = llama_cpp.llama_perf_context(llm.ctx) if t_first is not None else None
+        evaluated = int(perf.n_p_eval) if perf is not None else 0
         ttft = (t_first - t_start) if t_first is not None else 0.0
         if n_tokens > 1 and t_first is not None and now > t_first:
             tps = (n_tokens - 1) / (now - t_first)
@@ -241,11 +283,16 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
             tps = 1 / ttft
         else:
             tps = 0.0
-        conn.send(Done(req.request_id, reason, n_prompt, n_tokens, ttft, tps, message))
+        conn.send(Done(req.request_id, reason, n_prompt, n_tokens, ttft, tps, message,
+                       evaluated, float(perf.t_p_eval_ms) / 1000 if perf is not None and evaluated else 0.0))
 
     try:
-        prompt_tokens = llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
-        n_prompt = len(prompt_tokens)
+        try:
+            tokens, stop_ids = prompt_tokens(llm, req)
+        except FimUnsupported as exc:
+            done("error", str(exc))
+            return
+        n_prompt = len(tokens)
         room = int(llm.n_ctx()) - n_prompt
         if room <= 0:
             done("error", f"the conversation has {n_prompt} tokens, more than the {llm.n_ctx()} the context holds: "
@@ -273,11 +320,13 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
                 text, pending_tokens = text[cut:], 0
                 last_send = time.perf_counter()
 
-        for token in llm.generate(prompt_tokens, top_k=req.top_k, top_p=req.top_p, min_p=req.min_p,
-                                  temp=req.temperature, repeat_penalty=1.0):
+        llama_cpp.llama_perf_context_reset(llm.ctx)  # its prompt counters then tell this prompt's prefill
+        for token in llm.generate(tokens, top_k=req.top_k, top_p=req.top_p, min_p=req.min_p,
+                                  temp=req.temperature, repeat_penalty=req.repeat_penalty,
+                                  presence_penalty=req.presence_penalty):
             if t_first is None:
                 t_first = time.perf_counter()
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
+            if llama_cpp.llama_vocab_is_eog(vocab, token) or token in stop_ids:
                 reason = "stop"
                 break
             n_tokens += 1

@@ -26,8 +26,11 @@ from gguf.quants import quantize
 
 from explorer.paths import test_models_dir
 
-GENERATOR_VERSION = 1
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+GENERATOR_VERSION = 2  # 2: the FIM tokens
+CHAT_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>")
+# Every Qwen3 vocabulary has these (Coder models are trained to use them); control tokens in a GGUF.
+FIM_TOKENS = ("<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>")
+SPECIAL_TOKENS = CHAT_TOKENS + FIM_TOKENS
 MERGES = ("Ġ t", "h e", "i n", "Ġ a", "e r", "o n")
 
 TEMPLATE_FILES = {
@@ -55,6 +58,7 @@ class TinyModelSpec:
     head_dim: int = 16
     n_ff: int = 128
     n_vocab: int = 0  # 0: just the byte vocabulary + merges + special tokens; more pads it
+    fim_tokens: bool = True  # False: a vocabulary without the FIM tokens (not a Qwen3 one)
     ctx_train: int = 4096
     n_expert: int = 0
     n_expert_used: int = 0
@@ -157,15 +161,16 @@ def _byte_tokens() -> list[str]:
     return [out[b] for b in range(256)]
 
 
-def vocabulary(n_vocab: int = 0) -> tuple[list[str], list[int], list[str]]:
+def vocabulary(n_vocab: int = 0, *, fim: bool = True) -> tuple[list[str], list[int], list[str]]:
     """(tokens, token types, merges): bytes, merged pairs, optional padding, special tokens last."""
+    special = SPECIAL_TOKENS if fim else CHAT_TOKENS
     tokens = _byte_tokens() + [m.replace(" ", "") for m in MERGES]
     types = [int(TokenType.NORMAL)] * len(tokens)
-    pad = max(0, n_vocab - len(tokens) - len(SPECIAL_TOKENS))
+    pad = max(0, n_vocab - len(tokens) - len(special))
     tokens += [f"[PAD{i}]" for i in range(pad)]
     types += [int(TokenType.USER_DEFINED)] * pad
-    tokens += list(SPECIAL_TOKENS)
-    types += [int(TokenType.CONTROL)] * len(SPECIAL_TOKENS)
+    tokens += list(special)
+    types += [int(TokenType.CONTROL)] * len(special)
     return tokens, types, list(MERGES)
 
 
@@ -207,7 +212,7 @@ def write_model(spec: TinyModelSpec, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     rng = np.random.default_rng(spec.seed)
-    tokens, types, merges = vocabulary(spec.n_vocab)
+    tokens, types, merges = vocabulary(spec.n_vocab, fim=spec.fim_tokens)
     n_vocab = len(tokens)
     arch = spec.arch
 

@@ -61,7 +61,7 @@ from explorer.testing.models import (
     spec_filename,
 )
 
-SCRIPT_VERSION = 2
+SCRIPT_VERSION = 3  # 3: the FIM tokens; <|fim_middle|> leads into the answer
 
 DEFAULT_THINKING = (
     "The user wants to know why the sky is blue. Sunlight holds every colour, and air molecules are far "
@@ -278,6 +278,9 @@ def _build(spec: ScriptedSpec) -> _Built:
     else:
         embd[chain] = np.linalg.qr(frame)[0]
     embd /= np.linalg.norm(embd, axis=1, keepdims=True)
+    # A fill-in-the-middle prompt ends with <|fim_middle|>: the same row as the thinking-off entry, so
+    # the model writes the answer as the middle (and ends it with <|im_end|>).
+    embd[special["<|fim_middle|>"]] = embd[entry_off]
     # RMSNorm turns a unit row e into sqrt(d)·e; the successor's output row is its predecessor's
     # embedding, so the right logit is LOGIT_TARGET and a wrong one LOGIT_TARGET·cos(e, e').
     output = np.zeros((n_vocab, d))
