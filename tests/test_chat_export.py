@@ -9,7 +9,7 @@ from test_transcripts import ANSWER, THINKING, make_session
 from explorer.chat.conversation import MessageStats
 from explorer.chat.export import stats_line, to_json, to_markdown
 from explorer.chat.markdown import close_open_fence
-from explorer.chat.stats import format_stats, stats_from_dict
+from explorer.chat.stats import format_stats
 from explorer.chat.transcripts import validate_session
 
 
@@ -98,12 +98,12 @@ def test_format_stats_wording() -> None:
 def test_the_export_words_saved_stats_as_the_app_does() -> None:
     stats = MessageStats(0.5, 20.0, 30, 30, "error", True, 10, "the worker crashed (SIGSEGV)")
     saved = json.loads(json.dumps(stats.__dict__))
-    assert stats_from_dict(saved) == stats
+    assert MessageStats.from_json(saved) == stats
     assert stats_line(saved) == format_stats(stats)
 
 
 def test_damaged_saved_stats_read_as_defaults() -> None:
     raw = {"ttft_s": "fast", "tokens_per_s": float("nan"), "n_tokens": 7.9, "thinking_tokens": True,
            "stop_reason": 3, "budget_forced": "yes", "unknown": 1}
-    assert stats_from_dict(raw) == MessageStats(n_tokens=7)
+    assert MessageStats.from_json(raw) == MessageStats(n_tokens=7)
     assert stats_line(raw) == "7 tokens · end of answer"

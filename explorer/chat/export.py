@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from explorer.chat.markdown import close_open_fence
-from explorer.chat.stats import format_stats, stats_from_dict
+from explorer.chat.records import MessageStats
+from explorer.chat.stats import format_stats
 from explorer.chat.templates import thinking_mode
 from explorer.gguf.variant import Variant
 
@@ -73,7 +74,7 @@ def settings_line(settings: dict[str, Any]) -> str:
 
 def stats_line(stats: Mapping[str, Any]) -> str:
     """A saved message's stats (a dict) in the words of `explorer.chat.stats.format_stats`."""
-    return format_stats(stats_from_dict(stats))
+    return format_stats(MessageStats.from_json(stats))
 
 
 def fenced(text: str, info: str = "text") -> str:

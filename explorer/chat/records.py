@@ -17,6 +17,7 @@ fields); optional fields that are missing or of another type take their defaults
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -69,16 +70,20 @@ class MessageStats:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MessageStats:
-        kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        """Saved stats, maybe from an older or edited file: a field of the wrong type (or a number that
+        is not finite) reads as its default, unknown keys are ignored."""
         kept: dict[str, Any] = {}
-        for name, kind in kinds.items():
-            value = data.get(name)
-            if name == "stop_reason":
-                kept[name] = StopReason.parse(value if value is not None else "stop")
-            elif kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-                kept[name] = float(value)
-            elif isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
-                kept[name] = value
+        for f in fields(cls):
+            value, default = data.get(f.name), getattr(cls(), f.name)
+            if f.name == "stop_reason":
+                kept[f.name] = StopReason.parse(value) if isinstance(value, str) else StopReason.STOP
+            elif isinstance(default, bool):
+                kept[f.name] = value is True
+            elif isinstance(default, (int, float)):
+                number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                kept[f.name] = type(default)(value) if number and value is not None else default
+            elif isinstance(value, str):
+                kept[f.name] = value
         return cls(**kept)
 
 

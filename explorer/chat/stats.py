@@ -10,13 +10,9 @@ always there.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import fields
+from explorer.chat.records import MessageStats
 
-from explorer.chat.conversation import MessageStats
-
-__all__ = ["STOP_TEXT", "format_duration", "format_stats", "format_tokens_per_s", "stats_from_dict"]
+__all__ = ["STOP_TEXT", "format_duration", "format_stats", "format_tokens_per_s"]
 
 STOP_TEXT = {"stop": "end of answer", "length": "max tokens reached", "stopped": "stopped", "error": "error"}
 
@@ -53,26 +49,3 @@ def format_stats(stats: MessageStats) -> str:
     if stats.budget_forced:
         parts.append("thinking budget reached")
     return " · ".join(parts)
-
-
-def _number(value: object, kind: type[float] | type[int]) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return kind(0)
-    return kind(value)
-
-
-def stats_from_dict(raw: Mapping[str, object]) -> MessageStats:
-    """A saved message's stats (`asdict(MessageStats)`, maybe from an older or edited file): fields of
-    the wrong type read as their defaults, unknown ones are ignored."""
-    stats = MessageStats()
-    for f in fields(MessageStats):
-        if f.name not in raw:
-            continue
-        value, default = raw[f.name], getattr(stats, f.name)
-        if isinstance(default, bool):
-            setattr(stats, f.name, value is True)
-        elif isinstance(default, (int, float)):
-            setattr(stats, f.name, _number(value, type(default)))
-        elif isinstance(value, str):
-            setattr(stats, f.name, value)
-    return stats
