@@ -37,9 +37,10 @@ def test_markdown_has_every_pane() -> None:
     assert ANSWER.strip() in md  # the answer's Markdown, code block included, as it is
     assert "Sunlight scatters off air molecules — café-short answer." in md
     assert "<details><summary>Thinking (40 tokens)</summary>" in md
-    assert "*first token in 20 ms · 412 tok/s · 96 tokens (40 thinking) · end of answer*" in md
-    assert "*first token in 20 ms · 412 tok/s · 12 tokens · end of answer*" in md
-    assert ("*first token in 500 ms · 20 tok/s · 30 tokens (30 thinking) · error: the worker crashed (SIGSEGV) · "
+    assert "*first token in 20 ms · 412 tok/s · 96 tokens (40 thinking) · prompt 12 tokens · end of answer*" in md
+    assert "*first token in 20 ms · 412 tok/s · 12 tokens · prompt 12 tokens · end of answer*" in md
+    assert ("*first token in 500 ms · 20 tok/s · 30 tokens (30 thinking) · prompt 10 tokens · "
+            "error: the worker crashed (SIGSEGV) · "
             "thinking budget reached*") in md
     assert "<details><summary>Thinking (30 tokens)</summary>\n\n```text\nSome thought\n```\n\n</details>" in md
 

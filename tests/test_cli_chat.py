@@ -50,7 +50,7 @@ def test_plain_text_goes_to_stdout_thinking_to_stderr(capsys: pytest.CaptureFixt
     assert code == 0
     assert out.getvalue().strip() == DEFAULT_ANSWER.strip()
     err = capsys.readouterr().err
-    assert DEFAULT_THINKING in err and "thinking) · end of answer" in err
+    assert DEFAULT_THINKING in err and "thinking) · prompt 12 tokens at " in err and "tok/s · end of answer" in err
 
 
 def test_a_model_that_does_not_fit_is_refused_without_force(monkeypatch: pytest.MonkeyPatch,

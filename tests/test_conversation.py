@@ -45,7 +45,7 @@ class FakeEngine:
 
     def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
                  top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
-                 stop: list[str] | None = None) -> None:
+                 stop: list[str] | None = None, **_: object) -> None:
         self.calls.append((request_id, prompt, max_tokens))
         self._rid, self._left, self._n, self._max = request_id, deque(self.scripts.popleft()), 0, max_tokens
 

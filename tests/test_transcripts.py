@@ -42,7 +42,7 @@ class ScriptedEngine:
 
     def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
                  top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
-                 stop: list[str] | None = None) -> None:
+                 stop: list[str] | None = None, **_: object) -> None:
         batches = self.scripts.pop(0)
         self.events = [Tokens(request_id, text, n) for text, n in batches]
         total = sum(n for _, n in batches)
@@ -307,6 +307,12 @@ def test_a_file_of_the_old_format_opens_and_saves_the_same_fields(tmp_path: Path
     old, new = json.loads(OLD_FILE), json.loads(path.read_text(encoding="utf-8"))
     new["updated"] = old["updated"]
     old["panes"][1]["settings"]["ctx"] = DEFAULT_CHAT_CTX  # the one field the old version could leave out
+    for pane in old["panes"]:  # the fields the pane modes added, as these panes ran (hybrid models chat)
+        pane["settings"].update(mode="chatroom", system="")
+        pane["settings"]["sampling"]["repeat_penalty"] = 1.0
+        for turn in pane["turns"]:
+            if turn["stats"]:
+                turn["stats"].update(prompt_eval_tokens=0, prompt_tokens_per_s=0.0)
     assert new == old
 
 

@@ -30,7 +30,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
-from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneSettings, StopReason
+from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneMode, PaneSettings, StopReason
 from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap, render_isolated
 from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
@@ -39,6 +39,7 @@ from explorer.chat.templates import (
     ThinkingDelta,
     ThinkingParser,
     Turn,
+    app_template,
     history_for_template,
     preset_for,
     render_prompt,
@@ -46,6 +47,7 @@ from explorer.chat.templates import (
     thinking_mode,
 )
 from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
+from explorer.gguf.fim import check_fim_input
 from explorer.gguf.variant import Variant
 
 __all__ = ["AnswerText", "Conversation", "Engine", "EngineError", "Finished", "Message", "MessageStats",
@@ -59,7 +61,8 @@ class Engine(Protocol):
 
     def generate(self, request_id: str, prompt: str, *, max_tokens: int, temperature: float = 0.7,
                  top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
-                 stop: list[str] | None = None) -> None: ...
+                 stop: list[str] | None = None, raw: bool = False, fim: tuple[str, str] | None = None,
+                 presence_penalty: float = 0.0, repeat_penalty: float = 1.0) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -90,14 +93,40 @@ class EngineError:
 Update = Union[ThinkingText, AnswerText, Finished, EngineError]  # noqa: UP007
 
 
+class PlainParser:
+    """Free-form and fill-in-the-middle output: all of it is the answer (no template asked for thinking,
+    so a `<think>` the model writes stays in the text, as written)."""
+
+    in_thinking = False
+    thinking_text = ""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    @property
+    def answer_text(self) -> str:
+        return "".join(self._parts)
+
+    def feed(self, text: str) -> list[AnswerDelta]:
+        if not text:
+            return []
+        self._parts.append(text)
+        return [AnswerDelta(text)]
+
+    def close(self) -> list[AnswerDelta]:
+        return []
+
+
 @dataclass
 class _Gen:
     """The message being generated."""
 
     prompt: str  # the first prompt of this message
-    parser: ThinkingParser
+    parser: ThinkingParser | PlainParser
     thinking_on: bool
     sampling: SamplingPreset
+    plain: bool = False  # free-form: the prompt is the text as typed (no special tokens parsed)
+    fim: tuple[str, str] | None = None  # fill-in-the-middle: (prefix, suffix); the prompt is built from them
     request_id: str = ""
     raw: str = ""  # the output text fed to the parser, over all generations
     held: str = ""  # a trailing "\ufffd" kept from the parser while capped: a character the cap may have split
@@ -113,11 +142,18 @@ class Conversation:
     def __init__(self, client: Engine, *, template: str | None, variant: Variant, thinking: bool,
                  budget: int | None = None, sampling: SamplingPreset | None = None, max_tokens: int = 1024,
                  seed: int = 0, system: str | None = None, n_ctx: int | None = None,
-                 render_limits: RenderLimits | None = None, renderer: TemplateRenderer | None = None) -> None:
+                 render_limits: RenderLimits | None = None, renderer: TemplateRenderer | None = None,
+                 mode: PaneMode | None = None) -> None:
         if budget is not None and budget < 0:
             raise ValueError(f"thinking budget must be >= 0, got {budget}")
+        if sampling is not None:
+            sampling.check()
         self.client = client
-        self.template = template
+        # None: the variant's own (Base models complete free-form text, the others chat).
+        self.prompting = PaneMode(mode) if mode is not None else PaneMode.default_for(Variant(variant))
+        # A chatroom needs a template: a GGUF without one (Base models) gets the one the app supplies.
+        self.template_from_app = template is None and self.prompting is PaneMode.CHATROOM
+        self.template = app_template() if self.template_from_app else template
         self.variant = Variant(variant)
         self.mode = thinking_mode(self.variant)
         self.thinking = thinking
@@ -146,10 +182,24 @@ class Conversation:
     def busy(self) -> bool:
         return self._gen is not None
 
+    def set_system(self, text: str) -> None:
+        """The chatroom's system prompt for the next messages ("" or blank: the template's own default)."""
+        if self.messages and self.messages[0].role == "system":
+            self.messages.pop(0)
+        if text.strip():
+            self.messages.insert(0, Message("system", text))
+
     def send(self, user_text: str) -> None:
-        """Append the user's turn and start generating the answer (results come from `pump`)."""
+        """Append the user's turn and start generating the answer (results come from `pump`).
+
+        Free-form: the text goes to the model exactly as typed, alone (no template, no history)."""
         if self._gen is not None:
             raise RuntimeError("a message is still being generated; stop() it first")
+        if self.prompting is PaneMode.FIM:
+            raise ValueError("a fill-in-the-middle pane sends a prefix and a suffix (send_fim)")
+        if self.prompting is PaneMode.FREE_FORM:
+            self._start_plain(Message("user", user_text), user_text, None)
+            return
         messages = [*self.messages, Message("user", user_text)]
         user_texts = [m.content for m in messages if m.role == "user"]
         thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
@@ -174,6 +224,21 @@ class Conversation:
             max_tokens = gen.cap = self.budget
         self._generate(gen, prompt, max_tokens)
 
+    def send_fim(self, prefix: str, suffix: str) -> None:
+        """Ask for the middle between `prefix` and `suffix` (ValueError when both are empty); the answer
+        is the middle. The model must have the FIM tokens: the engine answers one line if not."""
+        if self._gen is not None:
+            raise RuntimeError("a message is still being generated; stop() it first")
+        check_fim_input(prefix, suffix)
+        self._start_plain(Message("user", prefix, suffix=suffix), "", (prefix, suffix))
+
+    def _start_plain(self, question: Message, prompt: str, fim: tuple[str, str] | None) -> None:
+        self.messages.append(question)
+        gen = _Gen(prompt=prompt, parser=PlainParser(), thinking_on=False,
+                   sampling=self.sampling or preset_for(False), plain=True, fim=fim)
+        self._gen = gen
+        self._generate(gen, prompt, self.max_tokens)
+
     def stop(self) -> None:
         """Stop the current message; it ends (via `pump`) with stop reason "stopped", the partial answer kept."""
         gen = self._gen
@@ -196,8 +261,9 @@ class Conversation:
 
     def record(self) -> ConversationRecord:
         """The settings it runs with and every message so far (a copy: later messages do not change it)."""
+        system = self.messages[0].content if self.messages and self.messages[0].role == "system" else ""
         settings = PaneSettings(thinking=self.thinking, budget=self.budget, sampling=self.sampling,
-                                max_tokens=self.max_tokens, seed=self.seed)
+                                max_tokens=self.max_tokens, seed=self.seed, mode=self.prompting, system=system)
         if self.n_ctx is not None:
             settings.ctx = self.n_ctx
         return ConversationRecord(settings, self.variant, tuple(self.messages))
@@ -218,7 +284,8 @@ class Conversation:
         self.prompts.append(prompt)
         s = gen.sampling
         self.client.generate(gen.request_id, prompt, max_tokens=max_tokens, temperature=s.temperature,
-                             top_p=s.top_p, top_k=s.top_k, min_p=s.min_p, seed=self.seed)
+                             top_p=s.top_p, top_k=s.top_k, min_p=s.min_p, seed=self.seed, raw=gen.plain,
+                             fim=gen.fim, presence_penalty=s.presence_penalty, repeat_penalty=s.repeat_penalty)
 
     def _handle(self, ev: Event) -> list[Update]:
         gen = self._gen
@@ -250,6 +317,9 @@ class Conversation:
             gen.first_done = True
             gen.stats.ttft_s = ev.ttft_s
             gen.stats.prompt_tokens = ev.n_prompt_tokens
+            gen.stats.prompt_eval_tokens = ev.prompt_eval_tokens
+            if ev.prompt_eval_s > 0:
+                gen.stats.prompt_tokens_per_s = ev.prompt_eval_tokens / ev.prompt_eval_s
         if ev.tokens_per_s > 0 and ev.n_tokens > 0:
             gen.gen_seconds += ev.n_tokens / ev.tokens_per_s
             gen.gen_tokens += ev.n_tokens

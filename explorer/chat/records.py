@@ -7,8 +7,11 @@ and writes:
     {"schema": 1, "id": "20261126-054312-ab12", "title": "...", "created": ISO-8601, "updated": ISO-8601,
      "panes": [{"pane": 1, "model": {"label", "path", "variant", "quant"},
                 "settings": {"variant", "thinking", "budget", "sampling", "sampling_is_default",
-                             "max_tokens", "seed", "ctx"},
-                "turns": [{"role", "content", "thinking", "stats"}]}]}
+                             "max_tokens", "seed", "ctx", "mode", "system"},
+                "turns": [{"role", "content", "thinking", "stats", "suffix"}]}]}
+
+("mode" and "system" came with the pane modes, "suffix" with fill-in-the-middle; older files, which
+lack them, read as chatroom without a system prompt.)
 
 `from_json` expects data that `transcripts.validate_session` has checked (types and required
 fields); optional fields that are missing or of another type take their defaults.
@@ -29,6 +32,23 @@ from explorer.gguf.variant import Variant
 SCHEMA = 1
 DEFAULT_MAX_TOKENS = 2048
 RANDOM_SEED = -1  # a pane's seed setting: draw a new seed for each message
+
+
+class PaneMode(str, enum.Enum):
+    """How a pane prompts its model (seed 003's settings, and fill-in-the-middle for Coder models)."""
+
+    CHATROOM = "chatroom"  # through the chat template, with an optional system prompt
+    FREE_FORM = "free-form"  # the text exactly as typed: no template, no special tokens
+    FIM = "fim"  # <|fim_prefix|>PREFIX<|fim_suffix|>SUFFIX<|fim_middle|>, the model writes the middle
+
+    @property
+    def label(self) -> str:
+        return {"chatroom": "Chatroom", "free-form": "Free-form", "fim": "Fill-in-the-middle"}[self.value]
+
+    @classmethod
+    def default_for(cls, variant: Variant | None) -> PaneMode:
+        """Base models are for completion: free-form first; every other variant chats."""
+        return cls.FREE_FORM if variant is Variant.BASE else cls.CHATROOM
 
 
 class StopReason(str, enum.Enum):
@@ -60,6 +80,8 @@ class MessageStats:
     budget_forced: bool = False
     prompt_tokens: int = 0  # of the first generation's prompt
     message: str = ""  # why, for stop_reason ERROR
+    prompt_eval_tokens: int = 0  # of those, the ones llama.cpp evaluated (the rest: its KV cache reused)
+    prompt_tokens_per_s: float = 0.0  # prompt processing (prefill) speed
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop_reason, StopReason):
@@ -90,13 +112,17 @@ class MessageStats:
 @dataclass
 class Message:
     role: str  # "system", "user" or "assistant"
-    content: str  # the answer for the assistant
+    content: str  # the answer for the assistant (fill-in-the-middle: the user's prefix, the middle)
     thinking: str = ""
     stats: MessageStats | None = None  # assistant only
+    suffix: str | None = None  # fill-in-the-middle: the user's suffix
 
     def to_json(self) -> dict[str, Any]:
-        return {"role": self.role, "content": self.content, "thinking": self.thinking,
-                "stats": self.stats.to_json() if self.stats is not None else None}
+        out = {"role": self.role, "content": self.content, "thinking": self.thinking,
+               "stats": self.stats.to_json() if self.stats is not None else None}
+        if self.suffix is not None:
+            out["suffix"] = self.suffix
+        return out
 
     to_dict = to_json  # the name it had before the records
 
@@ -104,9 +130,9 @@ class Message:
     def from_json(cls, data: Mapping[str, Any]) -> Message:
         raw = data.get("stats")
         stats = MessageStats.from_json(raw) if isinstance(raw, Mapping) else None
-        thinking = data.get("thinking")
+        thinking, suffix = data.get("thinking"), data.get("suffix")
         return cls(str(data.get("role", "user")), str(data.get("content", "")),
-                   thinking if isinstance(thinking, str) else "", stats)
+                   thinking if isinstance(thinking, str) else "", stats, suffix if isinstance(suffix, str) else None)
 
 
 @dataclass
@@ -119,6 +145,8 @@ class PaneSettings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     seed: int = RANDOM_SEED
     ctx: int = DEFAULT_CHAT_CTX
+    mode: PaneMode = PaneMode.CHATROOM
+    system: str = ""  # chatroom's system prompt; empty: the template's own default
 
     def to_json(self, variant: Variant | None) -> dict[str, Any]:
         """As saved with the conversation; `sampling` None saves the preset's values (so a transcript
@@ -133,6 +161,8 @@ class PaneSettings:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "ctx": self.ctx,
+            "mode": self.mode.value,
+            "system": self.system,
         }
 
     @classmethod
@@ -150,6 +180,11 @@ class PaneSettings:
             value = data.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(st, key, value)
+        mode = data.get("mode")  # missing in files from before the pane modes: what such a pane ran
+        st.mode = PaneMode(mode) if mode in {m.value for m in PaneMode} else PaneMode.default_for(
+            variant_of(data.get("variant")))
+        system = data.get("system")
+        st.system = system if isinstance(system, str) else ""
         return st
 
 

@@ -1,11 +1,13 @@
 """One line that says how an answer went, worded the same in the app, the CLI and the Markdown export.
 
-    first token in 23 ms · 412 tok/s · 96 tokens (40 thinking) · end of answer
+    first token in 23 ms · 412 tok/s · 96 tokens (40 thinking) · prompt 120 tokens at 1460 tok/s · end of answer
+    first token in 9 ms · 405 tok/s · 30 tokens · prompt 152 tokens (120 cached) at 1380 tok/s · end of answer
     first token in 1.50 s · 8.2 tok/s · 10 tokens · max tokens reached · thinking budget reached
     5 tokens · error: the model process crashed
 
 Figures that were not measured (0) are left out; the token count and why the answer ended are
-always there.
+always there. The prompt's speed is its prefill (what llama.cpp evaluated; a later turn reuses the
+cached start of the conversation, counted apart).
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def format_stats(stats: MessageStats) -> str:
     if stats.thinking_tokens:
         tokens += f" ({stats.thinking_tokens} thinking)"
     parts.append(tokens)
+    if stats.prompt_tokens:
+        prompt = f"prompt {stats.prompt_tokens} tokens"
+        reused = stats.prompt_tokens - stats.prompt_eval_tokens
+        if stats.prompt_eval_tokens and reused > 0:
+            prompt += f" ({reused} cached)"
+        if stats.prompt_tokens_per_s > 0:
+            prompt += f" at {format_tokens_per_s(stats.prompt_tokens_per_s)}"
+        parts.append(prompt)
     stop = STOP_TEXT.get(stats.stop_reason, stats.stop_reason)
     message = " ".join(stats.message.split())
     if stats.stop_reason == "error" and message:

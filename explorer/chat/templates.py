@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any, NoReturn, Union
 
 import jinja2
@@ -358,15 +360,48 @@ is the answer. A block the model closes by itself before the budget is never cut
 
 @dataclass(frozen=True)
 class SamplingPreset:
+    """How the next token is drawn. Temperature 0 is greedy (deterministic); Qwen recommends a presence
+    penalty between 0 and 2 (1.5 for quantized models that repeat themselves); repeat penalty 1 is off."""
+
     temperature: float
     top_p: float
     top_k: int
     min_p: float
     presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+
+    def check(self) -> SamplingPreset:
+        """Itself, or ValueError naming the first value out of range (one line)."""
+        rules = (
+            ("temperature", self.temperature, 0.0, 5.0, "0 is greedy"),
+            ("top-p", self.top_p, 0.0, 1.0, ""),
+            ("top-k", self.top_k, 0, 1_000_000, "0 is off"),
+            ("min-p", self.min_p, 0.0, 1.0, ""),
+            ("presence penalty", self.presence_penalty, -2.0, 2.0, "Qwen suggests 0 to 2"),
+            ("repeat penalty", self.repeat_penalty, 0.0, 5.0, "1 is off"),
+        )
+        for name, value, low, high, hint in rules:
+            if not (isinstance(value, (int, float)) and low <= value <= high) or (name == "top-p" and value == 0):
+                span = f"{low:g} to {high:g}" if name != "top-p" else "above 0, at most 1"
+                raise ValueError(f"{name} must be {span}{f' ({hint})' if hint else ''}, not {value!r}")
+        return self
 
 
 THINKING_PRESET = SamplingPreset(temperature=0.6, top_p=0.95, top_k=20, min_p=0.0)
 NON_THINKING_PRESET = SamplingPreset(temperature=0.7, top_p=0.8, top_k=20, min_p=0.0)
+
+
+APP_TEMPLATE = "qwen3-instruct-2507.jinja"  # Qwen3's ChatML without thinking: for a GGUF that has none
+
+
+@functools.lru_cache(maxsize=1)
+def app_template() -> str:
+    """The chat template the app supplies to a model whose GGUF carries none (Base models): Qwen3's
+    ChatML, as the Instruct-2507 models use it."""
+    try:
+        return (resources.files("qwen3_explorer_assets") / "templates" / APP_TEMPLATE).read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):  # run from a checkout that is not installed
+        return (Path(__file__).resolve().parents[2] / "assets" / "templates" / APP_TEMPLATE).read_text("utf-8")
 
 
 def preset_for(thinking: bool) -> SamplingPreset:
