@@ -14,7 +14,8 @@ and writes:
 lack them, read as chatroom without a system prompt.)
 
 `from_json` expects data that `transcripts.validate_session` has checked (types and required
-fields); optional fields that are missing or of another type take their defaults.
+fields); optional fields that are missing, of another type or out of range (`LIMITS`)
+take their defaults.
 """
 
 from __future__ import annotations
@@ -167,18 +168,16 @@ class PaneSettings:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PaneSettings:
-        st = cls(thinking=bool(data.get("thinking", True)))
-        budget = data.get("budget")
-        st.budget = budget if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 0 else None
-        sampling = data.get("sampling")
-        if isinstance(sampling, Mapping) and not data.get("sampling_is_default", True):
-            try:
-                st.sampling = SamplingPreset(**sampling)
-            except TypeError:
-                st.sampling = None
+        """Saved settings, maybe hand-edited: every value is bounded to what the app can use (`LIMITS`,
+        a sampling whose `SamplingPreset.check` passes); anything else reads as its default."""
+        thinking = data.get("thinking")
+        st = cls(thinking=thinking if isinstance(thinking, bool) else True)
+        st.budget = _whole(data.get("budget"), *LIMITS["budget"])
+        if not data.get("sampling_is_default", True):
+            st.sampling = _sampling(data.get("sampling"))
         for key in ("max_tokens", "seed", "ctx"):
-            value = data.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
+            value = _whole(data.get(key), *LIMITS[key])  # the seed's default is RANDOM_SEED itself
+            if value is not None:
                 setattr(st, key, value)
         mode = data.get("mode")  # missing in files from before the pane modes: what such a pane ran
         st.mode = PaneMode(mode) if mode in {m.value for m in PaneMode} else PaneMode.default_for(
@@ -186,6 +185,45 @@ class PaneSettings:
         system = data.get("system")
         st.system = system if isinstance(system, str) else ""
         return st
+
+
+# What a saved setting may be (inclusive); the seed may also be RANDOM_SEED.
+LIMITS: dict[str, tuple[int, int]] = {
+    "budget": (0, 1_000_000),
+    "max_tokens": (1, 1_000_000),
+    "seed": (0, 2**31 - 1),  # a 32-bit signed int, as llama.cpp and the seed box take it
+    "ctx": (256, 16_777_216),
+}
+
+
+def _whole(value: object, low: int, high: int) -> int | None:
+    """`value` if it is an int (not a bool) within low..high, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    return None
+
+
+def _sampling(data: object) -> SamplingPreset | None:
+    """The saved sampling values as a preset that passes its check; None (Qwen's preset) otherwise."""
+    if not isinstance(data, Mapping) or not set(data) <= {f.name for f in fields(SamplingPreset)}:
+        return None
+    values: dict[str, Any] = {}
+    for f in fields(SamplingPreset):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        if f.name == "top_k":
+            if not isinstance(value, int):
+                return None
+        else:
+            value = float(value)
+        values[f.name] = value
+    try:
+        return SamplingPreset(**values).check()
+    except (TypeError, ValueError):  # a field missing, or a value out of range
+        return None
 
 
 def variant_of(value: object) -> Variant | None:
