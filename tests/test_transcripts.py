@@ -363,6 +363,41 @@ def test_a_file_whose_id_differs_from_its_name_opens_itself(tmp_path: Path) -> N
     assert store.load("other").title == "The other one"
 
 
+@pytest.mark.parametrize("name", ["20261126-054312-ab12 copy.json", "20261126-054312-ab12 (1).json",
+                                  "Kopie von 20261126-054312-ab12.json", ".20261126-054312-ab12.json"])
+def test_a_copy_whose_name_is_not_an_id_saves_to_a_new_file_never_the_original(tmp_path: Path, name: str) -> None:
+    store = ConversationStore(tmp_path)
+    original = store.save(Session.from_json({**make_session(), "title": "original"}))
+    copy = tmp_path / name
+    copy.write_bytes(original.read_bytes())  # a file manager's copy: the same id inside
+    opened = store.open(copy)
+    assert opened.id != "20261126-054312-ab12" and transcripts.check_id(opened.id) == opened.id
+    saved = store.save(replace(opened, title="edited in the copy"))
+    assert saved not in (original, copy) and saved.parent == tmp_path
+    assert json.loads(original.read_text(encoding="utf-8"))["title"] == "original"
+    assert store.open(saved).title == "edited in the copy" and store.open(saved).id == opened.id
+
+
+def test_a_file_from_another_folder_never_saves_over_the_store_s_file_of_that_name(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "store")
+    original = store.save(Session.from_json({**make_session(), "title": "original"}))
+    elsewhere = tmp_path / "downloads" / original.name
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(original.read_bytes())
+    saved = store.save(replace(store.open(elsewhere), title="edited"))
+    assert saved != original and saved.parent == store.folder
+    assert store.load("20261126-054312-ab12").title == "original"
+
+
+def test_a_new_id_for_a_copy_never_names_an_existing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ConversationStore(tmp_path)
+    taken = store.save(Session.from_json(make_session("20261201-000000-0000")))
+    ids = iter(["20261201-000000-0000", "20261201-000000-0001"])
+    monkeypatch.setattr(transcripts, "new_session_id", lambda: next(ids))
+    (tmp_path / "copy of it.json").write_bytes(taken.read_bytes())
+    assert store.open(tmp_path / "copy of it.json").id == "20261201-000000-0001"
+
+
 def test_the_list_reads_only_the_header_of_a_large_file(tmp_path: Path) -> None:
     store = ConversationStore(tmp_path, list_read_bytes=2048)
     session = Session.from_json(make_session("big"))

@@ -229,8 +229,9 @@ class ConversationStore:
         return self.open(self.path_for(session_id))
 
     def open(self, path: Path) -> Session:
-        """The session in `path` (from `list`). It keeps the file's name as its id, so saving it again
-        writes this file, whatever id the file holds."""
+        """The session in `path` (from `list`). Saving it again writes this file, whatever id the file
+        holds: its id is the file's name; or, when that name is no id (a copy such as "... copy.json") or
+        the file is not in this folder, a new id, so a new file, never another conversation's."""
         try:
             data, _ = _read_json(path, self.open_read_bytes, whole=True)
         except FileNotFoundError:
@@ -240,9 +241,26 @@ class ConversationStore:
         except NotAFile as e:
             raise TranscriptError(f"{path}: {e}") from e
         session = Session.from_json(validate_session(data, str(path)))
-        if session.id != path.stem and _ID_RE.fullmatch(path.stem):
-            session = replace(session, id=path.stem)
-        return session
+        own = self._id_of(path)
+        return replace(session, id=own if own is not None else self._new_id())
+
+    def _id_of(self, path: Path) -> str | None:
+        """The id that `save` writes back to `path`; None when no id does (then `path_for(id) != path`)."""
+        stem = path.stem
+        if path.suffix != SUFFIX or not _ID_RE.fullmatch(stem):
+            return None
+        try:
+            same = path.parent.resolve() == self.folder.resolve()
+        except (OSError, RuntimeError):
+            return None
+        return stem if same else None
+
+    def _new_id(self) -> str:
+        """A new id whose file does not exist yet."""
+        while True:
+            session_id = new_session_id()
+            if not os.path.lexists(self.path_for(session_id)):
+                return session_id
 
     def delete(self, session_id: str) -> None:
         """Remove the session's file; deleting one that is already gone is not an error."""
