@@ -9,8 +9,9 @@ import pytest
 
 from explorer.chat.conversation import Conversation
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap, render_isolated
-from explorer.chat.templates import ChatTemplateError, render_prompt
+from explorer.chat.templates import ChatTemplateError, describe_render_error, render_prompt
 from explorer.engine.worker import Event
+from explorer.errors import LIMIT
 from explorer.gguf.variant import Variant
 from explorer.testing.models import template_text
 
@@ -64,6 +65,26 @@ def test_the_sandbox_own_errors_are_one_line() -> None:
     assert "recursed too deeply" in str(failure(RECURSIVE))
     assert "syntax error at line 1" in str(failure("{% if %}"))
     assert str(failure("{{ raise_exception('no tools here') }}")) == "chat template failed: no tools here"
+
+
+LONG_ERRORS = [
+    "{{ raise_exception('x' * 10**7) }}",  # 10 MB in one message
+    "{{ raise_exception('line one\\n' * 10**5) }}",  # many lines
+    "{% set n = 10**7 %}{{ raise_exception(('ab ' * n)|string) }}",
+    "{{ undefined_thing.x" + "y" * 10**5 + " }}",  # a syntax-ish error that quotes a long name
+]
+
+
+@pytest.mark.parametrize("template", LONG_ERRORS)
+def test_a_template_error_message_is_one_bounded_line(template: str) -> None:
+    limit = LIMIT + 1  # the line, or its first LIMIT - 1 characters and "…"
+    e = failure(template, RenderLimits(seconds=10, memory_bytes=512 * 1024**2, max_prompt_bytes=64 * 1024))
+    assert len(str(e)) <= limit, len(str(e))
+    with pytest.raises(ChatTemplateError) as in_process:
+        render_prompt(template, MESSAGES, enable_thinking=None)
+    assert len(str(in_process.value)) <= limit and "\n" not in str(in_process.value)
+    assert len(describe_render_error(ValueError("z" * 10**6))) <= limit
+    assert len(str(ChatTemplateError("w\n" * 10**5))) <= limit and "\n" not in str(ChatTemplateError("a\nb"))
 
 
 def test_in_process_rendering_wraps_every_failure_too() -> None:

@@ -26,6 +26,7 @@ import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from explorer.errors import LIMIT
 from explorer.gguf.variant import Variant
 
 THINK_OPEN = "<think>"
@@ -37,7 +38,23 @@ THINK_CLOSE = "</think>"
 
 
 class ChatTemplateError(ValueError):
-    """The chat template failed to compile or render (or tried something the sandbox forbids)."""
+    """The chat template failed to compile or render (or tried something the sandbox forbids).
+
+    Its message is always one line of at most `explorer.errors.LIMIT` characters (`one_line`): a
+    template chooses what it raises, and may raise megabytes."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(one_line(str(message)))
+
+
+def one_line(text: str, limit: int = LIMIT) -> str:
+    """`text` with its whitespace runs (newlines too) as single spaces, cut to `limit` characters with
+    "…"; only its start is looked at, so a huge text costs no more than a short one."""
+    words = text[: 4 * limit].split()
+    line = " ".join(words)
+    if len(line) <= limit and len(text) <= 4 * limit:
+        return line
+    return line[: max(1, limit - 1)].rstrip() + "…"
 
 
 def _raise_exception(message: str) -> NoReturn:
@@ -111,22 +128,28 @@ def render_prompt(
 
 
 def describe_render_error(e: BaseException) -> str:
-    """One line that says why a template failed to compile or render."""
+    """One line that says why a template failed to compile or render (at most `explorer.errors.LIMIT`
+    characters, see `one_line`)."""
     if isinstance(e, ChatTemplateError):
-        return str(e)
+        return one_line(str(e))
     if isinstance(e, jinja2.exceptions.SecurityError):
-        return f"chat template tried an unsafe operation: {e}"
+        return one_line(f"chat template tried an unsafe operation: {_head(e)}")
     if isinstance(e, jinja2.exceptions.TemplateSyntaxError):
-        return f"chat template has a syntax error at line {e.lineno}: {e.message}"
+        return one_line(f"chat template has a syntax error at line {e.lineno}: {_head(e.message or '')}")
     if isinstance(e, jinja2.exceptions.TemplateError):
-        return f"chat template failed: {' '.join(str(e).split())}"
+        return one_line(f"chat template failed: {_head(e)}")
     if isinstance(e, RecursionError):
         return "chat template failed: it recursed too deeply"
     if isinstance(e, MemoryError):
         return "chat template failed: it ran out of memory"
     if isinstance(e, OverflowError):
-        return f"chat template failed: a number or range too large ({' '.join(str(e).split())})"
-    return f"chat template failed: {type(e).__name__}: {' '.join(str(e).split())}"
+        return one_line(f"chat template failed: a number or range too large ({_head(e)})")
+    return one_line(f"chat template failed: {type(e).__name__}: {_head(e)}")
+
+
+def _head(e: BaseException | str) -> str:
+    """The start of an exception's message: enough for `one_line`, without copying megabytes."""
+    return one_line(str(e), 2 * LIMIT)
 
 
 # ---------------------------------------------------------------------------------------------
