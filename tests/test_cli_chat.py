@@ -10,7 +10,7 @@ import pytest
 from chat_helpers import model_with_template
 from conftest import make_hardware
 
-from explorer.cli import chat as cli_chat
+from explorer.cli import model_run
 from explorer.cli.main import main
 from explorer.hardware import probe as hardware
 from explorer.testing.models import ensure_model
@@ -79,7 +79,7 @@ def test_bad_files_get_a_clear_message(tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_failing_template_is_one_line_not_a_traceback(template: str, says: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli_chat, "TEMPLATE_SECONDS", 0.5)
+    monkeypatch.setattr(model_run, "TEMPLATE_SECONDS", 0.5)
     path = model_with_template("qwen3-tiny-hybrid-q8_0", template, tmp_path)
     assert main(["chat", str(path), "hi", "--threads", "1"], out=io.StringIO()) == 1
     err = capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
+from explorer.cli.args import add_explore_parsers, add_model_args, add_sampling_args
 from explorer.cli.refresh import add_parser as add_refresh_parser
 from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
@@ -25,7 +26,8 @@ from explorer.hardware.probe import probe_hardware
 from explorer.paths import models_dir
 from explorer.units import format_bytes
 
-SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "refresh")
+SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "complete", "fim", "sweep",
+               "refresh")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -91,13 +93,10 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="thinking on (hybrid models; Thinking-2507 always thinks)")
     think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
     p.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
-    p.add_argument("--ctx", type=parse_ctx, default=DEFAULT_CHAT_CTX,
-                   help=f"context length (default {DEFAULT_CHAT_CTX // 1024}k)")
-    p.add_argument("--max-tokens", type=int, default=2048)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
-    p.add_argument("--json", action="store_true", help="one JSON object per message on stdout")
+    p.add_argument("--system", default=None, help="a system prompt (default: the template's own)")
+    add_model_args(p, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
+    add_sampling_args(p)
+    add_explore_parsers(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
 
 
 def _probe(no_llama: bool) -> Hardware:
@@ -301,6 +300,13 @@ def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer.cli import explore  # the engine, jinja2 and the rest: only for these commands
+
+    return {"complete": explore.cmd_complete, "fim": explore.cmd_fim, "sweep": explore.cmd_sweep}[args.command](
+        args, out)
+
+
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.cli import chat as cli_chat  # the engine, jinja2 and the rest: only for this command
 
@@ -334,7 +340,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         build_parser().print_help(stream)
         return 2
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
-                "make-test-models": cmd_make_test_models, "chat": cmd_chat, "refresh": cmd_refresh}
+                "make-test-models": cmd_make_test_models, "chat": cmd_chat, "complete": cmd_explore,
+                "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong

@@ -1,0 +1,169 @@
+"""One local model run from a terminal: what `chat`, `complete`, `fim` and `sweep` share.
+
+`ModelRun.open` checks the file, reads its header, places the layers with the fit estimate (refusing
+a model that does not fit unless forced), starts the engine's worker and the template renderer, and
+waits for the load; every failure is one line on stderr and an exit code. `stream` runs one message
+of a `Conversation` to its end: the answer on stdout, thinking and stats on stderr (dimmed on a
+terminal), or one JSON object with --json. The sampling flags are the same for every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, ThinkingText
+from explorer.chat.records import MessageStats, StopReason
+from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap
+from explorer.chat.stats import format_stats
+from explorer.chat.templates import ChatTemplateError, SamplingPreset, preset_for
+from explorer.cli.args import SAMPLING_FLAGS
+from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.fit.estimate import Verdict, estimate_fit
+from explorer.fit.schedule import n_gpu_layers_for
+from explorer.gguf.model_info import ModelInfo, inspect_model
+from explorer.gguf.reader import GGUFError
+from explorer.gguf.variant import Variant
+
+DIM, RESET = "\033[2m", "\033[0m"
+TEMPLATE_SECONDS = 5.0  # the longest a model's chat template may take to render a prompt
+
+
+
+def sampling_from(args: argparse.Namespace, thinking: bool, **fixed: float) -> SamplingPreset | None:
+    """The preset with the flags given applied (None when none was given); ValueError, one line, when a
+    value is out of range."""
+    given = {name: getattr(args, name) for name, _, _ in SAMPLING_FLAGS if getattr(args, name, None) is not None}
+    given.update(fixed)
+    if not given:
+        return None
+    return replace(preset_for(thinking), **given).check()
+
+
+@dataclass
+class Answer:
+    thinking: str
+    answer: str
+    stats: MessageStats
+
+
+class ModelRun:
+    """One model loaded for a command (see the module's doc); `close` ends the worker and the renderer."""
+
+    def __init__(self, err: TextIO | None = None) -> None:
+        self.err = err or sys.stderr
+        self.dim = self.err.isatty()
+        self.client = EngineClient()
+        self.renderer = TemplateRenderer()
+        self.info: ModelInfo | None = None
+        self.loaded: Loaded | None = None
+
+    def note(self, text: str) -> None:
+        self.err.write(f"{DIM}{text}{RESET}\n" if self.dim else f"{text}\n")
+        self.err.flush()
+
+    def open(self, path: Path, *, ctx: int, threads: int | None, seed: int, force: bool,
+             describe: Callable[[ModelInfo], str] = lambda info: "") -> int:
+        """0 once the model is loaded, else the exit code (the reason is on stderr)."""
+        if not path.is_file():
+            self.note(f"error: no such file: {path}")
+            return 2
+        try:
+            info = inspect_model(path, fallback=Variant.INSTRUCT_2507)
+        except GGUFError as exc:
+            self.note(f"error: {path.name} is not a readable GGUF: {exc}")
+            return 1
+        from explorer.hardware.probe import probe_hardware
+
+        fit = estimate_fit(info.shape, probe_hardware(path.parent), ctx=ctx)
+        if fit.verdict is Verdict.NO_FIT and not force:
+            self.note(f"error: {path.name} at {ctx} tokens of context {fit.summary}. Use a smaller --ctx, "
+                      "or --force to load it anyway.")
+            return 1
+        self.note(f"{path.name}: {info.variant.label}, {fit.summary}{describe(info)}")
+        self.info = info
+        self.client.start(path, n_ctx=ctx, n_gpu_layers=n_gpu_layers_for(fit), n_threads=threads, seed=seed)
+        with contextlib.suppress(ChatTemplateError):  # while the model loads; a failure shows at the render
+            self.renderer.start()
+        self.loaded = self._wait_loaded()
+        return 0 if self.loaded is not None else 1
+
+    def conversation(self, **kw: Any) -> Conversation:
+        """A conversation on the loaded model, its template rendered by this run's renderer."""
+        assert self.info is not None and self.loaded is not None
+        limits = RenderLimits(seconds=TEMPLATE_SECONDS, max_prompt_bytes=prompt_cap(self.loaded.n_ctx))
+        return Conversation(self.client, template=self.info.template, variant=self.info.variant,
+                            n_ctx=self.loaded.n_ctx, render_limits=limits, renderer=self.renderer, **kw)
+
+    def close(self) -> None:
+        self.client.unload()
+        self.renderer.close()
+
+    def _wait_loaded(self) -> Loaded | None:
+        t0 = time.monotonic()
+        while True:
+            for ev in self.client.poll(0.2):
+                if isinstance(ev, LoadProgress):
+                    if self.dim:
+                        self.err.write(f"\r{DIM}loading… {ev.fraction:.0%}{RESET}")
+                elif isinstance(ev, Loaded):
+                    if self.dim:
+                        self.err.write("\r")
+                    self.note(f"loaded in {ev.load_seconds:.1f} s")
+                    return ev
+                elif isinstance(ev, (LoadFailed, Crashed)):
+                    self.note(f"error: {ev.message}")
+                    return None
+            if time.monotonic() - t0 > 600:
+                self.note("error: the model did not load in 10 minutes")
+                return None
+
+    def stream(self, conv: Conversation, start: Callable[[], None], out: TextIO, *, echo: bool) -> Answer | None:
+        """Start a message with `start()` and pump it to its end; with `echo` the thinking goes to stderr
+        and the answer to stdout as they come. None when it could not start (the reason is on stderr)."""
+        try:
+            start()
+        except (ChatTemplateError, ValueError) as exc:  # a rejected template or request: one line
+            self.note(f"error: {exc}")
+            return None
+        thinking: list[str] = []
+        answer: list[str] = []
+        while True:
+            for up in conv.pump(0.1):
+                if isinstance(up, ThinkingText):
+                    thinking.append(up.text)
+                    if echo:
+                        self.err.write(f"{DIM}{up.text}{RESET}" if self.dim else up.text)
+                        self.err.flush()
+                elif isinstance(up, AnswerText):
+                    if echo and not answer and thinking:
+                        self.err.write("\n")
+                    answer.append(up.text)
+                    if echo:
+                        out.write(up.text)
+                        out.flush()
+                elif isinstance(up, Finished):
+                    if echo:
+                        out.write("\n")
+                        out.flush()
+                        self.note(format_stats(up.stats))
+                    return Answer("".join(thinking), "".join(answer), up.stats)
+                elif isinstance(up, EngineError):
+                    self.note(f"error: {up.message}")
+                    return None
+
+
+def write_json(out: TextIO, record: dict[str, Any]) -> None:
+    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def exit_code(answer: Answer | None) -> int:
+    return 1 if answer is None or answer.stats.stop_reason is StopReason.ERROR else 0
