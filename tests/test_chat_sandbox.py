@@ -3,6 +3,8 @@ every failure one line. Small limits keep these fast."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
@@ -149,3 +151,18 @@ def test_one_renderer_process_serves_many_renders_and_replaces_a_killed_or_exhau
             renderer.render(RECURSIVE, MESSAGES, enable_thinking=None, limits=LIMITS)
         assert renderer.render(template, MESSAGES, enable_thinking=False)
         assert renderer.starts == 3  # an ordinary template error keeps the child
+
+
+def test_ctrl_c_in_the_terminal_does_not_end_the_renderer() -> None:
+    """SIGINT to the process group (Ctrl+C in `qwen3-explorer chat`) leaves the renderer serving."""
+    template = template_text("hybrid")
+    assert template is not None
+    with TemplateRenderer() as renderer:
+        assert renderer.render(template, MESSAGES, enable_thinking=True)  # the child is serving now
+        pid = renderer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGINT)
+        for thinking in (False, True):
+            assert renderer.render(template, MESSAGES, enable_thinking=thinking) == render_prompt(
+                template, MESSAGES, enable_thinking=thinking)
+        assert renderer.starts == 1 and renderer.pid == pid

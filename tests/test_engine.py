@@ -90,6 +90,24 @@ def test_load_and_stream(clients: Callable[[], EngineClient]) -> None:
     assert "".join(e.text for e in toks2 if isinstance(e, Tokens)) == text1 and done2.n_tokens == done.n_tokens
 
 
+def test_ctrl_c_in_the_terminal_does_not_end_the_worker(clients: Callable[[], EngineClient]) -> None:
+    """Ctrl+C sends SIGINT to the whole process group: the worker ignores it (the parent stops an answer
+    through its stop flag), so the next message still works."""
+    c = clients()
+    load(c, TINY)
+    assert c.pid is not None
+    for when in ("while it waits for a request", "while it answers (or just after)"):
+        if when.startswith("while it answers"):
+            c.generate("during", PROMPT, max_tokens=64, temperature=0.7, top_p=0.8, top_k=20, min_p=0.0, seed=1)
+        os.kill(c.pid, signal.SIGINT)
+        if when.startswith("while it waits"):
+            c.generate("after", PROMPT, max_tokens=16, temperature=0.7, top_p=0.8, top_k=20, min_p=0.0, seed=1)
+        end = wait_for(c, lambda e: isinstance(e, (Done, Crashed)))[-1]
+        assert isinstance(end, Done), (when, end)
+    _, again = run(c, "next", max_tokens=8)
+    assert again.n_tokens > 0 and c.alive
+
+
 def test_max_tokens_gives_length(clients: Callable[[], EngineClient]) -> None:
     c = clients()
     load(c, BIG, n_ctx=1024)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,7 +91,10 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     """The renderer process: limit its memory once, then render each request until the pipe closes.
 
     A request is (template, context, max_bytes); the answer ("ok", prompt) or ("error", message). After
-    a MemoryError it answers and exits: its heap may be in no state to go on."""
+    a MemoryError it answers and exits: its heap may be in no state to go on. It ignores SIGINT (Ctrl+C
+    in a terminal reaches the whole process group): the parent ends it when it must."""
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(memory_bytes)
     no_memory = _NO_MEMORY.format(memory_bytes // 2**20)
     while True:
@@ -132,6 +136,12 @@ class TemplateRenderer:
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
         self.starts = 0  # how many children it has started (a test sees a killed one replaced)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None else None
 
     def start(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ import codecs
 import contextlib
 import ctypes
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -186,6 +187,22 @@ def _load_progress(llama_cpp: Any, conn: _Conn, stop_flag: _Flag) -> Iterator[No
         lib.llama_model_default_params = original
 
 
+class _UnusedChatFormatter:
+    """Stands in for llama-cpp-python's Jinja2ChatFormatter in the worker. Llama() builds one for every
+    chat template in the file's metadata at load, compiling it outside any sandbox (a template such as
+    ``{{ 'x'*10**9 }}`` took 20 s and 4 GB there, since Jinja folds constants when it compiles). The app
+    never uses llama-cpp-python's chat handlers: it renders templates itself, in its sandbox."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def to_chat_handler(self) -> Any:
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("Qwen3 Explorer renders chat templates itself (explorer.chat.sandbox)")
+
+        return refuse
+
+
 def _load_error(exc: BaseException, log: list[str]) -> str:
     lines = [ln.strip() for ln in "".join(log).splitlines() if ln.strip()]
     detail = "\n".join(lines[-6:])
@@ -193,9 +210,17 @@ def _load_error(exc: BaseException, log: list[str]) -> str:
     return f"{msg}\n{detail}" if detail else msg
 
 
+def ignore_interrupts() -> None:
+    """Ctrl+C in a terminal sends SIGINT to the whole process group: a child ignores it, and the parent
+    stops an answer through the stop flag (or ends the child) as it decides."""
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread; no SIGINT here
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_layers: int, flash_attn: bool,
                 n_threads: int | None, seed: int) -> None:
     """Entry point of the child process."""
+    ignore_interrupts()
     t0 = time.perf_counter()
     log: list[str] = []
     keep = [False]
@@ -216,6 +241,7 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
             if level != 5:
                 keep[0] = level in (3, 4)
 
+        llama_cpp.llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
         _KEEP_ALIVE.append(_on_log)  # llama.cpp calls it until the process ends, even while freeing
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
         threads = n_threads or physical_cores()
