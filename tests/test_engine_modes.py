@@ -137,3 +137,19 @@ def test_prefill_figures_count_only_what_llama_cpp_evaluated(client: EngineClien
     assert first.prompt_eval_tokens == first.n_prompt_tokens and first.prompt_eval_s > 0
     # the second prompt starts with the first: llama-cpp-python reuses its KV cache for that part
     assert 0 < second.prompt_eval_tokens < second.n_prompt_tokens
+
+
+def test_a_hostile_template_costs_nothing_at_load(client: EngineClient, tmp_path: Path) -> None:
+    """llama-cpp-python would compile the file's template at load, outside the sandbox (4 GB, 20 s for
+    this one); the worker never lets it, since the app renders templates itself."""
+    from chat_helpers import model_with_template
+
+    from explorer.engine.client import rss_bytes
+
+    path = model_with_template(TINY, "{{ 'x'*10**9 }}", tmp_path)
+    loaded = start(client, path)
+    assert loaded.load_seconds < 10  # generous: it loads like any tiny model (~0.1 s)
+    rss = rss_bytes(client.pid or 0)
+    assert rss is not None and rss < 512 * 2**20
+    _, done = answer(client, "a", "Once upon a time", raw=True, max_tokens=4)
+    assert done.reason in ("stop", "length")  # and it generates as usual
