@@ -144,13 +144,29 @@ def test_one_renderer_process_serves_many_renders_and_replaces_a_killed_or_exhau
         with pytest.raises(ChatTemplateError, match="MiB of memory"):
             renderer.render(HUGE, MESSAGES, enable_thinking=None,
                             limits=RenderLimits(seconds=10, memory_bytes=256 * 1024**2))
+        # The child said it is exiting: it is gone already (no window in which the next render reuses it).
+        assert renderer.pid is None
         assert renderer.render(template, MESSAGES, enable_thinking=False)
-        assert renderer.starts == 3  # the one that ran out of memory exited after answering
+        assert renderer.starts == 3
 
         with pytest.raises(ChatTemplateError, match=r"RecursionError|recurs"):
             renderer.render(RECURSIVE, MESSAGES, enable_thinking=None, limits=LIMITS)
         assert renderer.render(template, MESSAGES, enable_thinking=False)
         assert renderer.starts == 3  # an ordinary template error keeps the child
+
+
+def test_every_render_after_running_out_of_memory_gets_a_fresh_child() -> None:
+    """The reviewer's race: the child exits after answering, so a render right after must not reuse it."""
+    template = template_text("hybrid")
+    assert template is not None
+    with TemplateRenderer(memory_bytes=256 * 1024**2) as renderer:
+        for _ in range(3):
+            with pytest.raises(ChatTemplateError, match="MiB of memory"):
+                renderer.render(HUGE, MESSAGES, enable_thinking=None,
+                                limits=RenderLimits(seconds=10, memory_bytes=256 * 1024**2))
+            assert renderer.pid is None
+            assert renderer.render(template, MESSAGES, enable_thinking=True)
+        assert renderer.starts == 4  # the first child, then one after each exhausted one
 
 
 def test_ctrl_c_in_the_terminal_does_not_end_the_renderer() -> None:

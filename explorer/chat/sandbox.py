@@ -90,9 +90,10 @@ _NO_MEMORY = "the chat template needed more than {} MiB of memory"
 def _serve(conn: Connection, memory_bytes: int) -> None:
     """The renderer process: limit its memory once, then render each request until the pipe closes.
 
-    A request is (template, context, max_bytes); the answer ("ok", prompt) or ("error", message). After
-    a MemoryError it answers and exits: its heap may be in no state to go on. It ignores SIGINT (Ctrl+C
-    in a terminal reaches the whole process group): the parent ends it when it must."""
+    A request is (template, context, max_bytes); the answer (kind, text, exiting): ("ok", prompt, False)
+    or ("error", message, exiting). After a MemoryError it answers with `exiting` True and exits (its
+    heap may be in no state to go on), so the parent replaces it at once. It ignores SIGINT (Ctrl+C in
+    a terminal reaches the whole process group): the parent ends it when it must."""
     with contextlib.suppress(ValueError, OSError, AttributeError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(memory_bytes)
@@ -104,21 +105,19 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
             return
         out_of_memory = False
         try:
-            result: tuple[str, str] = ("ok", _render_limited(template, context, max_bytes))
+            result: tuple[str, str, bool] = ("ok", _render_limited(template, context, max_bytes), False)
         except _TooLarge:
             result = ("error", f"the chat template's prompt is larger than {max_bytes:,} bytes, "
-                               "more than the context can hold")
+                               "more than the context can hold", False)
         except MemoryError:
-            result, out_of_memory = ("error", no_memory), True
-        except ChatTemplateError as e:
-            result = ("error", str(e))
+            result, out_of_memory = ("error", no_memory, True), True
         except BaseException as e:  # every failure of the template's code is one line
-            result = ("error", describe_render_error(e))
+            result = ("error", describe_render_error(e), False)
         try:
             conn.send(result)
         except MemoryError:
-            conn.send(("error", no_memory))
             out_of_memory = True
+            conn.send(("error", no_memory, True))
         if out_of_memory:
             return
 
@@ -202,14 +201,14 @@ class TemplateRenderer:
                 if not conn.poll(limits.seconds):
                     self._stop()
                     raise ChatTemplateTimeout(f"the model's chat template did not finish in {limits.seconds:g} s")
-                kind, text = conn.recv()
+                kind, text, exiting = conn.recv()
             except (EOFError, OSError):
                 code = self._proc.exitcode if self._proc is not None else None
                 self._stop()
                 raise ChatTemplateError(f"the chat template's process ended without a prompt "
                                         f"(exit code {code})") from None
-            if self._proc is not None and kind != "ok":
-                self._proc.join(0.05)  # one that ran out of memory exits after answering
+            if exiting:  # it ran out of memory and is ending: the next render starts a fresh one
+                self._stop()
         if kind != "ok":
             raise ChatTemplateError(text)
         return str(text)
