@@ -112,3 +112,15 @@ def test_installed_command_runs_the_cli_without_qt() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Qwen3-1.7B" in proc.stdout
+
+
+@pytest.mark.parametrize(("word", "hint"), [("fti", "Did you mean fit?"), ("chta", "Did you mean chat?"),
+                                            ("zzzz", "")])
+def test_a_mistyped_command_is_an_error_with_a_suggestion_not_a_window(word: str, hint: str) -> None:
+    code = (f"import sys; from ui.launcher import main; rc = main([{word!r}]); "
+            "assert 'PySide6' not in sys.modules; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"qwen3-explorer: {word!r} is not a command.") and hint in last
+    assert proc.stderr.startswith("usage: qwen3-explorer [hardware | fit")
