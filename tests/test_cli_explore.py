@@ -87,6 +87,7 @@ def test_chat_sampling_flags_reach_the_engine(capsys: pytest.CaptureFixture[str]
     (["sweep", "{instruct}", "hi", "--temperature", "0,1", "--top-p", "0.5,0.9"], "one of --temperature"),
     (["fim", "{demo}", "--prefix", "", "--suffix", " "], "fill-in-the-middle needs a prefix or a suffix"),
     (["complete", "/nonexistent.gguf", "x"], "no such file"),
+    (["chat", "/tmp", "x"], "not a regular file: /tmp"),
 ])
 def test_bad_input_is_one_line_before_anything_loads(argv: list[str], words: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:

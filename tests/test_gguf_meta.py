@@ -91,6 +91,10 @@ def test_not_a_gguf(tmp_path: Path) -> None:
     bad.write_bytes(b"<html>404 not found</html>" + bytes(100))
     with pytest.raises(GGUFError, match="not a GGUF file"):
         read_local_header(bad)
+    tiny = tmp_path / "hostname"
+    tiny.write_bytes(b"vm\n")  # three bytes (/etc/hostname): not "truncated", not a GGUF at all
+    with pytest.raises(GGUFError, match="not a GGUF file .it is shorter than the 4-byte GGUF magic"):
+        read_local_header(tiny)
 
 
 def test_unsupported_version(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ class ModelRun:
              describe: Callable[[ModelInfo], str] = lambda info: "") -> int:
         """0 once the model is loaded, else the exit code (the reason is on stderr)."""
         if not path.is_file():
-            self.note(f"error: no such file: {path}")
+            self.note(f"error: {'not a regular file' if path.exists() else 'no such file'}: {path}")
             return 2
         try:
             info = inspect_model(path, fallback=Variant.INSTRUCT_2507)

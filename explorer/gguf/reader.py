@@ -205,7 +205,10 @@ def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size
     `max_header_bytes` (no more than that is ever read).
     """
     r = _Reader(read, source, max_header_bytes)
-    magic = r.take(4)
+    try:
+        magic = r.take(4)
+    except GGUFError:  # shorter than the magic: not "truncated", not a GGUF at all
+        raise GGUFError(f"{source}: not a GGUF file (it is shorter than the 4-byte GGUF magic)") from None
     if magic != MAGIC:
         raise GGUFError(f"{source}: not a GGUF file (it starts with {magic!r}, expected b'GGUF')")
     version = r.u32()
