@@ -54,7 +54,7 @@ def test_a_template_that_computes_for_minutes_is_stopped_at_the_time_limit() -> 
 
 def test_nested_loops_stop_when_the_prompt_outgrows_the_context() -> None:
     e = failure(NESTED)
-    assert "larger than 65,536 bytes" in str(e)
+    assert "larger than 65,536 characters" in str(e)
 
 
 def test_a_gigabyte_string_hits_the_memory_limit() -> None:
@@ -96,8 +96,21 @@ def test_in_process_rendering_wraps_every_failure_too() -> None:
 
 
 def test_the_prompt_cap_follows_the_context() -> None:
-    assert prompt_cap(32768) == 8 * 32768
+    assert prompt_cap(32768) == 32 * 32768  # characters
     assert prompt_cap(16) == 64 * 1024  # never below a small floor
+
+
+def test_a_token_dense_prompt_that_fits_the_context_is_not_refused() -> None:
+    """Qwen's tokenizer makes one token of 16 dashes (and of longer runs of spaces): a prompt of 16
+    characters a token still fits the context, so the cap must not refuse it."""
+    n_ctx = 8192
+    dashes = [{"role": "user", "content": "-" * (16 * (n_ctx - 100))}]
+    template = template_text("hybrid")
+    limits = RenderLimits(max_prompt_bytes=prompt_cap(n_ctx))
+    assert len(render_isolated(template, dashes, enable_thinking=True, limits=limits)) > 16 * (n_ctx - 100)
+    with pytest.raises(ChatTemplateError, match=r"larger than [\d,]+ characters"):
+        render_isolated(template, [{"role": "user", "content": " " * (prompt_cap(n_ctx) + 1)}],
+                        enable_thinking=True, limits=limits)
 
 
 class NoEngine:
@@ -119,7 +132,7 @@ def test_a_conversation_with_a_runaway_template_stays_as_it_was() -> None:
     with pytest.raises(ChatTemplateTimeout):
         conv.send("hi")
     assert conv.messages == [] and not conv.busy
-    # By default the prompt may be as large as the context holds, at 8 bytes a token.
+    # By default the prompt may be as large as the context holds, at 32 characters a token.
     sized = Conversation(NoEngine(), template=NESTED, variant=Variant.HYBRID, thinking=True, n_ctx=512)
     assert sized.render_limits.max_prompt_bytes == prompt_cap(512)
     with pytest.raises(ChatTemplateError, match="larger than"):

@@ -8,9 +8,11 @@ twice, or building ``'x'*10**9``. So a `TemplateRenderer` renders in a child pro
   model's chat template did not finish in N s";
 - a memory limit (`RenderLimits.memory_bytes` more address space than the child starts with,
   RLIMIT_AS on Linux): the render fails with MemoryError, reported as one line;
-- a size limit on the prompt (`RenderLimits.max_prompt_bytes`, by default 8 bytes per token of the
-  context, `prompt_cap`): a prompt larger than the context could never be used, so the render stops
-  as soon as it passes that.
+- a size limit on the prompt in characters (`RenderLimits.max_prompt_bytes`, by default 32 characters
+  per token of the context, `prompt_cap`): a prompt larger than the context could never be used, so
+  the render stops as soon as it passes that. Qwen's tokenizer makes single tokens of long runs of
+  dashes or spaces (16 characters and more), so the cap is generous: it is there against a template
+  that builds megabytes, not to judge a prompt that fits.
 
 Every failure is a `ChatTemplateError` with a one-line message. The child lives as long as its
 renderer (one per chat pane, started while the model loads) and keeps the compiled templates, so a
@@ -34,8 +36,8 @@ from typing import Any
 
 from explorer.chat.templates import ChatTemplateError, compiled_template, describe_render_error
 
-BYTES_PER_TOKEN = 8  # no prompt that fits in the context is larger than this per token
-MIN_PROMPT_BYTES = 64 * 1024
+CHARS_PER_TOKEN = 32  # no prompt that fits in the context has more characters than this per token
+MIN_PROMPT_CHARS = 64 * 1024
 
 
 class ChatTemplateTimeout(ChatTemplateError):
@@ -46,24 +48,24 @@ class ChatTemplateTimeout(ChatTemplateError):
 class RenderLimits:
     seconds: float = 5.0
     memory_bytes: int = 512 * 1024 * 1024  # address space the render may add to the child's own
-    max_prompt_bytes: int | None = None  # None: no limit on the prompt's size (but memory's)
+    max_prompt_bytes: int | None = None  # characters (the name is older); None: no limit but memory's
 
 
 def prompt_cap(n_ctx: int) -> int:
-    """The largest prompt worth rendering for a context of `n_ctx` tokens."""
-    return max(MIN_PROMPT_BYTES, n_ctx * BYTES_PER_TOKEN)
+    """The largest prompt, in characters, worth rendering for a context of `n_ctx` tokens."""
+    return max(MIN_PROMPT_CHARS, n_ctx * CHARS_PER_TOKEN)
 
 
 class _TooLarge(Exception):
     pass
 
 
-def _render_limited(template: str, context: Mapping[str, Any], max_bytes: int | None) -> str:
+def _render_limited(template: str, context: Mapping[str, Any], max_chars: int | None) -> str:
     parts: list[str] = []
     size = 0
     for chunk in compiled_template(template).generate(**context):
         size += len(chunk)
-        if max_bytes is not None and size > max_bytes:
+        if max_chars is not None and size > max_chars:
             raise _TooLarge
         parts.append(chunk)
     return "".join(parts)
@@ -90,7 +92,7 @@ _NO_MEMORY = "the chat template needed more than {} MiB of memory"
 def _serve(conn: Connection, memory_bytes: int) -> None:
     """The renderer process: limit its memory once, then render each request until the pipe closes.
 
-    A request is (template, context, max_bytes); the answer (kind, text, exiting): ("ok", prompt, False)
+    A request is (template, context, max_chars); the answer (kind, text, exiting): ("ok", prompt, False)
     or ("error", message, exiting). After a MemoryError it answers with `exiting` True and exits (its
     heap may be in no state to go on), so the parent replaces it at once. It ignores SIGINT (Ctrl+C in
     a terminal reaches the whole process group): the parent ends it when it must."""
@@ -100,14 +102,14 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     no_memory = _NO_MEMORY.format(memory_bytes // 2**20)
     while True:
         try:
-            template, context, max_bytes = conn.recv()
+            template, context, max_chars = conn.recv()
         except (EOFError, OSError):
             return
         out_of_memory = False
         try:
-            result: tuple[str, str, bool] = ("ok", _render_limited(template, context, max_bytes), False)
+            result: tuple[str, str, bool] = ("ok", _render_limited(template, context, max_chars), False)
         except _TooLarge:
-            result = ("error", f"the chat template's prompt is larger than {max_bytes:,} bytes, "
+            result = ("error", f"the chat template's prompt is larger than {max_chars:,} characters, "
                                "more than the context can hold", False)
         except MemoryError:
             result, out_of_memory = ("error", no_memory, True), True
