@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.resources
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
@@ -61,10 +63,26 @@ def create_app(argv: list[str]) -> QApplication:
     return app
 
 
+def close_on_signals(window: MainWindow) -> QTimer:
+    """Ctrl+C in the terminal (SIGINT) and SIGTERM close the window as its close button does, so the
+    conversations are saved and the model processes end. Python runs signal handlers only between
+    its own bytecodes, so a timer wakes it a few times a second while Qt's loop waits."""
+    def close(_sig: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, close)
+    wake = QTimer(window)
+    wake.start(250)
+    wake.timeout.connect(lambda: None)
+    return wake
+
+
 def run_gui(argv: list[str], services: Services | None = None) -> int:
     app = create_app(argv)
     window = MainWindow(services or default_services())
     window.show()
+    close_on_signals(window)
     return app.exec()
 
 
