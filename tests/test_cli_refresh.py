@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import signal
@@ -10,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 
 from explorer.catalog.refresh import cache_path, current_catalog
 from explorer.cli.main import main
+from explorer.cli.refresh import cmd_refresh
 from explorer.testing.hub import HubServer
 from explorer.testing.models import ensure_model
 
@@ -58,3 +61,20 @@ def test_ctrl_c_cancels_with_one_line(hub: HubServer) -> None:  # noqa: F811
             proc.communicate()
     assert proc.returncode == 130
     assert (out, err) == ("", "Refresh cancelled; the catalog was not changed.\n")
+
+
+class Offline:
+    """A Hub that cannot be reached at all (no network): every repo fails alike, at once."""
+
+    def model_info(self, repo: str, **_: object) -> object:
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+
+def test_offline_is_one_line_per_reason_not_one_per_repo(capsys: pytest.CaptureFixture[str]) -> None:
+
+    args = argparse.Namespace(repo=None, deadline=30.0, timeout=5.0)
+    out = io.StringIO()
+    assert cmd_refresh(args, out, api=Offline()) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("62 repos (") and "Name or service not known" in lines[0]
+    assert "62 unreachable (kept from the snapshot)" in out.getvalue()

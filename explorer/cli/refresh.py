@@ -62,8 +62,13 @@ def cmd_refresh(args: argparse.Namespace, out: TextIO, *, err: TextIO | None = N
     if result.cancelled:
         err.write("Refresh cancelled; the catalog was not changed.\n")
         return EXIT_CANCELLED
+    # One line per reason (offline, all 62 repos fail alike); the repos by name when they are few.
+    by_reason: dict[str, list[str]] = {}
     for repo, why in result.failed:
-        err.write(f"{repo}: {why}\n")
+        by_reason.setdefault(why, []).append(repo)
+    for why, repos in by_reason.items():
+        names = ", ".join(repos) if len(repos) <= 3 else f"{len(repos)} repos ({repos[0]}, ...)"
+        err.write(f"{names}: {why}\n")
     for repo, name, why in result.refused:
         err.write(f"{repo}: refused the file name {name}: {why}\n")
     if not result.updated:
