@@ -152,6 +152,7 @@ class Conversation:
         # None: the variant's own (Base models complete free-form text, the others chat).
         self.prompting = PaneMode(mode) if mode is not None else PaneMode.default_for(Variant(variant))
         # A chatroom needs a template: a GGUF without one (Base models) gets the one the app supplies.
+        self._file_template = template
         self.template_from_app = template is None and self.prompting is PaneMode.CHATROOM
         self.template = app_template() if self.template_from_app else template
         self.variant = Variant(variant)
@@ -181,6 +182,12 @@ class Conversation:
     @property
     def busy(self) -> bool:
         return self._gen is not None
+
+    def set_prompting(self, mode: PaneMode) -> None:
+        """How the next messages are prompted (a pane's mode changed); the history stays."""
+        self.prompting = PaneMode(mode)
+        self.template_from_app = self._file_template is None and self.prompting is PaneMode.CHATROOM
+        self.template = app_template() if self.template_from_app else self._file_template
 
     def set_system(self, text: str) -> None:
         """The chatroom's system prompt for the next messages ("" or blank: the template's own default)."""
