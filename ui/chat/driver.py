@@ -29,40 +29,23 @@ from typing import Literal, Union
 from PySide6.QtCore import QObject, Signal
 
 from explorer.chat.conversation import AnswerText, Conversation, EngineError, Finished, Message, ThinkingText
-from explorer.chat.records import StopReason
+from explorer.chat.records import PaneMode, StopReason
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap
-from explorer.chat.templates import ChatTemplateError, SamplingPreset
+from explorer.chat.templates import ChatTemplateError
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
 from explorer.engine.worker import Crashed
 from explorer.gguf.model_info import ModelInfo, inspect_model
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
+from ui.chat.specs import LoadSpec, SendSpec, same_model
 
 FLUSH_SECONDS = 1 / 30
 PUMP_WAIT = 0.01  # how long it waits for engine events while streaming or loading
 
+NO_FIM_TEXT = ("This model's vocabulary has no fill-in-the-middle tokens (<|fim_prefix|>, <|fim_suffix|>, "
+               "<|fim_middle|>): nothing was sent. Fill-in-the-middle is made for Qwen3 Coder models.")
+
 State = Literal["empty", "loading", "ready", "generating", "failed"]
-
-
-@dataclass(frozen=True)
-class LoadSpec:
-    path: Path
-    n_ctx: int
-    n_gpu_layers: int = 0
-    n_threads: int | None = None
-
-
-@dataclass(frozen=True)
-class SendSpec:
-    """One user message and the pane's settings for it."""
-
-    text: str
-    thinking: bool
-    budget: int | None = None
-    sampling: SamplingPreset | None = None  # None: Qwen's preset for the mode the turn runs in
-    max_tokens: int = 1024
-    seed: int = 0
-    regenerate: bool = False  # drop the last answer and ask the same question again
 
 
 # --- commands: GUI thread -> the driver's thread ---------------------------------------------
@@ -128,6 +111,7 @@ class PaneDriver(QObject):
     state_changed = Signal(str)  # State
     load_progress = Signal(float)  # 0..1
     loaded = Signal(float, int)  # load seconds, n_ctx
+    fim_support = Signal(bool)  # after `loaded`: whether the vocabulary has the fill-in-the-middle tokens
     load_failed = Signal(str)
     text = Signal(str, str)  # thinking delta, answer delta (coalesced)
     finished = Signal(int, object, object)  # run id, MessageStats, ConversationRecord
@@ -152,6 +136,7 @@ class PaneDriver(QObject):
         self._messages: list[Message] = []  # kept across model changes and reloads
         self._info: ModelInfo | None = None
         self._load: LoadSpec | None = None
+        self._fim: bool | None = None  # the loaded model has the FIM tokens (None: nothing loaded)
         self._state: State = "empty"
         self._run_id = 0  # the run being loaded for or generated (0: none)
         self._pending_send: SendSpec | None = None  # the run's message, sent once Loaded
@@ -230,6 +215,11 @@ class PaneDriver(QObject):
         return tuple(conv.prompts) if conv is not None else ()
 
     @property
+    def fim(self) -> bool | None:
+        """Whether the loaded model's vocabulary has the fill-in-the-middle tokens (None: none loaded)."""
+        return self._fim
+
+    @property
     def load_spec(self) -> LoadSpec | None:
         """What is loaded (or loading) now."""
         return self._load
@@ -294,6 +284,7 @@ class PaneDriver(QObject):
         """The worker is gone or unusable: nothing is loaded; the pane offers Reload."""
         self._conv = None
         self._load = None
+        self._fim = None
         self._set_state("failed")
 
     def _end_run(self, why: str, reason: StopReason = StopReason.ERROR) -> None:
@@ -369,6 +360,7 @@ class PaneDriver(QObject):
             self._client.unload()
         self._load = spec
         self._conv = None
+        self._fim = None
         self._set_state("loading")
         self._client.start(spec.path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads)
         with contextlib.suppress(ChatTemplateError):  # ready before the first message; a failure shows then
@@ -390,8 +382,10 @@ class PaneDriver(QObject):
                                           thinking=True, n_ctx=ev.n_ctx, render_limits=limits,
                                           renderer=self._renderer)
                 self._conv.messages = self._messages
+                self._fim = ev.fim
                 self._set_state("ready")
                 self.loaded.emit(ev.load_seconds, ev.n_ctx)
+                self.fim_support.emit(ev.fim)
                 pending, self._pending_send = self._pending_send, None
                 if pending is not None and self._run_id:
                     self._send(pending)
@@ -404,6 +398,9 @@ class PaneDriver(QObject):
     def _send(self, spec: SendSpec) -> None:
         conv = self._conv
         assert conv is not None
+        if spec.mode is PaneMode.FIM and not self._fim:  # the engine would refuse it too: say so, send nothing
+            self._end_run(NO_FIM_TEXT)
+            return
         if spec.regenerate and _asked_last(conv.messages, spec.text):
             while conv.messages and conv.messages[-1].role == "assistant":
                 conv.messages.pop()
@@ -413,13 +410,22 @@ class PaneDriver(QObject):
         conv.sampling = spec.sampling
         conv.max_tokens = spec.max_tokens
         conv.seed = spec.seed
+        conv.set_prompting(spec.mode)
+        if spec.mode is PaneMode.CHATROOM:
+            conv.set_system(spec.system)
         try:
-            conv.send(spec.text)  # renders the template in a child process: up to its time limit
+            if spec.mode is PaneMode.FIM:
+                conv.send_fim(spec.text, spec.suffix)
+            else:
+                conv.send(spec.text)  # renders the template in a child process: up to its time limit
         except ChatTemplateTimeout as exc:
             self._end_run(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
             return
         except ChatTemplateError as exc:
             self._end_run(f"The model's chat template rejected the conversation: {exc}")
+            return
+        except ValueError as exc:  # an empty prefix and suffix: nothing was sent, nothing is lost
+            self._end_run(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
             return
         self._set_state("generating")  # a stop already asked for is carried out by the next _pump
 
@@ -467,16 +473,12 @@ class PaneDriver(QObject):
             self._client.unload()
         self._conv = None
         self._load = None
+        self._fim = None
         if busy or self._pending_send is not None:
             self._flush()
             self._end_run("The model was unloaded before the answer ended.")
         self._set_state("empty")
         self.unloaded.emit()
-
-
-def same_model(a: LoadSpec | None, b: LoadSpec) -> bool:
-    """Whether a model loaded as `a` serves `b` (the thread count alone is not worth a reload)."""
-    return a is not None and (a.path, a.n_ctx, a.n_gpu_layers) == (b.path, b.n_ctx, b.n_gpu_layers)
 
 
 def _asked_last(messages: list[Message], text: str) -> bool:

@@ -124,6 +124,11 @@ class AssistantMessage(QFrame):
         self.stats_line = text_line("statsLine", "")
         self.stats_line.hide()
         lay.add(self.stats_line)
+        self.fastest_badge = QLabel("⚡ fastest")
+        self.fastest_badge.setObjectName("fastestBadge")
+        self.fastest_badge.setToolTip("The highest generation speed (tokens/s) of the panes that answered this message")
+        self.fastest_badge.hide()
+        lay.add(self.fastest_badge, Qt.AlignmentFlag.AlignLeft)
         self._on_toggled(False)
 
     # --- streaming
@@ -198,6 +203,14 @@ class AssistantMessage(QFrame):
                     yield
             self._stream.feed(blocks.tail)
         self.finish(message.stats)  # renders the rest (or, where pieces render apart, the whole)
+
+    def set_fastest(self, on: bool) -> None:
+        """Mark (or unmark) this answer as the fastest of its run, under its stats line."""
+        self.fastest_badge.setVisible(on)
+
+    @property
+    def fastest(self) -> bool:
+        return not self.fastest_badge.isHidden()
 
     # --- reading back
 

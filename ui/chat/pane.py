@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -26,24 +25,30 @@ from PySide6.QtWidgets import (
     QWidgetAction,
 )
 
-from explorer.chat.records import RANDOM_SEED, ConversationRecord, Message, MessageStats, PaneSettings, StopReason
+from explorer.chat.records import (
+    RANDOM_SEED,
+    ConversationRecord,
+    Message,
+    MessageStats,
+    PaneMode,
+    PaneSettings,
+    StopReason,
+)
 from explorer.chat.sandbox import RenderLimits
-from explorer.chat.templates import thinking_mode
+from explorer.chat.templates import preset_for, thinking_mode
 from explorer.engine.client import EngineClient
 from explorer.gguf.model_info import ModelInfo
-from explorer.gguf.shards import display_name
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
-from ui.chat.driver import LoadSpec, PaneDriver, SendSpec
-from ui.chat.pane_settings import SettingsForm, default_budget
+from ui.chat.driver import PaneDriver
+from ui.chat.mode_panel import ModePanel
+from ui.chat.model_picker import ModelPicker, model_label
+from ui.chat.pane_settings import SettingsForm, default_budget, sampling_summary
+from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.transcript import TranscriptView
 from ui.fmt import format_ctx
 
 __all__ = ["ChatPane", "PaneSettings", "model_label"]
-
-
-def model_label(m: LocalModel) -> str:
-    return display_name(m.filename)
 
 
 class ChatPane(QFrame):
@@ -55,6 +60,7 @@ class ChatPane(QFrame):
     close_requested = Signal()
     override_changed = Signal()
     reload_requested = Signal()
+    sweep_requested = Signal()
 
     def __init__(self, number: int, parent: QWidget | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient,
@@ -62,12 +68,12 @@ class ChatPane(QFrame):
         super().__init__(parent)
         self.setObjectName("chatPane")
         self.number = number
-        self.models: list[LocalModel] = []
         self.info: ModelInfo | None = None
         self.info_error: str | None = None
         self.conversation: ConversationRecord | None = None  # as of the latest message
         self.running = False  # a message was handed to the engine and has not ended
         self.run_id = 0
+        self.last_stats: MessageStats | None = None  # of this pane's answer in the latest run (None: none)
         self._load_started = 0.0
         self._load_fraction = 0.0
         self._status_detail = ""
@@ -93,10 +99,7 @@ class ChatPane(QFrame):
         self.title.setObjectName("paneNumber")
         self.title.setToolTip(f"Pane {self.number}")
         head.addWidget(self.title)
-        self.model_combo = QComboBox()
-        self.model_combo.setObjectName("paneModel")
-        self.model_combo.setMinimumContentsLength(18)
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo = ModelPicker()
         self.model_combo.currentIndexChanged.connect(self._model_picked)
         head.addWidget(self.model_combo, 1)
         self.think_box = QCheckBox("Think")
@@ -149,6 +152,11 @@ class ChatPane(QFrame):
         status.addWidget(self.reload_button)
         lay.addLayout(status)
 
+        self.mode_panel = ModePanel()  # the mode (chatroom, free-form, FIM), its editors, Sweep…
+        self.mode_panel.changed.connect(self._apply_mode)
+        self.mode_panel.sweep_button.clicked.connect(self.sweep_requested)
+        self.settings_form.changed.connect(self._show_summary)
+        lay.addWidget(self.mode_panel)
         self.transcript = TranscriptView()
         lay.addWidget(self.transcript, 1)
 
@@ -158,6 +166,7 @@ class ChatPane(QFrame):
         d.inspect_failed.connect(self._on_inspect_failed)
         d.state_changed.connect(self._on_state)
         d.loaded.connect(self._on_loaded)
+        d.fim_support.connect(self.mode_panel.set_fim_support)
         d.load_progress.connect(self._on_load_progress)
         d.load_failed.connect(self._on_load_failed)
         d.text.connect(self._on_text)
@@ -168,53 +177,27 @@ class ChatPane(QFrame):
     # --- models -------------------------------------------------------------------------------
 
     def set_models(self, models: list[LocalModel]) -> None:
-        """The models the picker offers (the tab passes complete files only); keeps the current choice
-        when it is still there."""
-        current = self.model_path()
-        self.models = list(models)
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        self.model_combo.addItem("Choose a model…", None)
-        for m in self.models:
-            variant = m.variant.label if m.variant else "?"
-            self.model_combo.addItem(f"{model_label(m)} · {variant}", str(m.path))
-            self.model_combo.setItemData(self.model_combo.count() - 1, str(m.path), Qt.ItemDataRole.ToolTipRole)
-        i = self.model_combo.findData(str(current)) if current else 0
-        if current is not None and i < 0:  # keep a model the list does not have (a reopened conversation's)
-            self.model_combo.addItem(current.name, str(current))
-            i = self.model_combo.count() - 1
-        self.model_combo.setCurrentIndex(max(0, i))  # signals blocked: the same model stays loaded
-        self.model_combo.blockSignals(False)
+        """The models the picker offers; the current choice stays (see `ModelPicker.set_models`)."""
+        self.model_combo.set_models(models)
 
     def select_path(self, path: Path, variant: Variant | None = None) -> None:
-        i = self.model_combo.findData(str(path))
-        if i < 0:
-            self.model_combo.addItem(Path(path).name, str(path))
-            i = self.model_combo.count() - 1
-        if i == self.model_combo.currentIndex():
-            return
-        self.model_combo.setCurrentIndex(i)
+        self.model_combo.select_path(path)
 
     def model_path(self) -> Path | None:
-        data = self.model_combo.currentData()
-        return Path(data) if data else None
+        return self.model_combo.path()
 
     def model_entry(self) -> LocalModel | None:
-        path = self.model_path()
-        return next((m for m in self.models if m.path == path), None)
+        return self.model_combo.entry()
 
     def label(self) -> str:
-        m = self.model_entry()
-        if m is not None:
-            return model_label(m)
-        path = self.model_path()
-        return path.name if path else "no model"
+        return self.model_combo.label()
 
     def _model_picked(self) -> None:
         path = self.model_path()
         self.info = None
         self.info_error = None
         self.override_box.setChecked(False)
+        self.mode_panel.set_model(None)
         if self.driver.state not in ("empty", "failed"):
             self.driver.unload()
         if path is None:
@@ -229,6 +212,7 @@ class ChatPane(QFrame):
         if info.path != self.model_path():
             return  # a late answer for a model no longer picked
         self.info = info
+        self.mode_panel.set_model(info)
         self._apply_mode()
         self._show_not_loaded()
         self.model_changed.emit()
@@ -245,8 +229,10 @@ class ChatPane(QFrame):
         return self.info.variant if self.info else None
 
     def _apply_mode(self) -> None:
-        """The thinking switch follows the variant: hybrid toggles, the others are fixed."""
+        """The thinking switch follows the variant (hybrid toggles, the others are fixed) in a chatroom;
+        free-form and fill-in-the-middle use no template, so the switch has nothing to switch."""
         variant = self.variant()
+        chat = self.mode_panel.mode() is PaneMode.CHATROOM
         box = self.think_box
         box.blockSignals(True)
         if variant is None:
@@ -254,8 +240,8 @@ class ChatPane(QFrame):
             box.setToolTip("Choose a model first")
         else:
             mode = thinking_mode(variant)
-            box.setEnabled(mode.can_toggle)
-            box.setToolTip(mode.reason)
+            box.setEnabled(mode.can_toggle and chat)
+            box.setToolTip(mode.reason if chat else "No template in this mode: the model writes what it writes")
             if mode.always:
                 box.setChecked(True)
             elif mode.never:
@@ -263,8 +249,14 @@ class ChatPane(QFrame):
             elif not box.property("userSet"):
                 box.setChecked(mode.default_on)
         box.blockSignals(False)
-        self.settings_form.show_preset(self.thinking_on())
-        self.settings_form.budget.setEnabled(variant is None or not thinking_mode(variant).never)
+        self.settings_form.show_preset(self.thinking_on() and chat)
+        self.settings_form.budget.setEnabled(chat and (variant is None or not thinking_mode(variant).never))
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        st = self.settings()
+        chat_thinks = st.thinking and st.mode is PaneMode.CHATROOM
+        self.mode_panel.set_summary(sampling_summary(st.sampling or preset_for(chat_thinks), st.seed))
 
     def thinking_on(self) -> bool:
         return self.think_box.isChecked()
@@ -277,14 +269,17 @@ class ChatPane(QFrame):
 
     def _thinking_toggled(self, on: bool) -> None:
         self.think_box.setProperty("userSet", True)
-        self.settings_form.show_preset(on)
+        self.settings_form.show_preset(on and self.mode_panel.mode() is PaneMode.CHATROOM)
+        self._show_summary()
 
     def settings(self) -> PaneSettings:
-        return self.settings_form.read(self.thinking_on())
+        return self.mode_panel.complete(self.settings_form.read(self.thinking_on()))
 
     def apply_settings(self, st: PaneSettings) -> None:
+        self.mode_panel.apply(st)
         self.settings_form.set_settings(st)
         self.set_thinking(st.thinking)
+        self._apply_mode()
 
     def override(self) -> bool:
         return self.override_box.isChecked()
@@ -301,8 +296,18 @@ class ChatPane(QFrame):
         """The message as this pane's settings say now (the tab takes it when the prompt is sent)."""
         st = self.settings()
         seed = st.seed if st.seed != RANDOM_SEED else random.randrange(2**31)
+        suffix = ""
+        if st.mode is PaneMode.FIM:
+            text, suffix = self.mode_panel.fim.texts()
+        elif st.mode is PaneMode.CHATROOM:
+            text = text.strip()  # free-form sends the text exactly as typed
         return SendSpec(text=text, thinking=st.thinking, budget=st.budget, sampling=st.sampling,
-                        max_tokens=st.max_tokens, seed=seed, regenerate=regenerate and self.last_question() == text)
+                        max_tokens=st.max_tokens, seed=seed, regenerate=regenerate and self.last_question() == text,
+                        mode=st.mode, system=st.system, suffix=suffix)
+
+    def refusal(self, text: str) -> str | None:
+        """Why this pane cannot send `text` now (an empty message or FIM prefix and suffix...); None: it can."""
+        return self.mode_panel.refusal(text)
 
     def last_question(self) -> str | None:
         return self.conversation.last_question() if self.conversation is not None else None
@@ -311,9 +316,13 @@ class ChatPane(QFrame):
         """Load the model as `load` says (when it is not loaded so already), then send the message."""
         if send.regenerate:
             self.transcript.remove_last_assistant()
-        else:
+        elif send.mode is not PaneMode.FIM:
             self.transcript.add_user(send.text)
-        self.transcript.begin_assistant()
+        if send.mode is PaneMode.FIM:
+            self.transcript.begin_fim(send.text, send.suffix)
+        else:
+            self.transcript.begin_assistant()
+        self.last_stats = None
         self.run_id = run_id
         self.running = True
         self.driver.run(run_id, load, send)
@@ -330,6 +339,7 @@ class ChatPane(QFrame):
         self.copy_button.setEnabled(not locked and self.copy_button.property("allowed") is not False)
         self.close_button.setEnabled(not locked and self.close_button.property("allowed") is not False)
         self.reload_button.setEnabled(not locked)
+        self.mode_panel.set_locked(locked)
         if locked:
             self.think_box.setEnabled(False)
         else:
@@ -421,6 +431,7 @@ class ChatPane(QFrame):
         self.conversation = conversation
         if run_id != self.run_id:
             return
+        self.last_stats = stats
         self.transcript.finish(stats)
         if stats.stop_reason is StopReason.ERROR and self.driver.state == "failed":
             self._set_status("The model process ended", error=True)

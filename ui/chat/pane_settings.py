@@ -1,4 +1,6 @@
-"""A chat pane's settings panel (in the pane's Settings menu): sampling, thinking budget, lengths, seed, context."""
+"""A chat pane's settings panel (in the pane's Settings menu): sampling, thinking budget, lengths, seed, context.
+
+The spin boxes' ranges are `SamplingPreset.check()`'s, so a value out of range cannot be entered."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class SettingsForm(QWidget):
     """The pane's settings (in the pane's settings menu): sampling, budget, lengths, seed."""
 
     ctx_changed = Signal()  # the one setting the plan depends on; the rest are read when a message is sent
+    changed = Signal()  # any value (for the pane's summary line)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,17 +43,28 @@ class SettingsForm(QWidget):
         self.preset_box = QCheckBox("Qwen's recommended sampling")
         self.preset_box.setChecked(True)
         self.preset_box.setToolTip("Thinking: temperature 0.6, top-p 0.95, top-k 20, min-p 0\n"
-                                   "Non-thinking: temperature 0.7, top-p 0.8, top-k 20, min-p 0")
+                                   "Non-thinking: temperature 0.7, top-p 0.8, top-k 20, min-p 0\n"
+                                   "(no presence penalty, repeat penalty 1: off). Untick to set your own.")
         form.addRow(self.preset_box)
-        self.temperature = self._double(0.0, 2.0, 0.05)
-        self.top_p = self._double(0.0, 1.0, 0.05)
+        self.temperature = self._double(0.0, 5.0, 0.05, "Temperature 0 is greedy: always the most likely token, "
+                                        "the same answer every time (thinking models may repeat themselves)")
+        self.top_p = self._double(0.01, 1.0, 0.05, "Nucleus sampling: draw from the most likely tokens whose "
+                                  "probabilities add up to this (1 is off)")
         self.top_k = QSpinBox()
-        self.top_k.setRange(0, 200)
-        self.min_p = self._double(0.0, 1.0, 0.01)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Top-k", self.top_k)
-        form.addRow("Min-p", self.min_p)
+        self.top_k.setRange(0, 1_000_000)
+        self.top_k.setToolTip("Draw from this many most likely tokens (0 is off)")
+        self.min_p = self._double(0.0, 1.0, 0.01, "Leave out tokens less likely than this fraction of the most "
+                                  "likely one (0 is off)")
+        self.presence_penalty = self._double(-2.0, 2.0, 0.1, "Presence penalty: Qwen recommends 0 to 2; 1.5 for "
+                                             "quantized models that repeat themselves (0 is off)")
+        self.repeat_penalty = self._double(0.0, 5.0, 0.05, "Repeat penalty (llama.cpp's): above 1 discourages "
+                                           "tokens already written (1 is off)")
+        self.sampling_boxes = (self.temperature, self.top_p, self.top_k, self.min_p, self.presence_penalty,
+                               self.repeat_penalty)
+        for name, box in zip(("Temperature", "Top-p", "Top-k", "Min-p", "Presence penalty", "Repeat penalty"),
+                             self.sampling_boxes, strict=True):
+            box.setObjectName(name.lower().replace(" ", "").replace("-", "") + "Spin")
+            form.addRow(name, box)
         self.budget = QSpinBox()
         self.budget.setObjectName("budgetSpin")
         self.budget.setRange(NO_BUDGET, 32768)
@@ -70,6 +84,7 @@ class SettingsForm(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(RANDOM_SEED, 2**31 - 1)
         self.seed.setSpecialValueText("random")
+        self.seed.setToolTip("The same seed and settings give the same answer; random draws a new seed per message")
         form.addRow("Seed", self.seed)
         self.ctx = QComboBox()
         self.ctx.setObjectName("ctxCombo")
@@ -78,18 +93,22 @@ class SettingsForm(QWidget):
         form.addRow("Context", self.ctx)
         self.preset_box.toggled.connect(self._sync_enabled)
         self.ctx.currentIndexChanged.connect(self.ctx_changed)
+        for box in (*self.sampling_boxes, self.seed):
+            box.valueChanged.connect(self.changed)
+        self.preset_box.toggled.connect(self.changed)
 
     @staticmethod
-    def _double(lo: float, hi: float, step: float) -> QDoubleSpinBox:
+    def _double(lo: float, hi: float, step: float, tip: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
+        box.setDecimals(2)
         box.setRange(lo, hi)
         box.setSingleStep(step)
-        box.setDecimals(2)
+        box.setToolTip(tip)
         return box
 
     def _sync_enabled(self) -> None:
         custom = not self.preset_box.isChecked()
-        for w in (self.temperature, self.top_p, self.top_k, self.min_p):
+        for w in self.sampling_boxes:
             w.setEnabled(custom)
 
     def show_preset(self, thinking: bool) -> None:
@@ -102,6 +121,8 @@ class SettingsForm(QWidget):
         self.top_p.setValue(s.top_p)
         self.top_k.setValue(s.top_k)
         self.min_p.setValue(s.min_p)
+        self.presence_penalty.setValue(s.presence_penalty)
+        self.repeat_penalty.setValue(s.repeat_penalty)
 
     def budget_value(self) -> int | None:
         v = self.budget.value()
@@ -126,7 +147,23 @@ class SettingsForm(QWidget):
     def read(self, thinking: bool) -> PaneSettings:
         sampling = None if self.preset_box.isChecked() else SamplingPreset(
             temperature=round(self.temperature.value(), 3), top_p=round(self.top_p.value(), 3),
-            top_k=self.top_k.value(), min_p=round(self.min_p.value(), 3))
+            top_k=self.top_k.value(), min_p=round(self.min_p.value(), 3),
+            presence_penalty=round(self.presence_penalty.value(), 3),
+            repeat_penalty=round(self.repeat_penalty.value(), 3)).check()
         return PaneSettings(thinking=thinking, budget=self.budget_value(), sampling=sampling,
                             max_tokens=self.max_tokens.value(), seed=self.seed.value(),
                             ctx=int(self.ctx.currentData()))
+
+
+def sampling_summary(s: SamplingPreset, seed: int) -> str:
+    """The pane's sampling in one short line: 'temp 0.6 · top-p 0.95 · top-k 20 · seed 7'."""
+    parts = [f"temp {s.temperature:g}" + (" (greedy)" if s.temperature == 0 else ""), f"top-p {s.top_p:g}",
+             f"top-k {s.top_k}"]
+    if s.min_p:
+        parts.append(f"min-p {s.min_p:g}")
+    if s.presence_penalty:
+        parts.append(f"presence {s.presence_penalty:g}")
+    if s.repeat_penalty != 1:
+        parts.append(f"repeat {s.repeat_penalty:g}")
+    parts.append("seed random" if seed == RANDOM_SEED else f"seed {seed}")
+    return " · ".join(parts)

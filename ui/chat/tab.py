@@ -13,8 +13,7 @@ saved conversations (`ui.chat.history`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
@@ -28,17 +27,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, Session, variant_of
+from explorer.chat.records import PaneMode, Session
 from explorer.chat.sandbox import RenderLimits
+from explorer.chat.sweep_plan import SweepPlan, shared_weights_lines
 from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso, title_for
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
 from explorer.store.library import LocalModel
-from ui.chat.driver import LoadSpec, SendSpec
 from ui.chat.history import Conversations
 from ui.chat.pane import ChatPane
+from ui.chat.pane_record import pane_record, pane_request, restore_pane
+from ui.chat.specs import LoadSpec, SendSpec
+from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
 
 MAX_PANES = 4
 
@@ -165,10 +167,13 @@ class ChatTab(QWidget):
                 return True
         return super().eventFilter(watched, event)
 
-    def add_pane(self, copy_of: ChatPane | None = None) -> ChatPane | None:
+    def add_pane(self, copy_of: ChatPane | None = None, *, at: int | None = None,
+                 switch_thinking: bool = True) -> ChatPane | None:
+        """A new pane at the end (or at `at`); a copy of `copy_of`, maybe with the thinking switched."""
         if len(self.panes) >= MAX_PANES:
             return None
-        pane = ChatPane(len(self.panes) + 1, client_factory=self._client_factory, render_limits=self._render_limits)
+        at = len(self.panes) if at is None else at
+        pane = ChatPane(at + 1, client_factory=self._client_factory, render_limits=self._render_limits)
         pane.set_models(self.models)
         pane.model_changed.connect(self.update_plan)
         pane.override_changed.connect(self.update_plan)
@@ -177,15 +182,17 @@ class ChatTab(QWidget):
         pane.close_requested.connect(lambda p=pane: self.remove_pane(p))
         pane.driver.unloaded.connect(lambda p=pane: self._pane_unloaded(p))
         pane.reload_requested.connect(lambda p=pane: self.reload_pane(p))
-        self.panes.append(pane)
-        self.splitter.addWidget(pane)
+        pane.sweep_requested.connect(lambda p=pane: self.open_sweep(p))
+        self.panes.insert(at, pane)
+        self.splitter.insertWidget(at, pane)
         if copy_of is not None:
             path = copy_of.model_path()
             if path is not None:
                 pane.select_path(path)
             st = copy_of.settings()
             pane.apply_settings(st)
-            if copy_of.think_box.isEnabled():
+            pane.mode_panel.fim.set_texts(*copy_of.mode_panel.fim.texts())
+            if switch_thinking and copy_of.think_box.isEnabled():
                 pane.set_thinking(not st.thinking)  # the usual comparison: the same model, thinking on vs off
         self.splitter.setSizes([1000] * len(self.panes))
         self._renumber()
@@ -242,15 +249,8 @@ class ChatTab(QWidget):
     # --- the plan -----------------------------------------------------------------------------
 
     def requests(self) -> list[PaneRequest]:
-        out: list[PaneRequest] = []
-        for pane in self.panes:
-            path = pane.model_path()
-            if path is None or pane.info is None:
-                continue
-            st = pane.settings()
-            out.append(PaneRequest(pane=pane.number, label=pane.label(), key=str(path.resolve()),
-                                   shape=pane.info.shape, ctx=st.ctx, override=pane.override()))
-        return out
+        """What the plan places: each pane with a model whose header has been read."""
+        return [r for r in (pane_request(p) for p in self.panes) if r is not None]
 
     def update_plan(self) -> None:
         reqs = self.requests()
@@ -263,7 +263,8 @@ class ChatTab(QWidget):
             text = "Reading the models…" if self._reading() else "Choose a model in each pane."
         else:
             self.plan = plan_runs(reqs, self.hardware)
-            text = "\n".join(self.plan.lines())
+            shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs})  # counted once: say so
+            text = "\n".join([*self.plan.lines(), *shared])
         self.plan_label.setText(text)
         blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
         for pane in self.panes:
@@ -309,10 +310,13 @@ class ChatTab(QWidget):
             pane.set_locked(running)
 
     def send(self) -> bool:
-        text = self.input.toPlainText().strip()
-        if not text or not self._start(text, regenerate=False):
+        """The message box's text to every pane (free-form as typed), and each FIM pane's prefix and suffix."""
+        text = self.input.toPlainText()
+        fim = [p for p in self.panes if p.mode_panel.mode() is PaneMode.FIM]
+        if (not text.strip() and not fim) or not self._start(text, regenerate=False):
             return False
-        self.input.clear()
+        if len(fim) < len(self.panes):
+            self.input.clear()
         return True
 
     def regenerate(self) -> bool:
@@ -323,20 +327,29 @@ class ChatTab(QWidget):
         plan = self.plan
         if self.runner.busy or plan is None or not plan.waves or self._reading():
             return False
-        if self.session_id is None:
-            self.session_id = new_session_id()
-            self.session_created = now_iso()
         waves: list[list[ChatPane]] = []
+        refused: list[tuple[ChatPane, str]] = []
         self._jobs = {}
         for wave in plan.waves:
             panes = []
             for placement in wave:
                 pane = self.panes[placement.pane - 1]
                 load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
-                if load is not None:
+                why = pane.refusal(text)
+                if why is not None:
+                    refused.append((pane, why))
+                elif load is not None:
                     self._jobs[pane] = _Job(load, pane.send_spec(text, regenerate=regenerate))
                     panes.append(pane)
-            waves.append(panes)
+            if panes:
+                waves.append(panes)
+        for pane, why in refused:  # one line in the pane; nothing in its conversation changes
+            pane.skip(f"Not run: {why[:1].upper()}{why[1:]}")
+        if not self._jobs:
+            return False
+        if self.session_id is None:
+            self.session_id = new_session_id()
+            self.session_created = now_iso()
         self._run_ids += 1
         self._last_text = text
         for n, why in plan.blocked:
@@ -366,10 +379,36 @@ class ChatTab(QWidget):
             elif isinstance(action, Skip):
                 action.pane.skip("Not run: stopped.")
             elif isinstance(action, RunFinished):
+                mark_fastest([p for p in self._jobs if p in self.panes])
                 self._jobs = {}
                 self.save()
                 self.run_finished.emit()
         self._update_buttons()
+
+    # --- sweeps -------------------------------------------------------------------------------
+
+    def open_sweep(self, pane: ChatPane) -> SweepDialog:
+        """The Sweep… dialog for `pane` (shown, not waited for); choosing makes the sweep."""
+        dialog = SweepDialog.open_for(pane, room=MAX_PANES - len(self.panes) + 1, limit=MAX_PANES, parent=self)
+        dialog.chosen.connect(lambda plan, p=pane: self.sweep(p, plan))
+        return dialog
+
+    def sweep(self, pane: ChatPane, plan: SweepPlan) -> list[ChatPane] | None:
+        """Turn `pane` into one pane per value of `plan` where it was (same model, one seed); None, with
+        a note, while a run goes on or when the tab (at most MAX_PANES panes) has no room for them."""
+        if self.runner.busy or pane not in self.panes:
+            return None
+        if too_many := no_room(len(plan.values), len(self.panes) - 1, MAX_PANES):
+            self._set_note(too_many)
+            return None
+        at = self.panes.index(pane)
+        panes = [pane]
+        for i in range(1, len(plan.values)):
+            copy = self.add_pane(copy_of=pane, at=at + i, switch_thinking=False)
+            panes += [copy] if copy is not None else []
+        self._set_note(apply_sweep(panes, plan))
+        self.update_plan()
+        return panes
 
     def _pane_unloaded(self, pane: ChatPane) -> None:
         self._do(self.runner.unloaded(pane))
@@ -416,19 +455,7 @@ class ChatTab(QWidget):
         """The conversation as it stands (None before its first message)."""
         if self.session_id is None:
             return None
-        panes: list[PaneRecord] = []
-        for pane in self.panes:
-            st = pane.settings()
-            conv = pane.conversation
-            if conv is not None:
-                settings, messages = replace(conv.settings, ctx=st.ctx), conv.messages
-            else:
-                settings, messages = st, ()
-            m = pane.model_entry()
-            variant = pane.variant()
-            quant = m.quant if m else (pane.info.shape.file_type if pane.info else None)
-            model = ModelRef(pane.label(), str(pane.model_path() or ""), variant.value if variant else None, quant)
-            panes.append(PaneRecord(pane.number, model, settings, messages))
+        panes = [pane_record(pane) for pane in self.panes]
         first_user = next((m.content for p in panes for m in p.messages if m.role == "user"), "")
         return Session(id=self.session_id, title=title_for(first_user) if first_user else "New conversation",
                        created=self.session_created or now_iso(), updated=now_iso(), panes=tuple(panes))
@@ -447,15 +474,7 @@ class ChatTab(QWidget):
         while len(self.panes) > max(1, len(panes)):
             self.remove_pane(self.panes[-1])
         for pane, saved in zip(self.panes, panes, strict=False):
-            path = saved.model.path
-            if path:
-                pane.select_path(Path(path))
-            pane.apply_settings(saved.settings)
-            pane.clear()
-            pane.restore(list(saved.messages))
-            pane.conversation = ConversationRecord(saved.settings, variant_of(saved.model.variant), saved.messages)
-            if path and not Path(path).exists():
-                pane.skip(f"The model file is no longer on disk: {path}")
+            restore_pane(pane, saved)
         self.session_id = session.id
         self.session_created = session.created
         asked = session.user_questions()

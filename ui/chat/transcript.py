@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.chat.conversation import Message, MessageStats
+from ui.chat.fim_view import FimResult
 from ui.chat.messages import AssistantMessage, UserBubble, text_line
 from ui.chat.stack_layout import StackLayout
 
@@ -160,6 +161,14 @@ class TranscriptView(QScrollArea):
         self._end_current()
         self._current = AssistantMessage()
         self._add(self._current)
+
+    def begin_fim(self, prefix: str, suffix: str) -> None:
+        """A fill-in-the-middle message: the prefix and suffix now, the middle streams in between."""
+        self._end_current()
+        self._follow = True
+        self._current = FimResult(prefix, suffix)
+        self._add(self._current)
+        self._scroll_to_bottom()
 
     def append_thinking(self, text: str) -> None:
         self._open().append_thinking(text)
@@ -310,7 +319,13 @@ class TranscriptView(QScrollArea):
         if not self._pending:
             return False
         m = self._pending.pop()
-        if m.role == "user":
+        question = self._pending[-1] if m.role == "assistant" and self._pending else None
+        if question is not None and question.role == "user" and question.suffix is not None:
+            self._pending.pop()  # fill-in-the-middle: the question is the answer's prefix and suffix
+            fim = FimResult(question.content, question.suffix)
+            self._insert_top(fim)
+            self._steps = fim.restore_steps(m)
+        elif m.role == "user":
             self._insert_top(UserBubble(m.content))
         else:
             block = AssistantMessage()
