@@ -4,6 +4,7 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py out.png
     ... scripts/screenshot.py docs/chat.png --chat "Why is the sky blue?"      # two panes answering
     ... scripts/screenshot.py docs/downloads.png --downloads --height 600     # staged job states
+    ... scripts/screenshot.py docs/modes.png --modes "Why is the sky blue?"    # chatroom, free-form, FIM
 
 The services are the default ones (this machine, the shipped catalog); QWEN3_EXPLORER_MODELS and the
 XDG variables apply as in the app. Exits 1 when the window did not fill in within --timeout.
@@ -25,9 +26,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb;offscreen")
 
 from PySide6.QtCore import QTimer
 
+from explorer.chat.records import PaneMode
 from explorer.store.download_types import Progress, State
 from explorer.store.library import LocalModel
 from ui.app import create_app
+from ui.chat.tab import ChatTab
 from ui.main_window import MainWindow
 from ui.services import default_services
 
@@ -76,6 +79,20 @@ def stage_downloads(window: MainWindow, staged: StagedDownloads) -> None:
         staged.report(Progress(job, state, int(done), int(total), speed, file, message))
 
 
+def stage_modes(tab: ChatTab, path: Path) -> None:
+    """Three panes of one model: chatroom with a system prompt, free-form, fill-in-the-middle."""
+    while len(tab.panes) < 3:
+        tab.add_pane()
+    chat, free, fim = tab.panes[:3]
+    for pane in (chat, free, fim):
+        pane.select_path(path)
+    chat.mode_panel.system_edit.setPlainText("You are a patient physics teacher. Answer in plain words.")
+    free.mode_panel.set_mode(PaneMode.FREE_FORM)
+    fim.mode_panel.set_mode(PaneMode.FIM)
+    fim.mode_panel.fim.set_texts('def sky_colour() -> str:\n    """Why is the sky blue?"""\n    return """',
+                                 '"""\n')
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="PNG file to write")
@@ -88,6 +105,8 @@ def main() -> int:
     parser.add_argument("--chat", metavar="PROMPT", help="show the Chat tab: send PROMPT to two panes")
     parser.add_argument("--downloads", action="store_true",
                         help="show the Downloads tab with four staged jobs (failed, running, paused, done)")
+    parser.add_argument("--modes", metavar="PROMPT", help="show the Chat tab: three panes of --model, in chatroom "
+                        "(with a system prompt), free-form and fill-in-the-middle, and send PROMPT once")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
@@ -119,14 +138,14 @@ def main() -> int:
             stage_downloads(window, staged)
             QTimer.singleShot(600, grab)
             return
-        if args.chat:
+        if args.chat or args.modes:
             if window.tabs.currentWidget() is not window.chat_tab:
                 window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
             return
         QTimer.singleShot(400, grab)  # let layouts settle and paint
 
     def on_models(models: list[LocalModel]) -> None:
-        if not args.chat or window.chat_tab.running or window.chat_tab.session_id is not None:
+        if not (args.chat or args.modes) or window.chat_tab.running or window.chat_tab.session_id is not None:
             return
         match = [m for m in models if args.model in m.path.name]
         if not match:
@@ -134,6 +153,8 @@ def main() -> int:
             QTimer.singleShot(0, grab)
             return
         tab = window.chat_tab
+        if args.modes:
+            stage_modes(tab, match[0].path)
         for pane, thinking in zip(tab.panes, (True, False), strict=False):
             pane.select_path(match[0].path)
             pane.set_thinking(thinking)
@@ -144,9 +165,10 @@ def main() -> int:
         if tab.plan is None or any(p.info is None for p in tab.panes):
             QTimer.singleShot(100, send)
             return
-        for pane, thinking in zip(tab.panes, (True, False), strict=False):
-            pane.set_thinking(thinking)
-        tab.input.setPlainText(args.chat)
+        if not args.modes:
+            for pane, thinking in zip(tab.panes, (True, False), strict=False):
+                pane.set_thinking(thinking)
+        tab.input.setPlainText(args.modes or args.chat)
         tab.send()
 
     def on_run_finished() -> None:
