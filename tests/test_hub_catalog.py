@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import os
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from hub_fixtures import hub  # noqa: F401 - the fixture
 from huggingface_hub import HfApi
 
 from explorer.catalog.refresh import (
+    MAX_LISTING_BYTES,
     HubFile,
     current_catalog,
     describe_source,
@@ -105,6 +109,53 @@ def test_a_stalled_hub_ends_at_the_deadline(hub: HubServer) -> None:  # noqa: F8
     assert result.skipped == ("bartowski/Qwen_Qwen3-Tiny-GGUF",)  # never asked
     assert result.catalog.models == snapshot().models
     assert len(hub.requests(contains="/api/models/")) == 1
+
+
+def _rss_mib() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+
+
+def _request_threads_end_with_rss_below(limit_mib: int) -> tuple[bool, int]:
+    """Wait (up to BOUND) for the refresh's request threads to end; (ended, the highest RSS seen in MiB).
+    Gives up early once RSS passes `limit_mib`."""
+    peak, end = _rss_mib(), time.monotonic() + BOUND
+    while time.monotonic() < end and peak < limit_mib:
+        if not any(t.name == "hub-request" and t.is_alive() for t in threading.enumerate()):
+            return True, peak
+        time.sleep(0.05)
+        peak = max(peak, _rss_mib())
+    return False, peak
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads RSS from /proc")
+def test_an_endless_listing_is_read_only_up_to_a_bound(hub: HubServer) -> None:  # noqa: F811
+    """A Hub (or a proxy) that answers model_info with a body that never ends: the refresh reads at most
+    MAX_LISTING_BYTES of it, fails that repo, and its request thread ends; memory stays bounded."""
+    hub.add_repo("Qwen/Qwen3-Tiny-GGUF", {"Qwen3-Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    hub.faults.set("endless", "/api/models/", times=None)
+    before = _rss_mib()
+    started = time.monotonic()
+    result = refresh_catalog(snapshot(), HfApi(), repos=["Qwen/Qwen3-Tiny-GGUF"], deadline=BOUND / 3,
+                             request_timeout=BOUND)
+    assert time.monotonic() - started < BOUND
+    ended, peak = _request_threads_end_with_rss_below(before + 8 * MAX_LISTING_BYTES // 2**20)
+    assert ended and peak - before < 8 * MAX_LISTING_BYTES // 2**20, (ended, before, peak)
+    assert result.stopped is None and result.updated == ()
+    [(repo, why)] = result.failed
+    assert repo == "Qwen/Qwen3-Tiny-GGUF" and "larger than 32 MiB" in why, why
+    assert result.catalog.models == snapshot().models
+
+
+def test_a_request_past_the_deadline_stops_reading(hub: HubServer) -> None:  # noqa: F811
+    """Below the size bound, a request that the refresh gave up on at its deadline stops reading too."""
+    hub.add_repo("Qwen/Qwen3-Tiny-GGUF", {"Qwen3-Tiny-Q8_0.gguf": ensure_model("qwen3-tiny-hybrid-q8_0")})
+    hub.faults.set("endless", "/api/models/", times=None)
+    result = refresh_catalog(snapshot(), HfApi(), repos=["Qwen/Qwen3-Tiny-GGUF"], deadline=0.5,
+                             request_timeout=BOUND, max_bytes=2**62)
+    assert result.stopped == "deadline"
+    ended, _peak = _request_threads_end_with_rss_below(2**40)
+    assert ended
 
 
 def test_each_request_has_its_own_timeout(hub: HubServer) -> None:  # noqa: F811

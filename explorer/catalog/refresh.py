@@ -8,7 +8,9 @@ entries, and the result says which ones failed, so the app keeps working offline
 A refresh never hangs: it has an overall deadline (`deadline`, 60 s by default) and a timeout per
 request, honours a 429's Retry-After only while the deadline allows, and stops within a fraction of
 a second when `cancelled()` turns true. Each request runs on a daemon thread that the refresh stops
-waiting for, so a Hub that never answers keeps neither the caller nor the process from exiting.
+waiting for, so a Hub that never answers keeps neither the caller nor the process from exiting; a
+request reads at most `MAX_LISTING_BYTES` of its answer, and stops reading once the refresh has given
+up on it, so an endless body costs neither memory nor a thread that goes on reading.
 File names from a listing that could escape a folder or break a file system are refused when the
 listing is read, and counted in the result.
 """
@@ -31,10 +33,12 @@ from explorer.errors import describe_error
 from explorer.gguf.names import quant_of, unsafe_name
 from explorer.gguf.shards import parse_shard
 from explorer.paths import cache_root
+from explorer.units import MIB
 
 DEFAULT_DEADLINE = 60.0  # seconds for the whole refresh
 REQUEST_TIMEOUT = 15.0  # seconds for one request (connect, or a pause between bytes)
 POLL = 0.05  # how often a wait looks at `cancelled()`
+MAX_LISTING_BYTES = 32 * MIB  # one repo's model_info (real ones: a few hundred KB at most)
 _T = TypeVar("_T")
 
 
@@ -73,9 +77,18 @@ class RefreshStopped(Exception):
         self.reason = reason
 
 
-def list_repo_gguf(api: Any, repo: str, *, timeout: float | None = None) -> RepoListing:
-    """Every GGUF in `repo` with its size and LFS sha256 (one model_info call); unsafe names refused."""
-    info = api.model_info(repo, files_metadata=True, timeout=timeout)
+def list_repo_gguf(api: Any, repo: str, *, timeout: float | None = None, max_bytes: int = MAX_LISTING_BYTES,
+                   stop: Callable[[], bool] | None = None) -> RepoListing:
+    """Every GGUF in `repo` with its size and LFS sha256 (one model_info call); unsafe names refused.
+
+    With a real `HfApi` the answer is read as a stream of at most `max_bytes` (huggingface_hub's own
+    model_info reads a body of any length into memory), and reading stops once `stop()` is true."""
+    from huggingface_hub import HfApi
+
+    if isinstance(api, HfApi):
+        info = _model_info_bounded(api, repo, timeout=timeout, max_bytes=max_bytes, stop=stop or (lambda: False))
+    else:  # a stand-in with the same call (tests)
+        info = api.model_info(repo, files_metadata=True, timeout=timeout)
     out: list[HubFile] = []
     refused: list[tuple[str, str]] = []
     for s in info.siblings or ():
@@ -91,6 +104,44 @@ def list_repo_gguf(api: Any, repo: str, *, timeout: float | None = None) -> Repo
         sha = s.lfs.sha256 if s.lfs is not None else None
         out.append(HubFile(name, int(s.size), sha))
     return RepoListing(out, refused)
+
+
+class ListingTooLarge(CatalogError):
+    """The Hub's answer for one repo went past the bound a refresh reads."""
+
+
+def _model_info_bounded(api: Any, repo: str, *, timeout: float | None, max_bytes: int,
+                        stop: Callable[[], bool]) -> Any:
+    """`api.model_info(repo, files_metadata=True)`, the same request and the same `ModelInfo`, read as a
+    stream: at most `max_bytes` of body, and not a chunk more once `stop()` is true."""
+    import httpx2
+    from huggingface_hub import get_session
+    from huggingface_hub.hf_api import ModelInfo
+    from huggingface_hub.utils._headers import build_hf_headers
+    from huggingface_hub.utils._http import hf_raise_for_status
+    from huggingface_hub.utils._validators import validate_repo_id
+
+    validate_repo_id(repo)
+    headers = build_hf_headers(token=api.token, library_name=api.library_name,
+                               library_version=api.library_version, user_agent=api.user_agent, headers=api.headers)
+    with get_session().stream("GET", f"{api.endpoint}/api/models/{repo}", params={"blobs": True},
+                              headers=headers, timeout=timeout) as response:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            if stop():
+                raise RefreshStopped("deadline")
+            size += len(chunk)
+            if size > max_bytes:
+                raise ListingTooLarge(f"the Hub's answer is larger than {max_bytes / MIB:g} MiB; "
+                                      "not read further")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        del chunks
+        if response.status_code >= 400:  # the body read (bounded) for the error's message
+            hf_raise_for_status(httpx2.Response(response.status_code, headers=response.headers, content=body,
+                                                request=response.request))
+    return ModelInfo(**json.loads(body))  # type: ignore[no-untyped-call]
 
 
 def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]:
@@ -120,8 +171,19 @@ def files_from_hub(repo: str, hub_files: Iterable[HubFile]) -> list[CatalogFile]
     return files
 
 
-def _wait(fn: Callable[[], _T], *, until: float, cancelled: Callable[[], bool]) -> _T:
-    """`fn()` on a daemon thread; its result, or RefreshStopped when the deadline or a cancel comes first."""
+def _wait(fn: Callable[[], _T], *, until: float, cancelled: Callable[[], bool],
+          abandoned: threading.Event | None = None) -> _T:
+    """`fn()` on a daemon thread; its result, or RefreshStopped when the deadline or a cancel comes first
+    (then `abandoned` is set, so that `fn` can stop what it is doing)."""
+    try:
+        return _wait_for(fn, until=until, cancelled=cancelled)
+    except RefreshStopped:
+        if abandoned is not None:
+            abandoned.set()
+        raise
+
+
+def _wait_for(fn: Callable[[], _T], *, until: float, cancelled: Callable[[], bool]) -> _T:
     box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
 
     def run() -> None:
@@ -177,7 +239,7 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
                     progress: Callable[[int, int, str], None] | None = None,
                     cancelled: Callable[[], bool] | None = None, today: str | None = None,
                     deadline: float = DEFAULT_DEADLINE, request_timeout: float = REQUEST_TIMEOUT,
-                    attempts: int = 3) -> RefreshResult:
+                    attempts: int = 3, max_bytes: int = MAX_LISTING_BYTES) -> RefreshResult:
     """Ask the Hub for the files of every repo in `snapshot` (or just `repos`), within `deadline` seconds.
 
     A repo that answers 429 is asked again after its Retry-After (up to `attempts` times) when that
@@ -197,7 +259,7 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
             progress(i, len(wanted), repo)
         try:
             listing = _ask_repo(api, repo, until=until, cancelled=is_cancelled, request_timeout=request_timeout,
-                                attempts=attempts)
+                                attempts=attempts, max_bytes=max_bytes)
         except RefreshStopped as stop:
             stopped = stop.reason
             if stop.reason == "deadline":
@@ -223,12 +285,13 @@ def refresh_catalog(snapshot: Catalog, api: Any, *, repos: Iterable[str] | None 
 
 
 def _ask_repo(api: Any, repo: str, *, until: float, cancelled: Callable[[], bool], request_timeout: float,
-              attempts: int) -> RepoListing:
+              attempts: int, max_bytes: int) -> RepoListing:
     for attempt in range(1, attempts + 1):
-        ask = functools.partial(list_repo_gguf, api, repo,
+        abandoned = threading.Event()
+        ask = functools.partial(list_repo_gguf, api, repo, max_bytes=max_bytes, stop=abandoned.is_set,
                                 timeout=max(0.1, min(request_timeout, until - time.monotonic())))
         try:
-            return _wait(ask, until=until, cancelled=cancelled)
+            return _wait(ask, until=until, cancelled=cancelled, abandoned=abandoned)
         except RefreshStopped:
             raise
         except Exception as exc:

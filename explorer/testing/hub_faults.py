@@ -23,7 +23,8 @@ class Fault:
     - malformed: answer 200 with truncated JSON (the /api/ endpoints)
     - ignore_range: answer 200 with the full body even when the request has a Range header
     - endless: a file body without Content-Length that never ends: the requested bytes, then zeros
-      until the client hangs up (a broken proxy or server; 200, or 206 for a Range request)
+      until the client hangs up (a broken proxy or server; 200, or 206 for a Range request); on the
+      /api/ endpoints, a JSON object that never closes (a list in it goes on until the client hangs up)
     - headers: replace or add the response `headers` (e.g. a forged X-Repo-Commit)
     - listing: add `names` to a repo's model info (siblings of 100 bytes), as a hostile Hub could
     `times`: how many requests it applies to (None: all). `method`: only "GET" or "HEAD" (None: any).

@@ -155,10 +155,22 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload).encode()
         if self._fault("malformed") is not None:
             body = body[: max(1, len(body) // 2)]
+        if self._fault("endless") is not None and not head and body.endswith(b"}"):
+            self._endless_json(status, body, headers or {})
+            return
         self._start(status, {"Content-Type": "application/json; charset=utf-8",
                              "Content-Length": str(len(body)), **(headers or {})})
         if not head:
             self._body(body)
+
+    def _endless_json(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        """The object's JSON without its closing brace, then a list that never ends, with no length."""
+        self.close_connection = True
+        self._start(status, {**headers, "Content-Type": "application/json; charset=utf-8", "Connection": "close"})
+        self._body(body[:-1] + b', "padding": [')
+        filler = b'{"rfilename": "pad.gguf", "size": 1},' * 2000
+        while not self.server.hub.stopping():
+            self._write(filler)
 
     def _not_found(self, code: str, message: str, headers: Mapping[str, str] | None = None,
                    head: bool = False) -> None:
