@@ -35,9 +35,10 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from explorer.chat.templates import ChatTemplateError, compiled_template, describe_render_error
+from explorer.units import KIB, MIB
 
 CHARS_PER_TOKEN = 32  # no prompt that fits in the context has more characters than this per token
-MIN_PROMPT_CHARS = 64 * 1024
+MIN_PROMPT_CHARS = 64 * KIB
 
 
 class ChatTemplateTimeout(ChatTemplateError):
@@ -47,7 +48,7 @@ class ChatTemplateTimeout(ChatTemplateError):
 @dataclass(frozen=True)
 class RenderLimits:
     seconds: float = 5.0
-    memory_bytes: int = 512 * 1024 * 1024  # address space the render may add to the child's own
+    memory_bytes: int = 512 * MIB  # address space the render may add to the child's own
     max_prompt_bytes: int | None = None  # characters (the name is older); None: no limit but memory's
 
 
@@ -81,7 +82,7 @@ def _limit_memory(extra: int) -> None:
             now = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         now = 0
-    limit = now + extra if now else extra + 256 * 1024 * 1024
+    limit = now + extra if now else extra + 256 * MIB
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
@@ -99,7 +100,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     with contextlib.suppress(ValueError, OSError, AttributeError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory(memory_bytes)
-    no_memory = _NO_MEMORY.format(memory_bytes // 2**20)
+    no_memory = _NO_MEMORY.format(memory_bytes // MIB)
     while True:
         try:
             template, context, max_chars = conn.recv()

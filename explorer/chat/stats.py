@@ -12,11 +12,12 @@ cached start of the conversation, counted apart).
 
 from __future__ import annotations
 
-from explorer.chat.records import MessageStats
+from explorer.chat.records import MessageStats, StopReason
 
 __all__ = ["STOP_TEXT", "format_duration", "format_stats", "format_tokens_per_s"]
 
-STOP_TEXT = {"stop": "end of answer", "length": "max tokens reached", "stopped": "stopped", "error": "error"}
+STOP_TEXT = {StopReason.STOP: "end of answer", StopReason.LENGTH: "max tokens reached",
+             StopReason.STOPPED: "stopped", StopReason.ERROR: "error"}
 
 
 def format_duration(seconds: float) -> str:
@@ -50,12 +51,11 @@ def format_stats(stats: MessageStats) -> str:
         if stats.prompt_tokens_per_s > 0:
             prompt += f" at {format_tokens_per_s(stats.prompt_tokens_per_s)}"
         parts.append(prompt)
-    stop = STOP_TEXT.get(stats.stop_reason, stats.stop_reason)
+    stop = STOP_TEXT.get(stats.stop_reason, str(stats.stop_reason))
     message = " ".join(stats.message.split())
-    if stats.stop_reason == "error" and message:
+    if stats.stop_reason is StopReason.ERROR and message:
         stop = f"error: {message}"
-    if stop:
-        parts.append(stop)
+    parts.append(stop)
     if stats.budget_forced:
         parts.append("thinking budget reached")
     return " · ".join(parts)

@@ -21,6 +21,7 @@ from typing import Any
 from explorer.chat.export import to_json
 from explorer.chat.records import SCHEMA, Session
 from explorer.paths import conversations_dir
+from explorer.units import KIB, MIB
 
 __all__ = ["SCHEMA", "ConversationStore", "Session", "SessionInfo", "TranscriptError", "check_id", "new_session_id",
            "now_iso", "title_for", "validate_session"]
@@ -130,8 +131,8 @@ def validate_session(data: object, source: str = "session") -> dict[str, Any]:
 
 # --- the store -----------------------------------------------------------------------------------
 
-LIST_READ_BYTES = 256 * 1024  # what the list reads of each file: a larger one is listed from its header
-OPEN_READ_BYTES = 256 * 1024 * 1024  # the largest file that opens
+LIST_READ_BYTES = 256 * KIB  # what the list reads of each file: a larger one is listed from its header
+OPEN_READ_BYTES = 256 * MIB  # the largest file that opens
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,7 @@ def _read_bytes(path: Path, limit: int) -> tuple[bytes, int]:
         chunks: list[bytes] = []
         left = limit
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
+            chunk = os.read(fd, min(left, MIB))
             if not chunk:
                 break
             chunks.append(chunk)
