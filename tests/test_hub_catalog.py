@@ -250,3 +250,17 @@ def test_hostile_names_from_the_loopback_hub_through_the_real_client(hub: HubSer
     assert sorted(name for _repo, name, _why in result.refused) == sorted(repr(n) for n in HOSTILE)
     files = [f for f in result.catalog.models[0].files if f.repo == "Qwen/Qwen3-Tiny-GGUF"]
     assert [s for f in files for s in f.shards] == ["Qwen3-Tiny-Q8_0.gguf"]
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "True"), ("0", "False")])
+def test_the_app_turns_hub_telemetry_off_unless_the_person_chose(given: str | None, seen: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
+    if given is not None:
+        env["HF_HUB_DISABLE_TELEMETRY"] = given
+    code = "import explorer, huggingface_hub.constants as c; print(c.HF_HUB_DISABLE_TELEMETRY)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.stdout.strip() == seen, proc.stderr[-1000:]
