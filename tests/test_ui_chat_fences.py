@@ -13,6 +13,7 @@ from PySide6.QtGui import QTextDocument, QTextFormat
 from explorer.chat.conversation import Message, MessageStats
 from explorer.chat.export import to_markdown
 from explorer.chat.markdown import close_open_fence
+from explorer.chat.records import Session
 from explorer.chat.stats import format_stats
 from ui.chat.render import MARKDOWN_FEATURES
 from ui.chat.transcript import TranscriptView
@@ -77,7 +78,7 @@ def test_view_and_export_show_the_same_code(qtbot: Any, answer: str) -> None:
     view.finish(STATS)
     shown = view.assistant().answer_view.document()
 
-    exported = rendered(to_markdown(session_with(answer)))
+    exported = rendered(to_markdown(Session.from_json(session_with(answer))))
     assert code_lines(exported) == code_lines(shown)
     assert blocks(exported)[-1] == (format_stats(STATS), False)  # the stats line is text, after the answer
     assert code_lines(rendered(close_open_fence(answer))) == code_lines(rendered(answer))  # closing adds none

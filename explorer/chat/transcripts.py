@@ -7,6 +7,7 @@ A session is an `explorer.chat.records.Session`; its module docstring shows the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -184,11 +185,10 @@ class ConversationStore:
         over the old one, so a crash leaves either the old or the new session, never half of one.
         """
         path = self.path_for(session.id)
-        data = session.to_json()
-        data["updated"] = now_iso()
-        data["created"] = data["created"] or data["updated"]
-        validate_session(data, f"session {session.id}")
-        text = to_json(data)
+        updated = now_iso()
+        session = dataclasses.replace(session, updated=updated, created=session.created or updated)
+        validate_session(session.to_json(), f"session {session.id}")
+        text = to_json(session)
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{path.stem}.", suffix=".tmp")
         try:

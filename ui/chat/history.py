@@ -134,8 +134,7 @@ class Conversations(QObject):
         target = path
 
         def write(_token: object) -> Path:
-            data = session.to_json()
-            target.write_text(to_markdown(data) if fmt == "md" else to_json(data), encoding="utf-8")
+            target.write_text(to_markdown(session) if fmt == "md" else to_json(session), encoding="utf-8")
             return target
 
         self.export_runner.submit(write)
