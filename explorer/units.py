@@ -45,3 +45,8 @@ def format_bandwidth(bytes_per_s: float | None) -> str:
         value /= 1000
         unit += 1
     return f"{_three_digits(value)} {_DECIMAL[unit]}"
+
+
+def format_tokens_per_s(tps: float) -> str:
+    """A speed: '412 tok/s', '8.2 tok/s'."""
+    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"

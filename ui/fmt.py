@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 from explorer.fit.estimate import FitEstimate, Verdict
-from explorer.units import format_bytes
+from explorer.units import format_bytes, format_tokens_per_s
 
-__all__ = ["format_bytes", "format_ctx", "format_speed", "format_tps", "parse_ctx", "verdict_rank", "verdict_text"]
+__all__ = ["format_bytes", "format_ctx", "format_speed", "parse_ctx", "verdict_rank", "verdict_text"]
 
 
 
@@ -31,14 +31,9 @@ def parse_ctx(text: str) -> int | None:
     return n if n > 0 else None
 
 
-def format_tps(tps: float) -> str:
-    """A measured speed: '412 tok/s', '8.2 tok/s'."""
-    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"
-
-
 def format_speed(tps: float | None) -> str:
     """A predicted speed: '~412 tok/s'; '–' when there is no prediction."""
-    return "–" if tps is None else "~" + format_tps(tps)
+    return "–" if tps is None else "~" + format_tokens_per_s(tps)
 
 
 VERDICT_ORDER = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}

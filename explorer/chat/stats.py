@@ -13,8 +13,9 @@ cached start of the conversation, counted apart).
 from __future__ import annotations
 
 from explorer.chat.records import MessageStats, StopReason
+from explorer.units import format_tokens_per_s
 
-__all__ = ["STOP_TEXT", "format_duration", "format_stats", "format_tokens_per_s"]
+__all__ = ["STOP_TEXT", "format_duration", "format_stats"]
 
 STOP_TEXT = {StopReason.STOP: "end of answer", StopReason.LENGTH: "max tokens reached",
              StopReason.STOPPED: "stopped", StopReason.ERROR: "error"}
@@ -25,11 +26,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def format_tokens_per_s(tps: float) -> str:
-    """A measured speed: '412 tok/s', '8.2 tok/s'."""
-    return f"{tps:.0f} tok/s" if tps >= 10 else f"{tps:.1f} tok/s"
 
 
 def format_stats(stats: MessageStats) -> str:
