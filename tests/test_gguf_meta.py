@@ -93,7 +93,7 @@ def test_not_a_gguf(tmp_path: Path) -> None:
         read_local_header(bad)
     tiny = tmp_path / "hostname"
     tiny.write_bytes(b"vm\n")  # three bytes (/etc/hostname): not "truncated", not a GGUF at all
-    with pytest.raises(GGUFError, match="not a GGUF file .it is shorter than the 4-byte GGUF magic"):
+    with pytest.raises(GGUFError, match=r"not a GGUF file \(it is shorter than the 4-byte GGUF magic\)"):
         read_local_header(tiny)
 
 
