@@ -135,6 +135,20 @@ def test_fim_sends_prefix_and_suffix_and_shows_the_middle_highlighted(qtbot: QtB
     assert "prompt" in result.stats_line.text()  # prompt tokens and prefill speed
 
 
+def test_regenerate_asks_the_last_fim_question_again_whatever_the_editors_hold(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    tab.remove_pane(b)
+    pick(qtbot, a, ensure_scripted_model())
+    a.mode_panel.set_mode(PaneMode.FIM)
+    a.mode_panel.fim.set_texts("def f():\n    ", "\n")
+    run(qtbot, tab, "")
+    a.mode_panel.fim.set_texts("something else", "entirely")  # edited after the answer
+    with qtbot.waitSignal(tab.run_finished, timeout=20_000):
+        assert tab.regenerate()
+    question, answer = turns(a)  # the answer was replaced, not a second question added
+    assert (question.content, question.suffix) == ("def f():\n    ", "\n") and answer.content == DEFAULT_ANSWER
+
+
 def test_an_empty_prefix_and_suffix_is_refused_and_nothing_is_lost(qtbot: QtBot, tab: ChatTab) -> None:
     a, b = tab.panes
     pick(qtbot, a, ensure_scripted_model(), max_tokens=16)

@@ -297,7 +297,10 @@ class ChatPane(QFrame):
         st = self.settings()
         seed = st.seed if st.seed != RANDOM_SEED else random.randrange(2**31)
         suffix = ""
-        if st.mode is PaneMode.FIM:
+        asked = self._last_fim() if regenerate else None
+        if st.mode is PaneMode.FIM and asked is not None:
+            text, suffix = asked  # Regenerate asks the last question again, whatever the editors hold now
+        elif st.mode is PaneMode.FIM:
             text, suffix = self.mode_panel.fim.texts()
         elif st.mode is PaneMode.CHATROOM:
             text = text.strip()  # free-form sends the text exactly as typed
@@ -311,6 +314,12 @@ class ChatPane(QFrame):
 
     def last_question(self) -> str | None:
         return self.conversation.last_question() if self.conversation is not None else None
+
+    def _last_fim(self) -> tuple[str, str] | None:
+        """The prefix and suffix of the last question when it was a fill-in-the-middle one."""
+        messages = self.conversation.messages if self.conversation is not None else ()
+        last = next((m for m in reversed(messages) if m.role == "user"), None)
+        return (last.content, last.suffix) if last is not None and last.suffix is not None else None
 
     def run_message(self, run_id: int, load: LoadSpec, send: SendSpec) -> None:
         """Load the model as `load` says (when it is not loaded so already), then send the message."""
