@@ -42,6 +42,10 @@ class GGUFError(Exception):
     """The file is not a readable GGUF model; the message says why."""
 
 
+class _EndOfData(GGUFError):
+    """The data ended inside the header (a network failure is another GGUFError)."""
+
+
 @dataclass(frozen=True)
 class ArrayInfo:
     """A long metadata array that was skipped: its element type and length."""
@@ -126,7 +130,7 @@ class _Reader:
         while need > 0:
             chunk = self._read(need)
             if not chunk:
-                raise GGUFError(
+                raise _EndOfData(
                     f"{self.source}: the file ends inside the GGUF header (at byte {self.pos + n - need}); "
                     "it is truncated or still downloading"
                 )
@@ -207,7 +211,7 @@ def read_header(read: Callable[[int], bytes], *, source: str = "GGUF", file_size
     r = _Reader(read, source, max_header_bytes)
     try:
         magic = r.take(4)
-    except GGUFError:  # shorter than the magic: not "truncated", not a GGUF at all
+    except _EndOfData:  # shorter than the magic: not "truncated", not a GGUF at all
         raise GGUFError(f"{source}: not a GGUF file (it is shorter than the 4-byte GGUF magic)") from None
     if magic != MAGIC:
         raise GGUFError(f"{source}: not a GGUF file (it starts with {magic!r}, expected b'GGUF')")
