@@ -130,7 +130,8 @@ def test_temperature_zero_is_greedy_whatever_the_seed(loaded: dict) -> None:
     ("temperature", -1.0, "temperature must be 0 to 5 (0 is greedy), not -1.0"),
     ("top_p", 0.0, "top-p must be above 0, at most 1, not 0.0"),
     ("presence_penalty", 2.5, "presence penalty must be -2 to 2 (Qwen suggests 0 to 2), not 2.5"),
-    ("repeat_penalty", -1.0, "repeat penalty must be 0 to 5 (1 is off), not -1.0"),
+    ("repeat_penalty", -1.0, "repeat penalty must be above 0, at most 5 (1 is off), not -1.0"),
+    ("repeat_penalty", 0.0, "repeat penalty must be above 0, at most 5 (1 is off), not 0.0"),
 ])
 def test_sampling_out_of_range_is_one_line(field: str, value: float, words: str) -> None:
     bad = SamplingPreset(**{**NON_THINKING_PRESET.__dict__, field: value})

@@ -88,6 +88,7 @@ def test_chat_sampling_flags_reach_the_engine(capsys: pytest.CaptureFixture[str]
     (["fim", "{demo}", "--prefix", "", "--suffix", " "], "fill-in-the-middle needs a prefix or a suffix"),
     (["complete", "/nonexistent.gguf", "x"], "no such file"),
     (["chat", "/tmp", "x"], "not a regular file: /tmp"),
+    (["complete", "{demo}", ""], "nothing to complete: the text is empty"),
 ])
 def test_bad_input_is_one_line_before_anything_loads(argv: list[str], words: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,10 +98,24 @@ def test_bad_input_is_one_line_before_anything_loads(argv: list[str], words: str
     assert "loaded in" not in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_bad_number_is_argparse_s_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    ("--temperature", "abc", "invalid float value: 'abc'"), ("--budget", "-1", "must be 0 or more, not -1"),
+    ("--max-tokens", "0", "must be 1 or more, not 0"), ("--threads", "-5", "must be 1 or more, not -5"),
+])
+def test_a_bad_number_is_argparse_s_one_line(flag: str, value: str, words: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
-        main(["chat", "x.gguf", "hi", "--temperature", "abc"])
-    assert exit_.value.code == 2 and "invalid float value: 'abc'" in capsys.readouterr().err
+        main(["chat", "x.gguf", "hi", flag, value])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_fim_whole_keeps_the_stats_line_and_a_stop_in_the_thinking_ends_its_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    demo = str(ensure_scripted_model())
+    code, out, err = run(["fim", demo, "--prefix", "A", "--max-tokens", "500", "--whole"], capsys)
+    assert code == 0 and out.startswith("A") and "· end of answer" in err.splitlines()[-1]
+    code, out, err = run(["chat", demo, "Why?", "--max-tokens", "5"], capsys)  # stops inside the thinking
+    assert out == "" and err.splitlines()[-1].startswith("first token in")
 
 
 def test_fim_to_a_model_without_fim_tokens_and_a_prompt_longer_than_the_context(

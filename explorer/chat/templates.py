@@ -404,8 +404,9 @@ class SamplingPreset:
             ("repeat penalty", self.repeat_penalty, 0.0, 5.0, "1 is off"),
         )
         for name, value, low, high, hint in rules:
-            if not (isinstance(value, (int, float)) and low <= value <= high) or (name == "top-p" and value == 0):
-                span = f"{low:g} to {high:g}" if name != "top-p" else "above 0, at most 1"
+            above_zero = name in ("top-p", "repeat penalty")  # 0 is no probability mass, or a division by 0
+            if not (isinstance(value, (int, float)) and low <= value <= high) or (above_zero and value == 0):
+                span = f"above 0, at most {high:g}" if above_zero else f"{low:g} to {high:g}"
                 raise ValueError(f"{name} must be {span}{f' ({hint})' if hint else ''}, not {value!r}")
         return self
 

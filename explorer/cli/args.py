@@ -13,12 +13,30 @@ SAMPLING_FLAGS = (("temperature", float, "0 is greedy"), ("top_p", float, ""), (
                   ("repeat_penalty", float, "1 is off"))
 
 
+def _whole(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _whole(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return _whole(text, 0)
+
+
 def add_model_args(p: argparse.ArgumentParser, *, ctx_default: int, parse_ctx: Callable[[str], int]) -> None:
     p.add_argument("--ctx", type=parse_ctx, default=ctx_default,
                    help=f"context length (default {ctx_default // 1024}k)")
-    p.add_argument("--max-tokens", type=int, default=2048)
+    p.add_argument("--max-tokens", type=positive_int, default=2048)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
     p.add_argument("--json", action="store_true", help="one JSON object per answer on stdout")
 

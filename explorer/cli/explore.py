@@ -25,6 +25,9 @@ SWEEPABLE = ("temperature", "top_p", "mode")
 
 def cmd_complete(args: argparse.Namespace, out: TextIO) -> int:
     text = args.text if args.text is not None else sys.stdin.read()
+    if not text:
+        print("qwen3-explorer: nothing to complete: the text is empty", file=sys.stderr)
+        return 2
     return _single(args, out, PaneMode.FREE_FORM, lambda conv: functools.partial(conv.send, text),
                    lambda a: {"text": text, "answer": a.answer})
 
@@ -60,7 +63,8 @@ def _single(args: argparse.Namespace, out: TextIO, mode: PaneMode, start: Callab
             return code
         conv = run.conversation(thinking=False, max_tokens=args.max_tokens, seed=args.seed, sampling=sampling,
                                 mode=mode)
-        answer = run.stream(conv, start(conv), out, echo=echo_middle and not args.json)
+        answer = run.stream(conv, start(conv), out, echo=echo_middle and not args.json,
+                            show_stats=not args.json)
         if answer is not None:
             if args.json:
                 write_json(out, {**record(answer), "stats": answer.stats.to_json()})

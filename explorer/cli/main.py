@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
-from explorer.cli.args import add_explore_parsers, add_model_args, add_sampling_args
+from explorer.cli.args import add_explore_parsers, add_model_args, add_sampling_args, non_negative_int
 from explorer.cli.refresh import add_parser as add_refresh_parser
 from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
@@ -92,7 +92,7 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     think.add_argument("--think", dest="thinking", action="store_true", default=None,
                        help="thinking on (hybrid models; Thinking-2507 always thinks)")
     think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
-    p.add_argument("--budget", type=int, default=None, help="thinking budget in tokens")
+    p.add_argument("--budget", type=non_negative_int, default=None, help="thinking budget in tokens (0: no thinking)")
     p.add_argument("--system", default=None, help="a system prompt (default: the template's own)")
     add_model_args(p, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
     add_sampling_args(p)

@@ -125,7 +125,8 @@ class ModelRun:
                 self.note("error: the model did not load in 10 minutes")
                 return None
 
-    def stream(self, conv: Conversation, start: Callable[[], None], out: TextIO, *, echo: bool) -> Answer | None:
+    def stream(self, conv: Conversation, start: Callable[[], None], out: TextIO, *, echo: bool,
+               show_stats: bool = False) -> Answer | None:
         """Start a message with `start()` and pump it to its end; with `echo` the thinking goes to stderr
         and the answer to stdout as they come. None when it could not start (the reason is on stderr)."""
         try:
@@ -150,9 +151,12 @@ class ModelRun:
                         out.write(up.text)
                         out.flush()
                 elif isinstance(up, Finished):
-                    if echo:
+                    if echo and answer:
                         out.write("\n")
                         out.flush()
+                    elif echo and thinking and not thinking[-1].endswith("\n"):
+                        self.err.write("\n")  # stopped inside the thinking: the stats on a line of their own
+                    if echo or show_stats:
                         self.note(format_stats(up.stats))
                     return Answer("".join(thinking), "".join(answer), up.stats)
                 elif isinstance(up, EngineError):

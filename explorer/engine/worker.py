@@ -321,8 +321,9 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
         n_prompt = len(tokens)
         room = int(llm.n_ctx()) - n_prompt
         if room <= 0:
-            done("error", f"the conversation has {n_prompt} tokens, more than the {llm.n_ctx()} the context holds: "
-                          "clear it, or choose a larger context in the pane's settings")
+            done("error", f"the prompt has {n_prompt} tokens, more than the {llm.n_ctx()} the context holds: "
+                          "shorten it (or clear the conversation), or use a larger context (--ctx, or the pane's "
+                          "settings)")
             return
         max_tokens = min(req.max_tokens, room) if req.max_tokens > 0 else room
         if stop_flag.is_set():

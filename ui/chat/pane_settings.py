@@ -57,7 +57,7 @@ class SettingsForm(QWidget):
                                   "likely one (0 is off)")
         self.presence_penalty = self._double(-2.0, 2.0, 0.1, "Presence penalty: Qwen recommends 0 to 2; 1.5 for "
                                              "quantized models that repeat themselves (0 is off)")
-        self.repeat_penalty = self._double(0.0, 5.0, 0.05, "Repeat penalty (llama.cpp's): above 1 discourages "
+        self.repeat_penalty = self._double(0.05, 5.0, 0.05, "Repeat penalty (llama.cpp's): above 1 discourages "
                                            "tokens already written (1 is off)")
         self.sampling_boxes = (self.temperature, self.top_p, self.top_k, self.min_p, self.presence_penalty,
                                self.repeat_penalty)
