@@ -278,3 +278,17 @@ def test_a_saved_fim_answer_reopens_as_prefix_middle_and_suffix(qtbot: QtBot) ->
     result = view.assistant()
     assert isinstance(result, FimResult) and view.message_count() == 3  # the FIM question is in its result
     assert result.full_text() == "a = 41 + 1\nprint(a)" and result.stats_line.text()
+
+
+def test_the_think_box_reads_off_outside_a_chatroom_and_comes_back(qtbot: QtBot, tab: ChatTab) -> None:
+    a = tab.panes[0]
+    pick(qtbot, a, ensure_scripted_model())  # a hybrid model: thinking on by default
+    a.set_thinking(False)  # the person's choice in the chatroom
+    a.set_thinking(True)
+    for mode in (PaneMode.FIM, PaneMode.FREE_FORM):
+        a.mode_panel.set_mode(mode)
+        assert not a.think_box.isChecked() and not a.think_box.isEnabled()
+    assert a.mode_panel.system_caption.isHidden() and a.mode_panel.system_edit.isHidden()
+    a.mode_panel.set_mode(PaneMode.CHATROOM)
+    assert a.think_box.isChecked() and a.think_box.isEnabled()
+    assert not a.mode_panel.system_caption.isHidden()  # "System prompt" stays readable once the box is filled

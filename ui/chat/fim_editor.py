@@ -39,8 +39,11 @@ class FimEditor(QWidget):
         lay.setSpacing(3)
         self.prefix = _code_edit("fimPrefix", "Prefix: the code before the gap")
         self.suffix = _code_edit("fimSuffix", "Suffix: the code after the gap (may be empty)")
-        lay.addWidget(self.prefix)
-        lay.addWidget(self.suffix)
+        for caption, edit in (("Prefix: before the gap", self.prefix), ("Suffix: after the gap", self.suffix)):
+            label = QLabel(caption)
+            label.setObjectName("fieldCaption")
+            lay.addWidget(label)
+            lay.addWidget(edit)
         self.note = QLabel("")
         self.note.setObjectName("fimNote")
         self.note.setWordWrap(True)

@@ -100,6 +100,8 @@ class ModePanel(QWidget):
         row.addWidget(self.sweep_button)
         lay.addLayout(row)
 
+        self.system_caption = self._note("fieldCaption", "System prompt")  # the placeholder goes once it is filled
+        lay.addWidget(self.system_caption)
         self.system_edit = QPlainTextEdit()
         self.system_edit.setObjectName("systemPrompt")
         self.system_edit.setPlaceholderText("System prompt (empty: the template's own default)")
@@ -143,6 +145,7 @@ class ModePanel(QWidget):
     def _show(self) -> None:
         mode = self.mode()
         self.system_edit.setVisible(mode is PaneMode.CHATROOM)
+        self.system_caption.setVisible(mode is PaneMode.CHATROOM)
         self.template_note.setVisible(mode is PaneMode.CHATROOM and self._app_template)
         self.free_note.setVisible(mode is PaneMode.FREE_FORM)
         self.fim.setVisible(mode is PaneMode.FIM)

@@ -242,11 +242,18 @@ class ChatPane(QFrame):
             mode = thinking_mode(variant)
             box.setEnabled(mode.can_toggle and chat)
             box.setToolTip(mode.reason if chat else "No template in this mode: the model writes what it writes")
-            if mode.always:
-                box.setChecked(True)
-            elif mode.never:
+            if not chat:  # shown off (nothing asks for thinking); the chatroom's choice comes back with it
+                if box.property("chatChecked") is None:
+                    box.setProperty("chatChecked", box.isChecked())
                 box.setChecked(False)
-            elif not box.property("userSet"):
+            elif box.property("chatChecked") is not None:
+                box.setChecked(bool(box.property("chatChecked")))
+                box.setProperty("chatChecked", None)
+            if chat and mode.always:
+                box.setChecked(True)
+            elif chat and mode.never:
+                box.setChecked(False)
+            elif chat and not box.property("userSet"):
                 box.setChecked(mode.default_on)
         box.blockSignals(False)
         self.settings_form.show_preset(self.thinking_on() and chat)
