@@ -30,8 +30,6 @@ def _messages(args: argparse.Namespace) -> Iterator[str]:
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
-    run = ModelRun()
-
     def thinking_for(info: ModelInfo) -> bool:
         mode = thinking_mode(info.variant)
         return mode.default_on if args.thinking is None else bool(args.thinking)
@@ -39,10 +37,10 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     try:
         sampling_from(args, thinking=True)  # a value out of range is refused before anything loads
     except ValueError as exc:
-        run.note(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    previous = signal.getsignal(signal.SIGINT)
-    try:
+
+    def body(run: ModelRun) -> int:
         code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
                         describe=lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
         if code:
@@ -56,25 +54,24 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
                                 sampling=sampling_from(args, thinking), system=args.system)
         stopping = {"n": 0}
 
-        def on_sigint(_sig: int, _frame: object) -> None:
+        def on_sigint(_sig: int, _frame: object) -> None:  # the first Ctrl+C stops the answer, a second quits
             stopping["n"] += 1
             if stopping["n"] > 1:
                 raise KeyboardInterrupt
             conv.stop()
 
-        signal.signal(signal.SIGINT, on_sigint)
-        for message in _messages(args):
-            stopping["n"] = 0
-            answer = run.stream(conv, functools.partial(conv.send, message), out, echo=not args.json)
-            if answer is not None and args.json:
-                write_json(out, {"message": message, "thinking": answer.thinking, "answer": answer.answer,
-                                 "stats": answer.stats.to_json()})
-            if code := exit_code(answer):
-                return code
-        return 0
-    except KeyboardInterrupt:
-        run.note("interrupted")
-        return 130
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        run.close()
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            for message in _messages(args):
+                stopping["n"] = 0
+                answer = run.stream(conv, functools.partial(conv.send, message), out, echo=not args.json)
+                if answer is not None and args.json:
+                    write_json(out, {"message": message, "thinking": answer.thinking, "answer": answer.answer,
+                                     "stats": answer.stats.to_json()})
+                if code := exit_code(answer):
+                    return code
+            return 0
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    return ModelRun.guarded(body)

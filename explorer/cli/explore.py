@@ -50,21 +50,19 @@ def cmd_fim(args: argparse.Namespace, out: TextIO) -> int:
 
 def _single(args: argparse.Namespace, out: TextIO, mode: PaneMode, start: Callable[[Any], Callable[[], None]],
             record: Callable[[Any], dict[str, Any]], *, echo_middle: bool = True) -> int:
-    run = ModelRun()
-    try:
-        sampling = sampling_from(args, thinking=False)
-    except ValueError as exc:
-        run.note(f"error: {exc}")
-        return 2
-    try:
+    def body(run: ModelRun) -> int:
+        try:
+            sampling = sampling_from(args, thinking=False)
+        except ValueError as exc:
+            run.note(f"error: {exc}")
+            return 2
         code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
                         describe=lambda info: f"; {mode.label.lower()}")
         if code:
             return code
         conv = run.conversation(thinking=False, max_tokens=args.max_tokens, seed=args.seed, sampling=sampling,
                                 mode=mode)
-        answer = run.stream(conv, start(conv), out, echo=echo_middle and not args.json,
-                            show_stats=not args.json)
+        answer = run.stream(conv, start(conv), out, echo=echo_middle and not args.json, show_stats=not args.json)
         if answer is not None:
             if args.json:
                 write_json(out, {**record(answer), "stats": answer.stats.to_json()})
@@ -72,11 +70,8 @@ def _single(args: argparse.Namespace, out: TextIO, mode: PaneMode, start: Callab
                 out.write(args.prefix + answer.answer + args.suffix)
                 out.flush()
         return exit_code(answer)
-    except KeyboardInterrupt:
-        run.note("interrupted")
-        return 130
-    finally:
-        run.close()
+
+    return ModelRun.guarded(body)
 
 
 def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
@@ -88,15 +83,15 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     values: list[Any] = getattr(args, name) or [0.0, 0.6, 1.0, 1.5]
     if name == "mode":
         values = [PaneMode(v) for v in values]
-    run = ModelRun()
     fixed = {k: getattr(args, k)[0] for k in ("temperature", "top_p") if getattr(args, k) and k != name}
     try:
         for v in values if name != "mode" else [None]:  # every value is checked before anything loads
             sampling_from(args, args.thinking, **fixed, **({name: v} if v is not None else {}))
     except ValueError as exc:
-        run.note(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
+
+    def body(run: ModelRun) -> int:
         code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
                         describe=lambda info: f"; {len(values)} answers, {name.replace('_', '-')} swept")
         if code:
@@ -118,8 +113,5 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
                                  "stats": answer.stats.to_json()})
             worst = max(worst, exit_code(answer))
         return worst
-    except KeyboardInterrupt:
-        run.note("interrupted")
-        return 130
-    finally:
-        run.close()
+
+    return ModelRun.guarded(body)

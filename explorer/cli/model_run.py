@@ -106,6 +106,18 @@ class ModelRun:
         self.client.unload()
         self.renderer.close()
 
+    @classmethod
+    def guarded(cls, body: Callable[[ModelRun], int]) -> int:
+        """`body(run)`'s exit code; Ctrl+C is "interrupted" and 130; the model is unloaded either way."""
+        run = cls()
+        try:
+            return body(run)
+        except KeyboardInterrupt:
+            run.note("interrupted")
+            return 130
+        finally:
+            run.close()
+
     def _wait_loaded(self) -> Loaded | None:
         t0 = time.monotonic()
         while True:
