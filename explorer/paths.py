@@ -8,6 +8,7 @@ from pathlib import Path
 MODELS_DIR_ENV = "QWEN3_EXPLORER_MODELS"
 TEST_MODELS_ENV = "QWEN3_EXPLORER_TEST_MODELS"
 CONVERSATIONS_DIR_ENV = "QWEN3_EXPLORER_CONVERSATIONS"
+PROBES_DIR_ENV = "QWEN3_EXPLORER_PROBES"
 
 
 def cache_root() -> Path:
@@ -30,10 +31,19 @@ def test_models_dir() -> Path:
     return _dir(TEST_MODELS_ENV, "test-models")
 
 
-def conversations_dir() -> Path:
-    """Saved chat sessions: user data, not cache ($XDG_DATA_HOME); $QWEN3_EXPLORER_CONVERSATIONS overrides."""
-    override = os.environ.get(CONVERSATIONS_DIR_ENV)
+def _data_dir(env: str, name: str) -> Path:
+    override = os.environ.get(env)
     if override:
         return Path(override).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "qwen3-explorer" / "conversations"
+    return Path(base) / "qwen3-explorer" / name
+
+
+def conversations_dir() -> Path:
+    """Saved chat sessions: user data, not cache ($XDG_DATA_HOME); $QWEN3_EXPLORER_CONVERSATIONS overrides."""
+    return _data_dir(CONVERSATIONS_DIR_ENV, "conversations")
+
+
+def probes_dir() -> Path:
+    """The person's probe sets (*.toml): user data ($XDG_DATA_HOME); $QWEN3_EXPLORER_PROBES overrides."""
+    return _data_dir(PROBES_DIR_ENV, "probes")
