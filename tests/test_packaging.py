@@ -31,6 +31,8 @@ def test_wheel_contains_assets_and_entry_point(wheel: Path) -> None:
     assert "qwen3_explorer_assets/style.qss" in names
     for variant in ("hybrid", "thinking-2507", "instruct-2507", "coder"):
         assert f"qwen3_explorer_assets/templates/qwen3-{variant}.jinja" in names
+    for probe_set in ("seed003-free-form", "seed003-chatroom", "code", "reasoning", "instructions", "chat"):
+        assert f"qwen3_explorer_assets/probes/{probe_set}.toml" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "qwen3-explorer = ui.launcher:main" in zipfile.ZipFile(wheel).read(entry).decode()
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
@@ -42,7 +44,10 @@ def test_installed_wheel_finds_its_assets(wheel: Path, tmp_path: Path) -> None:
                    check=True, capture_output=True, timeout=300)
     code = ("import explorer, qwen3_explorer_assets as a; from explorer.catalog.snapshot import load_catalog; "
             "from explorer.testing.models import template_text; "
-            "c = load_catalog(); assert template_text('hybrid'); print(explorer.__file__, a.__file__, len(c.models))")
+            "from explorer.probes.sets import list_sets; "
+            "c = load_catalog(); assert template_text('hybrid'); "
+            "assert sum(e.builtin and e.probe_set is not None for e in list_sets()) == 6; "
+            "print(explorer.__file__, a.__file__, len(c.models))")
     # -S: no site processing, so the editable install's path hook cannot shadow the wheel; the
     # dependencies come from site-packages as a plain path.
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path,

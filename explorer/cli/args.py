@@ -113,3 +113,26 @@ def add_explore_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
                    help="thinking off (hybrid models)")
     add_model_args(s, ctx_default=ctx_default, parse_ctx=parse_ctx)
     add_sampling_args(s, skip=("temperature", "top_p"))
+
+
+def add_probe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, ctx_default: int,
+                     parse_ctx: Callable[[str], int]) -> None:
+    p = sub.add_parser("probe", help="run a probe set (questions with checks) through GGUF files; the totals table")
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="the GGUFs to compare")
+    p.add_argument("--set", dest="probe_set", default="seed003-chatroom", metavar="NAME|PATH",
+                   help="a built-in or saved set by name, or a .toml file (default: seed003-chatroom)")
+    p.add_argument("--list", action="store_true", help="list the built-in and saved probe sets")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the whole run as JSON")
+    p.add_argument("--csv", type=Path, default=None, metavar="OUT", help="write one CSV row per answer")
+    p.add_argument("--md", type=Path, default=None, metavar="OUT", help="write a Markdown report")
+    think = p.add_mutually_exclusive_group()
+    think.add_argument("--think", dest="thinking", action="store_true", default=None,
+                       help="thinking on (hybrid models; default: the model's own)")
+    think.add_argument("--no-think", dest="thinking", action="store_false", help="thinking off (hybrid models)")
+    p.add_argument("--ctx", type=parse_ctx, default=ctx_default,
+                   help=f"context length (default {ctx_default // 1024}k)")
+    p.add_argument("--max-tokens", type=positive_int, default=1024, help="per answer (default 1024)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--force", action="store_true", help="load even when the fit estimate says it does not fit")
+    add_sampling_args(p)

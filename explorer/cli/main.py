@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
-from explorer.cli.args import add_explore_parsers, add_model_args, add_sampling_args, non_negative_int
+from explorer.cli.args import (
+    add_explore_parsers,
+    add_model_args,
+    add_probe_parser,
+    add_sampling_args,
+    non_negative_int,
+)
 from explorer.cli.refresh import add_parser as add_refresh_parser
 from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
@@ -27,7 +33,7 @@ from explorer.paths import models_dir
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "complete", "fim", "sweep",
-               "refresh")
+               "refresh", "probe")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -97,6 +103,7 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_model_args(p, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
     add_sampling_args(p)
     add_explore_parsers(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
+    add_probe_parser(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
 
 
 def _probe(no_llama: bool) -> Hardware:
@@ -313,6 +320,12 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     return cli_chat.cmd_chat(args, out)
 
 
+def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
+    from explorer.cli import probe  # the sets are light; the runner loads the engine only once the input is good
+
+    return probe.cmd_probe(args, out)
+
+
 def cmd_make_test_models(args: argparse.Namespace, out: TextIO) -> int:
     from explorer.testing.models import TEST_MODELS, ensure_model
     from explorer.testing.scripted import ensure_scripted_model
@@ -341,7 +354,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
                 "make-test-models": cmd_make_test_models, "chat": cmd_chat, "complete": cmd_explore,
-                "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh}
+                "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh,
+                "probe": cmd_probe}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong

@@ -43,7 +43,7 @@ class Checks:
         folded = text.casefold()
         failed += [f"contains {c!r}" for c in self.contains if c.casefold() not in folded]
         if self.regex is not None and re.search(self.regex, text) is None:
-            failed.append(f"regex {self.regex!r}")
+            failed.append(f"regex {self.regex!r}" if len(self.regex) <= 40 else f"regex {self.regex[:37]!r}…")
         if self.number is not None and not any(math.isclose(n, self.number, rel_tol=0.0, abs_tol=self.tolerance)
                                                for n in numbers_in(text)):
             failed.append(f"number {self.number:g}" + (f" ± {self.tolerance:g}" if self.tolerance else ""))
