@@ -41,8 +41,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         return 2
 
     def body(run: ModelRun) -> int:
-        code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
-                        describe=lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
+        code = run.open_file(args, lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
         if code:
             return code
         assert run.info is not None

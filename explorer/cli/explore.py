@@ -56,8 +56,7 @@ def _single(args: argparse.Namespace, out: TextIO, mode: PaneMode, start: Callab
         except ValueError as exc:
             run.note(f"error: {exc}")
             return 2
-        code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
-                        describe=lambda info: f"; {mode.label.lower()}")
+        code = run.open_file(args, lambda info: f"; {mode.label.lower()}")
         if code:
             return code
         conv = run.conversation(thinking=False, max_tokens=args.max_tokens, seed=args.seed, sampling=sampling,
@@ -92,8 +91,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
         return 2
 
     def body(run: ModelRun) -> int:
-        code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
-                        describe=lambda info: f"; {len(values)} answers, {name.replace('_', '-')} swept")
+        code = run.open_file(args, lambda info: f"; {len(values)} answers, {name.replace('_', '-')} swept")
         if code:
             return code
         worst = 0

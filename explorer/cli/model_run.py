@@ -95,6 +95,12 @@ class ModelRun:
         self.loaded = self._wait_loaded()
         return 0 if self.loaded is not None else 1
 
+    def open_file(self, args: argparse.Namespace, describe: Callable[[ModelInfo], str] = lambda info: "") -> int:
+        """`open` with the flags every model command has (add_model_args): file, --ctx, --threads, --seed,
+        --force."""
+        return self.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
+                         describe=describe)
+
     def conversation(self, **kw: Any) -> Conversation:
         """A conversation on the loaded model, its template rendered by this run's renderer."""
         assert self.info is not None and self.loaded is not None
