@@ -58,7 +58,7 @@ def rendered(markdown: str) -> QTextDocument:
 
 
 def session_with(answer: str) -> dict[str, Any]:
-    turns = [Message("user", "Show me.").to_dict(), Message("assistant", answer, "", STATS).to_dict()]
+    turns = [Message("user", "Show me.").to_json(), Message("assistant", answer, "", STATS).to_json()]
     return {"schema": 1, "id": "x", "title": "t", "created": "", "updated": "",
             "panes": [{"pane": 1, "model": {"label": "M"}, "settings": {}, "turns": turns}]}
 

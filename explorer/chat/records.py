@@ -125,7 +125,6 @@ class Message:
             out["suffix"] = self.suffix
         return out
 
-    to_dict = to_json  # the name it had before the records
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Message:
