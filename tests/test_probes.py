@@ -5,6 +5,7 @@ the run over real models is tests/test_probe_run.py."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,35 @@ def test_json_and_csv_round_trip(tmp_path: Path) -> None:
     assert parse_csv(csv_text(run)) == run
     with pytest.raises(ValueError, match="not a probe run CSV"):
         parse_csv("a,b\n1,2\n")
+
+
+def test_columns_round_trip_and_name_the_grid(tmp_path: Path) -> None:
+    """Two columns of one file (a chat grid's panes with different settings): their labels, hashes and
+    settings survive JSON and CSV, and the Markdown shows the labels."""
+    from explorer.probes.results import Column, read_json, write_json
+
+    run = sample_run()
+    run.files = ["/m/a.gguf", "/m/a.gguf#2"]
+    run.cells = [replace(c, file=run.files[i % 2]) for i, c in enumerate(run.cells)]
+    run.columns = {"/m/a.gguf": Column("/m/a.gguf", "/m/a.gguf", "a.gguf · thinking on", "ab" * 32,
+                                       {"thinking": True}),
+                   "/m/a.gguf#2": Column("/m/a.gguf#2", "/m/a.gguf", "a.gguf · thinking off", "ab" * 32,
+                                         {"thinking": False, "sampling": {"temperature": 0.0}})}
+    run.created = "2026-12-07T21:00:00"
+    write_json(run, tmp_path / "r.json")
+    assert read_json(tmp_path / "r.json") == run
+    assert parse_csv(csv_text(run)) == run
+    md = markdown_text(run)
+    assert "| a.gguf · thinking on | 1/1 |" in md and "| a.gguf · thinking off | 0/1 |" in md
+    assert run.column("/m/other.gguf").name == "other.gguf"
+
+
+def test_missing_cells_are_what_a_resume_asks() -> None:
+    run = sample_run()
+    assert run.complete and run.missing() == []
+    run.cells = run.cells[:2]
+    assert not run.complete
+    assert run.missing() == [("f", "/m/a.gguf"), ("f", "/m/b, c.gguf")]
 
 
 def test_markdown_has_the_totals_and_every_answer() -> None:

@@ -46,6 +46,22 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One column of the grid: a file and the settings it answered with (a pane of the chat grid, or a file
+    run with the run's settings). Cells name their column by `key`."""
+
+    key: str  # unique within the run: the file's path, or the path and "#N" for a second column of one file
+    file: str
+    label: str = ""  # what a person sees: the file's name, and what sets the column apart
+    sha256: str = ""  # the file's content hash ("" while not known)
+    settings: dict[str, Any] = field(default_factory=dict)  # {} : the run's settings
+
+    @property
+    def name(self) -> str:
+        return self.label or Path(self.file).name
+
+
+@dataclass(frozen=True)
 class FileTotals:
     file: str
     passed: int  # checks passed
@@ -63,6 +79,20 @@ class ProbeRun:
     files: list[str]
     settings: dict[str, Any] = field(default_factory=dict)
     cells: list[Cell] = field(default_factory=list)
+    columns: dict[str, Column] = field(default_factory=dict)  # by key; a key without one is a plain file
+    created: str = ""  # ISO time the run started: names its saved file
+
+    def column(self, key: str) -> Column:
+        return self.columns.get(key) or Column(key, key)
+
+    def missing(self) -> list[tuple[str, str]]:
+        """(question, column) pairs without a cell: what a resumed run still has to ask."""
+        done = {(c.question, c.file) for c in self.cells}
+        return [(q.id, f) for f in self.files for q in self.questions if (q.id, f) not in done]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing()
 
     def cell(self, question: str, file: str) -> Cell | None:
         return next((c for c in self.cells if c.question == question and c.file == file), None)
@@ -85,7 +115,8 @@ class ProbeRun:
         return {"version": RESULTS_VERSION, "set": self.set_name, "settings": self.settings,
                 "files": list(self.files), "questions": [asdict(q) for q in self.questions],
                 "cells": [{**asdict(c), "failed": list(c.failed)} for c in self.cells],
-                "totals": [asdict(t) for t in self.totals()]}
+                "totals": [asdict(t) for t in self.totals()], "created": self.created,
+                "columns": [asdict(c) for c in self.columns.values()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProbeRun:
@@ -93,13 +124,15 @@ class ProbeRun:
             raise ValueError(f"not a probe run of version {RESULTS_VERSION}: {data.get('version')!r}")
         return cls(set_name=data["set"], settings=dict(data.get("settings", {})), files=list(data["files"]),
                    questions=[QuestionRef(**q) for q in data["questions"]],
-                   cells=[Cell(**{**c, "failed": tuple(c.get("failed", ()))}) for c in data["cells"]])
+                   cells=[Cell(**{**c, "failed": tuple(c.get("failed", ()))}) for c in data["cells"]],
+                   created=str(data.get("created", "")),
+                   columns={c["key"]: Column(**c) for c in data.get("columns", [])})
 
 
 # --- files --------------------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("set", "settings", "question", "mode", "text", "suffix",
-               *(f.name for f in fields(Cell) if f.name != "question"))
+CSV_COLUMNS = ("set", "created", "settings", "question", "mode", "text", "suffix", "file", "column_file", "label",
+               "sha256", "column_settings", *(f.name for f in fields(Cell) if f.name not in ("question", "file")))
 
 
 def write_json(run: ProbeRun, path: Path) -> None:
@@ -119,8 +152,10 @@ def csv_text(run: ProbeRun) -> str:
     for q in run.questions:
         for f in run.files:
             c = run.cell(q.id, f) or Cell(q.id, f, error="not run")
+            col = run.column(f)
             check = "" if c.check is None else ("pass" if c.check else "fail")
-            w.writerow([run.set_name, settings, q.id, q.mode, q.text, q.suffix, c.file, c.answer, c.thinking,
+            w.writerow([run.set_name, run.created, settings, q.id, q.mode, q.text, q.suffix, c.file, col.file,
+                        col.label, col.sha256, json.dumps(col.settings, sort_keys=True), c.answer, c.thinking,
                         check, json.dumps(list(c.failed)), c.tokens, c.thinking_tokens, repr(c.seconds),
                         repr(c.tokens_per_s), c.stop_reason, c.error])
     return buf.getvalue()
@@ -130,12 +165,16 @@ def parse_csv(text: str) -> ProbeRun:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or tuple(rows[0].keys()) != CSV_COLUMNS:
         raise ValueError("not a probe run CSV (its columns are: " + ", ".join(CSV_COLUMNS) + ")")
-    run = ProbeRun(set_name=rows[0]["set"], questions=[], files=[], settings=json.loads(rows[0]["settings"]))
+    run = ProbeRun(set_name=rows[0]["set"], questions=[], files=[], settings=json.loads(rows[0]["settings"]),
+                   created=rows[0]["created"])
     for r in rows:
         if not any(q.id == r["question"] for q in run.questions):
             run.questions.append(QuestionRef(r["question"], r["mode"], r["text"], r["suffix"]))
         if r["file"] not in run.files:
             run.files.append(r["file"])
+            if (r["column_file"], r["label"], r["sha256"], r["column_settings"]) != (r["file"], "", "", "{}"):
+                run.columns[r["file"]] = Column(r["file"], r["column_file"], r["label"], r["sha256"],
+                                                json.loads(r["column_settings"]))
         check = {"": None, "pass": True, "fail": False}[r["check"]]
         run.cells.append(Cell(question=r["question"], file=r["file"], answer=r["answer"], thinking=r["thinking"],
                               check=check, failed=tuple(json.loads(r["failed"])), tokens=int(r["tokens"]),
@@ -165,7 +204,7 @@ def totals_rows(run: ProbeRun) -> list[list[str]]:
     """The totals table: a header row, then one row per file."""
     rows = [["file", "checks", "median tok/s", "time", "thinking tokens", "errors"]]
     for t in run.totals():
-        rows.append([Path(t.file).name, f"{t.passed}/{t.checked}" if t.checked else "–",
+        rows.append([run.column(t.file).name, f"{t.passed}/{t.checked}" if t.checked else "–",
                      f"{t.median_tokens_per_s:.1f}", f"{t.seconds:.1f} s", str(t.thinking_tokens), str(t.errors)])
     return rows
 
@@ -195,7 +234,7 @@ def markdown_text(run: ProbeRun) -> str:
             answer = f"error: {c.error}" if c.error else c.answer.strip()
             if c.failed:
                 answer += f" (failed: {'; '.join(c.failed)})"
-            out.append(_md_row([Path(f).name, mark(c), str(c.tokens), f"{c.seconds:.1f} s",
+            out.append(_md_row([run.column(f).name, mark(c), str(c.tokens), f"{c.seconds:.1f} s",
                                 f"{c.tokens_per_s:.1f}", answer]))
     return "\n".join(out) + "\n"
 
