@@ -9,6 +9,8 @@ MODELS_DIR_ENV = "QWEN3_EXPLORER_MODELS"
 TEST_MODELS_ENV = "QWEN3_EXPLORER_TEST_MODELS"
 CONVERSATIONS_DIR_ENV = "QWEN3_EXPLORER_CONVERSATIONS"
 PROBES_DIR_ENV = "QWEN3_EXPLORER_PROBES"
+PROBE_RUNS_DIR_ENV = "QWEN3_EXPLORER_PROBE_RUNS"
+VOTES_DIR_ENV = "QWEN3_EXPLORER_VOTES"
 
 
 def cache_root() -> Path:
@@ -47,3 +49,13 @@ def conversations_dir() -> Path:
 def probes_dir() -> Path:
     """The person's probe sets (*.toml): user data ($XDG_DATA_HOME); $QWEN3_EXPLORER_PROBES overrides."""
     return _data_dir(PROBES_DIR_ENV, "probes")
+
+
+def probe_runs_dir() -> Path:
+    """Saved probe runs (one JSON file each): user data; $QWEN3_EXPLORER_PROBE_RUNS overrides."""
+    return _data_dir(PROBE_RUNS_DIR_ENV, "probe-runs")
+
+
+def votes_file() -> Path:
+    """The blind comparison's votes (JSON lines, appended): user data; $QWEN3_EXPLORER_VOTES names the folder."""
+    return _data_dir(VOTES_DIR_ENV, "votes") / "votes.jsonl"

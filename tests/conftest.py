@@ -88,7 +88,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("QWEN3_EXPLORER_TEST_MODELS", _TEST_MODELS)
     monkeypatch.delenv("QWEN3_EXPLORER_MODELS", raising=False)
-    monkeypatch.delenv("QWEN3_EXPLORER_CONVERSATIONS", raising=False)
+    for name in ("CONVERSATIONS", "PROBES", "PROBE_RUNS", "VOTES"):
+        monkeypatch.delenv(f"QWEN3_EXPLORER_{name}", raising=False)
     return home
 
 
