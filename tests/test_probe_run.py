@@ -67,19 +67,23 @@ def test_a_failing_file_and_a_crash_mid_set_mark_their_cells_and_the_run_goes_on
     asked: list[int] = []
 
     def stream(self: ModelRun, conv: Any, start: Any, out: Any, **kw: Any) -> Any:
-        asked.append(1)
-        if len(asked) == 2:  # the instruct model's second question: its worker dies before it answers
-            assert self.client.pid is not None
-            os.kill(self.client.pid, signal.SIGKILL)
+        if self.client.pid is not None and self.info is not None and self.info.path == instruct:
+            asked.append(1)
+            if len(asked) == 2:  # the instruct model's second question: its worker dies before it answers
+                os.kill(self.client.pid, signal.SIGKILL)
         return real_stream(self, conv, start, out, **kw)
 
     monkeypatch.setattr(ModelRun, "stream", stream)
     err = io.StringIO()
-    cells: list[str] = []
+    cells: list[tuple[str, str]] = []
     run = probe_run.run_probe_set(load_set(probe_file), [truncated, instruct, scripted],
                                   probe_run.ProbeSettings(max_tokens=600, threads=1), err=err,
-                                  on_cell=lambda c: cells.append(c.question))
-    assert cells == ["sky", "thought", "mid"] * 3 and len(run.cells) == 9
+                                  on_cell=lambda c: cells.append((c.question, Path(c.file).stem)))
+    # the truncated file's wave first (it does not load: all its cells at once), then the two that fit
+    # together, question by question
+    assert cells == [(q, "truncated") for q in ("sky", "thought", "mid")] + [
+        (q, f) for q in ("sky", "thought", "mid") for f in (instruct.stem, scripted.stem)]
+    assert len(run.cells) == 9
     for q in ("sky", "thought", "mid"):
         bad = run.cell(q, str(truncated))
         assert bad is not None and bad.error and "truncated" in bad.error and bad.check is None
@@ -158,3 +162,73 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], expected: str, tmp_pa
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and expected in err, err
     assert "loaded" not in err
+
+
+@pytest.mark.llama
+def test_a_stopped_run_saved_and_reopened_resumes_with_only_its_missing_cells(
+        probe_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop after the first answer, and once more in the middle of an answer (that partial answer is not
+    kept); the saved run reads back and a resume asks exactly the cells it lacks."""
+    import threading
+
+    from explorer.cli import probe_run
+    from explorer.cli.model_run import ModelRun
+    from explorer.probes.results import write_json
+
+    demo = ensure_scripted_model()
+    probe_set = load_set(probe_file)
+    stop = threading.Event()
+    run = probe_run.run_probe_set(probe_set, [demo], probe_run.ProbeSettings(max_tokens=600, threads=1),
+                                  err=io.StringIO(), stop=stop, on_cell=lambda c: stop.set())
+    assert [c.question for c in run.cells] == ["sky"] and not run.complete
+    first = run.cells[0]
+
+    real_stream = ModelRun.stream
+
+    def stop_at_once(self: ModelRun, *a: Any, **kw: Any) -> Any:
+        stop.set()  # the answer starts, then stops within a token
+        return real_stream(self, *a, **kw)
+
+    write_json(run, tmp_path / "run.json")
+    saved = read_json(tmp_path / "run.json")
+    stop.clear()
+    monkeypatch.setattr(ModelRun, "stream", stop_at_once)
+    again = probe_run.run_probe_set(probe_set, probe_run.columns_of(saved), stop=stop, resume=saved,
+                                    err=io.StringIO())
+    assert again.cells == [first] and again.missing() == [("thought", str(demo)), ("mid", str(demo))]
+
+    monkeypatch.setattr(ModelRun, "stream", real_stream)
+    stop.clear()
+    asked: list[str] = []
+    done = probe_run.run_probe_set(probe_set, probe_run.columns_of(again), stop=stop, resume=again,
+                                   err=io.StringIO(), on_cell=lambda c: asked.append(c.question))
+    assert asked == ["thought", "mid"] and done.complete and done.cells[0] == first
+    assert [c.check for c in done.cells] == [True, False, True]
+
+
+@pytest.mark.llama
+def test_two_columns_of_one_file_share_one_load_and_answer_with_their_own_settings(
+        probe_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat grid's two panes on one file, thinking on and off: one model load, two columns."""
+    from explorer.cli import probe_run
+    from explorer.cli.model_run import ModelRun
+
+    demo = ensure_scripted_model()
+    opened: list[Path] = []
+    real_open = ModelRun.open
+
+    def count_open(self: ModelRun, path: Path, **kw: Any) -> int:
+        opened.append(path)
+        return real_open(self, path, **kw)
+
+    monkeypatch.setattr(ModelRun, "open", count_open)
+    on = probe_run.ProbeColumn("a", demo, probe_run.ProbeSettings(max_tokens=600, threads=1, thinking=True),
+                               label="pane 1")
+    off = probe_run.ProbeColumn("b", demo, probe_run.ProbeSettings(max_tokens=600, threads=1, thinking=False),
+                                label="pane 2")
+    run = probe_run.run_probe_set(load_set(probe_file), [on, off], err=io.StringIO())
+    assert opened == [demo] and run.complete
+    with_thinking, without = run.cell("sky", "a"), run.cell("sky", "b")
+    assert with_thinking is not None and without is not None
+    assert with_thinking.thinking == DEFAULT_THINKING and without.thinking == ""
+    assert run.column("b").settings["thinking"] is False and run.column("a").name == "pane 1"

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -57,8 +58,9 @@ class Answer:
 class ModelRun:
     """One model loaded for a command (see the module's doc); `close` ends the worker and the renderer."""
 
-    def __init__(self, err: TextIO | None = None) -> None:
+    def __init__(self, err: TextIO | None = None, stop: threading.Event | None = None) -> None:
         self.err = err or sys.stderr
+        self.stop = stop  # set: a load in progress gives up, a message in progress stops
         self.dim = self.err.isatty()
         self.client = EngineClient()
         self.renderer = TemplateRenderer()
@@ -70,8 +72,9 @@ class ModelRun:
         self.err.flush()
 
     def open(self, path: Path, *, ctx: int, threads: int | None, seed: int, force: bool,
-             describe: Callable[[ModelInfo], str] = lambda info: "") -> int:
-        """0 once the model is loaded, else the exit code (the reason is on stderr)."""
+             describe: Callable[[ModelInfo], str] = lambda info: "", n_gpu_layers: int | None = None) -> int:
+        """0 once the model is loaded, else the exit code (the reason is on stderr). `n_gpu_layers`: the
+        placement of a plan that loads it beside others (default: the estimate for it alone)."""
         if not path.is_file():
             self.note(f"error: {'not a regular file' if path.exists() else 'no such file'}: {path}")
             return 2
@@ -89,7 +92,8 @@ class ModelRun:
             return 1
         self.note(f"{path.name}: {info.variant.label}, {fit.summary}{describe(info)}")
         self.info = info
-        self.client.start(path, n_ctx=ctx, n_gpu_layers=n_gpu_layers_for(fit), n_threads=threads, seed=seed)
+        layers = n_gpu_layers_for(fit) if n_gpu_layers is None else n_gpu_layers
+        self.client.start(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, seed=seed)
         with contextlib.suppress(ChatTemplateError):  # while the model loads; a failure shows at the render
             self.renderer.start()
         self.loaded = self._wait_loaded()
@@ -127,6 +131,9 @@ class ModelRun:
     def _wait_loaded(self) -> Loaded | None:
         t0 = time.monotonic()
         while True:
+            if self.stop is not None and self.stop.is_set():
+                self.note("error: stopped while loading")
+                return None
             for ev in self.client.poll(0.2):
                 if isinstance(ev, LoadProgress):
                     if self.dim:
@@ -154,7 +161,11 @@ class ModelRun:
             return None
         thinking: list[str] = []
         answer: list[str] = []
+        stopping = False
         while True:
+            if not stopping and self.stop is not None and self.stop.is_set():
+                stopping = True
+                conv.stop()  # ends as Finished with stop reason "stopped"
             for up in conv.pump(0.1):
                 if isinstance(up, ThinkingText):
                     thinking.append(up.text)

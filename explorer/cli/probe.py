@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from explorer.cli.args import SAMPLING_FLAGS
@@ -55,7 +56,8 @@ def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
     def show(cell: Cell) -> None:
         failed = f"; failed {'; '.join(cell.failed)}" if cell.failed else ""
         detail = f"error: {cell.error}" if cell.error else f"{cell.tokens} tokens, {cell.seconds:.1f} s{failed}"
-        sys.stderr.write(f"  {cell.question}: {mark(cell)}  {detail}\n")
+        who = f"{Path(cell.file).name} " if len(args.files) > 1 else ""
+        sys.stderr.write(f"  {who}{cell.question}: {mark(cell)}  {detail}\n")
         sys.stderr.flush()
 
     try:

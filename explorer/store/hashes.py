@@ -16,6 +16,7 @@ from pathlib import Path
 
 from explorer.paths import cache_root
 from explorer.store.library import VERIFIED_SUFFIX
+
 CHUNK = 4 << 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
