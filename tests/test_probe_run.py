@@ -232,3 +232,6 @@ def test_two_columns_of_one_file_share_one_load_and_answer_with_their_own_settin
     assert with_thinking is not None and without is not None
     assert with_thinking.thinking == DEFAULT_THINKING and without.thinking == ""
     assert run.column("b").settings["thinking"] is False and run.column("a").name == "pane 1"
+    import hashlib
+
+    assert run.column("a").sha256 == run.column("b").sha256 == hashlib.sha256(demo.read_bytes()).hexdigest()

@@ -181,6 +181,7 @@ def run_probe_set(probe_set: ProbeSet, columns: Sequence[ProbeColumn | Path],
     notes = _Errors(err or sys.stderr)
     run = resume if resume is not None else new_run(probe_set, cols, settings)
     todo = set(run.missing())
+    _hash_columns(run, cols, notes, stopped=lambda: stop is not None and stop.is_set())
     by_id = {q.id: q for q in probe_set.questions}
 
     def add(cell: Cell) -> None:
@@ -224,6 +225,24 @@ def run_probe_set(probe_set: ProbeSet, columns: Sequence[ProbeColumn | Path],
             for model, _ in loaded:
                 model.close()
     return run
+
+
+def _hash_columns(run: ProbeRun, cols: Sequence[ProbeColumn], notes: _Errors, stopped: Callable[[], bool]) -> None:
+    """Each column's file sha256 (a blind vote's identity of the file), once per file; a file that can not
+    be read keeps "" (its load will say why)."""
+    from explorer.store.hashes import HashStopped, file_sha256
+
+    for c in cols:
+        col = run.column(c.key)
+        if col.sha256 or stopped():
+            continue
+        if c.path.is_file() and c.path.stat().st_size > 1 << 30:
+            notes.write(f"hashing {c.path.name} (its identity for the votes)…\n")
+        try:
+            sha = file_sha256(c.path, stopped=stopped)
+        except (OSError, HashStopped):
+            continue
+        run.columns[c.key] = replace(col, sha256=sha)
 
 
 def _ask(model: ModelRun, q: Question, col: ProbeColumn, notes: _Errors) -> Cell:
