@@ -1,0 +1,143 @@
+"""The leaderboard's Bradley-Terry rating (issue 12): fixed vote histories against values computed by hand,
+ties and "both bad" as half a win, the prior that keeps a clean sweep finite, per-set filtering and the
+seeded bootstrap interval."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from explorer.probes.rating import leaderboard, strengths
+from explorer.probes.votes import Outcome, Vote, VoteSide
+
+
+def side(name: str, sha: str | None = None, path: str | None = None) -> VoteSide:
+    return VoteSide(path or f"/m/{name}.gguf", name, name * 8 if sha is None else sha)
+
+
+A, B, C, D = side("a"), side("b"), side("c"), side("d")
+
+
+def votes(a: VoteSide, b: VoteSide, outcome: Outcome, n: int = 1, set_name: str = "S") -> list[Vote]:
+    return [Vote(set_name, f"q{i}", "?", a, b, outcome, "") for i in range(n)]
+
+
+def by_label(history: list[Vote], set_name: str | None = None, **kw: int) -> dict[str, float]:
+    return {r.label: r.rating for r in leaderboard(history, set_name, **kw)}
+
+
+def test_two_files_three_wins_to_one_is_the_hand_formula() -> None:
+    history = votes(A, B, Outcome.A, 2) + votes(B, A, Outcome.B) + votes(A, B, Outcome.B)
+    top, bottom = leaderboard(history)
+    step = 200 * math.log10(3.5 / 1.5)  # (3 + 1/2) / (1 + 1/2): one virtual tie; 400 * log10 of sqrt(ratio)
+    assert (top.label, bottom.label) == ("a", "b")
+    assert top.rating == pytest.approx(1000 + step, abs=1e-6)
+    assert bottom.rating == pytest.approx(1000 - step, abs=1e-6)
+    assert (top.votes, top.wins, top.losses, top.ties) == (4, 3, 1, 0)
+    assert (bottom.votes, bottom.wins, bottom.losses, bottom.ties) == (4, 1, 3, 0)
+
+
+def test_ties_and_both_bad_count_half_a_win_each() -> None:
+    history = votes(A, B, Outcome.A, 2) + votes(A, B, Outcome.TIE) + votes(B, A, Outcome.BOTH_BAD)
+    top, bottom = leaderboard(history)
+    # (wins + (ties + 1) / 2) / (losses + (ties + 1) / 2) with 2 ties: 3.5 / 1.5, as three wins to one
+    assert top.rating == pytest.approx(1000 + 200 * math.log10(3.5 / 1.5), abs=1e-6)
+    assert (top.wins, top.losses, top.ties, top.both_bad) == (2, 0, 2, 1)
+    assert (bottom.wins, bottom.losses, bottom.ties, bottom.both_bad) == (0, 2, 2, 1)
+    only_ties = leaderboard(votes(A, B, Outcome.TIE, 3) + votes(A, B, Outcome.BOTH_BAD, 2))
+    assert [r.rating for r in only_ties] == pytest.approx([1000, 1000])
+
+
+def test_a_clean_sweep_stays_finite() -> None:
+    top, bottom = leaderboard(votes(A, B, Outcome.A, 10))
+    assert top.rating - bottom.rating == pytest.approx(400 * math.log10(10.5 / 0.5), abs=1e-6)
+    assert math.isfinite(top.low) and math.isfinite(bottom.low) and math.isfinite(top.high)
+
+
+def test_a_cycle_rates_everyone_equal() -> None:
+    history = votes(A, B, Outcome.A, 2) + votes(B, C, Outcome.A, 2) + votes(A, C, Outcome.B, 2)
+    assert list(by_label(history).values()) == pytest.approx([1000, 1000, 1000])
+
+
+def test_a_transitive_order_is_kept_and_symmetric_around_the_middle() -> None:
+    history = votes(A, B, Outcome.A, 3) + votes(C, B, Outcome.B, 3) + votes(A, C, Outcome.A, 3)
+    ratings = by_label(history)
+    assert list(ratings) == ["a", "b", "c"]
+    assert ratings["b"] == pytest.approx(1000, abs=1e-6)
+    assert ratings["a"] - 1000 == pytest.approx(1000 - ratings["c"], abs=1e-6)
+
+
+def test_the_strengths_solve_the_bradley_terry_equations() -> None:
+    """At the maximum, each entry's wins (with the prior) equal its expected wins: sum_j n_ij p_i / (p_i + p_j)."""
+    score = {("a", "b"): 4.5, ("a", "c"): 1.0, ("b", "c"): 5.0, ("c", "d"): 0.5}
+    count = {("a", "b"): 6, ("a", "c"): 3, ("b", "c"): 7, ("c", "d"): 2}
+    p = strengths(score, count)
+    for k in p:
+        won = expected = 0.0
+        for (i, j), n in count.items():
+            if k in (i, j):
+                other = j if k == i else i
+                won += (score[(i, j)] if k == i else n - score[(i, j)]) + 0.5
+                expected += (n + 1) * p[k] / (p[k] + p[other])
+        assert won == pytest.approx(expected, rel=1e-7)
+    assert math.prod(p.values()) == pytest.approx(1.0)
+
+
+def test_ratings_per_set_and_overall() -> None:
+    history = votes(A, B, Outcome.A, 3, "Code") + votes(A, B, Outcome.B, 3, "Chat") + votes(C, A, Outcome.A, 1, "Chat")
+    assert list(by_label(history, "Code")) == ["a", "b"]
+    chat = leaderboard(history, "Chat")
+    assert [r.label for r in chat] == ["b", "c", "a"]  # b beat a 3-0, c beat a 1-0
+    assert {r.votes for r in chat if r.label == "a"} == {4}
+    overall = leaderboard(history)
+    assert {r.label: r.votes for r in overall} == {"a": 7, "b": 6, "c": 1}
+    assert leaderboard(history, "Nothing") == []
+    assert leaderboard([]) == []
+
+
+def test_one_file_at_two_paths_is_one_entry_and_a_file_against_itself_is_ignored() -> None:
+    moved = side("a", sha=A.sha256, path="/elsewhere/renamed.gguf")
+    no_hash = side("x", sha="")
+    history = votes(A, B, Outcome.A) + votes(moved, B, Outcome.A) + votes(A, moved, Outcome.A, 5) \
+        + votes(no_hash, B, Outcome.B)
+    board = leaderboard(history)
+    assert {r.key for r in board} == {A.sha256, B.sha256, "/m/x.gguf"}
+    entry = next(r for r in board if r.key == A.sha256)
+    assert (entry.votes, entry.wins, entry.file) == (2, 2, "/elsewhere/renamed.gguf")  # the latest path
+
+
+def test_groups_never_compared_are_each_centred() -> None:
+    history = votes(A, B, Outcome.A, 3) + votes(C, D, Outcome.A, 1)
+    ratings = by_label(history)
+    assert ratings["a"] + ratings["b"] == pytest.approx(2000)
+    assert ratings["c"] + ratings["d"] == pytest.approx(2000)
+    assert ratings["a"] > ratings["c"] > 1000
+
+
+def test_the_interval_holds_the_rating_narrows_with_votes_and_repeats_with_the_seed() -> None:
+    few = votes(A, B, Outcome.A, 3) + votes(A, B, Outcome.B, 1) + votes(B, C, Outcome.A, 2) + votes(A, C, Outcome.TIE)
+    many = few * 10
+    small, big = leaderboard(few), leaderboard(many)
+    for r in small + big:
+        assert r.low <= r.rating <= r.high
+    width = {r.label: r.high - r.low for r in small}
+    for r in big:
+        assert 0 < r.high - r.low < width[r.label] / 2
+    assert leaderboard(few, seed=3) == leaderboard(few, seed=3)
+    assert [(r.low, r.high) for r in leaderboard(few, seed=3)] != [(r.low, r.high) for r in leaderboard(few, seed=4)]
+    assert [r.rating for r in leaderboard(few, seed=3)] == [r.rating for r in leaderboard(few, seed=4)]
+    assert [(r.low, r.high) for r in leaderboard(few, rounds=0)] == [(r.rating, r.rating) for r in small]
+
+
+def test_a_check_that_raises_stops_the_bootstrap() -> None:
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard(votes(A, B, Outcome.A, 3), check=check)
+    assert len(calls) == 3
