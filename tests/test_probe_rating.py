@@ -4,12 +4,17 @@ seeded bootstrap interval."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
+from pathlib import Path
 
 import pytest
 
+from explorer.cli.main import main
+from explorer.paths import VOTES_DIR_ENV
 from explorer.probes.rating import leaderboard, strengths
-from explorer.probes.votes import Outcome, Vote, VoteSide
+from explorer.probes.votes import Outcome, Vote, VoteSide, VoteStore
 
 
 def side(name: str, sha: str | None = None, path: str | None = None) -> VoteSide:
@@ -141,3 +146,42 @@ def test_a_check_that_raises_stops_the_bootstrap() -> None:
     with pytest.raises(KeyboardInterrupt):
         leaderboard(votes(A, B, Outcome.A, 3), check=check)
     assert len(calls) == 3
+
+
+# --- qwen3-explorer leaderboard ----------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(["leaderboard", *args], out=out), out.getvalue()
+
+
+def test_the_leaderboard_command_prints_the_ranking(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(VOTES_DIR_ENV, str(tmp_path))
+    assert run_cli() == (0, f"no votes yet (the blind comparison saves them in {tmp_path / 'votes.jsonl'})\n")
+    store = VoteStore()
+    for v in votes(A, B, Outcome.A, 3, "Code") + votes(A, B, Outcome.B, 1, "Code") + votes(C, A, Outcome.A, 2, "Chat"):
+        store.add(v)
+    with store.path.open("a") as f:
+        f.write("garbage\n")
+    code, text = run_cli()
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0] == "all sets: 6 votes, 3 files"
+    assert lines[1].split() == ["rank", "file", "rating", "95%", "interval", "votes", "wins", "losses", "ties"]
+    assert [line.split()[:2] for line in lines[3:]] == [["1", "c"], ["2", "a"], ["3", "b"]]
+    assert lines[4].split()[6:] == ["6", "3", "3", "0"]
+    assert "1 unreadable line in" in capsys.readouterr().err
+
+    code, text = run_cli("--set", "Code", "--json")
+    data = json.loads(text)
+    assert code == 0 and (data["set"], data["votes"], data["skipped"]) == ("Code", 4, 1)
+    top = data["ratings"][0]
+    assert (top["label"], top["wins"], top["losses"]) == ("a", 3, 1)
+    assert top["rating"] == pytest.approx(1000 + 200 * math.log10(3.5 / 1.5), abs=1e-6)
+
+    capsys.readouterr()
+    assert run_cli("--set", "Nope") == (2, "")
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "qwen3-explorer: no votes on the set 'Nope'; sets with votes: Code, Chat"

@@ -19,6 +19,8 @@ from explorer.cli.args import (
     add_sampling_args,
     non_negative_int,
 )
+from explorer.cli.leaderboard import add_parser as add_leaderboard_parser
+from explorer.cli.leaderboard import cmd_leaderboard
 from explorer.cli.refresh import add_parser as add_refresh_parser
 from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
@@ -33,7 +35,7 @@ from explorer.paths import models_dir
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "complete", "fim", "sweep",
-               "refresh", "probe")
+               "refresh", "probe", "leaderboard")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -83,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
     add_refresh_parser(sub)
+    add_leaderboard_parser(sub)
 
     _add_chat_parser(sub)
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
@@ -355,7 +358,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
                 "make-test-models": cmd_make_test_models, "chat": cmd_chat, "complete": cmd_explore,
                 "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh,
-                "probe": cmd_probe}
+                "probe": cmd_probe, "leaderboard": cmd_leaderboard}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
