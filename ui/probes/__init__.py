@@ -1,0 +1,1 @@
+"""The Probes tab: probe runs, the blind comparison and the leaderboard."""
