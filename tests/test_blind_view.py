@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -199,6 +200,11 @@ def test_a_fim_question_shows_prefix_gap_and_suffix(window: QMainWindow, tmp_pat
     for pane, key in ((view.pane_a, item.a_key), (view.pane_b, item.b_key)):  # each answer in its place
         assert pane.answer.toPlainText() == f"def add(a, b):\n    Answer {0 if key == SMALL else 1} to mid: " \
                                             "scattering of light.\n\nprint(add(1, 2))\n"
+    view.skip()  # the next answer is plain text again: no colour of the FIM answer is left over
+    cursor = QTextCursor(view.pane_a.answer.document())
+    cursor.setPosition(1)
+    assert cursor.charFormat().background().style() == Qt.BrushStyle.NoBrush
+    assert not cursor.charFormat().hasProperty(QTextFormat.Property.ForegroundBrush)
 
 
 def test_a_vote_lands_in_the_store_with_both_sha256s(window: QMainWindow, tmp_path: Path) -> None:

@@ -126,6 +126,7 @@ class AnswerPane(QFrame):
         self.stats.hide()
         self._verdict("")
         self.answer.clear()
+        self.answer.setCurrentCharFormat(QTextCharFormat())  # no colour left over from a FIM answer
         if fim is None:
             self.answer.setFont(self.font())
             self.answer.setPlainText(cell.answer.strip() or "(empty answer)")
