@@ -316,7 +316,7 @@ def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, 
     window.show()
     qtbot.waitUntil(lambda: window.hardware is not None, timeout=10_000)
     assert not window.chat_tab_built  # nothing of the chat at start-up
-    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    window.tabs.setCurrentIndex(window.tabs.indexOf(window.chat_placeholder))
     assert window.chat_tab_built
     tab = window.chat_tab
     assert window.tabs.currentWidget() is tab
@@ -324,3 +324,49 @@ def test_chat_tab_is_built_when_opened_with_the_hardware_and_the_library(qtbot, 
     qtbot.waitUntil(lambda: [m.path for m in tab.models] == [demo], timeout=10_000)
     assert tab.panes[0].model_combo.findData(str(demo)) > 0
     assert tab.store.folder == tmp_path / "conversations"
+
+
+def test_probes_tab_takes_the_library_selection_and_the_chat_panes(qtbot, fake_hardware, fake_catalog,
+                                                                    tmp_path) -> None:
+    """Built on first use; the Library's Probe… fills its columns and shows it; "From the chat grid" makes
+    one column per pane with that pane's settings (thinking, max tokens, context, mode)."""
+    from explorer.store.library import scan_library
+    from explorer.testing.scripted import ensure_scripted_model
+
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    demo = models_dir / "qwen3-demo-hybrid-F32.gguf"
+    demo.write_bytes(ensure_scripted_model().read_bytes())
+    services = Services(probe_hardware=lambda: fake_hardware, load_catalog=lambda: fake_catalog,
+                        models_dir=models_dir,
+                        scan_library=lambda: scan_library(hub_cache=tmp_path / "hub", models_dir=models_dir),
+                        conversations_dir=tmp_path / "conversations", probe_runs_dir=tmp_path / "runs",
+                        votes_file=tmp_path / "votes.jsonl")
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.hardware is not None, timeout=10_000)
+    window.tabs.setCurrentWidget(window.library_view)
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 1, timeout=10_000)
+    window.library_view.table.selectRow(0)
+    window.library_view.probe_button.click()
+    tab = window.probes_tab
+    assert window.tabs.currentWidget() is tab and [c.path for c in tab.columns] == [demo]
+    assert tab.runs.directory == tmp_path / "runs" and tab.votes.path == tmp_path / "votes.jsonl"
+
+    tab.use_chat_grid()  # the chat tab was never opened
+    assert "Chat tab has not been opened" in tab.status.text() and [c.path for c in tab.columns] == [demo]
+    chat = window.chat_tab
+    qtbot.waitUntil(lambda: bool(chat.models), timeout=10_000)
+    a, b = chat.panes
+    for pane, thinking in ((a, True), (b, False)):
+        pane.select_path(demo)
+        st = pane.settings()
+        st.max_tokens, st.ctx = 321, 4096
+        pane.apply_settings(st)
+        pane.set_thinking(thinking)
+    tab.use_chat_grid()
+    assert [c.label for c in tab.columns] == [f"Pane 1 · {a.label()}", f"Pane 2 · {b.label()}"]
+    assert [c.settings.thinking for c in tab.columns] == [True, False]
+    assert {(c.settings.max_tokens, c.settings.ctx, c.settings.mode) for c in tab.columns} == {(321, 4096, "chatroom")}
+    assert window._free_chat_models() is None  # nothing loaded, nothing answering: the run may start

@@ -31,8 +31,12 @@ from ui.services import Services
 from ui.workers import LatestRunner
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from explorer.cli.probe_run import ProbeColumn
     from explorer.store.library import LocalModel
     from ui.chat.tab import ChatTab
+    from ui.probes.tab import ProbesTab
 
 
 def catalog_text(catalog: Catalog) -> str:
@@ -118,7 +122,11 @@ class MainWindow(QMainWindow):
         self._probe_error: str | None = None
         self.chat_placeholder = QWidget()
         self.tabs.addTab(self.chat_placeholder, "Chat")
+        self._probes_tab: ProbesTab | None = None  # built on first use too
+        self.probes_placeholder = QWidget()
+        self.tabs.addTab(self.probes_placeholder, "Probes")
         self.library_view.scanned.connect(self._on_library_scanned)
+        self.library_view.probe_requested.connect(self.probe_files)
         self.tabs.currentChanged.connect(self._tab_changed)
 
         main.addWidget(scroll)
@@ -310,6 +318,8 @@ class MainWindow(QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.chat_placeholder:
             self.chat_tab  # noqa: B018 (builds it)
+        elif self.tabs.widget(index) is self.probes_placeholder:
+            self.probes_tab  # noqa: B018 (builds it)
         elif self._chat_tab is not None and self.tabs.widget(index) is self._chat_tab and not self._chat_tab.models:
             self.library_view.rescan()  # the chat's model pickers list what is on disk
 
@@ -334,18 +344,67 @@ class MainWindow(QMainWindow):
             scanned = self.library_view.model.models
             if scanned:
                 tab.set_models(scanned)
-            index = self.tabs.indexOf(self.chat_placeholder)
-            current = self.tabs.currentIndex() == index
-            self.tabs.blockSignals(True)
-            self.tabs.removeTab(index)
-            self.tabs.insertTab(index, tab, "Chat")
-            if current:
-                self.tabs.setCurrentIndex(index)
-            self.tabs.blockSignals(False)
-            self.chat_placeholder.deleteLater()
+            self._swap_in(self.chat_placeholder, tab, "Chat")
             if not scanned:
                 self.library_view.rescan()
         return self._chat_tab
+
+    def _swap_in(self, placeholder: QWidget, tab: QWidget, title: str) -> None:
+        """Put a tab built on first use where its placeholder was (staying current if it was)."""
+        index = self.tabs.indexOf(placeholder)
+        current = self.tabs.currentIndex() == index
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, tab, title)
+        if current:
+            self.tabs.setCurrentIndex(index)
+        self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+
+    # --- the probes tab --------------------------------------------------------------------
+
+    @property
+    def probes_tab(self) -> ProbesTab:
+        """The Probes tab, built on first use."""
+        if self._probes_tab is None:
+            from explorer.probes.run_store import RunStore
+            from explorer.probes.votes import VoteStore
+            from ui.probes.tab import ProbesTab
+
+            self._probes_tab = ProbesTab(runs=RunStore(self.services.probe_runs_dir),
+                                         votes=VoteStore(self.services.votes_file), prompts=self.prompts,
+                                         chat_columns=self._chat_columns, before_run=self._free_chat_models)
+            self._swap_in(self.probes_placeholder, self._probes_tab, "Probes")
+        return self._probes_tab
+
+    def probe_files(self, paths: list[Path]) -> None:
+        """The Library's selected models as the Probes tab's columns, and that tab shown."""
+        tab = self.probes_tab
+        if tab.job.running:
+            self.statusBar().showMessage("A probe run is going: stop it before changing its columns", 6000)
+        else:
+            tab.set_columns([])
+            tab.add_files(paths)
+        self.tabs.setCurrentWidget(tab)
+
+    def _chat_columns(self) -> list[ProbeColumn] | str:
+        if self._chat_tab is None:
+            return "The Chat tab has not been opened: pick models in its panes first."
+        from ui.probes.from_chat import chat_columns
+
+        return chat_columns(self._chat_tab.panes)
+
+    def _free_chat_models(self) -> str | None:
+        """Before a probe run loads models: the chat grid's are unloaded (or, answering, the run waits)."""
+        chat = self._chat_tab
+        if chat is None:
+            return None
+        if chat.running:
+            return "The chat grid is answering: stop it first (Esc in the Chat tab), then run the set."
+        for pane in chat.panes:
+            if pane.driver.state in ("loading", "ready", "generating"):
+                pane.unload()
+        return None
 
     def _on_library_scanned(self, models: list[LocalModel]) -> None:
         if self._chat_tab is not None:
@@ -358,4 +417,6 @@ class MainWindow(QMainWindow):
         self.downloads_panel.close_manager()
         if self._chat_tab is not None:
             self._chat_tab.shutdown()
+        if self._probes_tab is not None:
+            self._probes_tab.shutdown()
         super().closeEvent(event)

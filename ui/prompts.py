@@ -25,3 +25,8 @@ class Prompts:
         """A file the person picked, or None when they cancelled."""
         path, _filter = QFileDialog.getOpenFileName(parent, caption, str(directory), name_filter)
         return Path(path) if path else None
+
+    def save_file(self, parent: QWidget, caption: str, path: Path, name_filter: str) -> Path | None:
+        """Where the person chose to save (starting at `path`), or None when they cancelled."""
+        chosen, _filter = QFileDialog.getSaveFileName(parent, caption, str(path), name_filter)
+        return Path(chosen) if chosen else None

@@ -54,6 +54,9 @@ class Services:
     read_remote_shape: Callable[[str, Sequence[str]], ModelShape] | None = None
     # Where chat conversations are saved; None: explorer.paths.conversations_dir().
     conversations_dir: Path | None = None
+    # Where probe runs and blind votes are kept; None: explorer.paths' probe_runs_dir() and votes_file().
+    probe_runs_dir: Path | None = None
+    votes_file: Path | None = None
 
 
 def default_services(models_dir: Path | None = None) -> Services:

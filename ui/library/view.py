@@ -174,6 +174,7 @@ class LibraryView(QWidget):
     scanned = Signal(object)  # list[LocalModel]
     deleted = Signal(object, int)  # LocalModel, bytes freed
     added = Signal(object)  # LocalModel
+    probe_requested = Signal(object)  # list[Path]: the selected models, for the Probes tab
 
     def __init__(self, scan: Callable[[], list[LocalModel]] | None,
                  delete: Callable[[LocalModel], int] | None = None,
@@ -213,15 +214,18 @@ class LibraryView(QWidget):
         head.addWidget(self.status)
         self.rescan_button = QPushButton("Rescan")
         self.add_button = QPushButton("Add GGUF file…")
+        self.probe_button = QPushButton("Probe…")
+        self.probe_button.setToolTip("Run a probe set over the selected models (Ctrl+click to select several)")
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setObjectName("dangerButton")
-        for b in (self.rescan_button, self.add_button, self.delete_button):
+        for b in (self.rescan_button, self.add_button, self.probe_button, self.delete_button):
             if not b.objectName():
                 b.setObjectName("rowButton")
             head.addWidget(b)
         self.rescan_button.clicked.connect(self.rescan)
         self.add_button.clicked.connect(self.choose_file)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.probe_button.clicked.connect(self.probe_selected)
         self.rescan_button.setEnabled(scan is not None)
         self.add_button.setEnabled(add is not None)
         lay.addLayout(head)
@@ -232,7 +236,7 @@ class LibraryView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # scan order until the user sorts
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
@@ -281,11 +285,18 @@ class LibraryView(QWidget):
     # --- selection -------------------------------------------------------------------------
 
     def selected(self) -> LocalModel | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        m = rows[0].data(MODEL_ROLE)
-        return m if isinstance(m, LocalModel) else None
+        """The one selected model (None when none, or several, are selected)."""
+        models = self.selected_models()
+        return models[0] if len(models) == 1 else None
+
+    def selected_models(self) -> list[LocalModel]:
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [m for m in (r.data(MODEL_ROLE) for r in rows) if isinstance(m, LocalModel)]
+
+    def probe_selected(self) -> None:
+        ready = [m.path for m in self.selected_models() if m.complete and m.error is None]
+        if ready:
+            self.probe_requested.emit(ready)
 
     def select_key(self, key: str) -> bool:
         for r, m in enumerate(self.model.models):
@@ -297,6 +308,7 @@ class LibraryView(QWidget):
     def _update_buttons(self) -> None:
         busy = self.delete_runner.busy
         self.delete_button.setEnabled(self._delete is not None and self.selected() is not None and not busy)
+        self.probe_button.setEnabled(any(m.complete and m.error is None for m in self.selected_models()))
 
     def _status(self, text: str) -> None:
         self.status.setText(text)

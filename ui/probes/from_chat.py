@@ -1,0 +1,36 @@
+"""The chat grid's panes as probe columns: each pane's file with its settings (thinking, sampling, max
+tokens, context, seed, mode and system prompt), so a set asks every question the way that pane would."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from explorer.cli.probe_run import ProbeColumn, ProbeSettings
+from explorer.probes.results import Column
+from ui.chat.pane import ChatPane
+
+
+def pane_column(pane: ChatPane) -> ProbeColumn | None:
+    path = pane.model_path()
+    if path is None:
+        return None
+    st = pane.settings()
+    settings = ProbeSettings(max_tokens=st.max_tokens, ctx=st.ctx, seed=st.seed, thinking=st.thinking,
+                             sampling=asdict(st.sampling) if st.sampling is not None else {}, mode=st.mode.value,
+                             system=st.system or None, force=pane.override())
+    return ProbeColumn(f"pane {pane.number}: {path}", path, settings, label=f"Pane {pane.number} · {pane.label()}")
+
+
+def chat_columns(panes: Sequence[ChatPane]) -> list[ProbeColumn]:
+    return [c for c in (pane_column(p) for p in panes) if c is not None]
+
+
+def file_column(path: Path, settings: ProbeSettings, taken: Sequence[str]) -> ProbeColumn:
+    """A file chosen in the Library or a file dialog, with the tab's settings; a key no column has."""
+    key, n = str(path), 1
+    while key in taken:
+        n += 1
+        key = f"{path}#{n}"
+    return ProbeColumn(key, path, settings, label=Column(key, str(path)).name + (f" #{n}" if n > 1 else ""))
