@@ -5,6 +5,8 @@
     ... scripts/screenshot.py docs/chat.png --chat "Why is the sky blue?"      # two panes answering
     ... scripts/screenshot.py docs/downloads.png --downloads --height 600     # staged job states
     ... scripts/screenshot.py docs/modes.png --modes "Why is the sky blue?"    # chatroom, free-form, FIM
+    ... scripts/screenshot.py docs/probes.png --probe seed003-chatroom --extra tiny-instruct   # a probe grid
+    ... scripts/screenshot.py docs/blind.png --probe seed003-chatroom --blind    # the blind vote on it
 
 The services are the default ones (this machine, the shipped catalog); QWEN3_EXPLORER_MODELS and the
 XDG variables apply as in the app. Exits 1 when the window did not fill in within --timeout.
@@ -107,6 +109,13 @@ def main() -> int:
                         help="show the Downloads tab with four staged jobs (failed, running, paused, done)")
     parser.add_argument("--modes", metavar="PROMPT", help="show the Chat tab: three panes of --model, in chatroom "
                         "(with a system prompt), free-form and fill-in-the-middle, and send PROMPT once")
+    parser.add_argument("--probe", metavar="SET", help="show the Probes tab: run SET (a set's file stem) over two "
+                        "chat panes of --model (thinking on, off) and the --extra files, open an answer")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME",
+                        help="with --probe: one more column, the first library model whose file name contains NAME")
+    parser.add_argument("--blind", action="store_true", help="with --probe: then show its blind vote")
+    parser.add_argument("--vote", choices=("a", "b", "tie", "both-bad"), help="with --blind: vote, then show the "
+                        "names revealed (the vote is kept in the votes file, as in the app)")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
@@ -138,14 +147,15 @@ def main() -> int:
             stage_downloads(window, staged)
             QTimer.singleShot(600, grab)
             return
-        if args.chat or args.modes:
+        if args.chat or args.modes or args.probe:
             if window.tabs.currentWidget() is not window.chat_tab:
                 window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
             return
         QTimer.singleShot(400, grab)  # let layouts settle and paint
 
     def on_models(models: list[LocalModel]) -> None:
-        if not (args.chat or args.modes) or window.chat_tab.running or window.chat_tab.session_id is not None:
+        if not (args.chat or args.modes or args.probe) or window.chat_tab.running or \
+                window.chat_tab.session_id is not None or state.get("probing"):
             return
         match = [m for m in models if args.model in m.path.name]
         if not match:
@@ -158,7 +168,48 @@ def main() -> int:
         for pane, thinking in zip(tab.panes, (True, False), strict=False):
             pane.select_path(match[0].path)
             pane.set_thinking(thinking)
+        if args.probe:
+            state["probing"] = 1
+            extra = [next((m.path for m in models if name in m.path.name), None) for name in args.extra]
+            QTimer.singleShot(300, lambda: start_probe([p for p in extra if p is not None]))
+            return
         QTimer.singleShot(300, send)
+
+    def start_probe(extra: list[Path]) -> None:
+        chat = window.chat_tab
+        if any(p.info is None for p in chat.panes):
+            QTimer.singleShot(100, lambda: start_probe(extra))
+            return
+        for pane, thinking in zip(chat.panes, (True, False), strict=False):
+            pane.set_thinking(thinking)
+        tab = window.probes_tab
+        window.tabs.setCurrentWidget(tab)
+        if not tab.entries:
+            QTimer.singleShot(100, lambda: start_probe(extra))
+            return
+        index = next((i for i, e in enumerate(tab.entries) if e.path.stem == args.probe), -1)
+        if index < 0:
+            print(f"no probe set {args.probe!r}", file=sys.stderr)
+            QTimer.singleShot(0, grab)
+            return
+        tab.set_combo.setCurrentIndex(index)
+        tab.use_chat_grid()
+        tab.add_files(extra)
+        tab.run_finished.connect(on_probe_finished)
+        tab.start()
+
+    def on_probe_finished() -> None:
+        tab = window.probes_tab
+        if args.blind:
+            tab.show_page(1)
+            if args.vote:
+                from explorer.probes.votes import Outcome
+
+                tab.blind.vote(Outcome(args.vote))
+        else:
+            tab.grid.table.setCurrentCell(0, 0)
+            tab.grid.thinking_button.setChecked(True)
+        QTimer.singleShot(600, grab)
 
     def send() -> None:
         tab = window.chat_tab

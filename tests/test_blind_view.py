@@ -291,3 +291,17 @@ def test_a_run_with_nothing_to_compare_says_so_and_finishes(window: QMainWindow,
         view.start(run, VoteStore(tmp_path / "votes.jsonl"), seed=0)
     assert re.match("Nothing to compare", view.summary.text())
     assert not view.vote_buttons[Outcome.A].isVisible()
+
+
+def test_a_long_name_revealed_wraps_and_never_widens_the_window(window: QMainWindow, tmp_path: Path,
+                                                               qtbot: QtBot) -> None:
+    run = make_run()
+    long = "Pane 1 · " + "Qwen3-Coder-30B-A3B-Instruct-UD-Q4_K_XL-" * 4 + ".gguf · thinking on"
+    run.columns[SMALL] = Column(SMALL, SMALL, long, SHA_SMALL, {})
+    view = blind(window)
+    view.start(run, VoteStore(tmp_path / "votes.jsonl"), seed=0)
+    width = window.width()
+    view.vote(Outcome.A)
+    qtbot.wait(50)
+    titles = {view.pane_a.title.text(), view.pane_b.title.text()}
+    assert any(long in t for t in titles) and window.width() == width

@@ -364,9 +364,11 @@ def test_probes_tab_takes_the_library_selection_and_the_chat_panes(qtbot, fake_h
         st = pane.settings()
         st.max_tokens, st.ctx = 321, 4096
         pane.apply_settings(st)
+        qtbot.waitUntil(lambda pane=pane: pane.info is not None, timeout=10_000)
         pane.set_thinking(thinking)
     tab.use_chat_grid()
-    assert [c.label for c in tab.columns] == [f"Pane 1 · {a.label()}", f"Pane 2 · {b.label()}"]
+    assert [c.label for c in tab.columns] == [f"Pane 1 · {a.label()} · thinking on",
+                                              f"Pane 2 · {b.label()} · thinking off"]
     assert [c.settings.thinking for c in tab.columns] == [True, False]
     assert {(c.settings.max_tokens, c.settings.ctx, c.settings.mode) for c in tab.columns} == {(321, 4096, "chatroom")}
     assert window._free_chat_models() is None  # nothing loaded, nothing answering: the run may start

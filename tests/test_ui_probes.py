@@ -72,7 +72,7 @@ def make_tab(qtbot: QtBot, tmp_path: Path, prompts: Prompts | None = None) -> Pr
 
 
 def finish(qtbot: QtBot, tab: ProbesTab) -> None:
-    qtbot.waitUntil(lambda: not tab.job.running and tab.run_button.isEnabled(), timeout=120000)
+    qtbot.waitUntil(lambda: not tab.active and tab.run_button.isEnabled(), timeout=120000)
 
 
 @pytest.mark.llama
@@ -116,7 +116,7 @@ def test_esc_stops_and_resume_asks_only_the_rest(qtbot: QtBot, tmp_path: Path, s
     tab.max_tokens.setValue(20000)
     tab.add_files([big])
     tab.start()
-    qtbot.waitUntil(lambda: tab.job.running and "loaded" in tab.status.text(), timeout=60000)
+    qtbot.waitUntil(lambda: tab.active and "loaded" in tab.status.text(), timeout=60000)
     qtbot.wait(300)
     qtbot.keyClick(tab.grid.table, Qt.Key.Key_Escape)
     finish(qtbot, tab)

@@ -380,7 +380,7 @@ class MainWindow(QMainWindow):
     def probe_files(self, paths: list[Path]) -> None:
         """The Library's selected models as the Probes tab's columns, and that tab shown."""
         tab = self.probes_tab
-        if tab.job.running:
+        if tab.active:
             self.statusBar().showMessage("A probe run is going: stop it before changing its columns", 6000)
         else:
             tab.set_columns([])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTextBrowser,
     QToolButton,
@@ -87,8 +88,9 @@ class AnswerPane(QFrame):
         self.title = QLabel(letter)
         self.title.setObjectName("blindLetter")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        head.addWidget(self.title)
-        head.addStretch(1)
+        self.title.setWordWrap(True)  # a long file name wraps: it never widens the window
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        head.addWidget(self.title, 1)
         self.think_button = QToolButton()
         self.think_button.setObjectName("blindThinkingButton")
         self.think_button.setCheckable(True)

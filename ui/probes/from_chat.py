@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from explorer.chat.records import PaneMode
+from explorer.chat.templates import thinking_mode
 from explorer.cli.probe_run import ProbeColumn, ProbeSettings
 from explorer.probes.results import Column
 from ui.chat.pane import ChatPane
@@ -20,7 +22,11 @@ def pane_column(pane: ChatPane) -> ProbeColumn | None:
     settings = ProbeSettings(max_tokens=st.max_tokens, ctx=st.ctx, seed=st.seed, thinking=st.thinking,
                              sampling=asdict(st.sampling) if st.sampling is not None else {}, mode=st.mode.value,
                              system=st.system or None, force=pane.override())
-    return ProbeColumn(f"pane {pane.number}: {path}", path, settings, label=f"Pane {pane.number} · {pane.label()}")
+    variant = pane.variant()
+    toggles = variant is not None and thinking_mode(variant).can_toggle and st.mode is PaneMode.CHATROOM
+    how = (" · thinking on" if st.thinking else " · thinking off") if toggles else f" · {st.mode.value}"
+    return ProbeColumn(f"pane {pane.number}: {path}", path, settings,
+                       label=f"Pane {pane.number} · {pane.label()}{how}")
 
 
 def chat_columns(panes: Sequence[ChatPane]) -> list[ProbeColumn]:

@@ -86,7 +86,10 @@ class ProbeGrid(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(True)
         self.table.verticalHeader().setDefaultSectionSize(54)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        head = self.table.horizontalHeader()
+        head.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        head.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        head.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "Pane 1 · … · thinking off": both ends matter
         self.table.currentCellChanged.connect(lambda r, c, _r, _c: self._show(r, c))
         split.addWidget(self.table)
 

@@ -72,6 +72,7 @@ class ProbesTab(QWidget):
         self.columns: list[ProbeColumn] = []
         self.run: ProbeRun | None = None
         self.run_set: ProbeSet | None = None
+        self.active = False  # a run is going (from its start until its `finished` reached this tab)
         self.job = ProbeJob(self.runs, self)
         self.job.started.connect(self._on_started)
         self.job.cell.connect(self._on_cell)
@@ -152,7 +153,9 @@ class ProbesTab(QWidget):
         sl.addLayout(row)
         lay.addWidget(self.setup)
 
-        row = QHBoxLayout()
+        self.run_row = QWidget()
+        row = QHBoxLayout(self.run_row)
+        row.setContentsMargins(0, 0, 0, 0)
         self.run_button = _button("Run set", "Ask every question of every column (Ctrl+Enter)")
         self.run_button.clicked.connect(self.start)
         self.stop_button = _button("Stop", "Stop the run (Esc); what was answered is kept")
@@ -165,7 +168,7 @@ class ProbesTab(QWidget):
         self.status.setObjectName("statusText")
         self.status.setWordWrap(True)
         row.addWidget(self.status, 1)
-        lay.addLayout(row)
+        lay.addWidget(self.run_row)
 
         row = QHBoxLayout()
         row.addWidget(QLabel("Run"))
@@ -305,7 +308,7 @@ class ProbesTab(QWidget):
 
     def start(self) -> None:
         e = self.current_entry()
-        if self.job.running or e is None:
+        if self.active or e is None:
             return
         if e.probe_set is None:
             self._status(f"This set does not load: {e.error}")
@@ -320,13 +323,11 @@ class ProbesTab(QWidget):
             return
         if self._refused():
             return
-        self.run_set = probe_set
-        self.show_page(0)
-        self.job.start(probe_set, self.columns, self.settings())
+        self._launch(probe_set, self.columns, self.settings())
 
     def resume(self) -> None:
         run = self.run
-        if self.job.running or run is None or run.complete:
+        if self.active or run is None or run.complete:
             return
         try:
             probe_set = find_set(run.set_name)
@@ -339,9 +340,17 @@ class ProbesTab(QWidget):
         if missing:
             self._status(f"Cannot resume: the model file is no longer on disk: {missing[0].path}")
             return
+        self._launch(probe_set, columns_of(run), ProbeSettings.from_json(run.settings), resume=run)
+
+    def _launch(self, probe_set: ProbeSet, columns: list[ProbeColumn], settings: ProbeSettings,
+                resume: ProbeRun | None = None) -> None:
+        if not self.job.wait(2.0):  # the last run's thread ends right after reporting: only a moment
+            self._status("The last run is still ending; try again in a moment.")
+            return
         self.run_set = probe_set
+        self.active = True
         self.show_page(0)
-        self.job.start(probe_set, columns_of(run), ProbeSettings.from_json(run.settings), resume=run)
+        self.job.start(probe_set, columns, settings, resume=resume)
 
     def _refused(self) -> bool:
         why = self.before_run() if self.before_run is not None else None
@@ -350,7 +359,7 @@ class ProbesTab(QWidget):
         return bool(why)
 
     def stop(self) -> None:
-        if self.job.running:
+        if self.active:
             self.job.stop()
             self._status("Stopping…")
 
@@ -371,11 +380,12 @@ class ProbesTab(QWidget):
         self._status(f"Running {self.run.set_name}: {len(self.run.cells)} of {n} answers")
 
     def _on_note(self, line: str) -> None:
-        if not self.job.running:
+        if not self.active:
             return
         self.status.setText(line[:300])
 
     def _on_finished(self, run: ProbeRun) -> None:
+        self.active = False
         self.run = run
         self.grid.set_run(run)
         errors = sum(bool(c.error) for c in run.cells)
@@ -404,7 +414,7 @@ class ProbesTab(QWidget):
         self._update()
 
     def open_saved(self, index: int) -> None:
-        if self.job.running or not (0 <= index < len(self.saved)):
+        if self.active or not (0 <= index < len(self.saved)):
             return
         s = self.saved[index]
         if s.run is None:
@@ -422,7 +432,7 @@ class ProbesTab(QWidget):
 
     def show_page(self, index: int) -> None:
         if index == 1:
-            if self.run is None or self.job.running:
+            if self.run is None or self.active:
                 self._status("Open a finished run to vote on its answers.")
                 index = 0
             else:
@@ -433,14 +443,14 @@ class ProbesTab(QWidget):
         self.page_buttons.button(index).setChecked(True)
         blind = index == 1
         self.setup.setVisible(not blind)  # names the models
-        self.status.setVisible(not blind)  # progress lines name them too
+        self.run_row.setVisible(not blind)  # its progress lines name them too
         self._update()
 
     def _status(self, text: str) -> None:
         self.status.setText(text)
 
     def _update(self) -> None:
-        running = self.job.running
+        running = self.active
         e = self.current_entry()
         self.run_button.setEnabled(not running and e is not None and e.probe_set is not None and bool(self.columns))
         self.stop_button.setEnabled(running)
