@@ -116,6 +116,7 @@ def main() -> int:
     parser.add_argument("--blind", action="store_true", help="with --probe: then show its blind vote")
     parser.add_argument("--vote", choices=("a", "b", "tie", "both-bad"), help="with --blind: vote, then show the "
                         "names revealed (the vote is kept in the votes file, as in the app)")
+    parser.add_argument("--leaderboard", action="store_true", help="with --vote: then show the leaderboard")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
@@ -206,6 +207,8 @@ def main() -> int:
                 from explorer.probes.votes import Outcome
 
                 tab.blind.vote(Outcome(args.vote))
+                if args.leaderboard:
+                    tab.show_page(2)
         else:
             tab.grid.table.setCurrentCell(0, 0)
             tab.grid.thinking_button.setChecked(True)

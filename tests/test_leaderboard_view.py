@@ -121,3 +121,11 @@ def test_a_votes_file_that_cannot_be_read_is_one_line(qtbot: QtBot, view: Leader
     qtbot.waitUntil(lambda: view.note.text().startswith("The leaderboard could not be computed"), timeout=10000)
     assert "could not be read" in view.note.text() and "\n" not in view.note.text()
     assert view.table.rowCount() == 0
+
+
+def test_votes_between_two_columns_of_one_file_are_said_not_rated() -> None:
+    from ui.probes.leaderboard_view import Board, note_text
+
+    board = Board(None, ["Sky"], [], 0, 0, Path("votes.jsonl"), same_file=2)
+    assert "2 votes between two columns of one file (its settings, not the file) are kept but not rated" \
+        in note_text(board)

@@ -130,9 +130,24 @@ def test_the_interval_holds_the_rating_narrows_with_votes_and_repeats_with_the_s
     for r in big:
         assert 0 < r.high - r.low < width[r.label] / 2
     assert leaderboard(few, seed=3) == leaderboard(few, seed=3)
-    assert [(r.low, r.high) for r in leaderboard(few, seed=3)] != [(r.low, r.high) for r in leaderboard(few, seed=4)]
     assert [r.rating for r in leaderboard(few, seed=3)] == [r.rating for r in leaderboard(few, seed=4)]
-    assert [(r.low, r.high) for r in leaderboard(few, rounds=0)] == [(r.rating, r.rating) for r in small]
+    wald = leaderboard(few, rounds=0)  # no bootstrap: the Wald interval alone, symmetric
+    assert all(r.high - r.rating == pytest.approx(r.rating - r.low) and r.high > r.rating for r in wald)
+    assert all(r.high - r.low >= w.high - w.low - 1e-9 for r, w in zip(small, wald, strict=True))
+
+
+def test_one_vote_has_the_hand_computed_wald_interval_not_a_zero_width_one() -> None:
+    """A beats B once. With the prior's tie: p_a / p_b = 1.5 / 0.5 = 3, so P(a beats b) = 0.75; the
+    information of the difference of log strengths is (1 vote + 1 tie) * 0.75 * 0.25 = 0.375, each
+    centred log strength has variance 1 / (4 * 0.375), and on the rating scale the half-width is
+    1.96 * sqrt(1 / 1.5) * 400 / ln 10 = 278.0. Resampling one vote always gives that vote: the
+    bootstrap alone would say 1095 to 1095."""
+    top, bottom = leaderboard(votes(A, B, Outcome.A))
+    half = 1.959964 * math.sqrt(1 / 1.5) * 400 / math.log(10)
+    assert half == pytest.approx(278.0, abs=0.05)
+    assert top.rating == pytest.approx(1000 + 200 * math.log10(3))
+    assert (top.low, top.high) == (pytest.approx(top.rating - half), pytest.approx(top.rating + half))
+    assert (bottom.low, bottom.high) == (pytest.approx(bottom.rating - half), pytest.approx(bottom.rating + half))
 
 
 def test_a_check_that_raises_stops_the_bootstrap() -> None:

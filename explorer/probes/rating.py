@@ -1,4 +1,4 @@
-"""The leaderboard: a Bradley-Terry rating of the files from the blind votes, with a bootstrap interval.
+"""The leaderboard: a Bradley-Terry rating of the files from the blind votes, with a 95% interval.
 
 - Each vote is one comparison between its two sides' keys (`VoteSide.key`: the sha256, else the path).
   A win counts 1 to the winner; a tie and a "both bad" count half a win to each side, as in LMSYS's
@@ -11,9 +11,12 @@
 - The scale is Elo-like: 1000 + 400 * log10(p_i / geometric mean of p). Entries that were never
   compared, even through others, cannot be placed on one scale: each connected group is centred on
   1000 by itself.
-- The 95% interval is the 2.5 and 97.5 percentiles of the rating over `rounds` resamplings of the
-  votes with replacement (seeded, so the same votes give the same interval), widened where needed to
-  hold the rating itself (a percentile interval can miss it on few votes).
+- The 95% interval is the wider of two: the 2.5 and 97.5 percentiles of the rating over `rounds`
+  resamplings of the votes with replacement (seeded, so the same votes give the same interval), and
+  the Wald interval, rating ± 1.96 standard errors from the model's Fisher information (with the
+  prior's ties). The bootstrap alone collapses on a handful of votes (one vote, resampled, is always
+  that vote: a zero-width interval on the least evidence there is); the Wald interval is wide there
+  and the bootstrap takes over as votes pile up and disagree.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Rating:
     label: str  # the latest label a vote gave it
     file: str  # the latest path a vote gave it
     rating: float
-    low: float  # 95% bootstrap interval
+    low: float  # 95% interval (see the module's doc)
     high: float
     votes: int
     wins: int
@@ -107,6 +110,52 @@ def strengths(score: dict[Pair, float], count: dict[Pair, int],
     return out
 
 
+def standard_errors(count: dict[Pair, int], p: dict[str, float]) -> dict[str, float]:
+    """Each strength's standard error on the rating scale, from the Fisher information of the log
+    strengths: the weighted Laplacian L with L_ij = -(n_ij + prior) p_i p_j / (p_i + p_j)^2 for a
+    compared pair. Within a connected group (ratings centred on their mean) the covariance is L's
+    pseudo-inverse, (L + J/m)^-1 - J/m for a group of m."""
+    weight: dict[Pair, float] = {}
+    for (a, b), n in count.items():
+        weight[(a, b)] = (n + PRIOR_TIES) * p[a] * p[b] / (p[a] + p[b]) ** 2
+    out: dict[str, float] = {}
+    for group in _components(p, count):
+        m = len(group)
+        index = {k: i for i, k in enumerate(group)}
+        lap = [[1.0 / m] * m for _ in range(m)]
+        for (a, b), w in weight.items():
+            if a in index:
+                i, j = index[a], index[b]
+                lap[i][i] += w
+                lap[j][j] += w
+                lap[i][j] -= w
+                lap[j][i] -= w
+        inv = _inverse(lap)
+        for k, i in index.items():
+            var = max(0.0, inv[i][i] - 1.0 / m)
+            out[k] = SCALE / math.log(10) * math.sqrt(var)
+    return out
+
+
+def _inverse(a: list[list[float]]) -> list[list[float]]:
+    """Gauss-Jordan with partial pivoting (the matrices here are small and positive definite)."""
+    m = len(a)
+    rows = [list(r) + [1.0 if i == j else 0.0 for j in range(m)] for i, r in enumerate(a)]
+    for c in range(m):
+        pivot = max(range(c, m), key=lambda r: abs(rows[r][c]))
+        rows[c], rows[pivot] = rows[pivot], rows[c]
+        d = rows[c][c]
+        rows[c] = [x / d for x in rows[c]]
+        for r in range(m):
+            if r != c and rows[r][c]:
+                f = rows[r][c]
+                rows[r] = [x - f * y for x, y in zip(rows[r], rows[c], strict=True)]
+    return [r[m:] for r in rows]
+
+
+Z95 = 1.959964
+
+
 def to_scale(p: float) -> float:
     return BASE + SCALE * math.log10(p)
 
@@ -129,6 +178,7 @@ def leaderboard(votes: Iterable[Vote], set_name: str | None = None, *, rounds: i
         return []
     score, count = _scores(chosen)
     p = strengths(score, count)
+    se = standard_errors(count, p)
     samples: dict[str, list[float]] = {k: [] for k in p}
     rng = random.Random(seed)
     for _ in range(rounds):
@@ -150,8 +200,9 @@ def leaderboard(votes: Iterable[Vote], set_name: str | None = None, *, rounds: i
         rating = to_scale(x)
         s = sorted(samples[k])
         low, high = (_percentile(s, 0.025), _percentile(s, 0.975)) if s else (rating, rating)
+        wald = Z95 * se[k]
         w, lost, t, bad = tally[k]
-        out.append(Rating(key=k, label=names[k][0], file=names[k][1], rating=rating, low=min(low, rating),
-                          high=max(high, rating), votes=w + lost + t, wins=w, losses=lost, ties=t, both_bad=bad))
+        out.append(Rating(key=k, label=names[k][0], file=names[k][1], rating=rating, low=min(low, rating - wald),
+                          high=max(high, rating + wald), votes=w + lost + t, wins=w, losses=lost, ties=t, both_bad=bad))
     out.sort(key=lambda r: (-r.rating, -r.votes, r.label))
     return out

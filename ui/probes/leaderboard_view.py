@@ -42,6 +42,7 @@ class Board:
     votes: int  # the votes these ratings count
     skipped: int  # lines of the file that were not votes
     path: Path
+    same_file: int = 0  # votes between two columns of one file (its settings, not files: not rated)
 
 
 def compute_board(store: VoteStore, set_name: str | None, token: CancelToken) -> Board:
@@ -53,8 +54,9 @@ def compute_board(store: VoteStore, set_name: str | None, token: CancelToken) ->
             raise Cancelled()
 
     ratings = leaderboard(log.votes, set_name, check=check)
-    counted = sum(set_name is None or v.set_name == set_name for v in log.votes)
-    return Board(set_name, log.set_names(), ratings, counted, log.skipped, store.path)
+    chosen = [v for v in log.votes if set_name is None or v.set_name == set_name]
+    same = sum(v.a.key == v.b.key for v in chosen)
+    return Board(set_name, log.set_names(), ratings, len(chosen) - same, log.skipped, store.path, same)
 
 
 def note_text(board: Board) -> str:
@@ -67,6 +69,10 @@ def note_text(board: Board) -> str:
         where = f" on {board.set_name}" if board.set_name else ""
         parts.append(f"{board.votes} vote{'s' * (board.votes != 1)}{where}, {len(board.ratings)} files. "
                      "Bradley-Terry rating; 1000 is the middle, +400 is ten times the odds of winning.")
+    if board.same_file:
+        n = board.same_file
+        parts.append(f"{n} vote{'s' * (n != 1)} between two columns of one file (its settings, not the file) "
+                     f"{'are' if n != 1 else 'is'} kept but not rated.")
     if board.skipped:
         lines = f"{board.skipped} unreadable line{'s' * (board.skipped != 1)}"
         parts.append(f"{lines} in {board.path.name} {'were' if board.skipped != 1 else 'was'} skipped.")
