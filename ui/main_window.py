@@ -1,5 +1,5 @@
 """The main window: hardware on the left; tabs for the model browser (`ui.models.tab`), the
-downloads, the library and the side-by-side chat on the right.
+downloads, the library, the side-by-side chat and the probe sets (both built on first use) on the right.
 
 It shows at once with placeholders; the catalog and the hardware probe load on worker threads and
 are handed to the Models tab, which refits on its own worker. A catalog refresh from the Hub runs on
