@@ -1,0 +1,331 @@
+"""The guide's pick: the best catalog file for a use on this machine, and the next step up.
+
+The rule, in order:
+
+1. Variants: the use's variants in their order of preference (`uses.USES`); a later one is tried
+   only when no file of an earlier one qualifies.
+2. Models: within a variant, the largest model first (total, then active parameters).
+3. A file qualifies when the fit estimate says it runs here (any verdict but "does not fit") and its
+   predicted speed reaches the use's floor (reading speed, twice that for thinking). A file whose
+   speed cannot be predicted (memory bandwidth unknown) is given the benefit of the doubt.
+4. Quality: first only quants of at least `QUALITY_FLOOR_BPW` bits per weight (Q4_0/Q4_K_M and up);
+   below four bits the loss grows quickly (llama.cpp's k-quant perplexity tables, ggml-org/llama.cpp
+   PR #1684: Q4_K_M is within a few percent of F16, Q3_K_M and Q2_K clearly worse). Only when no
+   variant has such a file does a second pass accept the lower-bit quants.
+5. Within the chosen model: the best placement (full GPU, then partial offload, then CPU only), then
+   the most bits per weight, then the publisher (Qwen's own repos first, then files whose listing was
+   verified), then the catalog's order.
+
+So a bigger model wins over a better quant of a smaller one (as long as it is fast enough and at
+least 4-bit), and within a model full GPU wins over more bits. `steps_up` says what the next larger
+model (at its cheapest qualifying quant) and the next better quant of the picked model would need.
+
+Pure and deterministic: the same catalog, hardware and context give the same pick. The estimates
+come from `fit.batch.compute_fits`, so the guide and the Models tab agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
+from explorer.fit.batch import compute_fits
+from explorer.fit.contexts import DEFAULT_CHAT_CTX
+from explorer.fit.estimate import GPU_HEADROOM, FitEstimate, Verdict, estimate_fit, usable_gpus
+from explorer.gguf.shape import BITS_PER_WEIGHT
+from explorer.gguf.variant import Variant
+from explorer.guide.uses import USES, Use, UseInfo, VariantChoice
+from explorer.hardware.facts import Hardware
+from explorer.units import format_bytes, format_tokens_per_s
+
+QUALITY_FLOOR_BPW = 4.5  # Q4_0 (4.55), Q4_K_M (4.89) and up; Q3_K_L (4.27) and below are "low-bit"
+DEFAULT_GUIDE_CTX = DEFAULT_CHAT_CTX  # what "Open in chat" loads a model with
+_VERDICT_RANK = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}
+_HUGE = 1 << 60
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model: CatalogModel
+    file: CatalogFile
+    fit: FitEstimate
+
+    @property
+    def bits(self) -> float:
+        return _bits(self.file)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.id} {self.file.quant}"
+
+
+@dataclass(frozen=True)
+class StepUp:
+    """What the next step beyond the pick would take on this machine."""
+
+    kind: str  # "bigger model" or "better quant"
+    candidate: Candidate
+    ram_short: int  # bytes of RAM (unified memory on Apple) it lacks to run at all; 0 when it runs
+    vram_short: int  # bytes of VRAM it lacks to run fully on the GPU; 0 when it does or no GPU is usable
+    text: str  # one line for a person
+
+
+@dataclass(frozen=True)
+class ChatPane:
+    model: CatalogModel
+    file: CatalogFile
+    thinking: bool | None  # None: the variant decides (Instruct-2507 and Coder never think, Thinking-2507 always)
+
+
+@dataclass(frozen=True)
+class OpenInChat:
+    """What "Open in chat" asks the chat grid for: one pane, or thinking on next to thinking off."""
+
+    panes: tuple[ChatPane, ...]
+    ctx: int
+    together: bool  # the panes fit in memory at once (else the chat grid runs them one after the other)
+
+
+@dataclass(frozen=True)
+class Pick:
+    use: Use
+    ctx: int
+    choice: VariantChoice | None  # the variant that serves the use here; None when nothing runs
+    best: Candidate | None
+    steps_up: tuple[StepUp, ...]
+    notes: tuple[str, ...]  # what a person should know: a fallback, a low-bit quant, a slow speed
+    chat: OpenInChat | None
+
+    @property
+    def info(self) -> UseInfo:
+        return USES[self.use]
+
+    @property
+    def next_up(self) -> StepUp | None:
+        return self.steps_up[0] if self.steps_up else None
+
+
+def _bits(f: CatalogFile) -> float:
+    return BITS_PER_WEIGHT.get(f.quant.upper(), 0.0)
+
+
+def _size_key(m: CatalogModel) -> tuple[float, float, str]:
+    return (m.params_total, m.params_active, m.id)
+
+
+def _publisher_rank(f: CatalogFile) -> int:
+    return 0 if f.publisher == "Qwen" else (1 if f.verified else 2)
+
+
+def _fast_enough(fit: FitEstimate, floor: float) -> bool:
+    return fit.tokens_per_second is None or fit.tokens_per_second >= floor
+
+
+def _runs(c: Candidate) -> bool:
+    return c.fit.verdict is not Verdict.NO_FIT
+
+
+def _within_model_key(c: Candidate, order: int) -> tuple[int, float, int, int]:
+    return (_VERDICT_RANK[c.fit.verdict], -c.bits, _publisher_rank(c.file), order)
+
+
+def candidates_for(use: Use, catalog: Catalog, hw: Hardware, ctx: int, *, kv_type: str = "f16",
+                   cancelled: Callable[[], bool] | None = None) -> list[Candidate]:
+    """Each file of the use's variants with its fit here, in catalog order; a file whose estimate failed is dropped."""
+    wanted = set(USES[use].variants)
+    pairs = [(m, f) for m, f in catalog.iter_files() if m.variant in wanted]
+    batch = compute_fits(pairs, hw, ctx, kv_type, cancelled=cancelled)
+    return [Candidate(m, f, fit) for (m, f), fit in zip(pairs, batch.fits, strict=True) if fit is not None]
+
+
+def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUIDE_CTX, *, kv_type: str = "f16",
+         cancelled: Callable[[], bool] | None = None) -> Pick:
+    """The best file for `use` on `hw` at `ctx` tokens, by the rule in the module's docstring."""
+    use = Use(use)
+    info = USES[use]
+    cands = candidates_for(use, catalog, hw, ctx, kv_type=kv_type, cancelled=cancelled)
+    order = {id(c): i for i, c in enumerate(cands)}
+    floor = info.min_tokens_per_s
+
+    def qualifies(min_bits: float) -> Callable[[Candidate], bool]:
+        return lambda c: _runs(c) and _fast_enough(c.fit, floor) and c.bits >= min_bits
+
+    best: Candidate | None = None
+    low_bit = False
+    for min_bits in (QUALITY_FLOOR_BPW, 0.0):
+        best = _first_qualifying(info, cands, order, qualifies(min_bits))
+        if best is not None:
+            low_bit = min_bits == 0.0
+            break
+    slow = False
+    if best is None:  # nothing reaches the speed floor: the best that runs at all, and say it is slow
+        best = _first_qualifying(info, cands, order, _runs)
+        slow = best is not None
+
+    notes: list[str] = []
+    if best is None:
+        notes.append(_nothing_runs(info, cands, ctx))
+        return Pick(use, ctx, None, None, _steps_up(info, None, cands, hw, order), tuple(notes), None)
+    choice = info.choice_for(best.model.variant)
+    assert choice is not None
+    if choice is not info.choices[0]:
+        notes.append(_fallback_note(info, choice, catalog))
+    if low_bit:
+        notes.append(f"{best.file.quant} is below 4 bits per weight: nothing at Q4 or better runs here at "
+                     f"{_ctx_text(ctx)} context fast enough; expect noticeably weaker answers")
+    if slow:
+        notes.append(f"predicted {format_tokens_per_s(best.fit.tokens_per_second or 0)}, under the "
+                     f"{format_tokens_per_s(floor)} this use needs to feel usable; nothing faster runs here")
+    if best.fit.tokens_per_second is None:
+        notes.append("speed unknown: the memory bandwidth of this machine was not found")
+    chat = _open_in_chat(info, choice, best, catalog, hw, ctx, kv_type)
+    if info.compare_thinking and chat is not None and len(chat.panes) == 1:
+        notes.append(f"no Instruct-2507 {best.model.size_label} in the catalog to show next to it with thinking off")
+    return Pick(use, ctx, choice, best, _steps_up(info, best, cands, hw, order), tuple(notes), chat)
+
+
+def _first_qualifying(info: UseInfo, cands: Sequence[Candidate], order: dict[int, int],
+                      ok: Callable[[Candidate], bool]) -> Candidate | None:
+    """Variants in preference order, models largest first, the best qualifying file of the first model that has one."""
+    for variant in info.variants:
+        models = sorted({c.model.id: c.model for c in cands if c.model.variant is variant}.values(),
+                        key=_size_key, reverse=True)
+        for model in models:
+            good = [c for c in cands if c.model.id == model.id and ok(c)]
+            if good:
+                return min(good, key=lambda c: _within_model_key(c, order[id(c)]))
+    return None
+
+
+def _steps_up(info: UseInfo, best: Candidate | None, cands: Sequence[Candidate], hw: Hardware,
+              order: dict[int, int]) -> tuple[StepUp, ...]:
+    """The next larger model (of the pick's variant or a more preferred one) and the next better quant."""
+    steps: list[StepUp] = []
+    rank = {v: i for i, v in enumerate(info.variants)}
+    limit = rank[best.model.variant] if best is not None else len(info.variants) - 1
+    size = _size_key(best.model)[:2] if best is not None else (0.0, 0.0)
+    bigger = [c for c in cands if rank[c.model.variant] <= limit and _size_key(c.model)[:2] > size]
+    if bigger:
+        model = min((c.model for c in bigger), key=lambda m: (_size_key(m)[:2], rank[m.variant], m.id))
+        files = [c for c in bigger if c.model.id == model.id]
+        good = [c for c in files if c.bits >= QUALITY_FLOOR_BPW] or files
+        step = min(good, key=lambda c: (c.bits, _publisher_rank(c.file), order[id(c)]))
+        steps.append(_step("bigger model", step, hw, info))
+    if best is not None:
+        better = [c for c in cands if c.model.id == best.model.id and c.bits > best.bits]
+        if better:
+            step = min(better, key=lambda c: (c.bits, _publisher_rank(c.file), order[id(c)]))
+            steps.append(_step("better quant", step, hw, info))
+    return tuple(steps)
+
+
+def _usable_vram(hw: Hardware) -> int:
+    """VRAM the estimate may use, as `fit.estimate` counts it (free VRAM less the headroom)."""
+    if not hw.offload_possible:
+        return 0
+    total = 0
+    for g in usable_gpus(hw):
+        avail = g.vram_free if g.vram_free is not None else g.vram_total
+        if g.unified:
+            avail = min(avail, hw.ram_available)
+        total += int(avail * (1 - GPU_HEADROOM))
+    return total
+
+
+def full_gpu_need(c: Candidate, hw: Hardware) -> int | None:
+    """Bytes of VRAM the file would take with every layer on the GPU; None when no GPU here is usable."""
+    if not hw.offload_possible or not usable_gpus(hw):
+        return None
+    roomy = replace(hw, ram_available=_HUGE,
+                    gpus=tuple(replace(g, vram_total=_HUGE, vram_free=_HUGE) for g in hw.gpus))
+    fit = estimate_fit(c.model.shape_for(c.file), roomy, ctx=c.fit.ctx, kv_type=c.fit.kv_type,
+                       flash_attn=c.fit.flash_attn)
+    return fit.gpu.total
+
+
+def _step(kind: str, c: Candidate, hw: Hardware, info: UseInfo) -> StepUp:
+    fit = c.fit
+    unified = any(g.unified for g in usable_gpus(hw)) and hw.offload_possible
+    memory = "memory" if unified else "RAM"
+    ram_short = 0
+    if fit.verdict is Verdict.NO_FIT:
+        need = fit.cpu.total + (fit.gpu.total if unified else 0)
+        ram_short = max(0, need - hw.ram_available)
+    vram_short = 0
+    need_gpu = full_gpu_need(c, hw) if fit.verdict is not Verdict.FULL_GPU else None
+    if need_gpu is not None:
+        vram_short = max(0, need_gpu - _usable_vram(hw))
+    gpu_word = "GPU memory" if unified else "VRAM"
+    parts: list[str] = []
+    if fit.verdict is Verdict.NO_FIT:
+        parts.append(f"does not fit: needs {format_bytes(ram_short)} more {memory}")
+    else:
+        speed = f", ~{format_tokens_per_s(fit.tokens_per_second)}" if fit.tokens_per_second else ""
+        where = fit.summary.split(":")[0] if fit.verdict is not Verdict.PARTIAL else \
+            f"partial offload ({fit.gpu_layers}/{fit.n_layers} layers on the GPU)"
+        parts.append(f"{where} here{speed}")
+        if fit.tokens_per_second is not None and fit.tokens_per_second < info.min_tokens_per_s:
+            parts.append(f"under the {format_tokens_per_s(info.min_tokens_per_s)} this use needs")
+    if vram_short > 0:
+        parts.append(f"full GPU needs {format_bytes(vram_short)} more {gpu_word}")
+    return StepUp(kind, c, ram_short, vram_short, "; ".join(parts))
+
+
+def _open_in_chat(info: UseInfo, choice: VariantChoice, best: Candidate, catalog: Catalog, hw: Hardware,
+                  ctx: int, kv_type: str) -> OpenInChat | None:
+    first = ChatPane(best.model, best.file, choice.thinking)
+    panes: tuple[ChatPane, ...] = (first,)
+    if info.compare_thinking:
+        if best.model.variant is Variant.HYBRID:  # one file, thinking on and off
+            panes = (first, ChatPane(best.model, best.file, False))
+        elif best.model.variant is Variant.THINKING_2507:  # its thinking cannot be switched off: its sibling
+            sibling = _sibling(best, catalog, Variant.INSTRUCT_2507)
+            if sibling is not None:
+                panes = (first, ChatPane(sibling[0], sibling[1], None))
+    together = True
+    if len(panes) == 2:
+        second = panes[1]
+        fit = estimate_fit(second.model.shape_for(second.file), hw, ctx=ctx, kv_type=kv_type,
+                           reserved_ram=best.fit.cpu.total, reserved_vram=best.fit.gpu.total)
+        together = fit.verdict is not Verdict.NO_FIT
+    return OpenInChat(panes, ctx, together)
+
+
+def _sibling(best: Candidate, catalog: Catalog, variant: Variant) -> tuple[CatalogModel, CatalogFile] | None:
+    """The model of `variant` with the same size and architecture, in the same quant (same publisher if it has it)."""
+    for m in catalog.models:
+        if m.variant is variant and m.size_label == best.model.size_label and m.arch == best.model.arch:
+            same_quant = [f for f in m.files if f.quant.upper() == best.file.quant.upper()]
+            if not same_quant:
+                return None
+            same_pub = [f for f in same_quant if f.publisher == best.file.publisher]
+            return m, (same_pub or same_quant)[0]
+    return None
+
+
+def _fallback_note(info: UseInfo, choice: VariantChoice, catalog: Catalog) -> str:
+    first = info.choices[0].variant
+    sizes = sorted({m.size_label: m.params_total for m in catalog.models if m.variant is first}.items(),
+                   key=lambda kv: kv[1])
+    have = ", ".join(label for label, _ in sizes) or "none in the catalog"
+    return (f"no {first.label} runs well here (the catalog has {have}): "
+            f"{choice.variant.label} instead" + (" with thinking off" if choice.thinking is False else ""))
+
+
+def _nothing_runs(info: UseInfo, cands: Sequence[Candidate], ctx: int) -> str:
+    if not cands:
+        return f"the catalog has no {' or '.join(v.label for v in info.variants)} files"
+    smallest = min(cands, key=lambda c: c.fit.total)
+    return (f"nothing for this use runs here at {_ctx_text(ctx)} context: the smallest, {smallest.label}, "
+            f"{smallest.fit.summary}")
+
+
+def _ctx_text(ctx: int) -> str:
+    return f"{ctx // 1024}K" if ctx % 1024 == 0 else str(ctx)
+
+
+def pick_all(catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUIDE_CTX, *, kv_type: str = "f16",
+             cancelled: Callable[[], bool] | None = None) -> dict[Use, Pick]:
+    """The pick for every use, in the order of `Use`."""
+    return {u: pick(u, catalog, hw, ctx, kv_type=kv_type, cancelled=cancelled) for u in Use}
