@@ -19,12 +19,15 @@ from explorer.cli.args import (
     add_sampling_args,
     non_negative_int,
 )
+from explorer.cli.diff import add_parser as add_diff_parser
+from explorer.cli.diff import cmd_diff
 from explorer.cli.leaderboard import add_parser as add_leaderboard_parser
 from explorer.cli.leaderboard import cmd_leaderboard
 from explorer.cli.refresh import add_parser as add_refresh_parser
 from explorer.cli.refresh import cmd_refresh
 from explorer.fit.contexts import DEFAULT_CHAT_CTX, DEFAULT_FIT_CTX
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
+from explorer.gguf.header_diff import split_hub_spec
 from explorer.gguf.reader import GGUFError, read_shape
 from explorer.gguf.shape import ModelShape
 from explorer.gguf.shards import sibling_names
@@ -35,7 +38,7 @@ from explorer.paths import models_dir
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "complete", "fim", "sweep",
-               "refresh", "probe", "leaderboard")
+               "refresh", "probe", "leaderboard", "diff")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
     add_refresh_parser(sub)
     add_leaderboard_parser(sub)
+    add_diff_parser(sub)
 
     _add_chat_parser(sub)
     tm = sub.add_parser("make-test-models", help="write the generated tiny Qwen3 GGUFs (for demos and tests)")
@@ -143,10 +147,7 @@ def fit_rows(catalog: Catalog, hw: Hardware, args: argparse.Namespace
     for spec in args.hub:
         from explorer.gguf.remote import read_remote_shape
 
-        parts = spec.strip("/").split("/")
-        if len(parts) < 3:
-            raise GGUFError(f"{spec}: expected REPO/FILE, e.g. Qwen/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf")
-        repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
+        repo, filename = split_hub_spec(spec)
         shape = read_remote_shape(repo, sibling_names(filename))
         rows.append((filename, repo, None, shape,
                      estimate_fit(shape, hw, ctx=args.ctx, kv_type=args.kv, flash_attn=flash)))
@@ -358,7 +359,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
                 "make-test-models": cmd_make_test_models, "chat": cmd_chat, "complete": cmd_explore,
                 "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh,
-                "probe": cmd_probe, "leaderboard": cmd_leaderboard}
+                "probe": cmd_probe, "leaderboard": cmd_leaderboard, "diff": cmd_diff}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
