@@ -1,0 +1,1 @@
+"""The Guide view: a first page for a new user (`view.GuideView`)."""
