@@ -312,3 +312,14 @@ def test_cli_json_parses_and_matches_the_pick(catalog: Catalog) -> None:
     assert [pane["thinking"] for pane in r["chat"]["panes"]] == [True, None]
     all_uses = json.loads(_run(catalog, MACHINES["laptop-8gb"], as_json=True))
     assert [u["use"] for u in all_uses["uses"]] == ["code", "chat", "reasoning", "research"]
+
+
+def test_the_guide_subcommand_is_registered() -> None:
+    from explorer.cli.main import SUBCOMMANDS, build_parser, main
+
+    assert "guide" in SUBCOMMANDS
+    args = build_parser().parse_args(["guide", "--use", "chat", "--ctx", "16k", "--json"])
+    assert (args.command, args.use, args.ctx, args.json) == ("guide", "chat", 16384, True)
+    out = io.StringIO()
+    assert main(["guide", "--json", "--no-llama"], out) == 0  # this machine, the shipped catalog
+    assert [u["use"] for u in json.loads(out.getvalue())["uses"]] == ["code", "chat", "reasoning", "research"]

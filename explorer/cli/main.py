@@ -21,6 +21,8 @@ from explorer.cli.args import (
 )
 from explorer.cli.diff import add_parser as add_diff_parser
 from explorer.cli.diff import cmd_diff
+from explorer.cli.guide import add_parser as add_guide_parser
+from explorer.cli.guide import cmd_guide
 from explorer.cli.leaderboard import add_parser as add_leaderboard_parser
 from explorer.cli.leaderboard import cmd_leaderboard
 from explorer.cli.refresh import add_parser as add_refresh_parser
@@ -38,7 +40,7 @@ from explorer.paths import models_dir
 from explorer.units import format_bytes
 
 SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "chat", "complete", "fim", "sweep",
-               "refresh", "probe", "leaderboard", "diff")
+               "refresh", "probe", "leaderboard", "diff", "guide")
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
     add_refresh_parser(sub)
     add_leaderboard_parser(sub)
+    add_guide_parser(sub, parse_ctx=parse_ctx)
     add_diff_parser(sub)
 
     _add_chat_parser(sub)
@@ -359,7 +362,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     commands = {"hardware": cmd_hardware, "fit": cmd_fit, "download": cmd_download, "models": cmd_models,
                 "make-test-models": cmd_make_test_models, "chat": cmd_chat, "complete": cmd_explore,
                 "fim": cmd_explore, "sweep": cmd_explore, "refresh": cmd_refresh,
-                "probe": cmd_probe, "leaderboard": cmd_leaderboard, "diff": cmd_diff}
+                "probe": cmd_probe, "leaderboard": cmd_leaderboard, "diff": cmd_diff,
+                "guide": cmd_guide}
     try:
         return commands[args.command](args, stream)
     except BrokenPipeError:  # `qwen3-explorer fit | head`: the reader left, nothing is wrong
