@@ -11,6 +11,7 @@ CONVERSATIONS_DIR_ENV = "QWEN3_EXPLORER_CONVERSATIONS"
 PROBES_DIR_ENV = "QWEN3_EXPLORER_PROBES"
 PROBE_RUNS_DIR_ENV = "QWEN3_EXPLORER_PROBE_RUNS"
 VOTES_DIR_ENV = "QWEN3_EXPLORER_VOTES"
+MACHINE_DIR_ENV = "QWEN3_EXPLORER_MACHINE"
 
 
 def cache_root() -> Path:
@@ -59,3 +60,9 @@ def probe_runs_dir() -> Path:
 def votes_file() -> Path:
     """The blind comparison's votes (JSON lines, appended): user data; $QWEN3_EXPLORER_VOTES names the folder."""
     return _data_dir(VOTES_DIR_ENV, "votes") / "votes.jsonl"
+
+
+def machine_file() -> Path:
+    """What was measured on this machine (memory bandwidth, generation speeds): user data, kept across
+    launches so predictions do not move; $QWEN3_EXPLORER_MACHINE names the folder."""
+    return _data_dir(MACHINE_DIR_ENV, "machine") / "machine.json"

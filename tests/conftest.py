@@ -88,7 +88,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("QWEN3_EXPLORER_TEST_MODELS", _TEST_MODELS)
     monkeypatch.delenv("QWEN3_EXPLORER_MODELS", raising=False)
-    for name in ("CONVERSATIONS", "PROBES", "PROBE_RUNS", "VOTES"):
+    for name in ("CONVERSATIONS", "PROBES", "PROBE_RUNS", "VOTES", "MACHINE"):
         monkeypatch.delenv(f"QWEN3_EXPLORER_{name}", raising=False)
     return home
 

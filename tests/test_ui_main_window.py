@@ -372,3 +372,38 @@ def test_probes_tab_takes_the_library_selection_and_the_chat_panes(qtbot, fake_h
     assert [c.settings.thinking for c in tab.columns] == [True, False]
     assert {(c.settings.max_tokens, c.settings.ctx, c.settings.mode) for c in tab.columns} == {(321, 4096, "chatroom")}
     assert window._free_chat_models() is None  # nothing loaded, nothing answering: the run may start
+
+
+def test_redetect_measures_again_reset_forgets_the_speeds_and_the_table_shows_them(
+        qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    from dataclasses import replace as dc_replace
+
+    from ui.models.table import Column
+
+    name = fake_catalog.models[0].files[0].filename.rsplit("/", 1)[-1]
+    hw = dc_replace(fake_hardware, measured_speeds=((name, 12.0),))
+    calls: list[str] = []
+
+    def probe(kind: str) -> Hardware:
+        calls.append(kind)
+        return hw
+
+    services = Services(probe_hardware=lambda: probe("probe"), load_catalog=lambda: fake_catalog, models_dir=tmp_path,
+                        remeasure_hardware=lambda: probe("remeasure"),
+                        reset_calibration=lambda h: calls.append(f"reset {h.cpu.model}"))
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    window.show()
+    model = window.models_tab.table_model
+    qtbot.waitUntil(lambda: window.hardware is not None and bool(model.rows) and model.rows[0].fit is not None,
+                    timeout=10_000)
+    speeds = {model.row_at(r).file.filename.rsplit("/", 1)[-1]: model.index(r, Column.SPEED).data()
+              for r in range(len(model.rows))}
+    assert speeds[name].endswith(" · ran 12 tok/s") and speeds[name].startswith("~")
+    assert not any("ran" in text for n, text in speeds.items() if n != name)
+    with qtbot.waitSignal(window.hardware_ready, timeout=10_000):
+        window.redetect_action.trigger()
+    assert calls == ["probe", "remeasure"]
+    with qtbot.waitSignal(window.hardware_ready, timeout=10_000):
+        window.reset_calibration_action.trigger()
+    assert calls == ["probe", "remeasure", f"reset {hw.cpu.model}", "probe"]

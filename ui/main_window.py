@@ -140,8 +140,15 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         self.redetect_action = QAction("Re-detect hardware", self)
         self.redetect_action.setShortcut(QKeySequence.StandardKey.Refresh)
-        self.redetect_action.triggered.connect(self.detect_hardware)
+        self.redetect_action.setToolTip("Read the hardware again and measure the memory bandwidth again")
+        self.redetect_action.triggered.connect(lambda: self.detect_hardware(remeasure=True))
         menu.addAction(self.redetect_action)
+        self.reset_calibration_action = QAction("Reset speed calibration", self)
+        self.reset_calibration_action.setToolTip("Forget the speeds measured here: predictions go back to the "
+                                                 "default efficiency")
+        self.reset_calibration_action.triggered.connect(self.reset_calibration)
+        self.reset_calibration_action.setEnabled(self.services.reset_calibration is not None)
+        menu.addAction(self.reset_calibration_action)
         self.refresh_action = QAction("Refresh catalog from the Hub", self)
         self.refresh_action.setToolTip("Ask the Hugging Face Hub for exact file sizes and shards")
         self.refresh_action.triggered.connect(self.refresh_catalog)
@@ -174,16 +181,36 @@ class MainWindow(QMainWindow):
         self.catalog_status.setText("Loading catalog…")
         self.catalog_runner.submit(lambda _token: load())
 
-    def detect_hardware(self) -> None:
+    def detect_hardware(self, remeasure: bool = False) -> None:
+        """Probe on a worker; `remeasure`: measure the memory bandwidth again (else the one kept)."""
         if self.probe_runner.busy:  # two probes at once would skew each other's bandwidth figure
             return
         self.redetect_action.setEnabled(False)
         probe = self.services.probe_hardware
+        if remeasure and self.services.remeasure_hardware is not None:
+            probe = self.services.remeasure_hardware
         self._probe_started = time.monotonic()
         self.probe_status.setText("Detecting hardware…")
         if self.hardware is None:
             self.hardware_panel.set_probing()
         self.probe_runner.submit(lambda _token: probe())
+
+    def reset_calibration(self) -> None:
+        """Forget the speeds measured here (a small file, on a worker), then probe again to predict anew."""
+        reset, hw = self.services.reset_calibration, self.hardware
+        if reset is None or hw is None or self.probe_runner.busy:
+            return
+        self.reset_calibration_action.setEnabled(False)
+        self.probe_status.setText("Resetting the speed calibration…")
+        probe = self.services.probe_hardware
+        self._probe_started = time.monotonic()
+
+        def work(_token: object) -> Hardware:
+            reset(hw)
+            return probe()
+
+        self.redetect_action.setEnabled(False)
+        self.probe_runner.submit(work)
 
     def _on_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -196,6 +223,7 @@ class MainWindow(QMainWindow):
 
     def _on_hardware(self, hw: Hardware) -> None:
         self.redetect_action.setEnabled(True)
+        self.reset_calibration_action.setEnabled(self.services.reset_calibration is not None)
         self.hardware = hw
         self.hardware_panel.set_hardware(hw)
         seconds = time.monotonic() - self._probe_started
@@ -207,6 +235,7 @@ class MainWindow(QMainWindow):
 
     def _on_probe_error(self, exc: BaseException) -> None:
         self.redetect_action.setEnabled(True)
+        self.reset_calibration_action.setEnabled(self.services.reset_calibration is not None)
         self.probe_status.setText("Hardware detection failed")
         self._probe_error = str(exc) or type(exc).__name__
         if self.hardware is None:

@@ -57,6 +57,9 @@ class Services:
     # Where probe runs and blind votes are kept; None: explorer.paths' probe_runs_dir() and votes_file().
     probe_runs_dir: Path | None = None
     votes_file: Path | None = None
+    # Re-detect: the probe with the memory bandwidth measured again (None: the plain probe).
+    remeasure_hardware: Callable[[], Hardware] | None = None
+    reset_calibration: Callable[[Hardware], None] | None = None  # forget the speeds measured here
 
 
 def default_services(models_dir: Path | None = None) -> Services:
@@ -68,6 +71,8 @@ def default_services(models_dir: Path | None = None) -> Services:
     models_dir = models_dir or default_models_dir()
     return Services(
         probe_hardware=functools.partial(hardware.probe_hardware, models_dir),
+        remeasure_hardware=functools.partial(hardware.probe_hardware, models_dir, remeasure=True),
+        reset_calibration=_reset_calibration,
         load_catalog=hub_catalog.current_catalog,
         models_dir=models_dir,
         downloads=_download_manager,
@@ -77,6 +82,12 @@ def default_services(models_dir: Path | None = None) -> Services:
         add_model_file=_add_model_file,
         read_remote_shape=_read_remote_shape,
     )
+
+
+def _reset_calibration(hw: Hardware) -> None:
+    from explorer.fit.calibration import reset
+
+    reset(hw)
 
 
 def _read_remote_shape(repo: str, shards: Sequence[str]) -> ModelShape:

@@ -27,11 +27,12 @@ from explorer.chat.stats import format_stats
 from explorer.chat.templates import ChatTemplateError, SamplingPreset, preset_for
 from explorer.cli.args import SAMPLING_FLAGS
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
-from explorer.fit.estimate import Verdict, estimate_fit
+from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.fit.schedule import n_gpu_layers_for
 from explorer.gguf.model_info import ModelInfo, inspect_model
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
+from explorer.hardware.facts import Hardware
 
 DIM, RESET = "\033[2m", "\033[0m"
 TEMPLATE_SECONDS = 5.0  # the longest a model's chat template may take to render a prompt
@@ -66,6 +67,7 @@ class ModelRun:
         self.renderer = TemplateRenderer()
         self.info: ModelInfo | None = None
         self.loaded: Loaded | None = None
+        self.calibrate: tuple[Hardware, FitEstimate] | None = None  # set: answers calibrate the predictions
 
     def note(self, text: str) -> None:
         self.err.write(f"{DIM}{text}{RESET}\n" if self.dim else f"{text}\n")
@@ -85,7 +87,8 @@ class ModelRun:
             return 1
         from explorer.hardware.probe import probe_hardware
 
-        fit = estimate_fit(info.shape, probe_hardware(path.parent), ctx=ctx)
+        hw = probe_hardware(path.parent)
+        fit = estimate_fit(info.shape, hw, ctx=ctx)
         if fit.verdict is Verdict.NO_FIT and not force:
             self.note(f"error: {path.name} at {ctx} tokens of context {fit.summary}. Use a smaller --ctx, "
                       "or --force to load it anyway.")
@@ -93,6 +96,8 @@ class ModelRun:
         self.note(f"{path.name}: {info.variant.label}, {fit.summary}{describe(info)}")
         self.info = info
         layers = n_gpu_layers_for(fit) if n_gpu_layers is None else n_gpu_layers
+        # Measured alone and placed as the estimate placed it: its speed tells how good the prediction is.
+        self.calibrate = (hw, fit) if layers == n_gpu_layers_for(fit) else None
         self.client.start(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, seed=seed)
         with contextlib.suppress(ChatTemplateError):  # while the model loads; a failure shows at the render
             self.renderer.start()
@@ -187,10 +192,25 @@ class ModelRun:
                         self.err.write("\n")  # stopped inside the thinking: the stats on a line of their own
                     if echo or show_stats:
                         self.note(format_stats(up.stats))
+                    self._record_speed(up.stats)
                     return Answer("".join(thinking), "".join(answer), up.stats)
                 elif isinstance(up, EngineError):
                     self.note(f"error: {up.message}")
                     return None
+
+
+    def _record_speed(self, stats: MessageStats) -> None:
+        """Keep the answer's generation speed for the calibration (best effort, never fails the answer)."""
+        if self.calibrate is None or self.info is None or stats.stop_reason not in (StopReason.STOP,
+                                                                                     StopReason.LENGTH):
+            return
+        from explorer.fit.calibration import measurement, record
+
+        hw, fit = self.calibrate
+        m = measurement(self.info.path.name, self.info.shape, hw, fit, tokens=stats.n_tokens,
+                        tokens_per_s=stats.tokens_per_s)
+        if m is not None:
+            record(hw, m)
 
 
 def write_json(out: TextIO, record: dict[str, Any]) -> None:

@@ -202,14 +202,16 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
 
     speed = None
     if verdict is not Verdict.NO_FIT:
-        speed = _predict_speed(shape, ctx, kv_type, blocks_on_gpu, best > n, gpu_bw, hw.ram_bandwidth)
+        speed = _predict_speed(shape, ctx, kv_type, blocks_on_gpu, best > n, gpu_bw, hw.ram_bandwidth,
+                               (hw.cpu_efficiency or CPU_EFFICIENCY, hw.gpu_efficiency or GPU_EFFICIENCY))
     return FitEstimate(verdict, best, total_layers, gpu, cpu, ctx, kv_type, speed, summary,
                        flash_attn, shape.exact)
 
 
 def _predict_speed(shape: ModelShape, ctx: int, kv_type: str, blocks_on_gpu: int, head_on_gpu: bool,
-                   gpu_bw: float | None, cpu_bw: float | None) -> float | None:
-    """Tokens/s when generation is bound by reading weights and KV cache from memory."""
+                   gpu_bw: float | None, cpu_bw: float | None, efficiency: tuple[float, float]) -> float | None:
+    """Tokens/s when generation is bound by reading weights and KV cache from memory, at the
+    (CPU, GPU) `efficiency`: the share of the bandwidth generation gets (defaults, or calibrated)."""
     n = shape.n_layers
     kv_tok = kv_cache_bytes(shape, min(ctx, KV_TOKENS_FOR_SPEED), kv_type, layers=1)
     gpu_bytes = sum(shape.layer_bytes_read_per_token(i) + kv_tok for i in range(n - blocks_on_gpu, n))
@@ -223,11 +225,11 @@ def _predict_speed(shape: ModelShape, ctx: int, kv_type: str, blocks_on_gpu: int
     if gpu_bytes:
         if not gpu_bw:
             return None
-        seconds += gpu_bytes / (gpu_bw * GPU_EFFICIENCY)
+        seconds += gpu_bytes / (gpu_bw * efficiency[1])
     if cpu_bytes:
         if not cpu_bw:
             return None
-        seconds += cpu_bytes / (cpu_bw * CPU_EFFICIENCY)
+        seconds += cpu_bytes / (cpu_bw * efficiency[0])
     return 1 / seconds if seconds else None
 
 

@@ -49,6 +49,13 @@ class Hardware:
     llama: LlamaBuild = field(default_factory=lambda: LlamaBuild(installed=False))
     ram_bandwidth: float | None = None  # bytes/s estimate for system memory
     notes: tuple[str, ...] = ()  # what could not be read, and warnings for the user
+    # Calibrated from the speeds measured here (machine_store); None: the estimate's defaults.
+    cpu_efficiency: float | None = None
+    gpu_efficiency: float | None = None
+    measured_speeds: tuple[tuple[str, float], ...] = ()  # (file name, median measured tokens/s)
+
+    def measured_speed(self, file_name: str) -> float | None:
+        return next((s for name, s in self.measured_speeds if name == file_name), None)
 
     @property
     def vram_total(self) -> int:

@@ -8,17 +8,18 @@ live in `system` (RAM, CPU, disk), `gpus` and `bandwidth`; the warnings in `advi
 from __future__ import annotations
 
 import platform
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from explorer.errors import describe_error
 from explorer.hardware.advice import llama_warnings
-from explorer.hardware.bandwidth import measure_ram_bandwidth
+from explorer.hardware.bandwidth import BandwidthSample
+from explorer.hardware.bandwidth import measure_bandwidth as measure_copy_bandwidth
 from explorer.hardware.facts import GPU, CPUInfo, Hardware
 from explorer.hardware.gpus import amd_gpus, apple_gpus, nvidia_gpus
 from explorer.hardware.llama_build import NOT_INSTALLED, LlamaBuild, probe_llama_build
+from explorer.hardware.machine_store import MachineStore, efficiencies, machine_key, measured_by_file
 from explorer.hardware.system import core_counts, cpu_linux, cpu_macos, read_disk_free, read_ram, run_sysctl
 from explorer.units import MIB, format_bandwidth
 
@@ -34,9 +35,13 @@ def probe_hardware(
     machine: str | None = None,
     llama: LlamaBuild | None = None,
     measure_bandwidth: bool = True,
+    remeasure: bool = False,
+    store: MachineStore | None = None,
 ) -> Hardware:
     """Read everything the fit estimate needs. Never raises; what could not be read goes to `notes`.
 
+    The memory bandwidth is measured once per machine and kept (`store`); `remeasure` measures it
+    again. The speeds measured here calibrate the predictions (`Hardware.cpu_efficiency` ...).
     The keyword arguments let tests feed fake /sys and /proc trees, a fake NVML module, fake macOS
     sysctl answers, a fake platform and a ready llama.cpp build description.
     """
@@ -86,19 +91,38 @@ def probe_hardware(
     if not build.installed and build.error and build.error != NOT_INSTALLED:
         notes.append(f"llama.cpp: {build.error}")
 
+    store = store or MachineStore()
+    key = machine_key(cpu, ram_total, gpus)
     ram_bandwidth: float | None = None
+    kept = guarded("Memory bandwidth", lambda: store.bandwidth(key), None) if measure_bandwidth else None
     # Two buffers of `size` are allocated: in a small container that must not invite the OOM killer.
     size = min(128 * MIB, ram_available // 16)
-    if measure_bandwidth and size < 16 * MIB:
+    if kept is not None and not remeasure:
+        sample, date = kept
+        ram_bandwidth = sample.median
+        notes.append(f"Memory bandwidth: {format_bandwidth(sample.median)}, the median of {len(sample.passes)} "
+                     f"passes measured {date[:10] or 'earlier'} and kept for this machine (Re-detect hardware "
+                     "measures it again); real token speed is lower")
+    elif measure_bandwidth and size < 16 * MIB:
         notes.append("Memory bandwidth: not measured, too little free memory")
     elif measure_bandwidth:
-        start = time.perf_counter()
-        ram_bandwidth = guarded("Memory bandwidth", lambda: measure_ram_bandwidth(size), None)
-        if ram_bandwidth:
-            notes.append(f"Memory bandwidth: measured {format_bandwidth(ram_bandwidth)} by copying a buffer "
-                         f"in RAM ({time.perf_counter() - start:.2f} s); real token speed is lower")
+        measured: BandwidthSample | None = guarded("Memory bandwidth", lambda: measure_copy_bandwidth(size), None)
+        if measured is not None and measured.median > 0:
+            ram_bandwidth = measured.median
+            guarded("Memory bandwidth", lambda: store.save_bandwidth(key, measured), None)
+            notes.append(f"Memory bandwidth: measured {format_bandwidth(measured.median)}, the median of "
+                         f"{len(measured.passes)} passes copying a buffer in RAM ({measured.seconds:.1f} s, "
+                         f"passes within {measured.spread:.0%}); real token speed is lower")
+
+    speeds = guarded("Calibration", lambda: store.speeds(key), [])
+    cpu_eff, gpu_eff = efficiencies(speeds)
+    if speeds:
+        parts = [f"{name} {value:.2f}" for name, value in (("CPU", cpu_eff), ("GPU", gpu_eff)) if value is not None]
+        notes.append(f"Speed predictions calibrated by {len(speeds)} answers measured here"
+                     + (f" (efficiency {', '.join(parts)})" if parts else ""))
 
     notes = llama_warnings(cpu, gpus, build, system) + notes
     return Hardware(ram_total=ram_total, ram_available=ram_available, cpu=cpu, gpus=tuple(gpus),
                     disk_path=str(models_dir), disk_free=disk_free, llama=build, ram_bandwidth=ram_bandwidth,
-                    notes=tuple(notes))
+                    notes=tuple(notes), cpu_efficiency=cpu_eff, gpu_efficiency=gpu_eff,
+                    measured_speeds=measured_by_file(speeds))

@@ -205,6 +205,7 @@ class ModelsTab(QSplitter):
 
     def set_hardware(self, hw: Hardware) -> None:
         self.hardware = hw
+        self.table_model.set_measured(hw.measured_speeds)
         self.recompute()
 
     def set_catalog(self, catalog: Catalog) -> None:

@@ -30,6 +30,7 @@ from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
 from explorer.fit.estimate import FitEstimate, Verdict
 from explorer.gguf.shape import BITS_PER_WEIGHT
 from explorer.gguf.variant import Variant
+from explorer.units import format_tokens_per_s
 from ui import theme
 from ui.fmt import format_bytes, format_speed, verdict_rank, verdict_text
 
@@ -107,6 +108,7 @@ class ModelTableModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Row] = []
+        self.measured: dict[str, float] = {}  # file name -> generation tokens/s measured on this machine
         self._medium = QFont()
         self._medium.setWeight(QFont.Weight.Medium)
 
@@ -130,6 +132,15 @@ class ModelTableModel(QAbstractTableModel):
             self.dataChanged.emit(
                 self.index(0, min(FIT_COLUMNS)), self.index(len(self._rows) - 1, max(FIT_COLUMNS))
             )
+
+    def set_measured(self, speeds: Iterable[tuple[str, float]]) -> None:
+        """The speeds measured here, shown beside the predictions (by file name)."""
+        self.measured = dict(speeds)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, Column.SPEED), self.index(len(self._rows) - 1, Column.SPEED))
+
+    def measured_speed(self, row: Row) -> float | None:
+        return self.measured.get(row.file.filename.rsplit("/", 1)[-1])
 
     def clear_fits(self) -> None:
         self.set_fits([None] * len(self._rows))
@@ -172,6 +183,10 @@ class ModelTableModel(QAbstractTableModel):
         row = self._rows[index.row()]
         col = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
+            measured = self.measured_speed(row) if col == Column.SPEED else None
+            if measured is not None:
+                predicted = "" if row.fit is None else f"{self._display(row, col)} · "
+                return f"{predicted}ran {format_tokens_per_s(measured)}"
             return self._display(row, col)
         if role == SORT_ROLE:
             return self._sort_value(row, col)
@@ -182,7 +197,12 @@ class ModelTableModel(QAbstractTableModel):
         if role == VERDICT_ROLE:
             return row.fit.verdict if row.fit else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, col)
+            measured = self.measured_speed(row) if col == Column.SPEED else None
+            tip = self._tooltip(row, col)
+            if measured is not None:
+                tip = (tip + "\n" if tip else "") + (f"Measured here: {format_tokens_per_s(measured)} generating "
+                                                     "(the median of this file's answers)")
+            return tip
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return _RIGHT if col in (Column.FILE_SIZE, Column.NEEDS, Column.SPEED) else _LEFT
         if role == Qt.ItemDataRole.ForegroundRole:
