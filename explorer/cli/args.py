@@ -86,8 +86,19 @@ def parse_floats(text: str) -> list[float]:
     return values
 
 
+def add_escalation_args(p: argparse.ArgumentParser) -> None:
+    """chat's --escalate-to and --auto (seed 004's hybrid deployment, `explorer.cli.escalate`)."""
+    p.add_argument("--escalate-to", type=Path, default=None, metavar="THINKING_FILE",
+                   help="a Thinking-2507 or hybrid GGUF that answers again when asked (/escalate), or by itself "
+                        "with --auto; the fast model then answers without thinking")
+    p.add_argument("--auto", action="store_true",
+                   help="escalate by itself when the question looks like multi-step work or the fast answer hedges")
+
+
 def add_explore_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, ctx_default: int,
                         parse_ctx: Callable[[str], int]) -> None:
+    if (chat := sub.choices.get("chat")) is not None:  # main's chat parser is built just before these
+        add_escalation_args(chat)
     c = sub.add_parser("complete", help="free-form completion: the text exactly as typed, no chat template")
     c.add_argument("file", type=Path, help="the GGUF")
     c.add_argument("text", nargs="?", help="the text to continue (default: all of stdin)")

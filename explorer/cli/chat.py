@@ -4,6 +4,8 @@ The answer goes to stdout, the thinking and the stats to stderr (dimmed on a ter
 `qwen3-explorer chat model.gguf "question" > answer.md` keeps only the answer. Without PROMPT it reads
 one message per line from stdin until EOF. The fit estimate decides the GPU layers and refuses a
 model that does not fit unless --force. Ctrl+C stops the answer being written; a second one quits.
+With --escalate-to THINKING_FILE a thinking model answers the same conversation again on /escalate, or
+by itself with --auto (`explorer.cli.escalate`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import argparse
 import functools
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from typing import TextIO
 
+from explorer.chat.escalation import ESCALATE_COMMANDS
 from explorer.chat.templates import thinking_mode
+from explorer.cli.escalate import Escalator, check_target, plan_layers
 from explorer.cli.model_run import ModelRun, exit_code, sampling_from, write_json
 from explorer.gguf.model_info import ModelInfo
 
@@ -30,27 +35,47 @@ def _messages(args: argparse.Namespace) -> Iterator[str]:
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    escalate_to = getattr(args, "escalate_to", None)
+
     def thinking_for(info: ModelInfo) -> bool:
         mode = thinking_mode(info.variant)
-        return mode.default_on if args.thinking is None else bool(args.thinking)
+        if args.thinking is None:  # escalating: the fast model answers without thinking where it can
+            return mode.default_on and not (escalate_to is not None and mode.can_toggle)
+        return bool(args.thinking)
 
     try:
         sampling_from(args, thinking=True)  # a value out of range is refused before anything loads
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "auto", False) and escalate_to is None:
+        print("error: --auto needs --escalate-to THINKING_FILE", file=sys.stderr)
+        return 2
+    target = check_target(escalate_to) if escalate_to is not None else None
+    if isinstance(target, str):
+        print(f"error: {target}", file=sys.stderr)
+        return 2
 
     def body(run: ModelRun) -> int:
-        code = run.open_file(args, lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
+        layers = plan_layers(args, target) if target is not None else (None, None)
+        if isinstance(layers, str):
+            run.note(f"error: {layers}")
+            return 1
+        code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
+                        n_gpu_layers=layers[0],
+                        describe=lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
         if code:
             return code
         assert run.info is not None
         mode = thinking_mode(run.info.variant)
         if args.thinking is not None and not mode.can_toggle and args.thinking != mode.default_on:
             run.note(f"note: {mode.reason}")
+        if target is not None and mode.always:
+            run.note(f"note: {args.file.name} always thinks: the escalation compares two thinking models")
         thinking = thinking_for(run.info)
         conv = run.conversation(thinking=thinking, budget=args.budget, max_tokens=args.max_tokens, seed=args.seed,
                                 sampling=sampling_from(args, thinking), system=args.system)
+        escalator = Escalator(args, target, run.err) if target is not None else None
         stopping = {"n": 0}
 
         def on_sigint(_sig: int, _frame: object) -> None:  # the first Ctrl+C stops the answer, a second quits
@@ -58,19 +83,37 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
             if stopping["n"] > 1:
                 raise KeyboardInterrupt
             conv.stop()
+            if escalator is not None:
+                escalator.stop()
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:
+            if escalator is not None:
+                if code := escalator.open(layers[1]):
+                    return code
+                if args.prompt is None and sys.stdin.isatty():
+                    run.note(f"{' or '.join(ESCALATE_COMMANDS)}: ask {escalator.target.path.name} the latest question")
             for message in _messages(args):
                 stopping["n"] = 0
+                if escalator is not None and message.strip() in ESCALATE_COMMANDS:
+                    if code := escalator.command(conv, message.strip(), out):
+                        return code
+                    continue
+                t0 = time.monotonic()
                 answer = run.stream(conv, functools.partial(conv.send, message), out, echo=not args.json)
+                seconds = time.monotonic() - t0
                 if answer is not None and args.json:
                     write_json(out, {"message": message, "thinking": answer.thinking, "answer": answer.answer,
                                      "stats": answer.stats.to_json()})
                 if code := exit_code(answer):
                     return code
+                assert answer is not None
+                if escalator is not None and (code := escalator.fast_answered(conv, message, answer, seconds, out)):
+                    return code
             return 0
         finally:
             signal.signal(signal.SIGINT, previous)
+            if escalator is not None:
+                escalator.close()
 
     return ModelRun.guarded(body)
