@@ -116,6 +116,8 @@ def main() -> int:
     parser.add_argument("--blind", action="store_true", help="with --probe: then show its blind vote")
     parser.add_argument("--vote", choices=("a", "b", "tie", "both-bad"), help="with --blind: vote, then show the "
                         "names revealed (the vote is kept in the votes file, as in the app)")
+    parser.add_argument("--guide", choices=("code", "chat", "reasoning", "research"),
+                        help="show the Guide (the first tab) with this use picked")
     parser.add_argument("--leaderboard", action="store_true", help="with --vote: then show the leaderboard")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
@@ -152,6 +154,11 @@ def main() -> int:
             if window.tabs.currentWidget() is not window.chat_tab:
                 window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
             return
+        if args.guide:
+            window.guide.set_use(args.guide)
+            QTimer.singleShot(1500, grab)  # the guide computes its picks on a worker
+            return
+        window.tabs.setCurrentWidget(window.models_tab)
         QTimer.singleShot(400, grab)  # let layouts settle and paint
 
     def on_models(models: list[LocalModel]) -> None:

@@ -416,7 +416,7 @@ def test_download_action_asks_when_it_does_not_fit(qtbot, prompts: FakePrompts, 
     assert asked == []
     assert factory.manager.calls[-1] == ("enqueue", rows[fits].file.repo, rows[fits].file.shards)
     qtbot.waitUntil(lambda: len(window.downloads_panel.rows) == 2, timeout=3000)
-    assert window.tabs.tabText(1) == "Downloads (2)"
+    assert window.tabs.tabText(window.tabs.indexOf(window.downloads_panel)) == "Downloads (2)"
     window.close()
     assert factory.manager.closed
 

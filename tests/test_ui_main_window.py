@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
 
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.batch import FitBatch
@@ -407,3 +408,47 @@ def test_redetect_measures_again_reset_forgets_the_speeds_and_the_table_shows_th
     with qtbot.waitSignal(window.hardware_ready, timeout=10_000):
         window.reset_calibration_action.trigger()
     assert calls == ["probe", "remeasure", f"reset {hw.cpu.model}", "probe"]
+
+
+def test_the_guide_is_the_first_tab_and_opens_its_pick_in_the_chat_grid(qtbot, fake_hardware, fake_catalog,
+                                                                        tmp_path) -> None:
+    from explorer.guide.pick import ChatPane, OpenInChat
+    from explorer.store.library import scan_library
+    from explorer.testing.scripted import ensure_scripted_model
+
+    model, file = fake_catalog.models[0], fake_catalog.models[0].files[0]
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    local = models_dir / file.filename.rsplit("/", 1)[-1]
+    services = Services(probe_hardware=lambda: fake_hardware, load_catalog=lambda: fake_catalog,
+                        models_dir=models_dir, conversations_dir=tmp_path / "conversations",
+                        scan_library=lambda: scan_library(hub_cache=tmp_path / "hub", models_dir=models_dir))
+    window = MainWindow(services)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.tabs.currentWidget() is window.guide and window.tabs.tabText(0) == "Guide"
+    qtbot.waitUntil(lambda: window.hardware is not None and window.catalog is not None, timeout=10_000)
+    request = OpenInChat((ChatPane(model, file, True), ChatPane(model, file, False)), ctx=4096, together=True)
+    window.open_guide_pick(request)  # not downloaded yet
+    assert "Not on disk yet" in window.statusBar().currentMessage() and not window.chat_tab_built
+    local.write_bytes(ensure_scripted_model().read_bytes())
+    window.library_view.rescan()
+    qtbot.waitUntil(lambda: window.library_view.model.rowCount() == 1, timeout=10_000)
+    window.open_guide_pick(request)
+    chat = window.chat_tab
+    assert window.tabs.currentWidget() is chat and len(chat.panes) == 2
+    for pane in chat.panes:
+        qtbot.waitUntil(lambda pane=pane: pane.info is not None, timeout=10_000)
+    window.open_guide_pick(request)  # again, now that the variant is read: the switches follow the request
+    assert [p.model_path() for p in chat.panes] == [local, local]
+    assert [p.thinking_on() for p in chat.panes] == [True, False]
+    assert {p.settings().ctx for p in chat.panes} == {4096}
+
+
+def test_compare_headers_opens_non_modal_with_the_files(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
+    dialog = window.compare_headers("/m/a.gguf", "/m/b.gguf")
+    assert dialog.isVisible() and not dialog.isModal()
+    texts = [w.text() for w in dialog.findChildren(QLineEdit)]
+    assert "/m/a.gguf" in texts and "/m/b.gguf" in texts
+    dialog.close()

@@ -21,6 +21,7 @@ from explorer.fit.estimate import Verdict
 from explorer.hardware.facts import Hardware
 from explorer.store.download_types import DownloadError
 from ui.fmt import format_ctx
+from ui.guide.view import GuideView
 from ui.library.downloads import DownloadsPanel
 from ui.library.view import LibraryView
 from ui.models.hardware_panel import HardwarePanel
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from explorer.cli.probe_run import ProbeColumn
+    from explorer.guide.pick import OpenInChat
     from explorer.store.library import LocalModel
     from ui.chat.tab import ChatTab
+    from ui.models.header_diff import HeaderDiffDialog
     from ui.probes.tab import ProbesTab
 
 
@@ -113,6 +116,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
+        # The guide is the first view: which variant for which use, and the best file for this machine.
+        self.guide = GuideView()
+        self.guide.set_download_available(self.services.downloads is not None)
+        self.guide.download_requested.connect(self.download_row)
+        self.guide.open_in_chat_requested.connect(self.open_guide_pick)
+        self.tabs.addTab(self.guide, "Guide")
         self.tabs.addTab(self.models_tab, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")
         self.tabs.addTab(self.library_view, "Library")
@@ -154,6 +163,12 @@ class MainWindow(QMainWindow):
         self.refresh_action.triggered.connect(self.refresh_catalog)
         self.refresh_action.setEnabled(self.services.refresh_catalog is not None)
         menu.addAction(self.refresh_action)
+        menu.addSeparator()
+        self.compare_action = QAction("Compare GGUF headers…", self)
+        self.compare_action.setToolTip("Two GGUFs' metadata side by side, the differences marked, and the diff "
+                                       "of their chat templates")
+        self.compare_action.triggered.connect(lambda: self.compare_headers())
+        menu.addAction(self.compare_action)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -215,6 +230,7 @@ class MainWindow(QMainWindow):
     def _on_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.models_tab.set_catalog(catalog)
+        self.guide.set_catalog(catalog)
         self.catalog_status.setText(catalog_text(catalog))
         self.catalog_ready.emit(catalog)
 
@@ -232,6 +248,7 @@ class MainWindow(QMainWindow):
         if self._chat_tab is not None:
             self._chat_tab.set_hardware(hw)
         self.models_tab.set_hardware(hw)
+        self.guide.set_hardware(hw)
 
     def _on_probe_error(self, exc: BaseException) -> None:
         self.redetect_action.setEnabled(True)
@@ -434,6 +451,42 @@ class MainWindow(QMainWindow):
             if pane.driver.state in ("loading", "ready", "generating"):
                 pane.unload()
         return None
+
+    # --- the guide's "Open in chat" and the header comparison --------------------------------
+
+    def open_guide_pick(self, request: OpenInChat) -> None:
+        """The guide's pick in the chat grid: its file in a pane (for reasoning, thinking on beside off).
+        A file not on disk yet is said so (download it first); nothing is loaded until the person sends."""
+        on_disk = {m.path.name: m.path for m in self.library_view.model.models if m.complete}
+        paths = [on_disk.get(pane.file.filename.rsplit("/", 1)[-1]) for pane in request.panes]
+        missing = [pane.file.filename for pane, path in zip(request.panes, paths, strict=True) if path is None]
+        if missing:
+            self.statusBar().showMessage(f"Not on disk yet: {', '.join(missing)}. Download it first.", 10000)
+            return
+        chat = self.chat_tab
+        if chat.running:
+            self.statusBar().showMessage("The chat grid is answering: stop it first", 6000)
+            return
+        while len(chat.panes) < len(request.panes):
+            chat.add_pane()
+        for pane, spec, path in zip(chat.panes, request.panes, paths, strict=False):
+            assert path is not None
+            pane.select_path(path)
+            st = pane.settings()
+            st.ctx = request.ctx
+            pane.apply_settings(st)
+            if spec.thinking is not None:
+                pane.set_thinking(spec.thinking)
+        self.tabs.setCurrentWidget(chat)
+
+    def compare_headers(self, a: str = "", b: str = "") -> HeaderDiffDialog:
+        """The header comparison, non-modal (several may be open)."""
+        from ui.models.header_diff import HeaderDiffDialog
+
+        dialog = HeaderDiffDialog(self, prompts=self.prompts, start_dir=self.services.models_dir, a=a, b=b)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _on_library_scanned(self, models: list[LocalModel]) -> None:
         if self._chat_tab is not None:
