@@ -97,8 +97,6 @@ def add_escalation_args(p: argparse.ArgumentParser) -> None:
 
 def add_explore_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], *, ctx_default: int,
                         parse_ctx: Callable[[str], int]) -> None:
-    if (chat := sub.choices.get("chat")) is not None:  # main's chat parser is built just before these
-        add_escalation_args(chat)
     c = sub.add_parser("complete", help="free-form completion: the text exactly as typed, no chat template")
     c.add_argument("file", type=Path, help="the GGUF")
     c.add_argument("text", nargs="?", help="the text to continue (default: all of stdin)")

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, load_catalog
 from explorer.cli.args import (
+    add_escalation_args,
     add_explore_parsers,
     add_model_args,
     add_probe_parser,
@@ -112,6 +113,7 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--system", default=None, help="a system prompt (default: the template's own)")
     add_model_args(p, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
     add_sampling_args(p)
+    add_escalation_args(p)
     add_explore_parsers(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
     add_probe_parser(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
 
