@@ -1,14 +1,32 @@
-"""A chat pane as records: what the plan places (`pane_request`), what `ChatTab.session` saves and
-`restore_session` reopens."""
+"""A chat pane as records: what the plan places (`pane_request`), what `ChatTab.session` saves
+(`session_of`) and `restore_session` reopens (`restore_into`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
-from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, variant_of
+from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, Session, variant_of
+from explorer.chat.transcripts import now_iso, title_for
 from explorer.fit.schedule import PaneRequest
 from ui.chat.pane import ChatPane
+
+
+class ChatGrid(Protocol):
+    """What `session_of` and `restore_into` use of `ui.chat.tab.ChatTab` (which imports this module)."""
+
+    panes: list[ChatPane]
+    session_id: str | None
+    session_created: str | None
+    _last_text: str | None
+
+    def add_pane(self) -> ChatPane | None: ...
+    def remove_pane(self, pane: ChatPane) -> None: ...
+    def _set_note(self, text: str) -> None: ...
+    def _update_buttons(self) -> None: ...
+
+MAX_PANES = 4  # the chat grid's most panes
 
 
 def pane_record(pane: ChatPane) -> PaneRecord:
@@ -46,3 +64,30 @@ def pane_request(pane: ChatPane) -> PaneRequest | None:
         return None
     return PaneRequest(pane=pane.number, label=pane.label(), key=str(path.resolve()), shape=pane.info.shape,
                        ctx=pane.settings().ctx, override=pane.override())
+
+
+def session_of(tab: ChatGrid) -> Session | None:
+    """The tab's conversation as it stands (None before its first message)."""
+    if tab.session_id is None:
+        return None
+    panes = [pane_record(pane) for pane in tab.panes]
+    first_user = next((m.content for p in panes for m in p.messages if m.role == "user"), "")
+    return Session(id=tab.session_id, title=title_for(first_user) if first_user else "New conversation",
+                   created=tab.session_created or now_iso(), updated=now_iso(), panes=tuple(panes))
+
+
+def restore_into(tab: ChatGrid, session: Session) -> None:
+    """Show a saved conversation in `tab`: its panes, models, settings and messages (models load on send)."""
+    panes = session.panes[:MAX_PANES]
+    while len(tab.panes) < max(1, len(panes)):
+        tab.add_pane()
+    while len(tab.panes) > max(1, len(panes)):
+        tab.remove_pane(tab.panes[-1])
+    for pane, saved in zip(tab.panes, panes, strict=False):
+        restore_pane(pane, saved)
+    tab.session_id = session.id
+    tab.session_created = session.created
+    asked = session.user_questions()
+    tab._last_text = asked[-1] if asked else None
+    tab._set_note(f"Opened “{session.title}”")
+    tab._update_buttons()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from explorer.chat.records import PaneMode, Session
 from explorer.chat.sandbox import RenderLimits
 from explorer.chat.sweep_plan import SweepPlan, shared_weights_lines
-from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso, title_for
+from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
@@ -38,11 +38,9 @@ from explorer.hardware.facts import Hardware
 from explorer.store.library import LocalModel
 from ui.chat.history import Conversations
 from ui.chat.pane import ChatPane
-from ui.chat.pane_record import pane_record, pane_request, restore_pane
+from ui.chat.pane_record import MAX_PANES, pane_request, restore_into, session_of
 from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
-
-MAX_PANES = 4
 
 
 @dataclass(frozen=True)
@@ -453,12 +451,7 @@ class ChatTab(QWidget):
 
     def session(self) -> Session | None:
         """The conversation as it stands (None before its first message)."""
-        if self.session_id is None:
-            return None
-        panes = [pane_record(pane) for pane in self.panes]
-        first_user = next((m.content for p in panes for m in p.messages if m.role == "user"), "")
-        return Session(id=self.session_id, title=title_for(first_user) if first_user else "New conversation",
-                       created=self.session_created or now_iso(), updated=now_iso(), panes=tuple(panes))
+        return session_of(self)
 
     def save(self) -> None:
         """Save the conversation (on a worker thread); nothing to save before the first message."""
@@ -466,21 +459,8 @@ class ChatTab(QWidget):
 
     def restore_session(self, session: Session) -> None:
         """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
-        if self.runner.running:
-            return
-        panes = session.panes[:MAX_PANES]
-        while len(self.panes) < max(1, len(panes)):
-            self.add_pane()
-        while len(self.panes) > max(1, len(panes)):
-            self.remove_pane(self.panes[-1])
-        for pane, saved in zip(self.panes, panes, strict=False):
-            restore_pane(pane, saved)
-        self.session_id = session.id
-        self.session_created = session.created
-        asked = session.user_questions()
-        self._last_text = asked[-1] if asked else None
-        self._set_note(f"Opened “{session.title}”")
-        self._update_buttons()
+        if not self.runner.running:
+            restore_into(self, session)
 
     def _set_note(self, text: str) -> None:
         self.note.setText(text)
