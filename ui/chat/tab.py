@@ -36,6 +36,7 @@ from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
 from explorer.store.library import LocalModel
+from ui.chat.escalate import Escalator
 from ui.chat.history import Conversations
 from ui.chat.pane import ChatPane
 from ui.chat.pane_record import MAX_PANES, pane_request, restore_into, session_of
@@ -141,7 +142,14 @@ class ChatTab(QWidget):
         lay.addLayout(bottom)
         self.note = QLabel("")
         self.note.setObjectName("chatNote")
-        lay.addWidget(self.note)
+        self.note.setWordWrap(True)
+        self.escalator = Escalator(self, self)
+        self.run_finished.connect(self.escalator.on_run_finished)
+        notes = QHBoxLayout()
+        notes.addWidget(self.note, 1)
+        notes.addWidget(self.escalator.auto)
+        notes.addWidget(self.escalator.button)
+        lay.addLayout(notes)
 
         # Ctrl+Enter in the input sends; Esc anywhere in the tab stops every pane. (Keys in the input go
         # through an event filter: a shortcut there would fight the editor for the key.)
@@ -304,6 +312,7 @@ class ChatTab(QWidget):
         self.clear_button.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
         self.history.button.setEnabled(not running)
+        self.escalator.update(running)
         for pane in self.panes:
             pane.set_locked(running)
 
@@ -321,7 +330,11 @@ class ChatTab(QWidget):
         text = self._last_text
         return text is not None and self._start(text, regenerate=True)
 
-    def _start(self, text: str, *, regenerate: bool) -> bool:
+    def start_only(self, pane: ChatPane, text: str) -> bool:
+        """`text` to `pane` alone (an escalation): its conversation goes on, the other panes wait."""
+        return self._start(text, regenerate=False, only=pane)
+
+    def _start(self, text: str, *, regenerate: bool, only: ChatPane | None = None) -> bool:
         plan = self.plan
         if self.runner.busy or plan is None or not plan.waves or self._reading():
             return False
@@ -332,6 +345,8 @@ class ChatTab(QWidget):
             panes = []
             for placement in wave:
                 pane = self.panes[placement.pane - 1]
+                if only is not None and pane is not only:
+                    continue
                 load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
                 why = pane.refusal(text)
                 if why is not None:
@@ -350,7 +365,7 @@ class ChatTab(QWidget):
             self.session_created = now_iso()
         self._run_ids += 1
         self._last_text = text
-        for n, why in plan.blocked:
+        for n, why in plan.blocked if only is None else ():
             self.panes[n - 1].skip(f"Not run: {why}")
         self._do(self.runner.start(waves))
         self._update_buttons()
