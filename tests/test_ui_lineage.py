@@ -125,3 +125,22 @@ def test_an_empty_view_paints_without_a_catalog(qtbot: Any) -> None:
     qtbot.waitExposed(v)
     assert v.canvas.node_rects == {} and v.canvas.tooltip_at(QPointF(100, 100)) == ""
     assert not v.canvas.grab().isNull()
+
+
+def test_the_models_tab_shows_the_models_of_a_clicked_box(qtbot: Any, view: LineageView, catalog: Catalog) -> None:
+    from ui.models.tab import ModelsTab
+    from ui.models.table import ROW_ROLE
+
+    tab = ModelsTab()
+    qtbot.addWidget(tab)
+    tab.set_catalog(catalog)
+    tab.filters.search.setText("Q8_0")  # whatever the person had typed is replaced
+    view.models_selected.connect(tab.show_models)
+    for key in ("2507:30B-A3B", "base:8B", "coder:480B-A35B"):
+        node = view.lineage.node(key) if view.lineage else None
+        assert node is not None
+        qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, pos=view.canvas.node_rects[key].center().toPoint())
+        shown = {tab.proxy.index(r, 0).data(ROW_ROLE).model.id for r in range(tab.proxy.rowCount())}
+        assert shown == set(node.model_ids), key
+        files = sum(len(m.files) for m in catalog.models if m.id in node.model_ids)
+        assert tab.proxy.rowCount() == files

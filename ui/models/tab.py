@@ -10,7 +10,7 @@ beyond asking for one (`download_requested`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRegularExpression, Qt, Signal
 from PySide6.QtGui import QRegularExpressionValidator
@@ -222,6 +222,24 @@ class ModelsTab(QSplitter):
                     break
         self.filters.set_catalog(catalog)
         self.recompute()
+
+    def show_models(self, ids: Iterable[str]) -> int:
+        """Set the filters so the table shows the files of these catalog models (a lineage box: one stage, one
+        size): their variants and sizes, any quant and fit, no search text. Returns the number of rows shown."""
+        models = [m for i in ids if self.catalog is not None and (m := self.catalog.find(i)) is not None]
+        if not models:
+            return self.proxy.rowCount()
+        f = self.filters
+        f.search.clear()
+        for combo in (f.quant_combo, f.verdict_combo):
+            combo.setCurrentIndex(0)
+        f.hide_no_fit.setChecked(False)
+        f.variant_button.set_selected(list(dict.fromkeys(m.variant for m in models)))
+        sizes = sorted({m.size_label for m in models})
+        f.size_combo.setCurrentIndex(max(0, f.size_combo.findData(sizes[0])) if len(sizes) == 1 else 0)
+        if len(sizes) > 1:
+            self.proxy.set_size_labels(sizes)
+        return self.proxy.rowCount()
 
     @property
     def ctx(self) -> int:
