@@ -426,7 +426,7 @@ def test_the_guide_is_the_first_tab_and_opens_its_pick_in_the_chat_grid(qtbot, f
     window = MainWindow(services)
     qtbot.addWidget(window)
     window.show()
-    assert window.tabs.currentWidget() is window.guide and window.tabs.tabText(0) == "Guide"
+    assert window.tabs.currentWidget() is window.guide_page and window.tabs.tabText(0) == "Guide"
     qtbot.waitUntil(lambda: window.hardware is not None and window.catalog is not None, timeout=10_000)
     request = OpenInChat((ChatPane(model, file, True), ChatPane(model, file, False)), ctx=4096, together=True)
     window.open_guide_pick(request)  # not downloaded yet
@@ -452,3 +452,15 @@ def test_compare_headers_opens_non_modal_with_the_files(qtbot, fake_hardware, fa
     texts = [w.text() for w in dialog.findChildren(QLineEdit)]
     assert "/m/a.gguf" in texts and "/m/b.gguf" in texts
     dialog.close()
+
+
+def test_a_family_tree_box_shows_its_models_in_the_models_tab(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
+    window.show()
+    qtbot.waitUntil(lambda: window.catalog is not None and bool(window.models_tab.table_model.rows), timeout=10_000)
+    ids = {fake_catalog.models[0].id}
+    window.guide_page.lineage.models_selected.emit(ids)  # what a click on a box sends
+    assert window.tabs.currentWidget() is window.models_tab
+    proxy = window.models_tab.proxy
+    shown = {proxy.index(r, 0).data(ROW_ROLE).model.id for r in range(proxy.rowCount())}
+    assert shown == ids and proxy.rowCount() == len(fake_catalog.models[0].files)

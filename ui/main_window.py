@@ -21,7 +21,7 @@ from explorer.fit.estimate import Verdict
 from explorer.hardware.facts import Hardware
 from explorer.store.download_types import DownloadError
 from ui.fmt import format_ctx
-from ui.guide.view import GuideView
+from ui.guide.page import GuidePage
 from ui.library.downloads import DownloadsPanel
 from ui.library.view import LibraryView
 from ui.models.hardware_panel import HardwarePanel
@@ -117,11 +117,13 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
         # The guide is the first view: which variant for which use, and the best file for this machine.
-        self.guide = GuideView()
+        self.guide_page = GuidePage()
+        self.guide = self.guide_page.guide
         self.guide.set_download_available(self.services.downloads is not None)
         self.guide.download_requested.connect(self.download_row)
         self.guide.open_in_chat_requested.connect(self.open_guide_pick)
-        self.tabs.addTab(self.guide, "Guide")
+        self.guide_page.lineage.models_selected.connect(self.show_models)
+        self.tabs.addTab(self.guide_page, "Guide")
         self.tabs.addTab(self.models_tab, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")
         self.tabs.addTab(self.library_view, "Library")
@@ -230,7 +232,7 @@ class MainWindow(QMainWindow):
     def _on_catalog(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.models_tab.set_catalog(catalog)
-        self.guide.set_catalog(catalog)
+        self.guide_page.set_catalog(catalog)
         self.catalog_status.setText(catalog_text(catalog))
         self.catalog_ready.emit(catalog)
 
@@ -248,7 +250,7 @@ class MainWindow(QMainWindow):
         if self._chat_tab is not None:
             self._chat_tab.set_hardware(hw)
         self.models_tab.set_hardware(hw)
-        self.guide.set_hardware(hw)
+        self.guide_page.set_hardware(hw)
 
     def _on_probe_error(self, exc: BaseException) -> None:
         self.redetect_action.setEnabled(True)
@@ -478,6 +480,12 @@ class MainWindow(QMainWindow):
             if spec.thinking is not None:
                 pane.set_thinking(spec.thinking)
         self.tabs.setCurrentWidget(chat)
+
+    def show_models(self, ids: set[str]) -> None:
+        """The Models tab with only these catalog models (a family-tree box was clicked)."""
+        n = self.models_tab.show_models(ids)
+        self.tabs.setCurrentWidget(self.models_tab)
+        self.statusBar().showMessage(f"{n} files of {', '.join(sorted(ids))}", 8000)
 
     def compare_headers(self, a: str = "", b: str = "") -> HeaderDiffDialog:
         """The header comparison, non-modal (several may be open)."""
