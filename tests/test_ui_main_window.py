@@ -464,3 +464,14 @@ def test_a_family_tree_box_shows_its_models_in_the_models_tab(qtbot, fake_hardwa
     proxy = window.models_tab.proxy
     shown = {proxy.index(r, 0).data(ROW_ROLE).model.id for r in range(proxy.rowCount())}
     assert shown == ids and proxy.rowCount() == len(fake_catalog.models[0].files)
+
+
+def test_the_capability_chart_follows_the_models_tab_context(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
+    window.show()
+    qtbot.waitUntil(lambda: window.hardware is not None and window.catalog is not None, timeout=10_000)
+    with qtbot.waitSignal(window.models_tab.fits_applied, timeout=10_000):
+        window.models_tab.set_context(16384)
+    assert window.guide_page.chart.ctx == 16384
+    window.guide_page.show_page(2)
+    assert window.guide_page.stack.currentWidget() is window.guide_page.chart

@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.guide.download_requested.connect(self.download_row)
         self.guide.open_in_chat_requested.connect(self.open_guide_pick)
         self.guide_page.lineage.models_selected.connect(self.show_models)
+        self.models_tab.fits_applied.connect(lambda batch: self.guide_page.set_context(batch.ctx))
         self.tabs.addTab(self.guide_page, "Guide")
         self.tabs.addTab(self.models_tab, "Models")
         self.tabs.addTab(self.downloads_panel, "Downloads")

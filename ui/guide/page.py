@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QPushButton, QStackedWi
 
 from explorer.catalog.snapshot import Catalog
 from explorer.hardware.facts import Hardware
+from ui.guide.chart_view import CapabilityChart
 from ui.guide.lineage_view import LineageView
 from ui.guide.view import GuideView
 
@@ -28,8 +29,10 @@ class GuidePage(QWidget):
         self.buttons.idClicked.connect(self.stack.setCurrentIndex)
         self.guide = GuideView()
         self.lineage = LineageView()
+        self.chart = CapabilityChart()
         self.add_page("Which model for me", self.guide)
         self.add_page("Family tree", self.lineage)
+        self.add_page("Capability vs cost", self.chart)
         self.buttons.button(0).setChecked(True)
 
     def add_page(self, title: str, page: QWidget) -> int:
@@ -48,6 +51,12 @@ class GuidePage(QWidget):
     def set_catalog(self, catalog: Catalog) -> None:
         self.guide.set_catalog(catalog)
         self.lineage.set_catalog(catalog)
+        self.chart.set_catalog(catalog)
 
     def set_hardware(self, hw: Hardware) -> None:
         self.guide.set_hardware(hw)
+        self.chart.set_hardware(hw)
+
+    def set_context(self, ctx: int) -> None:
+        """The chart follows the Models tab's context (the pick stays at the chat context it opens with)."""
+        self.chart.set_context(ctx)
