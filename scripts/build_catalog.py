@@ -38,6 +38,23 @@ Where the facts come from (looked up November 2026; no Hub access from here):
   Other publishers' sizes seen for the same model and quant (ggml-org, codebasic) only feed
   estimates.
 
+Qwen3-Next (added December 2026, issue 13 item 8): Qwen3-Next-80B-A3B-Instruct and -Thinking share
+one config.json (Hub, Qwen/Qwen3-Next-80B-A3B-Instruct): hidden_size 2048, num_hidden_layers 48,
+full_attention_interval 4 (12 gated-attention layers with num_attention_heads 16,
+num_key_value_heads 2, head_dim 256; 36 gated DeltaNet layers with linear_num_key_heads 16,
+linear_num_value_heads 32, linear_key_head_dim = linear_value_head_dim 128, linear_conv_kernel_dim 4),
+num_experts 512, num_experts_per_tok 10, moe_intermediate_size 512, one shared expert of
+shared_expert_intermediate_size 512, vocab_size 151936, tie_word_embeddings false,
+max_position_embeddings 262144 (the model card: extensible to 1,010,000 with YaRN). The parameter count
+from these facts is 79,674,391,296 with the output norm, the figure a config-based count of Qwen's
+Qwen3-Coder-Next (same config) publishes; the card says "80B total, 3B activated", while the count
+gives 3.9B active (10 routed experts of 512 plus the shared one and the non-expert weights), which is
+what the catalog records. GGUF repos: the Hub's model search lists unsloth/ and bartowski/ repos for
+both models and lmstudio-community/ for the Instruct one (its Thinking repo is inferred); no file
+listing or size was seen, so every file is unverified and its size estimated; Q4_K_M takes the 48.5e9
+bytes one quantizer published for Q4_K_M of the same architecture (steampunque/Qwen3-Coder-Next-Hybrid-
+GGUF). Whether the installed llama.cpp loads `qwen3next` is the build's own answer (LlamaBuild).
+
 Estimates (`size_is_estimate: true`): the same quant of the same architecture when a size is
 known for it (the 2507, Coder and Base models share their shapes with the original models; same
 publisher first), otherwise parameters in the file x BITS_PER_WEIGHT / 8 (explorer/gguf/shape.py).
@@ -93,6 +110,14 @@ def moe(n_layers: int, n_embd: int, n_head: int, n_head_kv: int, n_expert: int,
                 tied_embeddings=False, n_expert=n_expert, n_expert_used=8, n_ff_exp=n_ff_exp)
 
 
+def next_moe() -> dict[str, Any]:
+    """Qwen3-Next-80B-A3B (config.json): hybrid gated DeltaNet / gated attention, 512 experts."""
+    return dict(arch="qwen3next", n_layers=48, n_embd=2048, n_head=16, n_head_kv=2, head_dim=256, n_ff=0,
+                n_vocab=N_VOCAB, tied_embeddings=False, n_expert=512, n_expert_used=10, n_ff_exp=512,
+                full_attention_interval=4, ssm_conv_kernel=4, ssm_state_size=128, ssm_group_count=16,
+                ssm_value_heads=32, n_ff_shexp=512)
+
+
 SHAPES: dict[str, dict[str, Any]] = {
     "0.6B": dense(28, 1024, 16, 8, 3072, tied=True),
     "1.7B": dense(28, 2048, 16, 8, 6144, tied=True),
@@ -103,6 +128,7 @@ SHAPES: dict[str, dict[str, Any]] = {
     "30B-A3B": moe(48, 2048, 32, 4, 128, 768),
     "235B-A22B": moe(94, 4096, 64, 4, 128, 1536),
     "480B-A35B": moe(62, 6144, 96, 8, 160, 2560),
+    "80B-A3B": next_moe(),
 }
 # GGUFs of these shapes carry output.weight although the config ties embeddings (see above).
 LM_HEAD_IN_FILE = {"0.6B", "1.7B"}
@@ -111,7 +137,7 @@ LM_HEAD_IN_FILE = {"0.6B", "1.7B"}
 PARAMS: dict[str, tuple[float, float]] = {
     "0.6B": (0.6, 0.6), "1.7B": (1.7, 1.7), "4B": (4.0, 4.0), "8B": (8.2, 8.2),
     "14B": (14.8, 14.8), "32B": (32.8, 32.8), "30B-A3B": (30.5, 3.3),
-    "235B-A22B": (235.0, 22.0), "480B-A35B": (480.0, 35.0),
+    "235B-A22B": (235.0, 22.0), "480B-A35B": (480.0, 35.0), "80B-A3B": (80.0, 3.9),
 }
 
 CTX_ORIGINAL = (32768, 131072)  # YaRN factor 4
@@ -192,6 +218,11 @@ def _v2507(shape: str, kind: str) -> ModelSpec:
     return ModelSpec(f"Qwen3-{shape}-{kind}-2507", variant, shape, ctx, COMMUNITY)
 
 
+def _next(kind: str) -> ModelSpec:
+    variant = Variant.INSTRUCT_2507 if kind == "Instruct" else Variant.THINKING_2507
+    return ModelSpec(f"Qwen3-Next-80B-A3B-{kind}", variant, "80B-A3B", CTX_2507_1M, COMMUNITY)
+
+
 def _coder(shape: str) -> ModelSpec:
     return ModelSpec(f"Qwen3-Coder-{shape}-Instruct", Variant.CODER, shape, CTX_CODER, COMMUNITY)
 
@@ -200,6 +231,7 @@ MODELS: tuple[ModelSpec, ...] = (
     *(_hybrid(s) for s in ("0.6B", "1.7B", "4B", "8B", "14B", "32B", "30B-A3B", "235B-A22B")),
     *(_v2507(s, k) for s in ("4B", "30B-A3B", "235B-A22B") for k in ("Instruct", "Thinking")),
     _coder("30B-A3B"), _coder("480B-A35B"),
+    _next("Instruct"), _next("Thinking"),
     *(_base(s) for s in ("0.6B", "1.7B", "4B", "8B", "14B", "30B-A3B")),
 )
 
@@ -235,6 +267,7 @@ REFERENCE_SIZES: dict[tuple[str, str], tuple[float, str]] = {
     ("8B", "Q2_K"): (3.28, "codebasic/Qwen3-8B-GGUF"),
     ("1.7B", "Q4_K_M"): (1.28, "ggml-org/Qwen3-1.7B-GGUF"),
     ("1.7B", "Q8_0"): (2.17, "ggml-org/Qwen3-1.7B-GGUF"),
+    ("80B-A3B", "Q4_K_M"): (48.5, "steampunque/Qwen3-Coder-Next-Hybrid-GGUF"),
 }
 
 QWEN_235B_Q8_SHA256 = (

@@ -35,6 +35,7 @@ EXPECTED_IDS = (
     + [f"Qwen3-{s}-{k}-2507" for s in ("4B", "30B-A3B", "235B-A22B")
        for k in ("Instruct", "Thinking")]
     + ["Qwen3-Coder-30B-A3B-Instruct", "Qwen3-Coder-480B-A35B-Instruct"]
+    + ["Qwen3-Next-80B-A3B-Instruct", "Qwen3-Next-80B-A3B-Thinking"]
     + [f"Qwen3-{s}-Base" for s in ("0.6B", "1.7B", "4B", "8B", "14B", "30B-A3B")]
 )
 
@@ -90,7 +91,7 @@ def test_every_model_and_variant_is_present(cat: Catalog) -> None:
 
 
 def test_every_size_is_present(cat: Catalog) -> None:
-    assert cat.size_labels() == ("0.6B", "1.7B", "4B", "8B", "14B", "30B-A3B", "32B",
+    assert cat.size_labels() == ("0.6B", "1.7B", "4B", "8B", "14B", "30B-A3B", "32B", "80B-A3B",
                                  "235B-A22B", "480B-A35B")
     coder = cat.find("Qwen3-Coder-480B-A35B-Instruct")
     assert coder is not None and coder.size_label == "480B-A35B"
@@ -134,10 +135,13 @@ def test_architecture_sanity(cat: Catalog) -> None:
     for m in cat.models:
         a = m.arch
         assert a.n_vocab == 151936
-        assert a.head_dim == 128
+        assert a.head_dim == (256 if a.arch == "qwen3next" else 128)
         assert a.n_head % a.n_head_kv == 0
         assert a.ctx_extended >= a.ctx_native >= 32768
-        if m.is_moe:
+        if a.arch == "qwen3next":  # Qwen3-Next: 10 of 512 experts, a full-attention layer in 4
+            assert a.n_ff == 0 and a.n_expert_used == 10 and a.full_attention_interval == 4
+            assert "-A" in m.size_label and not a.tied_embeddings
+        elif m.is_moe:
             assert a.arch == "qwen3moe" and a.n_ff == 0 and a.n_expert_used == 8
             assert "-A" in m.size_label and not a.tied_embeddings
         else:
@@ -395,7 +399,7 @@ def test_missing_arch_field(cat: Catalog, tmp_path: Path) -> None:
     (lambda d: d["models"][0]["files"][0].update(shards=[]), "non-empty list of file paths"),
     (lambda d: d["models"][0]["files"][0].update(repo="no-owner"), "expected 'owner/name'"),
     (lambda d: d["models"][0]["files"][0].update(sha256=["xyz"]), "not a sha256"),
-    (lambda d: d["models"][0]["arch"].update(arch="llama"), "expected 'qwen3' or 'qwen3moe'"),
+    (lambda d: d["models"][0]["arch"].update(arch="llama"), "expected 'qwen3', 'qwen3moe' or 'qwen3next'"),
     (lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "appears twice"),
     (lambda d: d["models"][0]["files"][0].update(
         shards=["a-00001-of-00002.gguf", "a-00003-of-00002.gguf"], shard_sizes=None),

@@ -76,5 +76,5 @@ def test_offline_is_one_line_per_reason_not_one_per_repo(capsys: pytest.CaptureF
     out = io.StringIO()
     assert cmd_refresh(args, out, api=Offline()) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("62 repos (") and "Name or service not known" in lines[0]
-    assert "62 unreachable (kept from the snapshot)" in out.getvalue()
+    assert len(lines) == 1 and lines[0].startswith("68 repos (") and "Name or service not known" in lines[0]
+    assert "68 unreachable (kept from the snapshot)" in out.getvalue()

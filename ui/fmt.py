@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from explorer.fit.estimate import FitEstimate, Verdict
+from explorer.fit.estimate import NEEDS_NEWER_LLAMA, FitEstimate, Verdict
 from explorer.units import format_bytes, format_tokens_per_s
 
 __all__ = ["format_bytes", "format_ctx", "format_speed", "parse_ctx", "verdict_rank", "verdict_text"]
@@ -40,7 +40,9 @@ VERDICT_ORDER = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, V
 
 
 def verdict_text(fit: FitEstimate) -> str:
-    """Short badge text: 'full GPU', 'partial 20/37', 'CPU only', 'does not fit'."""
+    """Short badge text: 'full GPU', 'partial 20/37', 'CPU only', 'does not fit', 'needs a newer llama.cpp'."""
+    if fit.needs_newer_llama:
+        return NEEDS_NEWER_LLAMA
     if fit.verdict is Verdict.PARTIAL:
         return f"partial {fit.gpu_layers}/{fit.n_layers}"
     return str(fit.verdict.value)

@@ -145,7 +145,9 @@ def catalog_to_json(cat: Catalog) -> dict[str, Any]:
 
 
 def _model_to_json(m: CatalogModel) -> dict[str, Any]:
-    arch = {f.name: getattr(m.arch, f.name) for f in fields(Architecture)}
+    # The hybrid-only fields (Qwen3-Next) are written only when set, so other models read as before.
+    arch = {f.name: getattr(m.arch, f.name) for f in fields(Architecture)
+            if f.name not in _HYBRID_FIELDS or getattr(m.arch, f.name)}
     return {
         "id": m.id,
         "variant": m.variant.value,
@@ -296,11 +298,15 @@ def _model_from_json(obj: object, where: str) -> CatalogModel:
     )
 
 
+_HYBRID_FIELDS = ("full_attention_interval", "ssm_conv_kernel", "ssm_state_size", "ssm_group_count",
+                  "ssm_value_heads", "n_ff_shexp")
+
+
 def _arch_from_json(obj: object, where: str) -> Architecture:
     r = _Reader(obj, where)
     arch = r.text("arch")
-    if arch not in ("qwen3", "qwen3moe"):
-        raise CatalogError(f"{where}.arch: expected 'qwen3' or 'qwen3moe', got {arch!r}")
+    if arch not in ("qwen3", "qwen3moe", "qwen3next"):
+        raise CatalogError(f"{where}.arch: expected 'qwen3', 'qwen3moe' or 'qwen3next', got {arch!r}")
     values: dict[str, Any] = {"arch": arch}
     positive = ("n_layers", "n_embd", "n_head", "n_head_kv", "head_dim", "n_vocab", "ctx_native",
                 "ctx_extended")
@@ -308,13 +314,18 @@ def _arch_from_json(obj: object, where: str) -> Architecture:
         values[name] = r.integer(name, minimum=1)
     for name in ("n_ff", "n_expert", "n_expert_used", "n_ff_exp"):
         values[name] = r.integer(name, required=name == "n_ff")
+    for name in _HYBRID_FIELDS:
+        values[name] = r.integer(name, required=False)
     values["tied_embeddings"] = r.flag("tied_embeddings", required=False)
     a = Architecture(**values)
     if a.ctx_extended < a.ctx_native:
         raise CatalogError(f"{where}: ctx_extended ({a.ctx_extended}) is below ctx_native "
                            f"({a.ctx_native})")
-    if arch == "qwen3moe" and not (a.n_expert and a.n_expert_used and a.n_ff_exp):
-        raise CatalogError(f"{where}: a qwen3moe model needs n_expert, n_expert_used and n_ff_exp")
+    if arch in ("qwen3moe", "qwen3next") and not (a.n_expert and a.n_expert_used and a.n_ff_exp):
+        raise CatalogError(f"{where}: a {arch} model needs n_expert, n_expert_used and n_ff_exp")
+    if arch == "qwen3next" and not (a.full_attention_interval and a.ssm_conv_kernel and a.ssm_state_size
+                                    and a.ssm_group_count and a.ssm_value_heads):
+        raise CatalogError(f"{where}: a qwen3next model needs full_attention_interval and the ssm_* sizes")
     if arch == "qwen3" and (a.n_ff <= 0 or a.n_expert):
         raise CatalogError(f"{where}: a dense qwen3 model needs n_ff > 0 and no experts")
     return a

@@ -20,7 +20,7 @@ from pathlib import Path
 from explorer.units import MIB
 
 _BUFFER_RE = re.compile(
-    r"^(?P<where>\w+):\s+(?P<dev>[\w.-]+?)(?:_Mapped)?\s+(?P<kind>model|KV|compute|output)\s+buffer size\s*=\s*"
+    r"^(?P<where>\w+):\s+(?P<dev>[\w.-]+?)(?:_Mapped)?\s+(?P<kind>model|KV|RS|compute|output)\s+buffer size\s*=\s*"
     r"(?P<mib>[\d.]+) MiB",
 )
 _LAYERS_RE = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
@@ -32,6 +32,7 @@ class LlamaBuffers:
 
     model: dict[str, int] = field(default_factory=dict)
     kv: dict[str, int] = field(default_factory=dict)
+    rs: dict[str, int] = field(default_factory=dict)  # recurrent state (linear-attention layers)
     compute: dict[str, int] = field(default_factory=dict)
     output: dict[str, int] = field(default_factory=dict)
     offloaded_layers: tuple[int, int] | None = None

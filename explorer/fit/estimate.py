@@ -31,7 +31,10 @@ class Verdict(str, Enum):
     FULL_GPU = "full GPU"
     PARTIAL = "partial offload"
     CPU_ONLY = "CPU only"
-    NO_FIT = "does not fit"
+    NO_FIT = "does not fit"  # also when the installed llama.cpp cannot load the architecture
+
+
+NEEDS_NEWER_LLAMA = "needs a newer llama.cpp"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class FitEstimate:
     summary: str  # one line a person reads, e.g. "partial offload: 20/37 layers on GPU"
     flash_attn: bool = FLASH_ATTN
     exact: bool = True  # False when the shape came from catalog estimates
+    # The installed llama.cpp's own list of architectures lacks this model's: the verdict is NO_FIT,
+    # the summary starts with NEEDS_NEWER_LLAMA, and the memory figures are what a newer build would need.
+    needs_newer_llama: bool = False
 
     @property
     def total(self) -> int:
@@ -72,10 +78,38 @@ def padded_ctx(ctx: int) -> int:
 
 
 def kv_cache_bytes(shape: ModelShape, ctx: int, kv_type: str = "f16", layers: int | None = None) -> int:
-    """K and V cache for `layers` blocks (all by default) at `ctx` tokens, as llama.cpp sizes it."""
+    """K and V cache of the last `layers` blocks (all by default) at `ctx` tokens, as llama.cpp sizes it.
+
+    Only full-attention blocks have one: a linear-attention block of a hybrid (Qwen3-Next) keeps a
+    fixed recurrent state instead (`recurrent_state_bytes`).
+    """
     n = shape.n_layers if layers is None else layers
+    n = sum(1 for i in range(shape.n_layers - n, shape.n_layers) if not shape.is_recurrent(i))
     per_token = shape.n_head_kv * (shape.head_dim_k + shape.head_dim_v) * kv_bytes_per_element(kv_type)
     return int(n * padded_ctx(ctx) * per_token)
+
+
+def kv_bytes_per_layer(shape: ModelShape, ctx: int, kv_type: str = "f16") -> int:
+    """K and V cache of one full-attention block at `ctx` tokens."""
+    per_token = shape.n_head_kv * (shape.head_dim_k + shape.head_dim_v) * kv_bytes_per_element(kv_type)
+    return int(padded_ctx(ctx) * per_token)
+
+
+def recurrent_state_bytes(shape: ModelShape, layers: int | None = None, n_seq: int = 1) -> int:
+    """Recurrent state of the last `layers` blocks (all by default) for `n_seq` sequences.
+
+    A fixed size whatever the context: llama.cpp keeps one state per sequence for each
+    linear-attention block (`llama_memory_recurrent`, R + S, in F32). Zero for non-hybrid models.
+    """
+    n = shape.n_layers if layers is None else layers
+    blocks = sum(1 for i in range(shape.n_layers - n, shape.n_layers) if shape.is_recurrent(i))
+    return blocks * shape.state_bytes_per_layer * max(1, n_seq)
+
+
+def memory_bytes_per_block(shape: ModelShape, ctx: int, kv_type: str = "f16") -> list[int]:
+    """What each block keeps besides its weights: KV cache (full attention) or recurrent state."""
+    kv = kv_bytes_per_layer(shape, ctx, kv_type)
+    return [shape.state_bytes_per_layer if shape.is_recurrent(i) else kv for i in range(shape.n_layers)]
 
 
 def compute_buffer_bytes(shape: ModelShape, ctx: int, *, flash_attn: bool = FLASH_ATTN,
@@ -100,6 +134,21 @@ def compute_buffer_bytes(shape: ModelShape, ctx: int, *, flash_attn: bool = FLAS
         out = logits + mask + embd
     ff = shape.n_ff * (shape.n_expert_used or 1)
     ffn = 3 * ff * row + 2 * embd + shape.n_expert * row
+    if shape.recurrent:
+        # A hybrid's graph (Qwen3-Next) keeps the flash-attention mask alive for the whole graph, and the
+        # gated query (twice as wide) beside the activations. Fitted to llama.cpp's reported buffers for
+        # generated qwen3next models (tests/test_qwen3next.py): within 1% where the logits or the
+        # attention scores are the peak, as for every real Qwen3 vocabulary. Not modelled: the DeltaNet
+        # chunk intermediates, the peak only when the linear-attention widths dwarf the vocabulary
+        # (up to 37% above this in such generated shapes).
+        live = kv * n_ubatch * 2 if flash_attn else 0
+        gate = 2 * shape.n_head * shape.head_dim_k * row
+        if flash_attn:
+            out = logits + 3 * embd + live
+        else:
+            attn = shape.n_head * kv * row + kv * row + 6 * embd + gate
+            out = logits + 8 * embd
+        ffn = 2 * ff * row + 8 * embd + gate + live
     return max(attn, out, ffn)
 
 
@@ -141,7 +190,7 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
     VRAM wins. `reserved_*` is memory already taken by other loaded models.
     """
     n = shape.n_layers
-    kv_layer = kv_cache_bytes(shape, ctx, kv_type, layers=1)
+    memory = memory_bytes_per_block(shape, ctx, kv_type)  # KV cache or recurrent state, per block
     compute = compute_buffer_bytes(shape, ctx, flash_attn=flash_attn, kv_type=kv_type, n_ubatch=n_ubatch)
     output_buf = shape.n_vocab * 4
     vram, gpu_overhead, gpu_bw, gpus = _gpu_pool(hw, reserved_vram)
@@ -152,8 +201,11 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
     small_compute = 2 * shape.n_embd * n_ubatch * 4  # what stays on the CPU when all layers are off it
 
     last_blocks = [0]  # last_blocks[b]: weight bytes of the last b blocks
+    last_memory = [0]  # last_memory[b]: KV cache and recurrent state of the last b blocks
     for lw in reversed(shape.layers):
         last_blocks.append(last_blocks[-1] + lw.total)
+    for mem in reversed(memory):
+        last_memory.append(last_memory[-1] + mem)
 
     def place(k: int) -> tuple[Breakdown, Breakdown]:
         """(VRAM, RAM) with the last `k` offloadable layers on the GPU (k = n + 1: the output head too)."""
@@ -161,12 +213,12 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
         layer_w = last_blocks[blocks]
         head_on_gpu = k > n
         cpu_w = shape.weights_bytes - layer_w - (shape.output_bytes if head_on_gpu else 0)
-        cpu = Breakdown(cpu_w, kv_layer * (n - blocks), small_compute if head_on_gpu else compute,
+        cpu = Breakdown(cpu_w, last_memory[n] - last_memory[blocks], small_compute if head_on_gpu else compute,
                         CPU_OVERHEAD + output_buf)
         if k == 0:
             return Breakdown(), cpu
         gpu_w = layer_w + (shape.output_head_bytes if head_on_gpu else 0)
-        return Breakdown(gpu_w, kv_layer * blocks, gpu_compute, gpu_overhead), cpu
+        return Breakdown(gpu_w, last_memory[blocks], gpu_compute, gpu_overhead), cpu
 
     ram_budget = hw.ram_available - reserved_ram - (reserved_vram if unified else 0)
 
@@ -201,11 +253,19 @@ def estimate_fit(shape: ModelShape, hw: Hardware, *, ctx: int, kv_type: str = "f
         summary = f"CPU only{why}: {_gib(cpu.total)} of RAM"
 
     speed = None
+    unsupported = hw.llama.supports(shape.arch) is False
+    if unsupported:
+        # Never "fits": the build cannot load the file at all, whatever the memory says.
+        verdict = Verdict.NO_FIT
+        version = f" ({hw.llama.version})" if hw.llama.version else ""
+        summary = (f"{NEEDS_NEWER_LLAMA}: the installed build{version} cannot load {shape.arch!r} models "
+                   f"(it would need {_gib(ram_need_best)} of RAM" + (f" and {_gib(gpu.total)} of VRAM)" if gpu.total
+                                                                       else ")"))
     if verdict is not Verdict.NO_FIT:
         speed = _predict_speed(shape, ctx, kv_type, blocks_on_gpu, best > n, gpu_bw, hw.ram_bandwidth,
                                (hw.cpu_efficiency or CPU_EFFICIENCY, hw.gpu_efficiency or GPU_EFFICIENCY))
     return FitEstimate(verdict, best, total_layers, gpu, cpu, ctx, kv_type, speed, summary,
-                       flash_attn, shape.exact)
+                       flash_attn, shape.exact, needs_newer_llama=unsupported)
 
 
 def _predict_speed(shape: ModelShape, ctx: int, kv_type: str, blocks_on_gpu: int, head_on_gpu: bool,
@@ -213,9 +273,10 @@ def _predict_speed(shape: ModelShape, ctx: int, kv_type: str, blocks_on_gpu: int
     """Tokens/s when generation is bound by reading weights and KV cache from memory, at the
     (CPU, GPU) `efficiency`: the share of the bandwidth generation gets (defaults, or calibrated)."""
     n = shape.n_layers
-    kv_tok = kv_cache_bytes(shape, min(ctx, KV_TOKENS_FOR_SPEED), kv_type, layers=1)
-    gpu_bytes = sum(shape.layer_bytes_read_per_token(i) + kv_tok for i in range(n - blocks_on_gpu, n))
-    cpu_bytes = sum(shape.layer_bytes_read_per_token(i) + kv_tok for i in range(n - blocks_on_gpu))
+    # Each token reads a full-attention block's KV cache so far, or a linear-attention block's state.
+    mem = memory_bytes_per_block(shape, min(ctx, KV_TOKENS_FOR_SPEED), kv_type)
+    gpu_bytes = sum(shape.layer_bytes_read_per_token(i) + mem[i] for i in range(n - blocks_on_gpu, n))
+    cpu_bytes = sum(shape.layer_bytes_read_per_token(i) + mem[i] for i in range(n - blocks_on_gpu))
     head = shape.output_bytes + (shape.token_embd_bytes if shape.tied_embeddings else 0)
     if head_on_gpu:
         gpu_bytes += head

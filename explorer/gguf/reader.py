@@ -18,7 +18,7 @@ from typing import Any
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
-from explorer.gguf.shape import LayerWeights, ModelShape
+from explorer.gguf.shape import LayerWeights, ModelShape, recurrent_flags, recurrent_state_values
 from explorer.gguf.shards import sibling_names
 from explorer.units import MIB, format_bytes
 
@@ -351,6 +351,14 @@ def shape_from_headers(headers: Sequence[GGUFHeader]) -> ModelShape:
                 output += t.nbytes
                 have_output = have_output or t.name == "output.weight"
     file_bytes = sum((h.file_size or h.header_size + h.data_size) for h in headers)
+    recurrent: tuple[bool, ...] = ()
+    state_values = 0
+    if h0.arch_key("ssm.state_size") is not None:
+        # A hybrid (Qwen3-Next): llama.cpp makes every block recurrent but each
+        # full_attention_interval-th (4 when the key is absent), and sizes their state from these keys.
+        recurrent = recurrent_flags(n_layers, count("full_attention_interval", 4, low=1, high=4096))
+        state_values = recurrent_state_values(count("ssm.conv_kernel", high=64), count("ssm.state_size", low=1),
+                                              count("ssm.group_count"), count("ssm.inner_size"))
     return ModelShape(
         arch=arch, n_layers=n_layers, n_embd=n_embd, n_head=n_head, n_head_kv=n_head_kv,
         head_dim_k=head_k, head_dim_v=head_v,
@@ -360,6 +368,7 @@ def shape_from_headers(headers: Sequence[GGUFHeader]) -> ModelShape:
         token_embd_bytes=token_embd, output_bytes=output, tied_embeddings=not have_output,
         n_expert=count("expert_count", 0, high=4096), n_expert_used=count("expert_used_count", 0, high=4096),
         file_type=file_type_name(headers), file_bytes=file_bytes, exact=True,
+        recurrent=recurrent, state_values_per_layer=state_values,
     )
 
 

@@ -3,6 +3,13 @@
 A `ModelShape` comes either from a real GGUF header (`gguf_meta.shape_from_header`, exact tensor
 bytes) or from catalog facts plus a quant type (`estimate_shape`, sizes scaled from the parameter
 count). Both feed the same pure `fit.estimate_fit`.
+
+Qwen3-Next (`qwen3next`) mixes two kinds of blocks: gated DeltaNet (linear attention) blocks keep a
+fixed-size recurrent state per sequence, whatever the context, and only the full-attention blocks
+(every `full_attention_interval`-th) keep a KV cache. llama.cpp sizes that state per recurrent block
+and sequence as `n_embd_r` (the convolution's last `conv_kernel - 1` inputs of q, k and v) plus
+`n_embd_s` (the DeltaNet matrix of every value head), both in F32 (llama-hparams.cpp,
+llama-memory-recurrent.cpp).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ class LayerWeights:
 class ModelShape:
     """Architecture and weight layout of one GGUF model (all shards together)."""
 
-    arch: str  # "qwen3" or "qwen3moe"
+    arch: str  # "qwen3", "qwen3moe" or "qwen3next"
     n_layers: int
     n_embd: int
     n_head: int
@@ -78,10 +85,28 @@ class ModelShape:
     file_type: str = ""
     file_bytes: int = 0
     exact: bool = True  # False when sizes were estimated from the catalog, not read from a header
+    # Linear-attention (recurrent) blocks, one flag per block; empty when every block has full attention.
+    recurrent: tuple[bool, ...] = ()
+    # Recurrent state of one such block for one sequence: llama.cpp's n_embd_r + n_embd_s values (F32).
+    state_values_per_layer: int = 0
 
     @property
     def is_moe(self) -> bool:
         return self.n_expert > 0
+
+    def is_recurrent(self, index: int) -> bool:
+        """Whether block `index` keeps a recurrent state instead of a KV cache."""
+        return bool(self.recurrent) and self.recurrent[index]
+
+    @property
+    def n_kv_layers(self) -> int:
+        """Blocks with a KV cache (full attention)."""
+        return self.n_layers - sum(self.recurrent)
+
+    @property
+    def state_bytes_per_layer(self) -> int:
+        """Bytes of one recurrent block's state for one sequence (F32, as llama.cpp keeps it)."""
+        return 4 * self.state_values_per_layer
 
     @property
     def weights_bytes(self) -> int:
@@ -114,11 +139,28 @@ def kv_bytes_per_element(kv_type: str) -> float:
         raise ValueError(f"unknown KV cache type {kv_type!r}; use one of {', '.join(table)}") from None
 
 
+def recurrent_state_values(conv_kernel: int, state_size: int, group_count: int, inner_size: int) -> int:
+    """n_embd_r + n_embd_s of llama.cpp for one recurrent block and sequence (values, F32).
+
+    r: the causal convolution keeps its last `conv_kernel - 1` inputs of q, k (group_count heads of
+    state_size) and v (inner_size); s: one state_size x head matrix per value head, inner_size x
+    state_size values in all.
+    """
+    return max(0, conv_kernel - 1) * (inner_size + 2 * group_count * state_size) + state_size * inner_size
+
+
+def recurrent_flags(n_layers: int, full_attention_interval: int) -> tuple[bool, ...]:
+    """Which blocks are recurrent: all but every `full_attention_interval`-th (llama.cpp's rule)."""
+    if full_attention_interval <= 0:
+        return ()
+    return tuple((i + 1) % full_attention_interval != 0 for i in range(n_layers))
+
+
 @dataclass(frozen=True)
 class Architecture:
     """Published architecture facts of one Qwen3 model (its config.json)."""
 
-    arch: str  # "qwen3" or "qwen3moe"
+    arch: str  # "qwen3", "qwen3moe" or "qwen3next"
     n_layers: int
     n_embd: int
     n_head: int
@@ -132,22 +174,61 @@ class Architecture:
     n_expert: int = 0
     n_expert_used: int = 0
     n_ff_exp: int = 0
+    # Qwen3-Next (qwen3next) only, as its config.json names them: full_attention_interval,
+    # linear_conv_kernel_dim, linear_key_head_dim (= value head dim), linear_num_key_heads,
+    # linear_num_value_heads, shared_expert_intermediate_size.
+    full_attention_interval: int = 0
+    ssm_conv_kernel: int = 0
+    ssm_state_size: int = 0
+    ssm_group_count: int = 0
+    ssm_value_heads: int = 0
+    n_ff_shexp: int = 0
 
-    def layer_params(self) -> tuple[int, int]:
-        """(dense, expert) parameter counts of one block."""
+    @property
+    def recurrent(self) -> tuple[bool, ...]:
+        return recurrent_flags(self.n_layers, self.full_attention_interval)
+
+    @property
+    def ssm_inner_size(self) -> int:
+        return self.ssm_state_size * self.ssm_value_heads
+
+    def layer_params(self, recurrent: bool = False) -> tuple[int, int]:
+        """(dense, expert) parameter counts of one block (a linear-attention one when `recurrent`)."""
         d, hd = self.n_embd, self.head_dim
-        attn = d * self.n_head * hd * 2 + d * self.n_head_kv * hd * 2  # q, o, k, v
-        norms = 2 * d + 2 * hd  # attn_norm, ffn_norm, q_norm, k_norm
+        gated = self.arch == "qwen3next"  # the query projection also carries the output gate
+        if recurrent:
+            key, value = self.ssm_state_size * self.ssm_group_count, self.ssm_inner_size
+            attn = (d * (2 * key + 2 * value) + d * 2 * self.ssm_value_heads  # ssm_in, ssm_ba
+                    + (2 * key + value) * self.ssm_conv_kernel + 2 * self.ssm_value_heads  # conv, dt, a
+                    + self.ssm_state_size + value * d)  # ssm_norm, ssm_out
+            norms = 2 * d
+        else:
+            attn = d * self.n_head * hd * (3 if gated else 2) + d * self.n_head_kv * hd * 2  # q, o, k, v
+            norms = 2 * d + 2 * hd  # attn_norm, ffn_norm (post_attention_norm), q_norm, k_norm
         if self.n_expert:
             router = d * self.n_expert
-            return attn + norms + router, 3 * d * self.n_ff_exp * self.n_expert
+            shared = 3 * d * self.n_ff_shexp + (d if self.n_ff_shexp else 0)  # + its gate
+            return attn + norms + router + shared, 3 * d * self.n_ff_exp * self.n_expert
         return attn + norms + 3 * d * self.n_ff, 0
+
+    def block_params(self) -> list[tuple[int, int]]:
+        """(dense, expert) parameter counts of every block, in order."""
+        flags = self.recurrent or (False,) * self.n_layers
+        kinds = {r: self.layer_params(r) for r in set(flags)}
+        return [kinds[r] for r in flags]
+
+    @property
+    def state_values_per_layer(self) -> int:
+        if not self.full_attention_interval:
+            return 0
+        return recurrent_state_values(self.ssm_conv_kernel, self.ssm_state_size, self.ssm_group_count,
+                                      self.ssm_inner_size)
 
     @property
     def params_total(self) -> int:
-        dense, experts = self.layer_params()
+        blocks = sum(dense + experts for dense, experts in self.block_params())
         embd = self.n_vocab * self.n_embd
-        return self.n_layers * (dense + experts) + embd * (1 if self.tied_embeddings else 2)
+        return blocks + embd * (1 if self.tied_embeddings else 2)
 
 
 def estimate_shape(arch: Architecture, file_type: str, file_bytes: int = 0) -> ModelShape:
@@ -159,10 +240,10 @@ def estimate_shape(arch: Architecture, file_type: str, file_bytes: int = 0) -> M
     bpw = BITS_PER_WEIGHT.get(file_type.upper())
     if bpw is None:
         raise ValueError(f"unknown quant type {file_type!r}")
-    dense_p, expert_p = arch.layer_params()
+    blocks = arch.block_params()
     embd_p = arch.n_vocab * arch.n_embd
     out_p = (0 if arch.tied_embeddings else embd_p) + arch.n_embd
-    total_p = arch.n_layers * (dense_p + expert_p) + embd_p + out_p
+    total_p = sum(d + e for d, e in blocks) + embd_p + out_p
     scale = bpw / 8
     if file_bytes > 0:
         scale = file_bytes / total_p
@@ -170,13 +251,14 @@ def estimate_shape(arch: Architecture, file_type: str, file_bytes: int = 0) -> M
     def size(p: int) -> int:
         return int(p * scale)
 
-    layer = LayerWeights(dense=size(dense_p), experts=size(expert_p))
     return ModelShape(
         arch=arch.arch, n_layers=arch.n_layers, n_embd=arch.n_embd, n_head=arch.n_head,
         n_head_kv=arch.n_head_kv, head_dim_k=arch.head_dim, head_dim_v=arch.head_dim,
         n_ff=arch.n_ff or arch.n_ff_exp, n_vocab=arch.n_vocab, ctx_train=arch.ctx_native,
-        layers=(layer,) * arch.n_layers, token_embd_bytes=size(embd_p), output_bytes=size(out_p),
+        layers=tuple(LayerWeights(dense=size(d), experts=size(e)) for d, e in blocks),
+        token_embd_bytes=size(embd_p), output_bytes=size(out_p),
         tied_embeddings=arch.tied_embeddings, n_expert=arch.n_expert,
         n_expert_used=arch.n_expert_used, file_type=file_type.upper(),
         file_bytes=file_bytes or size(total_p), exact=False,
+        recurrent=arch.recurrent, state_values_per_layer=arch.state_values_per_layer,
     )

@@ -34,6 +34,15 @@ class LlamaBuild:
     gpu_offload: bool | None = None  # llama_supports_gpu_offload(); None when unknown
     system_info: str = ""  # llama_print_system_info(), e.g. "CPU : SSE3 = 1 | AVX2 = 1 | ..."
     error: str | None = None
+    # The model architectures the build itself names ("qwen3", "qwen3next", ...), read from its own
+    # table (llm_arch_name); None when unknown (not checked, or a build that does not export it).
+    architectures: frozenset[str] | None = None
+
+    def supports(self, arch: str) -> bool | None:
+        """Whether this build can load `arch` models; None when its list is unknown."""
+        if self.architectures is None:
+            return None
+        return arch in self.architectures
 
 
 def _tail(text: str, limit: int = 600) -> str:
@@ -90,11 +99,14 @@ def probe_llama_build(timeout: float = 60, *, command: Sequence[str] | None = No
             return LlamaBuild(installed=False, error=str(data.get("error") or NOT_INSTALLED))
         version = data.get("version")
         offload = data.get("gpu_offload")
+        archs = data.get("architectures")
         return LlamaBuild(
             installed=True,
             version=str(version) if version else None,
             gpu_offload=offload if isinstance(offload, bool) else None,
             system_info=str(data.get("system_info") or ""),
+            architectures=(frozenset(a for a in archs if isinstance(a, str) and a)
+                           if isinstance(archs, list) and archs else None),
         )
 
     detail = _tail(proc.stderr) or _tail(proc.stdout)

@@ -2,7 +2,9 @@
 
 Real Qwen3 weights cannot be downloaded here, so the project makes its own: the `qwen3` (dense) and
 `qwen3moe` architectures with random weights, a byte-level GPT-2 style vocabulary carrying Qwen's
-special tokens, and the real chat template of each variant. Random weights produce nonsense quickly,
+special tokens, and the real chat template of each variant; also `qwen3next` (Qwen3-Next: gated
+DeltaNet linear-attention layers with a full-attention layer every `full_attention_interval`, 512-way
+MoE with a shared expert, at tiny widths). Random weights produce nonsense quickly,
 which is what tests need; `QWEN3_0_6B_SHAPE` has the real layer sizes for realistic speed.
 
 Files are generated on demand into a cache directory and reused while their spec is unchanged.
@@ -65,10 +67,39 @@ class TinyModelSpec:
     n_ff_exp: int = 0
     tied_embeddings: bool = False
     seed: int = 0
+    # qwen3next only: every `full_attention_interval`-th block has full attention, the others are gated
+    # DeltaNet blocks with `ssm_group_count` key heads and `ssm_time_step_rank` value heads of
+    # `ssm_state_size` each, a causal convolution of `ssm_conv_kernel` taps; every block has a shared
+    # expert of width `n_ff_shexp` beside the routed ones.
+    full_attention_interval: int = 0
+    ssm_conv_kernel: int = 4
+    ssm_state_size: int = 0
+    ssm_group_count: int = 0
+    ssm_time_step_rank: int = 0
+    n_ff_shexp: int = 0
 
     @property
     def filename(self) -> str:
-        return spec_filename(self.name, asdict(self), GENERATOR_VERSION)
+        fields = asdict(self)
+        # The Qwen3-Next fields join the digest only when used, so the other models keep their files.
+        for key, default in _NEXT_DEFAULTS.items():
+            if fields[key] == default:
+                del fields[key]
+        return spec_filename(self.name, fields, GENERATOR_VERSION)
+
+    @property
+    def ssm_inner_size(self) -> int:
+        """Width of a linear-attention block's values: value heads x head size (qwen3next)."""
+        return self.ssm_state_size * self.ssm_time_step_rank
+
+    def is_recurrent(self, block: int) -> bool:
+        """Whether block `block` is a linear-attention (recurrent) block, as llama.cpp decides it."""
+        n = self.full_attention_interval
+        return bool(n) and (block + 1) % n != 0
+
+
+_NEXT_DEFAULTS = {"full_attention_interval": 0, "ssm_conv_kernel": 4, "ssm_state_size": 0, "ssm_group_count": 0,
+                  "ssm_time_step_rank": 0, "n_ff_shexp": 0}
 
 
 def spec_filename(name: str, fields: dict[str, Any], version: int) -> str:
@@ -97,6 +128,23 @@ TEST_MODELS: dict[str, TinyModelSpec] = {
         _spec("qwen3moe-tiny-hybrid-f16", variant="hybrid", dtype="F16", **_MOE),
         _spec("qwen3moe-tiny-coder-q8_0", variant="coder", dtype="Q8_0", **_MOE),
         _spec("qwen3moe-tiny-thinking-f32", variant="thinking-2507", dtype="F32", **_MOE),
+    )
+}
+
+# Qwen3-Next's layout at tiny widths: three DeltaNet blocks, then one full-attention block.
+_NEXT = {"arch": "qwen3next", "variant": "instruct-2507", "n_layers": 4, "full_attention_interval": 4,
+         "n_expert": 4, "n_expert_used": 2, "n_ff_exp": 64, "n_ff_shexp": 64, "n_ff": 0, "ssm_state_size": 16,
+         "ssm_group_count": 2, "ssm_time_step_rank": 4}
+NEXT_MODELS: dict[str, TinyModelSpec] = {
+    s.name: s
+    for s in (
+        _spec("qwen3next-tiny-instruct-f16", dtype="F16", **_NEXT),
+        _spec("qwen3next-tiny-thinking-q8_0", dtype="Q8_0", **{**_NEXT, "variant": "thinking-2507"}),
+        # Wide enough that the recurrent state, the KV cache and the compute buffer are all measurable.
+        _spec("qwen3next-fit-q8_0", dtype="Q8_0", **{**_NEXT, "n_layers": 8, "n_embd": 512, "n_head": 8,
+              "n_head_kv": 2, "head_dim": 64, "n_vocab": 16384, "n_expert": 16, "n_expert_used": 4,
+              "n_ff_exp": 256, "n_ff_shexp": 256, "ssm_state_size": 64, "ssm_group_count": 4,
+              "ssm_time_step_rank": 8}),
     )
 }
 
@@ -187,6 +235,15 @@ def add_metadata(w: GGUFWriter, spec: TinyModelSpec, tokens: list[str], types: l
     w.add_value_length(spec.head_dim)
     w.add_rope_freq_base(1_000_000.0)
     w.add_layer_norm_rms_eps(1e-6)
+    if spec.full_attention_interval:
+        w.add_rope_dimension_count(spec.head_dim // 4)  # Qwen3-Next rotates a quarter of each head
+        w.add_full_attention_interval(spec.full_attention_interval)
+        w.add_ssm_conv_kernel(spec.ssm_conv_kernel)
+        w.add_ssm_state_size(spec.ssm_state_size)
+        w.add_ssm_group_count(spec.ssm_group_count)
+        w.add_ssm_time_step_rank(spec.ssm_time_step_rank)
+        w.add_ssm_inner_size(spec.ssm_inner_size)
+        w.add_expert_shared_feed_forward_length(spec.n_ff_shexp)
     if spec.n_expert:
         w.add_expert_count(spec.n_expert)
         w.add_expert_used_count(spec.n_expert_used)
@@ -232,6 +289,9 @@ def write_model(spec: TinyModelSpec, path: Path) -> Path:
     def norm(name: str, n: int) -> None:
         w.add_tensor(name, np.ones(n, dtype=np.float32))
 
+    def f32(name: str, *shape: int) -> None:
+        w.add_tensor(name, rng.standard_normal(shape, dtype=np.float32) * 0.02)
+
     d, hd = spec.n_embd, spec.head_dim
     weight("token_embd.weight", n_vocab, d)
     norm("output_norm.weight", d)
@@ -239,6 +299,9 @@ def write_model(spec: TinyModelSpec, path: Path) -> Path:
         weight("output.weight", n_vocab, d)
     for i in range(spec.n_layers):
         b = f"blk.{i}."
+        if spec.arch == "qwen3next":
+            _next_block(spec, i, weight, norm, f32)
+            continue
         norm(b + "attn_norm.weight", d)
         weight(b + "attn_q.weight", spec.n_head * hd, d)
         weight(b + "attn_k.weight", spec.n_head_kv * hd, d)
@@ -266,10 +329,49 @@ def write_model(spec: TinyModelSpec, path: Path) -> Path:
     return path
 
 
+def _next_block(spec: TinyModelSpec, i: int, weight: Callable[..., None], norm: Callable[[str, int], None],
+                f32: Callable[..., None]) -> None:
+    """The tensors of Qwen3-Next block `i`, as llama.cpp's qwen3next loader expects them.
+
+    A full-attention block projects queries and their output gate together (attn_q is twice as wide);
+    a DeltaNet block has the fused q/k/v/z input projection (ssm_in), the beta/alpha projection
+    (ssm_ba), the causal convolution over q, k and v (kept in F32, as ggml's conv needs), the per-head
+    decay (ssm_a, ssm_dt) and the gated norm. Both are followed by routed experts and a shared one.
+    """
+    d, hd, b = spec.n_embd, spec.head_dim, f"blk.{i}."
+    norm(b + "attn_norm.weight", d)
+    norm(b + "post_attention_norm.weight", d)
+    if spec.is_recurrent(i):
+        key_dim = spec.ssm_state_size * spec.ssm_group_count
+        value_dim = spec.ssm_inner_size
+        weight(b + "ssm_in.weight", 2 * key_dim + 2 * value_dim, d)
+        weight(b + "ssm_ba.weight", 2 * spec.ssm_time_step_rank, d)
+        f32(b + "ssm_conv1d.weight", 2 * key_dim + value_dim, spec.ssm_conv_kernel)
+        f32(b + "ssm_dt.bias", spec.ssm_time_step_rank)
+        f32(b + "ssm_a", spec.ssm_time_step_rank)
+        norm(b + "ssm_norm.weight", spec.ssm_state_size)
+        weight(b + "ssm_out.weight", d, value_dim)
+    else:
+        weight(b + "attn_q.weight", 2 * spec.n_head * hd, d)
+        weight(b + "attn_k.weight", spec.n_head_kv * hd, d)
+        weight(b + "attn_v.weight", spec.n_head_kv * hd, d)
+        weight(b + "attn_output.weight", d, spec.n_head * hd)
+        norm(b + "attn_q_norm.weight", hd)
+        norm(b + "attn_k_norm.weight", hd)
+    f32(b + "ffn_gate_inp.weight", spec.n_expert, d)
+    weight(b + "ffn_gate_exps.weight", spec.n_expert, spec.n_ff_exp, d)
+    weight(b + "ffn_up_exps.weight", spec.n_expert, spec.n_ff_exp, d)
+    weight(b + "ffn_down_exps.weight", spec.n_expert, d, spec.n_ff_exp)
+    f32(b + "ffn_gate_inp_shexp.weight", d)
+    weight(b + "ffn_gate_shexp.weight", spec.n_ff_shexp, d)
+    weight(b + "ffn_up_shexp.weight", spec.n_ff_shexp, d)
+    weight(b + "ffn_down_shexp.weight", d, spec.n_ff_shexp)
+
+
 def ensure_model(spec: TinyModelSpec | str, directory: Path | None = None) -> Path:
-    """Path of the generated model for `spec` (a spec or a name from TEST_MODELS/FIT_MODELS)."""
+    """Path of the generated model for `spec` (a spec or a name from TEST_MODELS/FIT_MODELS/NEXT_MODELS)."""
     if isinstance(spec, str):
-        spec = {**TEST_MODELS, **FIT_MODELS, QWEN3_0_6B_SHAPE.name: QWEN3_0_6B_SHAPE}[spec]
+        spec = {**TEST_MODELS, **FIT_MODELS, **NEXT_MODELS, QWEN3_0_6B_SHAPE.name: QWEN3_0_6B_SHAPE}[spec]
     return ensure_file(spec.filename, functools.partial(write_model, spec), directory)
 
 
