@@ -20,6 +20,7 @@ from explorer.cli.args import (
     add_sampling_args,
     non_negative_int,
 )
+from explorer.cli.cluster import add_cluster_args
 from explorer.cli.diff import add_parser as add_diff_parser
 from explorer.cli.diff import cmd_diff
 from explorer.cli.guide import add_parser as add_guide_parser
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--fits", action="store_true", help="hide files that do not fit")
     fit.add_argument("--json", action="store_true", help="machine-readable output")
     fit.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
+    add_cluster_args(fit)
 
     dl = sub.add_parser("download", help="download a GGUF (every shard of a split one) from the Hub, verified")
     dl.add_argument("repo", help="e.g. Qwen/Qwen3-8B-GGUF")
@@ -182,6 +184,10 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
     if args.no_flash_attn and args.kv != "f16":
         sys.stderr.write(f"qwen3-explorer: a {args.kv} KV cache needs flash attention; drop --no-flash-attn\n")
         return 2
+    if args.cluster:
+        from explorer.cli.cluster import cmd_fit_cluster  # machine files, not this machine's probe
+
+        return cmd_fit_cluster(args, out)
     hw = _probe(args.no_llama)
     catalog = load_catalog()
     try:
