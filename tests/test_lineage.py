@@ -30,8 +30,12 @@ def test_every_catalog_model_is_in_exactly_one_node(catalog: Catalog) -> None:
 
 def test_the_real_catalog_lands_in_its_stages(catalog: Catalog) -> None:
     lineage = build_lineage(catalog)
-    assert [s.stage for s in lineage.stages] == [Stage.BASE, Stage.HYBRID, Stage.RELEASE_2507, Stage.CODER]
+    assert [s.stage for s in lineage.stages] == [Stage.BASE, Stage.HYBRID, Stage.RELEASE_2507, Stage.NEXT,
+                                                 Stage.CODER]
     assert not lineage.nodes_in(Stage.OTHER)
+    (nxt,) = lineage.nodes_in(Stage.NEXT)  # a new architecture: its own column, no arrow into it
+    assert nxt.model_ids == ("Qwen3-Next-80B-A3B-Instruct", "Qwen3-Next-80B-A3B-Thinking")
+    assert not [e for e in lineage.edges if e.dst == nxt.key] and all(f.source for f in nxt.facts)
     node = lineage.node("2507:30B-A3B")
     assert node is not None
     assert node.model_ids == ("Qwen3-30B-A3B-Instruct-2507", "Qwen3-30B-A3B-Thinking-2507")
@@ -43,7 +47,8 @@ def test_the_real_catalog_lands_in_its_stages(catalog: Catalog) -> None:
     assert tags["32B"] == tags["235B-A22B"] == "4-stage"
     assert {k for k, v in tags.items() if v == "distilled"} == {"0.6B", "1.7B", "4B", "8B", "14B", "30B-A3B"}
     # Rows: dense smallest first, then MoE.
-    assert lineage.rows == ("0.6B", "1.7B", "4B", "8B", "14B", "32B", "30B-A3B", "235B-A22B", "480B-A35B")
+    assert lineage.rows == ("0.6B", "1.7B", "4B", "8B", "14B", "32B", "30B-A3B", "80B-A3B", "235B-A22B",
+                            "480B-A35B")
 
 
 def test_edges_go_left_to_right_within_one_size(catalog: Catalog) -> None:

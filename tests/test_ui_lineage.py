@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
 
 from explorer.catalog.snapshot import Catalog, load_catalog
 from explorer.guide.lineage import Stage
@@ -35,6 +36,8 @@ def view(qtbot: Any, catalog: Catalog) -> LineageView:
 def test_every_node_is_inside_the_canvas_and_none_overlap(view: LineageView, catalog: Catalog,
                                                           size: tuple[int, int]) -> None:
     view.resize(*size)
+    for _ in range(3):  # the scroll area lays out on posted events (a scroll bar may come and take width)
+        QApplication.processEvents()
     canvas = view.canvas
     lineage = view.lineage
     assert lineage is not None

@@ -42,6 +42,7 @@ class Stage(str, Enum):
     BASE = "base"
     HYBRID = "hybrid"
     RELEASE_2507 = "2507"
+    NEXT = "next"
     CODER = "coder"
     OTHER = "other"
 
@@ -178,6 +179,17 @@ _STAGES: dict[Stage, StageInfo] = {
               _card("Qwen/Qwen3-4B-Thinking-2507")),
          Fact("The architecture is the one of the model of the same size; the 2507 models read 262,144 "
               "tokens natively (the originals 32,768).", _card("Qwen/Qwen3-30B-A3B-Instruct-2507")))),
+    Stage.NEXT: StageInfo(
+        Stage.NEXT, "Next (September 2025)", "a new architecture: hybrid attention",
+        (Fact("Qwen3-Next changes the architecture: in three of every four layers Gated DeltaNet (linear "
+              "attention, a fixed-size state per sequence instead of a KV cache that grows with the context), "
+              "gated attention in the fourth; a high-sparsity MoE of 512 experts, 10 routed and 1 shared per "
+              "token.", _card("Qwen/Qwen3-Next-80B-A3B-Instruct") + " (and its config.json)"),
+         Fact("Released as an Instruct model (non-thinking only) and a Thinking model (thinking only), like the "
+              "2507 models.", _card("Qwen/Qwen3-Next-80B-A3B-Instruct") + "; "
+              + _card("Qwen/Qwen3-Next-80B-A3B-Thinking")),
+         Fact("Its llama.cpp architecture is qwen3next: a llama.cpp build that does not list it can not load "
+              "these files (the Models tab says so).", "llama.cpp, src/models/qwen3next.cpp"))),
     Stage.CODER: StageInfo(
         Stage.CODER, "Coder (July 2025)", "agentic coding, never thinks",
         (Fact("Pre-trained on 7.5T tokens, 70% of them code, with noisy data cleaned and rewritten by "
@@ -224,7 +236,9 @@ def stage_of(model: CatalogModel) -> Stage:
     if variant is Variant.HYBRID:
         return Stage.HYBRID if model.size_label in FLAGSHIP_SIZES + DISTILLED_SIZES else Stage.OTHER
     if variant in (Variant.INSTRUCT_2507, Variant.THINKING_2507):
-        return Stage.RELEASE_2507 if "-2507" in model.id else Stage.OTHER  # a later release: not these facts
+        if "-2507" in model.id:
+            return Stage.RELEASE_2507
+        return Stage.NEXT if model.arch.arch == "qwen3next" else Stage.OTHER  # a later release: not these facts
     if variant is Variant.CODER:
         return Stage.CODER
     return Stage.OTHER
@@ -283,6 +297,11 @@ def _stage_facts(stage: Stage, size: str, models: list[CatalogModel], catalog: C
                 facts.append(Fact(f"{m.id}: the thinking capability of Qwen3-{size} scaled further; always "
                                   "thinks, with a longer thinking length.", card))
         return "", facts
+    if stage is Stage.NEXT:
+        kinds = {Variant.INSTRUCT_2507: "non-thinking only", Variant.THINKING_2507: "thinking only"}
+        return "hybrid attention", [Fact(f"{m.id}: {kinds.get(m.variant, 'a Qwen3-Next model')}; no earlier "
+                                         "Qwen3 checkpoint is named as its start, so no arrow is drawn.",
+                                         _card(m.source_repo or f"Qwen/{m.id}")) for m in models]
     if stage is Stage.CODER:
         facts = [Fact(f"{m.id}: agentic coding and tool calls; never thinks.",
                       _card(m.source_repo or f"Qwen/{m.id}")) for m in models]

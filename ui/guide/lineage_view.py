@@ -47,9 +47,10 @@ ARROW_GAP = 36  # between two columns: room for an arrow
 GROUP_GAP = 16  # between the dense rows and the MoE rows
 MIN_ROW_H, MAX_ROW_H = 50, 62
 ROW_GAP = 8
-MIN_BOX_W, MAX_BOX_W = 168, 290
+MIN_BOX_W, MAX_BOX_W = 160, 290
 MOE_ACCENT = "#7b55c7"
 STAGE_ACCENTS = {Stage.BASE: "#8a94a6", Stage.HYBRID: theme.MEM_WEIGHTS, Stage.RELEASE_2507: theme.MEM_COMPUTE,
+                 Stage.NEXT: "#c2185b",
                  Stage.CODER: theme.MEM_KV, Stage.OTHER: theme.MEM_OTHERS}
 FOOTNOTE = (
     "Sources: the Qwen3 technical report (<a href='https://arxiv.org/abs/2505.09388'>arXiv:2505.09388</a>), "
