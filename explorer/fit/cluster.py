@@ -180,6 +180,7 @@ def hardware_from_json(data: object, where: str) -> Hardware:
     VRAM. Everything else falls back to what the probe says when it does not know.
     """
     r = _Reader(data, where, "")
+    ram_total, ram_available = r.integer("ram_total") or 0, r.integer("ram_available") or 0
     cpu_r = _Reader(r.raw("cpu", True), where, "cpu")
     cpu = CPUInfo(model=cpu_r.text("model"), physical_cores=cpu_r.integer("physical_cores", False),
                   logical_cores=cpu_r.integer("logical_cores") or 0, flags=frozenset(cpu_r.strings("flags")))
@@ -198,7 +199,7 @@ def hardware_from_json(data: object, where: str) -> Hardware:
                 or isinstance(item[1], bool) or not isinstance(item[1], (int, float))):
             raise MachineFileError(f"{where}: key 'measured_speeds[{i}]' should be [file name, tokens/s]")
         speeds.append((item[0], float(item[1])))
-    return Hardware(ram_total=r.integer("ram_total") or 0, ram_available=r.integer("ram_available") or 0, cpu=cpu,
+    return Hardware(ram_total=ram_total, ram_available=ram_available, cpu=cpu,
                     gpus=tuple(gpus), disk_path=r.text("disk_path", False), disk_free=r.integer("disk_free", False),
                     llama=llama, ram_bandwidth=r.number("ram_bandwidth"), notes=r.strings("notes"),
                     cpu_efficiency=r.number("cpu_efficiency"), gpu_efficiency=r.number("gpu_efficiency"),
