@@ -299,7 +299,7 @@ def _stage_facts(stage: Stage, size: str, models: list[CatalogModel], catalog: C
         return "", facts
     if stage is Stage.NEXT:
         kinds = {Variant.INSTRUCT_2507: "non-thinking only", Variant.THINKING_2507: "thinking only"}
-        return "hybrid attention", [Fact(f"{m.id}: {kinds.get(m.variant, 'a Qwen3-Next model')}; no earlier "
+        return "DeltaNet", [Fact(f"{m.id}: {kinds.get(m.variant, 'a Qwen3-Next model')}; no earlier "
                                          "Qwen3 checkpoint is named as its start, so no arrow is drawn.",
                                          _card(m.source_repo or f"Qwen/{m.id}")) for m in models]
     if stage is Stage.CODER:
