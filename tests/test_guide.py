@@ -1,5 +1,6 @@
-"""The guide: on three typical machines, each use's pick is the file a person would choose, it fits, and the
-next step up is bigger or better and does not fit (or fits worse). Real catalog, real fit estimates."""
+"""The guide: on three typical machines, each use's pick is the file a person would choose, it fits and leaves the
+rest of the machine room, and the next step up is bigger or better and does not fit, fits worse, is slower than the
+floor or leaves too little room. Real catalog, real fit estimates."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from explorer.fit.batch import FitsCancelled
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
 from explorer.guide import USES, Pick, Use, pick, pick_all
-from explorer.guide.pick import QUALITY_FLOOR_BPW, candidates_for
+from explorer.guide.pick import QUALITY_FLOOR_BPW, RAM_SHARE, Candidate, candidates_for
 from explorer.hardware.facts import GPU, CPUInfo, Hardware
 from explorer.hardware.gpus import apple_bandwidth, apple_metal_share
 from explorer.hardware.llama_build import LlamaBuild
+from explorer.units import format_bytes
 
 GiB = 1024**3
 CTX = 8192
@@ -67,23 +69,29 @@ def catalog() -> Catalog:
 # (machine, use) -> (model id, acceptable quants, verdict), with why a person would choose it.
 EXPECTED = {
     # 6 GB free and no GPU: 4B is the largest size that runs; the Coder starts at 30B-A3B, so code falls back to
-    # Instruct-2507, and chat gets it first-hand. Q8_0 (4 GiB) still fits and reads at ~7 tok/s on the CPU.
-    ("laptop-8gb", Use.CODE): ("Qwen3-4B-Instruct-2507", {"Q8_0", "Q6_K"}, Verdict.CPU_ONLY),
-    ("laptop-8gb", Use.CHAT): ("Qwen3-4B-Instruct-2507", {"Q8_0", "Q6_K"}, Verdict.CPU_ONLY),
+    # Instruct-2507, and chat gets it first-hand. Q8_0 would run (~7 tok/s) but take 5.5 of the 6 GiB free, leaving
+    # the browser next to nothing; Q6_K (4.6 GiB) is within a hair of Q8_0's quality and leaves room.
+    ("laptop-8gb", Use.CODE): ("Qwen3-4B-Instruct-2507", {"Q6_K", "Q5_K_M"}, Verdict.CPU_ONLY),
+    ("laptop-8gb", Use.CHAT): ("Qwen3-4B-Instruct-2507", {"Q6_K", "Q5_K_M"}, Verdict.CPU_ONLY),
     # Thinking writes a long think first: the guide wants ~10 tok/s, which on this RAM means a 4-bit 4B.
     ("laptop-8gb", Use.REASONING): ("Qwen3-4B-Thinking-2507", {"Q4_K_M", "Q5_K_M"}, Verdict.CPU_ONLY),
-    # The 8B Base misses by a few hundred MiB; the 4B Base at 8 bits is the largest pretrained model that runs.
-    ("laptop-8gb", Use.RESEARCH): ("Qwen3-4B-Base", {"Q8_0", "Q6_K"}, Verdict.CPU_ONLY),
+    # The 8B Base misses by a few hundred MiB; the 4B Base at 6 bits is the largest pretrained model that runs
+    # and leaves room (Q8_0 would not, as for chat).
+    ("laptop-8gb", Use.RESEARCH): ("Qwen3-4B-Base", {"Q6_K", "Q5_K_M"}, Verdict.CPU_ONLY),
     # 24 GB of VRAM: the 30B-A3B MoE models fit entirely on the card at 4-5 bits (~17-20 GiB of weights), which is
     # what people run on a 4090; the dense 32B would not leave room, and the 2507 releases beat the original.
+    # Qwen3-Next-80B-A3B at 4 bits would run with partial offload, but only by taking nearly all the free RAM:
+    # it is the next step up, not the pick.
     ("desktop-24gb", Use.CODE): ("Qwen3-Coder-30B-A3B-Instruct", {"Q4_K_M", "Q5_K_M"}, Verdict.FULL_GPU),
     ("desktop-24gb", Use.CHAT): ("Qwen3-30B-A3B-Instruct-2507", {"Q4_K_M", "Q5_K_M"}, Verdict.FULL_GPU),
     ("desktop-24gb", Use.REASONING): ("Qwen3-30B-A3B-Thinking-2507", {"Q4_K_M", "Q5_K_M"}, Verdict.FULL_GPU),
     ("desktop-24gb", Use.RESEARCH): ("Qwen3-30B-A3B-Base", {"Q4_K_M", "Q5_K_M"}, Verdict.FULL_GPU),
-    # 48 GiB for Metal: the 30B-A3B models at 8 bits (~30 GiB) run on the GPU; 235B-A22B does not fit in 64 GB.
+    # 48 GiB for Metal: Qwen3-Next-80B-A3B at 4 bits (~45 GiB, 3B active: fast) runs on the GPU, which is what
+    # people run on a 64 GB Mac for chat and reasoning; the Coder and Base lines stop at 30B-A3B (8 bits, ~30 GiB);
+    # 235B-A22B does not fit in 64 GB.
     ("apple-64gb", Use.CODE): ("Qwen3-Coder-30B-A3B-Instruct", {"Q8_0", "Q6_K"}, Verdict.FULL_GPU),
-    ("apple-64gb", Use.CHAT): ("Qwen3-30B-A3B-Instruct-2507", {"Q8_0", "Q6_K"}, Verdict.FULL_GPU),
-    ("apple-64gb", Use.REASONING): ("Qwen3-30B-A3B-Thinking-2507", {"Q8_0", "Q6_K"}, Verdict.FULL_GPU),
+    ("apple-64gb", Use.CHAT): ("Qwen3-Next-80B-A3B-Instruct", {"Q4_K_M", "Q4_K_S", "Q4_0"}, Verdict.FULL_GPU),
+    ("apple-64gb", Use.REASONING): ("Qwen3-Next-80B-A3B-Thinking", {"Q4_K_M", "Q4_K_S", "Q4_0"}, Verdict.FULL_GPU),
     ("apple-64gb", Use.RESEARCH): ("Qwen3-30B-A3B-Base", {"Q8_0", "Q6_K"}, Verdict.FULL_GPU),
 }
 
@@ -102,17 +110,32 @@ def test_the_pick_is_the_one_a_person_would_choose_and_fits(catalog: Catalog, ma
     assert fit.cpu.total <= hw.ram_available
     if verdict is Verdict.FULL_GPU:
         assert fit.gpu.total <= hw.gpus[0].vram_total
+    else:  # ... and leaves the rest of the machine room
+        assert fit.cpu.total <= RAM_SHARE * hw.ram_available
     # ... at a usable speed for the use.
     assert fit.tokens_per_second is not None and fit.tokens_per_second >= p.info.min_tokens_per_s
     assert p.choice is not None and p.choice.variant is p.best.model.variant
 
 
+def _room_text(c: Candidate, hw: Hardware) -> str:
+    memory = "memory" if any(g.unified for g in hw.gpus) else "RAM"
+    return (f"takes {format_bytes(c.fit.cpu.total)} of the {format_bytes(hw.ram_available)} free {memory} "
+            "(the guide keeps 15% for the rest of the machine)")
+
+
+def _leaves_room(c: Candidate, hw: Hardware) -> bool:
+    return c.fit.verdict is Verdict.FULL_GPU or c.fit.cpu.total <= RAM_SHARE * hw.ram_available
+
+
 @pytest.mark.parametrize(("machine", "use"), list(EXPECTED))
-def test_next_up_is_bigger_or_better_and_does_not_fit_or_fits_worse(catalog: Catalog, machine: str,
-                                                                  use: Use) -> None:
-    p = pick(use, catalog, MACHINES[machine], CTX)
+def test_next_up_is_bigger_or_better_and_says_why_it_is_not_the_pick(catalog: Catalog, machine: str,
+                                                                     use: Use) -> None:
+    """Each step up does not fit, fits worse, is slower than the floor, or leaves too little room, and says so."""
+    hw = MACHINES[machine]
+    p = pick(use, catalog, hw, CTX)
     assert p.best is not None
     best = p.best
+    floor = p.info.min_tokens_per_s
     for step in p.steps_up:
         c = step.candidate
         if step.kind == "bigger model":
@@ -121,11 +144,29 @@ def test_next_up_is_bigger_or_better_and_does_not_fit_or_fits_worse(catalog: Cat
         else:
             assert step.kind == "better quant"
             assert c.model.id == best.model.id and c.bits > best.bits
-        worse = RANK[c.fit.verdict] > RANK[best.fit.verdict]
-        slower = c.fit.tokens_per_second is not None and c.fit.tokens_per_second < p.info.min_tokens_per_s
-        assert c.fit.verdict is Verdict.NO_FIT or worse or slower, step.text
+        reasons: set[str] = set()
         if c.fit.verdict is Verdict.NO_FIT:
-            assert step.ram_short > 0 and "does not fit" in step.text
+            reasons.add("does not fit")
+            assert step.ram_short > 0 and step.room_short == 0 and step.text.startswith("does not fit: needs ")
+        else:
+            assert step.ram_short == 0
+            if RANK[c.fit.verdict] > RANK[best.fit.verdict]:
+                reasons.add("fits worse")
+                assert ("partial offload" if c.fit.verdict is Verdict.PARTIAL else "CPU only") in step.text
+            if c.fit.tokens_per_second is not None and c.fit.tokens_per_second < floor:
+                reasons.add("slower than the floor")
+                assert "this use needs" in step.text
+            else:
+                assert "this use needs" not in step.text
+            if not _leaves_room(c, hw):
+                reasons.add("leaves too little room")
+                assert step.room_short == c.fit.cpu.total - int(RAM_SHARE * hw.ram_available) > 0
+                assert f", but {_room_text(c, hw)}" in step.text, step.text
+            else:
+                assert step.room_short == 0 and "free RAM" not in step.text and "free memory" not in step.text
+        assert reasons, step.text
+        if step.kind == "bigger model":  # size comes before placement (rule 2): fitting worse alone would not do
+            assert reasons - {"fits worse"}, step.text
     assert p.next_up is not None or use is Use.RESEARCH  # only the largest Base may have nothing above it
 
 
@@ -137,35 +178,80 @@ def test_next_up_says_what_it_would_need(catalog: Catalog) -> None:
     assert 10 * GiB < up.ram_short < 16 * GiB and up.vram_short == 0  # ~17 GiB of weights, 6 GiB free, no GPU
     assert up.text.startswith("does not fit: needs ") and "more RAM" in up.text
 
+    # 6 GiB free: Q8_0 of the same 4B runs, fast enough, but only by taking all but half a GiB of the free RAM.
+    laptop_chat = pick(Use.CHAT, catalog, MACHINES["laptop-8gb"], CTX)
+    q8 = next(s for s in laptop_chat.steps_up if s.kind == "better quant")
+    assert q8.candidate.file.quant == "Q8_0" and q8.candidate.fit.verdict is Verdict.CPU_ONLY
+    assert q8.ram_short == 0 and 0 < q8.room_short < GiB
+    assert q8.text == (f"CPU only here, ~{q8.candidate.fit.tokens_per_second:.1f} tok/s, but takes 5.49 GiB of the "
+                       "6.00 GiB free RAM (the guide keeps 15% for the rest of the machine)")
+
     desk = pick(Use.CHAT, catalog, MACHINES["desktop-24gb"], CTX)
+    # Qwen3-Next-80B-A3B is fast enough with half its layers on the 4090 (3B active), but the other half takes
+    # ~24 of the 26 GiB free RAM: the step up, and it says that room is what it lacks.
+    up = desk.next_up
+    assert up is not None and up.kind == "bigger model" and up.candidate.model.id == "Qwen3-Next-80B-A3B-Instruct"
+    assert up.candidate.fit.verdict is Verdict.PARTIAL and up.ram_short == 0 and up.room_short > 0
+    assert "partial offload" in up.text and "of the 26.0 GiB free RAM" in up.text and "more VRAM" in up.text
     better = next(s for s in desk.steps_up if s.kind == "better quant")
     assert better.candidate.fit.verdict is Verdict.PARTIAL  # one step of quality spills off the card
-    assert better.ram_short == 0 and 0 < better.vram_short < 8 * GiB
-    assert "partial offload" in better.text and "more VRAM" in better.text
+    assert better.ram_short == 0 and better.room_short == 0 and 0 < better.vram_short < 8 * GiB
+    assert "partial offload" in better.text and "more VRAM" in better.text and "free RAM" not in better.text
 
     mac = pick(Use.CHAT, catalog, MACHINES["apple-64gb"], CTX)
     assert mac.next_up is not None and mac.next_up.candidate.model.id == "Qwen3-235B-A22B-Instruct-2507"
     assert "more memory" in mac.next_up.text  # unified memory: RAM and VRAM are one
 
 
-def test_the_pick_is_the_largest_qualifying_model_of_the_first_variant_that_has_one(catalog: Catalog) -> None:
-    """The rule itself, checked by brute force against every candidate on every machine."""
-    for hw in MACHINES.values():
-        for use in Use:
-            p = pick(use, catalog, hw, CTX)
-            assert p.best is not None
-            floor = USES[use].min_tokens_per_s
-            order = USES[use].variants
-            for c in candidates_for(use, catalog, hw, CTX):
-                qualifies = (c.fit.verdict is not Verdict.NO_FIT and c.bits >= QUALITY_FLOOR_BPW
-                             and (c.fit.tokens_per_second or 0) >= floor)
-                if not qualifies:
-                    continue
-                assert order.index(c.model.variant) >= order.index(p.best.model.variant), (use, c.label)
-                if c.model.variant is p.best.model.variant:
-                    assert c.model.params_total <= p.best.model.params_total, (use, c.label)
-                if c.model.id == p.best.model.id:
-                    assert (RANK[c.fit.verdict], -c.bits) >= (RANK[p.best.fit.verdict], -p.best.bits)
+def _publisher_rank(c: Candidate) -> int:
+    return 0 if c.file.publisher == "Qwen" else (1 if c.file.verified else 2)
+
+
+def _reference_pick(use: Use, cands: list[Candidate], hw: Hardware) -> Candidate | None:
+    """The rule as the module's docstring states it, written out again independently of `pick`."""
+    info = USES[use]
+
+    def runs(c: Candidate) -> bool:
+        return c.fit.verdict is not Verdict.NO_FIT
+
+    def fast(c: Candidate) -> bool:
+        return c.fit.tokens_per_second is None or c.fit.tokens_per_second >= info.min_tokens_per_s
+
+    passes = (lambda c: runs(c) and _leaves_room(c, hw) and fast(c) and c.bits >= QUALITY_FLOOR_BPW,  # rules 3, 4
+              lambda c: runs(c) and _leaves_room(c, hw) and fast(c),  # rule 4: low-bit
+              lambda c: runs(c) and _leaves_room(c, hw),  # rule 6: slow
+              runs)  # rule 6: tight
+    for ok in passes:
+        good = [c for c in cands if ok(c)]
+        if good:
+            # Rules 1 and 2: the most preferred variant, then the largest model (total, then active parameters).
+            top = max(good, key=lambda c: (-info.variants.index(c.model.variant), c.model.params_total,
+                                           c.model.params_active, c.model.id)).model
+            # Rule 5: placement, bits, publisher, catalog order.
+            return min((c for c in good if c.model.id == top.id),
+                       key=lambda c: (RANK[c.fit.verdict], -c.bits, _publisher_rank(c), cands.index(c)))
+    return None
+
+
+# The three machines, and machines where each pass of the rule decides: room (4.3 GB free: a 4B would take 3.8 GB),
+# slow memory, the speed floor out of reach, no room at all (1.7 GB free), unknown bandwidth, nothing runs.
+RULE_MACHINES = {**MACHINES, "laptop-4.3gb-free": laptop(ram=8, free=4.3),
+                 "slow-ram": laptop(ram=32, free=28, bandwidth=12.8e9), "very-slow-ram": laptop(bandwidth=1e9),
+                 "laptop-1.7gb-free": laptop(ram=2, free=1.7), "bandwidth-unknown": laptop(bandwidth=None),
+                 "tiny": laptop(ram=1, free=0.25)}
+
+
+@pytest.mark.parametrize("machine", list(RULE_MACHINES))
+def test_the_pick_follows_the_rule_exactly(catalog: Catalog, machine: str) -> None:
+    """The rule itself, room included, checked by brute force against every candidate."""
+    hw = RULE_MACHINES[machine]
+    for use in Use:
+        p = pick(use, catalog, hw, CTX)
+        ref = _reference_pick(use, candidates_for(use, catalog, hw, CTX), hw)
+        if ref is None:
+            assert p.best is None
+        else:
+            assert p.best is not None and (p.best.model.id, p.best.file) == (ref.model.id, ref.file), use
 
 
 def test_reasoning_opens_thinking_next_to_its_non_thinking_sibling(catalog: Catalog) -> None:
@@ -190,12 +276,42 @@ def test_without_room_for_thinking_2507_reasoning_falls_back_to_a_hybrid_twice(c
     assert p.choice is not None and p.choice.thinking is True
     assert p.chat is not None
     assert [(c.file, c.thinking) for c in p.chat.panes] == [(p.best.file, True), (p.best.file, False)]
-    assert any("no Thinking-2507 runs well here" in n and "4B, 30B-A3B, 235B-A22B" in n for n in p.notes)
+    # Qwen3-Next-80B-A3B-Thinking is a Thinking-2507 too (thinking only); no 4B runs at all, so room is not why.
+    fallback = next(n for n in p.notes if "no Thinking-2507 runs well here" in n)
+    assert "4B, 30B-A3B, 80B-A3B, 235B-A22B" in fallback and "free RAM" not in fallback
     # The step up is the Thinking-2507 the use prefers (4B is the next size), not a bigger hybrid.
     assert p.next_up is not None and p.next_up.candidate.model.id == "Qwen3-4B-Thinking-2507"
     chat = pick(Use.CHAT, catalog, laptop(ram=4, free=3), CTX)
     assert chat.choice is not None and chat.choice.variant is Variant.HYBRID and chat.choice.thinking is False
     assert chat.chat is not None and [c.thinking for c in chat.chat.panes] == [False]
+
+
+def test_without_room_for_a_4b_chat_falls_back_and_says_room_is_why(catalog: Catalog) -> None:
+    """4.3 GB free: the 4B models run (3.8 GiB at Q4_K_M, ~12 tok/s) but would leave the browser half a GiB, so the
+    guide picks the 1.7B, which leaves room, and says that room, not speed or size, is what the 4B lacks."""
+    hw = laptop(ram=8, free=4.3)
+    p = pick(Use.CHAT, catalog, hw, CTX)
+    assert p.best is not None and p.best.model.id == "Qwen3-1.7B" and p.best.bits >= QUALITY_FLOOR_BPW
+    assert p.best.fit.cpu.total <= RAM_SHARE * hw.ram_available
+    assert p.choice is not None and p.choice.variant is Variant.HYBRID and p.choice.thinking is False
+    four_b = next(c for c in candidates_for(Use.CHAT, catalog, hw, CTX)
+                  if c.model.id == "Qwen3-4B-Instruct-2507" and c.file.quant == "Q4_K_M")
+    assert four_b.fit.verdict is Verdict.CPU_ONLY and not _leaves_room(four_b, hw)
+    assert (four_b.fit.tokens_per_second or 0) >= 5.0
+    assert p.notes[0] == ("no Instruct-2507 runs well here (the catalog has 4B, 30B-A3B, 80B-A3B, 235B-A22B): Hybrid "
+                          f"instead with thinking off; Qwen3-4B-Instruct-2507 Q4_K_M would run, but "
+                          f"{_room_text(four_b, hw)}")
+    assert p.next_up is not None and p.next_up.candidate.model.id == "Qwen3-4B-Instruct-2507"
+    assert p.next_up.room_short > 0 and _room_text(four_b, hw) in p.next_up.text
+
+
+def test_when_nothing_leaves_room_the_largest_that_runs_is_picked_and_called_tight(catalog: Catalog) -> None:
+    """1.7 GB free: only the 0.6B runs, and it takes nearly all of it; the guide still names it, and says so."""
+    hw = laptop(ram=2, free=1.7)
+    p = pick(Use.RESEARCH, catalog, hw, CTX)
+    assert p.best is not None and p.best.model.id == "Qwen3-0.6B-Base" and not _leaves_room(p.best, hw)
+    assert f"it {_room_text(p.best, hw)}: nothing for this use runs here and leaves that much room" in p.notes
+    assert not any("under the" in n for n in p.notes)  # it is fast; room is the only thing wrong
 
 
 def test_code_falls_back_and_says_why(catalog: Catalog) -> None:
@@ -295,7 +411,10 @@ def test_cli_prints_each_use_with_verdict_memory_speed_and_next_step(catalog: Ca
         assert info.title in text
     assert "variant  Coder" in text and "Qwen3-Coder-30B-A3B-Instruct" in text
     assert "full GPU: all 49 layers" in text and "tok/s" in text and "GiB in all" in text
-    assert "up       bigger model: Qwen3-235B-A22B-Thinking-2507" in text
+    # Reasoning's next step up is Qwen3-Next-80B-A3B-Thinking: it runs, but only by taking ~24 of the 26 GiB free RAM.
+    assert ("up       bigger model: Qwen3-Next-80B-A3B-Thinking Q4_K_M — partial offload (23/49 layers on the GPU)"
+            in text)
+    assert "of the 26.0 GiB free RAM (the guide keeps 15% for the rest of the machine)" in text
     assert "compare  Qwen3-30B-A3B-Thinking-2507 (thinking on) next to Qwen3-30B-A3B-Instruct-2507" in text
 
 
@@ -310,8 +429,12 @@ def test_cli_json_parses_and_matches_the_pick(catalog: Catalog) -> None:
     assert r["variant"] == "thinking-2507" and r["thinking"] is True and "arXiv" in r["source"]
     assert r["next_up"]["kind"] == "bigger model" and r["next_up"]["verdict"] == "does not fit"
     assert [pane["thinking"] for pane in r["chat"]["panes"]] == [True, None]
+    assert r["next_up"]["room_short"] == 0  # it does not run, so room is not the question
     all_uses = json.loads(_run(catalog, MACHINES["laptop-8gb"], as_json=True))
     assert [u["use"] for u in all_uses["uses"]] == ["code", "chat", "reasoning", "research"]
+    assert all_uses["ram_share"] == RAM_SHARE
+    q8 = next(s for s in all_uses["uses"][1]["steps_up"] if s["kind"] == "better quant")
+    assert q8["quant"] == "Q8_0" and q8["room_short"] > 0 and "free RAM" in q8["text"]
 
 
 def test_the_guide_subcommand_is_registered() -> None:

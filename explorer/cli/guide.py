@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from explorer.catalog.snapshot import Catalog, load_catalog
-from explorer.guide.pick import DEFAULT_GUIDE_CTX, QUALITY_FLOOR_BPW, Candidate, Pick, StepUp, pick
+from explorer.guide.pick import DEFAULT_GUIDE_CTX, QUALITY_FLOOR_BPW, RAM_SHARE, Candidate, Pick, StepUp, pick
 from explorer.guide.uses import Use
 from explorer.hardware.facts import Hardware
 from explorer.units import format_bytes, format_tokens_per_s
@@ -49,7 +49,7 @@ def cmd_guide(args: argparse.Namespace, out: TextIO, *, hardware: Hardware | Non
         json.dump({"ctx": args.ctx, "catalog": cat.source, "catalog_date": cat.snapshot_date,
                    "hardware": {"ram_available": hw.ram_available, "vram_total": hw.vram_total,
                                 "gpu_offload": hw.llama.gpu_offload},
-                   "quality_floor_bpw": QUALITY_FLOOR_BPW,
+                   "quality_floor_bpw": QUALITY_FLOOR_BPW, "ram_share": RAM_SHARE,
                    "uses": [pick_json(p) for p in picks]}, out, indent=1)
         out.write("\n")
         return 0
@@ -107,7 +107,7 @@ def _candidate_json(c: Candidate) -> dict[str, Any]:
 
 def _step_json(s: StepUp) -> dict[str, Any]:
     return {"kind": s.kind, **_candidate_json(s.candidate), "ram_short": s.ram_short,
-            "vram_short": s.vram_short, "text": s.text}
+            "room_short": s.room_short, "vram_short": s.vram_short, "text": s.text}
 
 
 def pick_json(p: Pick) -> dict[str, Any]:

@@ -5,9 +5,15 @@ The rule, in order:
 1. Variants: the use's variants in their order of preference (`uses.USES`); a later one is tried
    only when no file of an earlier one qualifies.
 2. Models: within a variant, the largest model first (total, then active parameters).
-3. A file qualifies when the fit estimate says it runs here (any verdict but "does not fit") and its
-   predicted speed reaches the use's floor (reading speed, twice that for thinking). A file whose
-   speed cannot be predicted (memory bandwidth unknown) is given the benefit of the doubt.
+3. A file qualifies when
+   - it runs: the fit estimate says anything but "does not fit";
+   - it leaves room: a file that runs partly or wholly from system RAM takes at most `RAM_SHARE`
+     (85%) of the free RAM (unified memory on Apple); the estimate's own margins cover llama.cpp,
+     not the browser and the editor beside it. A full-GPU file is bounded by the estimate's VRAM
+     headroom instead;
+   - it is fast enough: its predicted speed reaches the use's floor (reading speed, twice that for
+     thinking). A file whose speed cannot be predicted (memory bandwidth unknown) is given the
+     benefit of the doubt.
 4. Quality: first only quants of at least `QUALITY_FLOOR_BPW` bits per weight (Q4_0/Q4_K_M and up);
    below four bits the loss grows quickly (llama.cpp's k-quant perplexity tables, ggml-org/llama.cpp
    PR #1684: Q4_K_M is within a few percent of F16, Q3_K_M and Q2_K clearly worse). Only when no
@@ -15,10 +21,14 @@ The rule, in order:
 5. Within the chosen model: the best placement (full GPU, then partial offload, then CPU only), then
    the most bits per weight, then the publisher (Qwen's own repos first, then files whose listing was
    verified), then the catalog's order.
+6. When nothing qualifies, the speed floor goes first: the largest model that runs and leaves room,
+   called slow; then room: the largest model that runs at all, called tight (and slow if it is).
 
-So a bigger model wins over a better quant of a smaller one (as long as it is fast enough and at
-least 4-bit), and within a model full GPU wins over more bits. `steps_up` says what the next larger
-model (at its cheapest qualifying quant) and the next better quant of the picked model would need.
+So a bigger model wins over a better quant of a smaller one (as long as it is at least 4-bit, fast
+enough and leaves room), and within a model full GPU wins over more bits. `steps_up` says what the
+next larger model (at its cheapest 4-bit-or-better quant) and the next better quant of the picked
+model would need, and why it is not the pick: it does not fit, fits worse, is under the speed floor,
+or leaves too little room.
 
 Pure and deterministic: the same catalog, hardware and context give the same pick. The estimates
 come from `fit.batch.compute_fits`, so the guide and the Models tab agree.
@@ -67,6 +77,7 @@ class StepUp:
     kind: str  # "bigger model" or "better quant"
     candidate: Candidate
     ram_short: int  # bytes of RAM (unified memory on Apple) it lacks to run at all; 0 when it runs
+    room_short: int  # bytes of RAM it takes beyond RAM_SHARE of the free RAM; 0 when it leaves room or does not run
     vram_short: int  # bytes of VRAM it lacks to run fully on the GPU; 0 when it does or no GPU is usable
     text: str  # one line for a person
 
@@ -122,8 +133,34 @@ def _fast_enough(fit: FitEstimate, floor: float) -> bool:
     return fit.tokens_per_second is None or fit.tokens_per_second >= floor
 
 
+RAM_SHARE = 0.85  # of the free RAM, the most a pick that runs partly or wholly from RAM may take (rule 3)
+
+
 def _runs(c: Candidate) -> bool:
     return c.fit.verdict is not Verdict.NO_FIT
+
+
+def _roomy(c: Candidate, hw: Hardware) -> bool:
+    """Leaves the rest of the machine room (see the module's doc, rule 3)."""
+    return _room_short(c, hw) == 0
+
+
+def _room_short(c: Candidate, hw: Hardware) -> int:
+    """Bytes of RAM the file takes beyond `RAM_SHARE` of the free RAM; 0 on the GPU alone or within the share."""
+    if c.fit.verdict is Verdict.FULL_GPU:
+        return 0
+    return max(0, c.fit.cpu.total - int(RAM_SHARE * hw.ram_available))
+
+
+def _room_text(c: Candidate, hw: Hardware) -> str:
+    """"takes 5.49 GiB of the 6.00 GiB free RAM (the guide keeps 15% for the rest of the machine)"."""
+    memory = "memory" if _unified(hw) else "RAM"
+    return (f"takes {format_bytes(c.fit.cpu.total)} of the {format_bytes(hw.ram_available)} free {memory} "
+            f"(the guide keeps {round(100 * (1 - RAM_SHARE))}% for the rest of the machine)")
+
+
+def _unified(hw: Hardware) -> bool:
+    return hw.offload_possible and any(g.unified for g in usable_gpus(hw))
 
 
 def _within_model_key(c: Candidate, order: int) -> tuple[int, float, int, int]:
@@ -148,20 +185,26 @@ def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUID
     order = {id(c): i for i, c in enumerate(cands)}
     floor = info.min_tokens_per_s
 
-    def qualifies(min_bits: float) -> Callable[[Candidate], bool]:
+    def runs_fast(min_bits: float) -> Callable[[Candidate], bool]:
         return lambda c: _runs(c) and _fast_enough(c.fit, floor) and c.bits >= min_bits
 
+    def with_room(test: Callable[[Candidate], bool]) -> Callable[[Candidate], bool]:
+        return lambda c: test(c) and _roomy(c, hw)
+
+    # Passes (rules 3, 4 and 6): each is a test without the room condition; a file qualifies when it passes the test
+    # and leaves room, and in the last pass room is dropped too.
+    passes: tuple[tuple[str, Callable[[Candidate], bool]], ...] = (
+        ("4-bit", runs_fast(QUALITY_FLOOR_BPW)), ("low-bit", runs_fast(0.0)), ("slow", _runs))
     best: Candidate | None = None
-    low_bit = False
-    for min_bits in (QUALITY_FLOOR_BPW, 0.0):
-        best = _first_qualifying(info, cands, order, qualifies(min_bits))
+    how: str = "tight"
+    test: Callable[[Candidate], bool] = _runs  # the pass that found the pick, and its test
+    for name, passed in passes:
+        best = _first_qualifying(info, cands, order, with_room(passed))
         if best is not None:
-            low_bit = min_bits == 0.0
+            how, test = name, passed
             break
-    slow = False
-    if best is None:  # nothing reaches the speed floor: the best that runs at all, and say it is slow
+    if best is None:  # nothing for this use leaves room: the largest that runs at all, and say how much it takes
         best = _first_qualifying(info, cands, order, _runs)
-        slow = best is not None
 
     notes: list[str] = []
     if best is None:
@@ -170,13 +213,21 @@ def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUID
     choice = info.choice_for(best.model.variant)
     assert choice is not None
     if choice is not info.choices[0]:
-        notes.append(_fallback_note(info, choice, catalog))
-    if low_bit:
+        first = info.choices[0].variant
+        notes.append(_fallback_note(info, choice, catalog, hw,
+                                    _tightest([c for c in cands if c.model.variant is first and test(c)], hw)))
+    if how == "low-bit":
+        tight = _tightest([c for c in cands if runs_fast(QUALITY_FLOOR_BPW)(c)], hw)
         notes.append(f"{best.file.quant} is below 4 bits per weight: nothing at Q4 or better runs here at "
-                     f"{_ctx_text(ctx)} context fast enough; expect noticeably weaker answers")
-    if slow:
+                     f"{_ctx_text(ctx)} context fast enough" + _and_leaves_room(tight, hw)
+                     + "; expect noticeably weaker answers")
+    if how in ("slow", "tight") and not _fast_enough(best.fit, floor):
+        tight = _tightest([c for c in cands if runs_fast(0.0)(c)], hw)
         notes.append(f"predicted {format_tokens_per_s(best.fit.tokens_per_second or 0)}, under the "
-                     f"{format_tokens_per_s(floor)} this use needs to feel usable; nothing faster runs here")
+                     f"{format_tokens_per_s(floor)} this use needs to feel usable; nothing faster runs here"
+                     + _and_leaves_room(tight, hw))
+    if how == "tight":
+        notes.append(f"it {_room_text(best, hw)}: nothing for this use runs here and leaves that much room")
     if best.fit.tokens_per_second is None:
         notes.append("speed unknown: the memory bandwidth of this machine was not found")
     chat = _open_in_chat(info, choice, best, catalog, hw, ctx, kv_type)
@@ -246,9 +297,9 @@ def full_gpu_need(c: Candidate, hw: Hardware) -> int | None:
 
 def _step(kind: str, c: Candidate, hw: Hardware, info: UseInfo) -> StepUp:
     fit = c.fit
-    unified = any(g.unified for g in usable_gpus(hw)) and hw.offload_possible
+    unified = _unified(hw)
     memory = "memory" if unified else "RAM"
-    ram_short = 0
+    ram_short = room_short = 0
     if fit.verdict is Verdict.NO_FIT:
         need = fit.cpu.total + (fit.gpu.total if unified else 0)
         ram_short = max(0, need - hw.ram_available)
@@ -264,12 +315,13 @@ def _step(kind: str, c: Candidate, hw: Hardware, info: UseInfo) -> StepUp:
         speed = f", ~{format_tokens_per_s(fit.tokens_per_second)}" if fit.tokens_per_second else ""
         where = fit.summary.split(":")[0] if fit.verdict is not Verdict.PARTIAL else \
             f"partial offload ({fit.gpu_layers}/{fit.n_layers} layers on the GPU)"
-        parts.append(f"{where} here{speed}")
+        room_short = _room_short(c, hw)
+        parts.append(f"{where} here{speed}" + (f", but {_room_text(c, hw)}" if room_short else ""))
         if fit.tokens_per_second is not None and fit.tokens_per_second < info.min_tokens_per_s:
             parts.append(f"under the {format_tokens_per_s(info.min_tokens_per_s)} this use needs")
     if vram_short > 0:
         parts.append(f"full GPU needs {format_bytes(vram_short)} more {gpu_word}")
-    return StepUp(kind, c, ram_short, vram_short, "; ".join(parts))
+    return StepUp(kind, c, ram_short, room_short, vram_short, "; ".join(parts))
 
 
 def _open_in_chat(info: UseInfo, choice: VariantChoice, best: Candidate, catalog: Catalog, hw: Hardware,
@@ -304,13 +356,29 @@ def _sibling(best: Candidate, catalog: Catalog, variant: Variant) -> tuple[Catal
     return None
 
 
-def _fallback_note(info: UseInfo, choice: VariantChoice, catalog: Catalog) -> str:
+def _tightest(cands: Sequence[Candidate], hw: Hardware) -> Candidate | None:
+    """Of files that pass a test but take too much RAM (rule 3), the one that misses the room by the least."""
+    tight = [c for c in cands if not _roomy(c, hw)]
+    return min(tight, key=lambda c: (_room_short(c, hw), -c.bits)) if tight else None
+
+
+def _and_leaves_room(tight: Candidate | None, hw: Hardware) -> str:
+    """" and leaves room: Qwen3-4B Q8_0 would, but takes 5.49 GiB of the 6.00 GiB free RAM (...)" or ""."""
+    if tight is None:
+        return ""
+    return f" and leaves room: {tight.label} would, but {_room_text(tight, hw)}"
+
+
+def _fallback_note(info: UseInfo, choice: VariantChoice, catalog: Catalog, hw: Hardware,
+                   tight: Candidate | None) -> str:
+    """Why the use's first variant is not the pick; `tight` is one of its files that is excluded only for room."""
     first = info.choices[0].variant
     sizes = sorted({m.size_label: m.params_total for m in catalog.models if m.variant is first}.items(),
                    key=lambda kv: kv[1])
     have = ", ".join(label for label, _ in sizes) or "none in the catalog"
+    why = "" if tight is None else f"; {tight.label} would run, but {_room_text(tight, hw)}"
     return (f"no {first.label} runs well here (the catalog has {have}): "
-            f"{choice.variant.label} instead" + (" with thinking off" if choice.thinking is False else ""))
+            f"{choice.variant.label} instead" + (" with thinking off" if choice.thinking is False else "") + why)
 
 
 def _nothing_runs(info: UseInfo, cands: Sequence[Candidate], ctx: int) -> str:
