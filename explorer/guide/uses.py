@@ -90,7 +90,8 @@ USES: dict[Use, UseInfo] = {
                           "Instruct-2507 is the July 2025 instruction model: it supports only non-thinking mode "
                           "and writes no <think> block, so the answer comes at once."),
             VariantChoice(Variant.HYBRID, False,
-                          "No Instruct-2507 fits (it comes in 4B, 30B-A3B and 235B-A22B): the original Qwen3 "
+                          "No Instruct-2507 fits (it comes in 4B, 30B-A3B, 80B-A3B (Qwen3-Next) and 235B-A22B): "
+                          "the original Qwen3 "
                           "hybrid with thinking off (enable_thinking=False) chats the same way; its template "
                           "then writes an empty <think></think> block."),
         ),
@@ -106,7 +107,8 @@ USES: dict[Use, UseInfo] = {
                           "answers. Its thinking cannot be switched off, so the guide opens it next to the "
                           "Instruct-2507 of the same size, the non-thinking model of the same release."),
             VariantChoice(Variant.HYBRID, True,
-                          "No Thinking-2507 fits (it comes in 4B, 30B-A3B and 235B-A22B): the original Qwen3 "
+                          "No Thinking-2507 fits (it comes in 4B, 30B-A3B, 80B-A3B (Qwen3-Next) and 235B-A22B): "
+                          "the original Qwen3 "
                           "thinks by default and stops when told enable_thinking=False, so one file opens twice, "
                           "thinking on next to thinking off."),
         ),
