@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLabel, QLineEdit
 
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.batch import FitBatch
@@ -475,3 +475,14 @@ def test_the_capability_chart_follows_the_models_tab_context(qtbot, fake_hardwar
     assert window.guide_page.chart.ctx == 16384
     window.guide_page.show_page(2)
     assert window.guide_page.stack.currentWidget() is window.guide_page.chart
+
+
+def test_plan_across_machines_opens_with_the_catalog(qtbot, fake_hardware, fake_catalog, tmp_path) -> None:
+    window = make_window(qtbot, lambda: fake_hardware, fake_catalog, tmp_path)
+    window.show()
+    qtbot.waitUntil(lambda: window.catalog is not None, timeout=10_000)
+    dialog = window.plan_cluster()
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    texts = " ".join(w.text() for w in dialog.findChildren(QLabel))
+    assert "no authentication" in texts.lower() and "trusted network" in texts.lower()
+    dialog.close()

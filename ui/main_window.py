@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from explorer.guide.pick import OpenInChat
     from explorer.store.library import LocalModel
     from ui.chat.tab import ChatTab
+    from ui.models.cluster_dialog import ClusterDialog
     from ui.models.header_diff import HeaderDiffDialog
     from ui.probes.tab import ProbesTab
 
@@ -172,6 +173,11 @@ class MainWindow(QMainWindow):
                                        "of their chat templates")
         self.compare_action.triggered.connect(lambda: self.compare_headers())
         menu.addAction(self.compare_action)
+        self.cluster_action = QAction("Plan across machines…", self)
+        self.cluster_action.setToolTip("A model too big for this machine split over several with llama.cpp RPC: "
+                                       "the split, the speed and the commands to run")
+        self.cluster_action.triggered.connect(lambda: self.plan_cluster())
+        menu.addAction(self.cluster_action)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -487,6 +493,18 @@ class MainWindow(QMainWindow):
         n = self.models_tab.show_models(ids)
         self.tabs.setCurrentWidget(self.models_tab)
         self.statusBar().showMessage(f"{n} files of {', '.join(sorted(ids))}", 8000)
+
+    def plan_cluster(self) -> ClusterDialog | None:
+        """The multi-machine plan (llama.cpp RPC), non-modal; needs the catalog."""
+        if self.catalog is None:
+            self.statusBar().showMessage("The catalog is still loading", 4000)
+            return None
+        from ui.models.cluster_dialog import ClusterDialog
+
+        dialog = ClusterDialog(self, catalog=self.catalog, prompts=self.prompts, start_dir=self.services.models_dir)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def compare_headers(self, a: str = "", b: str = "") -> HeaderDiffDialog:
         """The header comparison, non-modal (several may be open)."""
