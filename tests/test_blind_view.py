@@ -305,3 +305,18 @@ def test_a_long_name_revealed_wraps_and_never_widens_the_window(window: QMainWin
     qtbot.wait(50)
     titles = {view.pane_a.title.text(), view.pane_b.title.text()}
     assert any(long in t for t in titles) and window.width() == width
+
+
+def test_a_huge_answer_is_shown_cut(window: QMainWindow, tmp_path: Path) -> None:
+    """A 3 MB one-line answer laid out whole stalls the page for minutes; it is shown cut, with a note."""
+    from dataclasses import replace as dc_replace
+
+    from explorer.probes.results import SHOWN_CHARS
+
+    run = make_run()
+    run.cells = [dc_replace(c, answer="y" * 3_000_000) if i == 0 else c for i, c in enumerate(run.cells)]
+    view = blind(window)
+    view.start(run, VoteStore(tmp_path / "votes.jsonl"), seed=0)
+    texts = [view.pane_a.answer.toPlainText(), view.pane_b.answer.toPlainText()]
+    huge = next(t for t in texts if t.startswith("yyy"))
+    assert len(huge) < SHOWN_CHARS + 200 and huge.endswith("the whole answer is in the run's exports)")

@@ -38,7 +38,7 @@ def test_import_copies_a_good_set_and_refuses_a_broken_one_touching_nothing(tmp_
     huge.write_bytes(b"#" * (MAX_SET_BYTES + 1))
     with pytest.raises(ProbeSetError, match="too big"):
         import_set(huge, mine)
-    with pytest.raises(ProbeSetError, match="No such file"):
+    with pytest.raises(ProbeSetError, match="no such file"):
         import_set(tmp_path / "gone.toml", mine)
     assert snapshot(mine) == before
     copied = import_set(good, mine)
@@ -58,3 +58,19 @@ def test_a_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ProbeSetError, match="cannot write to"):
         new_set("x", blocker / "sub")
+
+
+def test_a_set_too_big_or_with_too_many_questions_or_a_folder_is_one_line(tmp_path: Path) -> None:
+    from explorer.probes.sets import MAX_QUESTIONS, MAX_SET_BYTES
+
+    big = tmp_path / "big.toml"
+    with big.open("wb") as f:
+        f.truncate(MAX_SET_BYTES + 1)  # never read: refused by its size
+    with pytest.raises(ProbeSetError, match="too big for a probe set"):
+        load_set(big)
+    many = tmp_path / "many.toml"
+    many.write_text("schema = 1\n" + '[[question]]\ntext = "q"\n' * (MAX_QUESTIONS + 1))
+    with pytest.raises(ProbeSetError, match=f"key 'question': {MAX_QUESTIONS + 1} questions; a set holds at most"):
+        load_set(many)
+    with pytest.raises(ProbeSetError, match="not a probe set file \\(a folder\\)"):
+        load_set(tmp_path)

@@ -200,3 +200,17 @@ def test_the_leaderboard_command_prints_the_ranking(monkeypatch: pytest.MonkeyPa
     assert run_cli("--set", "Nope") == (2, "")
     assert capsys.readouterr().err.splitlines()[-1] == \
         "qwen3-explorer: no votes on the set 'Nope'; sets with votes: Code, Chat"
+
+
+def test_the_leaderboard_takes_a_sets_file_stem_as_probe_does(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    """`probe --set seed003-chatroom` runs the set named "Seed 003, chatroom": the leaderboard takes the stem too."""
+    from explorer.probes.sets import find_set
+
+    monkeypatch.setenv(VOTES_DIR_ENV, str(tmp_path))
+    name = find_set("seed003-chatroom").name
+    store = VoteStore()
+    for v in votes(A, B, Outcome.A, 2, name):
+        store.add(v)
+    code, text = run_cli("--set", "seed003-chatroom")
+    assert code == 0 and text.splitlines()[0] == f"set {name}: 2 votes, 2 files"

@@ -142,6 +142,12 @@ def test_probe_list(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypa
             "broken"} == set(rows)
     assert "built-in" in rows["code"] and str(tmp_path / "mine.toml") in rows["mine"]
     assert "does not load" in rows["broken"] and "key 'txt'" in rows["broken"]
+    # a set of yours with a built-in's file name is the one `--set` finds: the list says so on both lines
+    (tmp_path / "code.toml").write_text('schema = 1\nname = "My code"\n[[question]]\ntext = "hi"\n')
+    code, out, _ = run_cli(["probe", "--list"], capsys)
+    lines = [line for line in out.splitlines() if line.split()[0] == "code"]
+    assert len(lines) == 2 and "built-in (hidden by yours of the same name)" in lines[0]
+    assert "(used instead of the built-in)" in lines[1]
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

@@ -259,3 +259,16 @@ def test_markdown_has_the_totals_and_every_answer() -> None:
     assert "| a.gguf | 1/1 |" in md and "| b, c.gguf | 0/1 |" in md
     assert "9, with ümlauts<br><br>and lines" in md and "error: crashed (exit code -11)" in md
     assert "failed: number 9; regex '\\d'" in md and "How many, \"exactly\"?\nTwo lines | pipe" in md
+
+
+def test_a_huge_answer_is_shown_cut_and_exported_whole() -> None:
+    from explorer.probes.results import SHOWN_CHARS, shown
+
+    text = "x" * (SHOWN_CHARS + 12_345)
+    cut = shown(text)
+    assert cut.startswith("x" * SHOWN_CHARS) and cut.endswith("(12,345 more characters: the whole answer is in "
+                                                                "the run's exports)")
+    assert shown("short") == "short"
+    run = sample_run()
+    run.cells[0] = replace(run.cells[0], answer=text)
+    assert text in csv_text(run)  # the exports keep it whole

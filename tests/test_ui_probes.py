@@ -226,3 +226,51 @@ def test_a_set_that_does_not_load_is_one_line_and_the_others_stay(qtbot: QtBot, 
     assert "key 'colour'" in tab.set_info.text() and "broken.toml:4" in tab.set_info.text()
     assert not tab.run_button.isEnabled()
     assert (sets_dir / "sky.toml").read_text() == SET
+
+
+@pytest.mark.llama
+def test_files_answer_with_the_tabs_settings_as_they_are_when_the_run_starts(qtbot: QtBot, tmp_path: Path,
+                                                                             sets_dir: Path) -> None:
+    tab = make_tab(qtbot, tmp_path)
+    tab.add_files([ensure_scripted_model()])  # added at the default 1024
+    tab.max_tokens.setValue(20)  # then changed: the run uses 20
+    tab.start()
+    finish(qtbot, tab)
+    assert tab.run is not None and tab.run.complete
+    assert all(0 < c.tokens <= 20 and c.stop_reason == "length" for c in tab.run.cells), tab.run.cells
+    assert tab.run.column(tab.run.files[0]).settings["max_tokens"] == 20
+
+
+def test_a_run_that_fails_keeps_saying_why(qtbot: QtBot, tmp_path: Path, sets_dir: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.probes import run_job
+
+    def boom(*a: object, **kw: object) -> None:
+        raise RuntimeError("the engine could not start: boom")
+
+    monkeypatch.setattr(run_job, "run_probe_set", boom)
+    tab = make_tab(qtbot, tmp_path)
+    tab.add_files([tmp_path / "x.gguf"])
+    tab.start()
+    finish(qtbot, tab)
+    assert tab.status.text().startswith("The run failed: the engine could not start: boom. Stopped at 0 of 2")
+
+
+def test_an_unreadable_saved_run_leaves_nothing_open_behind_its_name(qtbot: QtBot, tmp_path: Path,
+                                                                     sets_dir: Path) -> None:
+    from explorer.probes.results import Cell, ProbeRun, QuestionRef
+
+    runs = RunStore(tmp_path / "runs")
+    good = ProbeRun("Sky", [QuestionRef("sky", "", "Why?")], ["/m/a.gguf"], {}, created="2026-12-07T10:00:00",
+                    cells=[Cell("sky", "/m/a.gguf", answer="Rayleigh", check=True)])
+    runs.save(good)
+    (tmp_path / "runs" / "9-list.json").write_text("[1, 2, 3]")
+    tab = make_tab(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: tab.runs_combo.count() == 2)
+    titles = [tab.runs_combo.itemText(i) for i in range(2)]
+    bad, ok = titles.index("9-list.json (unreadable)"), 1 - titles.index("9-list.json (unreadable)")
+    tab.open_saved(ok)
+    assert tab.run == good and tab.export_button.isEnabled()
+    tab.open_saved(bad)
+    assert tab.run is None and tab.grid.table.rowCount() == 0 and not tab.export_button.isEnabled()
+    assert tab.status.text().startswith("Cannot open 9-list.json: AttributeError")

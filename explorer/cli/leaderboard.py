@@ -8,6 +8,7 @@ on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -43,6 +44,11 @@ def cmd_leaderboard(args: argparse.Namespace, out: TextIO) -> int:
         print(f"note: {log.skipped} unreadable line{'s' * (log.skipped != 1)} in {store.path} "
               f"{'were' if log.skipped != 1 else 'was'} skipped", file=sys.stderr)
     sets = log.set_names()
+    if args.set_name is not None and args.set_name not in sets:  # a file stem, as `probe --set` takes
+        from explorer.probes.sets import ProbeSetError, find_set
+
+        with contextlib.suppress(ProbeSetError):
+            args.set_name = find_set(args.set_name).name
     if args.set_name is not None and args.set_name not in sets:
         known = f"; sets with votes: {', '.join(sets)}" if sets else ""
         print(f"qwen3-explorer: no votes on the set {args.set_name!r}{known}", file=sys.stderr)

@@ -57,7 +57,8 @@ def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
         failed = f"; failed {'; '.join(cell.failed)}" if cell.failed else ""
         detail = f"error: {cell.error}" if cell.error else f"{cell.tokens} tokens, {cell.seconds:.1f} s{failed}"
         who = f"{Path(cell.file).name} " if len(args.files) > 1 else ""
-        sys.stderr.write(f"  {who}{cell.question}: {mark(cell)}  {detail}\n")
+        sys.stderr.write(f"  {who}{cell.question}: {detail}\n" if cell.error else
+                         f"  {who}{cell.question}: {mark(cell)}  {detail}\n")
         sys.stderr.flush()
 
     try:
@@ -65,7 +66,8 @@ def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    out.write(f"Probe set {probe_set.name}: {len(probe_set.questions)} questions x {len(args.files)} files\n")
+    n_q, n_f = len(probe_set.questions), len(args.files)
+    out.write(f"Probe set {probe_set.name}: {n_q} question{'s' * (n_q != 1)} x {n_f} file{'s' * (n_f != 1)}\n")
     out.write(plain_table(totals_rows(run)))
     for target, write in ((args.json, write_json), (args.csv, write_csv), (args.md, write_markdown)):
         if target is not None:
@@ -78,8 +80,13 @@ def cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _list(out: TextIO) -> int:
-    for entry in list_sets():
+    entries = list_sets()
+    mine = {e.path.stem for e in entries if not e.builtin}
+    for entry in entries:
         where = "built-in" if entry.builtin else str(entry.path)
+        if entry.path.stem in mine:  # `--set STEM` finds the person's file first
+            where += " (hidden by yours of the same name)" if entry.builtin else " (used instead of the built-in)" \
+                if any(e.builtin and e.path.stem == entry.path.stem for e in entries) else ""
         if entry.probe_set is None:
             out.write(f"{entry.name:<22} {'':>3}  {where}  (does not load: {entry.error})\n")
             continue

@@ -13,8 +13,6 @@ from pathlib import Path
 from explorer.paths import probes_dir
 from explorer.probes.sets import SCHEMA, ProbeSetError, load_set, parse_set
 
-MAX_SET_BYTES = 1 << 20  # a set is questions: a bigger file is a mistake, refused before it is read
-
 NEW_SET = f'''# A probe set: questions asked of every model, each answer marked by its checks.
 # The format is documented in the README (Probe sets). Save, then pick the set again in the Probes tab.
 schema = {SCHEMA}
@@ -57,13 +55,7 @@ def _write_new(text: str, stem: str, directory: Path | None) -> Path:
 
 def import_set(source: Path, directory: Path | None = None) -> Path:
     """Copy the set file `source` among the person's sets, once it loads; the new file's path."""
-    try:
-        size = source.stat().st_size
-    except OSError as exc:
-        raise ProbeSetError(f"{source}: {exc.strerror or exc}") from exc
-    if size > MAX_SET_BYTES:
-        raise ProbeSetError(f"{source}: {size} bytes is too big for a probe set (at most {MAX_SET_BYTES})")
-    load_set(source)  # ProbeSetError names the line and key
+    load_set(source)  # ProbeSetError names the line and key, or says it is too big
     return _write_new(source.read_text(encoding="utf-8"), source.stem, directory)
 
 

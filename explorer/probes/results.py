@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_VERSION = 1
+SHOWN_CHARS = 100_000  # an answer longer than this is shown cut (a view lays out every character); exports keep it
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text` for a view: cut at `limit` characters with a line saying how much more there is."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n\n… ({len(text) - limit:,} more characters: the whole answer is in the run's exports)"
 
 
 @dataclass(frozen=True)

@@ -63,5 +63,5 @@ class RunStore:
             if path.stat().st_size > MAX_RUN_BYTES:
                 return SavedRun(path, None, f"over {MAX_RUN_BYTES >> 20} MB")
             return SavedRun(path, read_json(path))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # anything in a file that is not one of our runs: listed as unreadable
             return SavedRun(path, None, f"{type(exc).__name__}: {exc}"[:300])

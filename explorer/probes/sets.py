@@ -46,6 +46,8 @@ SET_KEYS = ("schema", "name", "description", "mode", "system", "question")
 QUESTION_KEYS = ("id", "text", "prefix", "suffix", "mode", "system", "contains", "regex", "number", "tolerance",
                  "one_of")
 ASSETS_PACKAGE = "qwen3_explorer_assets"
+MAX_SET_BYTES = 1 << 20  # a set is questions: a bigger file is a mistake, refused before it is read
+MAX_QUESTIONS = 500  # every question loads into every column: more would be hours of answers
 
 
 class ProbeSetError(ValueError):
@@ -97,6 +99,11 @@ class SetEntry:
 
 def load_set(path: Path, *, builtin: bool = False) -> ProbeSet:
     try:
+        if not path.is_file():
+            raise ProbeSetError(f"{path}: not a probe set file ({'a folder' if path.is_dir() else 'no such file'})")
+        size = path.stat().st_size
+        if size > MAX_SET_BYTES:
+            raise ProbeSetError(f"{path}: {size:,} bytes is too big for a probe set (at most {MAX_SET_BYTES:,})")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProbeSetError(f"{path}: cannot read: {exc}") from exc
@@ -164,6 +171,8 @@ class _Reader:
         questions = data.get("question")
         if not isinstance(questions, list) or not questions:
             raise self.fail("question", "a set needs at least one [[question]] table")
+        if len(questions) > MAX_QUESTIONS:
+            raise self.fail("question", f"{len(questions)} questions; a set holds at most {MAX_QUESTIONS}")
         out: list[Question] = []
         for i, q in enumerate(questions):
             if not isinstance(q, dict):

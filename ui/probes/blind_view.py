@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.probes.blind import BlindItem, blind_items, make_vote
-from explorer.probes.results import Cell, ProbeRun, QuestionRef, mark
+from explorer.probes.results import Cell, ProbeRun, QuestionRef, mark, shown
 from explorer.probes.votes import Outcome, Vote, VoteStore
 from explorer.units import format_tokens_per_s
 from ui import theme
@@ -131,7 +131,7 @@ class AnswerPane(QFrame):
         self.answer.setCurrentCharFormat(QTextCharFormat())  # no colour left over from a FIM answer
         if fim is None:
             self.answer.setFont(self.font())
-            self.answer.setPlainText(cell.answer.strip() or "(empty answer)")
+            self.answer.setPlainText(shown(cell.answer.strip()) or "(empty answer)")
         else:
             self.answer.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
             outer, middle = QTextCharFormat(), QTextCharFormat()
@@ -140,9 +140,9 @@ class AnswerPane(QFrame):
             middle.setBackground(QColor(GAP_BACKGROUND))
             cursor = QTextCursor(self.answer.document())
             cursor.insertText(fim.text, outer)
-            cursor.insertText(cell.answer or "(empty answer)", middle)
+            cursor.insertText(shown(cell.answer) or "(empty answer)", middle)
             cursor.insertText(fim.suffix, outer)
-        self.thinking.setPlainText(cell.thinking.strip())
+        self.thinking.setPlainText(shown(cell.thinking.strip()))
         self.think_button.setChecked(False)
         self.think_button.setVisible(bool(cell.thinking.strip()))
         count = f"{cell.thinking_tokens} tokens" if cell.thinking_tokens else f"{len(cell.thinking.split())} words"

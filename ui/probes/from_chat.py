@@ -13,6 +13,8 @@ from explorer.cli.probe_run import ProbeColumn, ProbeSettings
 from explorer.probes.results import Column
 from ui.chat.pane import ChatPane
 
+PANE_KEY = "pane "  # a chat pane's column key starts so: it answers with the pane's settings, not the tab's
+
 
 def pane_column(pane: ChatPane) -> ProbeColumn | None:
     path = pane.model_path()
@@ -25,7 +27,7 @@ def pane_column(pane: ChatPane) -> ProbeColumn | None:
     variant = pane.variant()
     toggles = variant is not None and thinking_mode(variant).can_toggle and st.mode is PaneMode.CHATROOM
     how = (" · thinking on" if st.thinking else " · thinking off") if toggles else f" · {st.mode.value}"
-    return ProbeColumn(f"pane {pane.number}: {path}", path, settings,
+    return ProbeColumn(f"{PANE_KEY}{pane.number}: {path}", path, settings,
                        label=f"Pane {pane.number} · {pane.label()}{how}")
 
 

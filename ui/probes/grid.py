@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.probes.results import Cell, ProbeRun, QuestionRef, totals_rows
+from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, totals_rows
 from explorer.units import format_tokens_per_s
 
 PASS, FAIL, ERROR = QColor("#e7f6ec"), QColor("#fdecec"), QColor("#fff4e0")
@@ -208,11 +208,12 @@ class ProbeGrid(QWidget):
         else:
             failed = f"  ·  failed: {'; '.join(cell.failed)}" if cell.failed else ""
             self.detail_stats.setText(f"{cell_mark(cell)}  {stats_text(cell)}{failed}")
-            self.answer.setPlainText(f"error: {cell.error}\n\n{cell.answer}".strip() if cell.error else cell.answer)
+            self.answer.setPlainText(shown(f"error: {cell.error}\n\n{cell.answer}".strip() if cell.error
+                                           else cell.answer))
         has_thinking = cell is not None and bool(cell.thinking)
         self.thinking_button.setVisible(has_thinking)
         if cell is not None and has_thinking:
-            self.thinking.setPlainText(cell.thinking)
+            self.thinking.setPlainText(shown(cell.thinking))
             n = cell.thinking_tokens
             self.thinking_button.setText(f"Thinking ({n} tokens)" if n else "Thinking")
         self._fold(self.thinking_button.isChecked() and has_thinking)

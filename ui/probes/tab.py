@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -36,7 +37,7 @@ from explorer.probes.sets import ProbeSet, ProbeSetError, SetEntry, find_set, li
 from explorer.probes.votes import VoteStore
 from ui.probes.blind_view import BlindVoteView
 from ui.probes.exports import export_run
-from ui.probes.from_chat import file_column
+from ui.probes.from_chat import PANE_KEY, file_column
 from ui.probes.grid import ProbeGrid
 from ui.probes.leaderboard_view import LeaderboardView
 from ui.probes.run_job import ProbeJob
@@ -77,7 +78,8 @@ class ProbesTab(QWidget):
         self.job.started.connect(self._on_started)
         self.job.cell.connect(self._on_cell)
         self.job.note.connect(self._on_note)
-        self.job.failed.connect(lambda msg: self._status(f"The run failed: {msg}"))
+        self.job.failed.connect(self._on_failed)
+        self._failure = ""
         self.job.finished.connect(self._on_finished)
         self.sets_runner = LatestRunner(self)
         self.sets_runner.result.connect(self._on_sets)
@@ -210,12 +212,14 @@ class ProbesTab(QWidget):
         self.entries = entries
         self.set_combo.blockSignals(True)
         self.set_combo.clear()
+        mine = {e.path.stem for e in entries if not e.builtin}
         for e in entries:
             if e.probe_set is None:
                 self.set_combo.addItem(f"{e.path.name} (does not load)")
             else:
-                mine = "" if e.builtin else "  (mine)"
-                self.set_combo.addItem(f"{e.probe_set.name} · {len(e.probe_set.questions)} questions{mine}")
+                whose = "  (mine)" if not e.builtin else "  (hidden by mine of the same file name)" \
+                    if e.path.stem in mine else ""
+                self.set_combo.addItem(f"{e.probe_set.name} · {len(e.probe_set.questions)} questions{whose}")
         index = next((i for i, e in enumerate(entries) if e.path == self._select_set), 0)
         self.set_combo.setCurrentIndex(index)
         self.set_combo.blockSignals(False)
@@ -323,7 +327,9 @@ class ProbesTab(QWidget):
             return
         if self._refused():
             return
-        self._launch(probe_set, self.columns, self.settings())
+        settings = self.settings()  # files answer with the tab's settings as they are now; panes with their own
+        columns = [c if c.key.startswith(PANE_KEY) else replace(c, settings=settings) for c in self.columns]
+        self._launch(probe_set, columns, settings)
 
     def resume(self) -> None:
         run = self.run
@@ -384,13 +390,20 @@ class ProbesTab(QWidget):
             return
         self.status.setText(line[:300])
 
+    def _on_failed(self, message: str) -> None:
+        self._failure = message
+        self._status(f"The run failed: {message}")
+
     def _on_finished(self, run: ProbeRun) -> None:
         self.active = False
+        failure, self._failure = self._failure, ""
         self.run = run
         self.grid.set_run(run)
         errors = sum(bool(c.error) for c in run.cells)
         n = len(run.questions) * len(run.files)
         state = "Done" if run.complete else f"Stopped at {len(run.cells)} of {n} answers (Resume goes on)"
+        if failure:
+            state = f"The run failed: {failure}. {state}"
         self._status(f"{state}. {errors} errors." if errors else f"{state}.")
         self.reload_runs()
         self._update()
@@ -417,7 +430,10 @@ class ProbesTab(QWidget):
         if self.active or not (0 <= index < len(self.saved)):
             return
         s = self.saved[index]
-        if s.run is None:
+        if s.run is None:  # nothing of another run stays open behind its name
+            self.run = None
+            self.grid.set_run(None)
+            self.show_page(0)
             self._status(f"Cannot open {s.path.name}: {s.error}")
             return
         self.run = s.run
