@@ -22,13 +22,21 @@ output through a `ThinkingParser`, and enforces the thinking budget (Qwen3 repor
 The thinking token count is exact when the budget cut it; otherwise it is counted per batch of text
 from the worker (up to 16 tokens or ~30 ms): a batch counts as thinking when the parser was in
 thinking before or after it, so a batch holding ``</think>`` counts whole.
+
+An engine that takes messages instead of a prompt (`ChatEngine`, ``takes_messages = True``: a remote
+OpenAI-compatible server, `engine.remote.RemoteClient`) gets the history as role/content messages and
+the hybrid's thinking switch through `generate_chat`; nothing renders here. Its text comes back in
+the shape a local model writes, so parsing and stats are the same. The thinking budget is not
+enforced there (a chat API cannot continue an answer from part of it); a budget of 0 switches a
+hybrid's thinking off.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, Protocol, TypeGuard, Union
 
 from explorer.chat.records import ConversationRecord, Message, MessageStats, PaneMode, PaneSettings, StopReason
 from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap, render_isolated
@@ -50,8 +58,8 @@ from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
 from explorer.gguf.fim import check_fim_input
 from explorer.gguf.variant import Variant
 
-__all__ = ["AnswerText", "Conversation", "Engine", "EngineError", "Finished", "Message", "MessageStats",
-           "StopReason", "ThinkingText", "Update"]
+__all__ = ["AnswerText", "ChatEngine", "Conversation", "Engine", "EngineError", "Finished", "Message",
+           "MessageStats", "StopReason", "ThinkingText", "Update"]
 
 _ids = itertools.count(1)
 
@@ -67,6 +75,20 @@ class Engine(Protocol):
     def stop(self) -> None: ...
 
     def poll(self, timeout: float | None = 0.0) -> list[Event]: ...
+
+
+class ChatEngine(Engine, Protocol):
+    """An engine that takes the conversation's messages, not a rendered prompt (a remote server:
+    `engine.remote.RemoteClient`); it says so with ``takes_messages = True``. Its output text has the
+    shape a local model writes (thinking in ``<think>`` tags), so the parsing and stats are the same."""
+
+    takes_messages: bool
+
+    def generate_chat(self, request_id: str, messages: Sequence[Mapping[str, str]], *, thinking: bool | None = None,
+                      opens_in_thinking: bool = False, max_tokens: int, temperature: float = 0.7,
+                      top_p: float = 0.8, top_k: int = 20, min_p: float = 0.0, seed: int = 0,
+                      stop: list[str] | None = None, presence_penalty: float = 0.0,
+                      repeat_penalty: float = 1.0) -> None: ...
 
 
 # --- updates for the UI -----------------------------------------------------------------------
@@ -126,6 +148,7 @@ class _Gen:
     thinking_on: bool
     sampling: SamplingPreset
     plain: bool = False  # free-form: the prompt is the text as typed (no special tokens parsed)
+    chat: list[dict[str, str]] | None = None  # the messages, for an engine that takes them (no prompt)
     fim: tuple[str, str] | None = None  # fill-in-the-middle: (prefix, suffix); the prompt is built from them
     request_id: str = ""
     raw: str = ""  # the output text fed to the parser, over all generations
@@ -211,6 +234,9 @@ class Conversation:
         user_texts = [m.content for m in messages if m.role == "user"]
         thinking_on = resolve_thinking(self.mode, self.thinking, user_texts)
         turns = [Turn(m.role, m.content) for m in _answered(messages)]
+        if _takes_messages(self.client):
+            self._start_chat(messages[-1], history_for_template(turns), thinking_on)
+            return
         # Rendered before the turn is kept: a template that rejects the conversation leaves it unchanged.
         prompt = self._render(history_for_template(turns), thinking_on)
         self.messages.append(messages[-1])
@@ -230,6 +256,18 @@ class Conversation:
         if thinking_on and self.budget is not None and self.budget < max_tokens:
             max_tokens = gen.cap = self.budget
         self._generate(gen, prompt, max_tokens)
+
+    def _start_chat(self, question: Message, history: list[dict[str, str]], thinking_on: bool) -> None:
+        """An engine that takes messages: they go as they are, with the thinking switch (a hybrid's) for
+        the server to apply. The thinking budget is not enforced (an answer cannot be continued from
+        part of it through a chat API); a budget of 0 switches a hybrid's thinking off."""
+        if thinking_on and self.budget == 0 and self.mode.can_toggle:
+            thinking_on = False
+        self.messages.append(question)
+        gen = _Gen(prompt="", parser=ThinkingParser(started_in_thinking=self.mode.always), thinking_on=thinking_on,
+                   sampling=self.sampling or preset_for(thinking_on), chat=history)
+        self._gen = gen
+        self._generate(gen, "", self.max_tokens)
 
     def send_fim(self, prefix: str, suffix: str) -> None:
         """Ask for the middle between `prefix` and `suffix` (ValueError when both are empty); the answer
@@ -287,9 +325,17 @@ class Conversation:
 
     def _generate(self, gen: _Gen, prompt: str, max_tokens: int) -> None:
         gen.request_id = f"{self._tag}-{next(self._req)}"
+        s = gen.sampling
+        client = self.client
+        if gen.chat is not None and _takes_messages(client):
+            client.generate_chat(gen.request_id, gen.chat, thinking=gen.thinking_on if self.mode.can_toggle else None,
+                                 opens_in_thinking=self.mode.always, max_tokens=max_tokens,
+                                 temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
+                                 seed=self.seed, presence_penalty=s.presence_penalty,
+                                 repeat_penalty=s.repeat_penalty)
+            return
         self.last_prompt = prompt
         self.prompts.append(prompt)
-        s = gen.sampling
         self.client.generate(gen.request_id, prompt, max_tokens=max_tokens, temperature=s.temperature,
                              top_p=s.top_p, top_k=s.top_k, min_p=s.min_p, seed=self.seed, raw=gen.plain,
                              fim=gen.fim, presence_penalty=s.presence_penalty, repeat_penalty=s.repeat_penalty)
@@ -372,6 +418,11 @@ class Conversation:
         self._gen = None
         out.append(Finished(gen.stats))
         return out
+
+
+def _takes_messages(client: object) -> TypeGuard[ChatEngine]:
+    """The engine takes messages (a remote server), not a prompt rendered here."""
+    return getattr(client, "takes_messages", False) is True
 
 
 def _answered(messages: list[Message]) -> list[Message]:

@@ -6,6 +6,9 @@ one message per line from stdin until EOF. The fit estimate decides the GPU laye
 model that does not fit unless --force. Ctrl+C stops the answer being written; a second one quits.
 With --escalate-to THINKING_FILE a thinking model answers the same conversation again on /escalate, or
 by itself with --auto (`explorer.cli.escalate`).
+
+With --endpoint URL (and --api-key-env VAR) the model is MODEL on an OpenAI-compatible server
+(`explorer.cli.remote`): nothing loads here, and the answer streams in the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from explorer.chat.escalation import ESCALATE_COMMANDS
 from explorer.chat.templates import thinking_mode
 from explorer.cli.escalate import Escalator, check_target, plan_layers
 from explorer.cli.model_run import ModelRun, exit_code, sampling_from, write_json
-from explorer.gguf.model_info import ModelInfo
+from explorer.cli.remote import resolve_endpoint
+from explorer.gguf.variant import Variant
 
 
 def _messages(args: argparse.Namespace) -> Iterator[str]:
@@ -36,9 +40,10 @@ def _messages(args: argparse.Namespace) -> Iterator[str]:
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     escalate_to = getattr(args, "escalate_to", None)
+    endpoint_arg = getattr(args, "endpoint", None)
 
-    def thinking_for(info: ModelInfo) -> bool:
-        mode = thinking_mode(info.variant)
+    def thinking_for(variant: Variant) -> bool:
+        mode = thinking_mode(variant)
         if args.thinking is None:  # escalating: the fast model answers without thinking where it can
             return mode.default_on and not (escalate_to is not None and mode.can_toggle)
         return bool(args.thinking)
@@ -51,6 +56,16 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     if getattr(args, "auto", False) and escalate_to is None:
         print("error: --auto needs --escalate-to THINKING_FILE", file=sys.stderr)
         return 2
+    if endpoint_arg is not None and escalate_to is not None:
+        print("error: --escalate-to needs a local model file (not --endpoint)", file=sys.stderr)
+        return 2
+    endpoint = resolve_endpoint(endpoint_arg, getattr(args, "api_key_env", None)) if endpoint_arg else None
+    if isinstance(endpoint, str):
+        print(f"error: {endpoint}", file=sys.stderr)
+        return 2
+    if endpoint is None and getattr(args, "api_key_env", None):
+        print("error: --api-key-env goes with --endpoint", file=sys.stderr)
+        return 2
     target = check_target(escalate_to) if escalate_to is not None else None
     if isinstance(target, str):
         print(f"error: {target}", file=sys.stderr)
@@ -61,18 +76,22 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
         if isinstance(layers, str):
             run.note(f"error: {layers}")
             return 1
-        code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
-                        n_gpu_layers=layers[0],
-                        describe=lambda info: f"; thinking {'on' if thinking_for(info) else 'off'}")
+        if endpoint is not None:
+            code = run.open_remote(endpoint.url, str(args.file), api_key=endpoint.api_key,
+                                   soft_switch=endpoint.soft_switch)
+        else:
+            code = run.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
+                            n_gpu_layers=layers[0],
+                            describe=lambda info: f"; thinking {'on' if thinking_for(info.variant) else 'off'}")
         if code:
             return code
-        assert run.info is not None
-        mode = thinking_mode(run.info.variant)
+        mode = thinking_mode(run.variant)
         if args.thinking is not None and not mode.can_toggle and args.thinking != mode.default_on:
-            run.note(f"note: {mode.reason}")
+            run.note(f"note: {mode.reason}" if run.remote is None or run.remote_variant is not None else
+                      "note: the model's name does not say it is a hybrid Qwen3: thinking is left to the server")
         if target is not None and mode.always:
             run.note(f"note: {args.file.name} always thinks: the escalation compares two thinking models")
-        thinking = thinking_for(run.info)
+        thinking = thinking_for(run.variant)
         conv = run.conversation(thinking=thinking, budget=args.budget, max_tokens=args.max_tokens, seed=args.seed,
                                 sampling=sampling_from(args, thinking), system=args.system)
         escalator = Escalator(args, target, run.err) if target is not None else None

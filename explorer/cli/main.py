@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--cache-dir", type=Path, default=None, help="Hugging Face cache folder (default: HF_HUB_CACHE)")
     dl.add_argument("--retries", type=int, default=5)
 
-    sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder)")
+    models = sub.add_parser("models", help="list the GGUF models on disk (Hugging Face cache and our models folder), "
+                                           "or with --endpoint the models an OpenAI-compatible server offers")
+    _add_endpoint_args(models)
     add_refresh_parser(sub)
     add_leaderboard_parser(sub)
     add_guide_parser(sub, parse_ctx=parse_ctx)
@@ -105,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("chat", help="chat with a local GGUF in the terminal (same engine as the app)")
-    p.add_argument("file", type=Path, help="the GGUF (the first shard of a split one)")
+    p.add_argument("file", type=Path, metavar="FILE",
+                   help="the GGUF (the first shard of a split one); with --endpoint, the server's model id")
     p.add_argument("prompt", nargs="?", help="one message; without it, one message per line from stdin")
+    _add_endpoint_args(p)
     think = p.add_mutually_exclusive_group()
     think.add_argument("--think", dest="thinking", action="store_true", default=None,
                        help="thinking on (hybrid models; Thinking-2507 always thinks)")
@@ -306,7 +310,23 @@ class _ProgressBar:
             self.stream.flush()
 
 
+def _add_endpoint_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint", metavar="URL", default=None,
+                   help="an OpenAI-compatible server (http://host:8080, a base URL ending in /v1, or a saved "
+                        "endpoint's name) instead of local files")
+    p.add_argument("--api-key-env", metavar="VAR", default=None,
+                   help="the environment variable holding the server's API key (default: the key saved for "
+                        "the endpoint, if any)")
+
+
 def cmd_models(args: argparse.Namespace, out: TextIO) -> int:
+    if getattr(args, "endpoint", None):
+        from explorer.cli.remote import cmd_models_remote
+
+        return cmd_models_remote(args, out, sys.stderr)
+    if getattr(args, "api_key_env", None):
+        print("error: --api-key-env goes with --endpoint", file=sys.stderr)
+        return 2
     from explorer.store.library import scan_library
 
     models = scan_library()

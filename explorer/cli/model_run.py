@@ -5,6 +5,8 @@ a model that does not fit unless forced), starts the engine's worker and the tem
 waits for the load; every failure is one line on stderr and an exit code. `stream` runs one message
 of a `Conversation` to its end: the answer on stdout, thinking and stats on stderr (dimmed on a
 terminal), or one JSON object with --json. The sampling flags are the same for every command.
+`open_remote` puts a model on an OpenAI-compatible server in the local one's place (`--endpoint`):
+nothing loads here, the conversation sends messages, and the same `stream` shows the answer.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from explorer.chat.stats import format_stats
 from explorer.chat.templates import ChatTemplateError, SamplingPreset, preset_for
 from explorer.cli.args import SAMPLING_FLAGS
 from explorer.engine.client import Crashed, EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.remote import RemoteClient
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.fit.schedule import n_gpu_layers_for
 from explorer.gguf.model_info import ModelInfo, inspect_model
 from explorer.gguf.reader import GGUFError
-from explorer.gguf.variant import Variant
+from explorer.gguf.variant import Variant, guess_variant
 from explorer.hardware.facts import Hardware
 
 DIM, RESET = "\033[2m", "\033[0m"
@@ -63,9 +66,11 @@ class ModelRun:
         self.err = err or sys.stderr
         self.stop = stop  # set: a load in progress gives up, a message in progress stops
         self.dim = self.err.isatty()
-        self.client = EngineClient()
+        self.client: EngineClient | RemoteClient = EngineClient()
         self.renderer = TemplateRenderer()
         self.info: ModelInfo | None = None
+        self.remote: RemoteClient | None = None  # open_remote: the model is on a server
+        self.remote_variant: Variant | None = None  # what its name says it is (None: the name does not say)
         self.loaded: Loaded | None = None
         self.calibrate: tuple[Hardware, FitEstimate] | None = None  # set: answers calibrate the predictions
 
@@ -110,8 +115,34 @@ class ModelRun:
         return self.open(args.file, ctx=args.ctx, threads=args.threads, seed=args.seed, force=args.force,
                          describe=describe)
 
+    def open_remote(self, url: str, model: str, *, api_key: str | None, soft_switch: bool = True) -> int:
+        """0 once the server at `url` is found offering `model`, else the exit code (the reason is on stderr,
+        one line, never the key)."""
+        try:
+            client = RemoteClient(url, model, api_key=api_key, soft_switch=soft_switch)
+        except ValueError as exc:
+            self.note(f"error: {exc}")
+            return 2
+        self.client = self.remote = client
+        self.remote_variant = guess_variant(model)
+        kind = self.remote_variant.label if self.remote_variant is not None else "variant unknown from its name"
+        self.note(f"{model} at {client.url}: {kind}; no local memory used")
+        client.start()
+        self.loaded = self._wait_loaded()
+        return 0 if self.loaded is not None else 1
+
+    @property
+    def variant(self) -> Variant:
+        """The model's variant: from the file, or from a remote model's name (a name that does not say is
+        treated as a model that does not think on request: thinking the server sends still shows)."""
+        if self.info is not None:
+            return self.info.variant
+        return self.remote_variant or Variant.INSTRUCT_2507
+
     def conversation(self, **kw: Any) -> Conversation:
         """A conversation on the loaded model, its template rendered by this run's renderer."""
+        if self.remote is not None:
+            return Conversation(self.remote, template=None, variant=self.variant, **kw)
         assert self.info is not None and self.loaded is not None
         limits = RenderLimits(seconds=TEMPLATE_SECONDS, max_prompt_bytes=prompt_cap(self.loaded.n_ctx))
         return Conversation(self.client, template=self.info.template, variant=self.info.variant,
@@ -119,6 +150,8 @@ class ModelRun:
 
     def close(self) -> None:
         self.client.unload()
+        if self.remote is not None:
+            self.remote.close()
         self.renderer.close()
 
     @classmethod
@@ -146,7 +179,8 @@ class ModelRun:
                 elif isinstance(ev, Loaded):
                     if self.dim:
                         self.err.write("\r")
-                    self.note(f"loaded in {ev.load_seconds:.1f} s")
+                    self.note("the server offers it" if self.remote is not None else
+                              f"loaded in {ev.load_seconds:.1f} s")
                     return ev
                 elif isinstance(ev, (LoadFailed, Crashed)):
                     self.note(f"error: {ev.message}")
