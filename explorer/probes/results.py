@@ -202,6 +202,23 @@ def read_csv(path: Path) -> ProbeRun:
 # --- Markdown and the terminal's table ----------------------------------------------------------------------
 
 
+def stats_line(cell: Cell, *, checks: bool = False, ended: bool = False) -> str:
+    """One cell's stats for a view: tokens, time, speed, thinking tokens; its checks' mark and why it ended
+    when asked."""
+    from explorer.units import format_tokens_per_s
+
+    parts = [f"{cell.tokens} tokens", f"{cell.seconds:.1f} s"]
+    if cell.tokens_per_s:
+        parts.append(format_tokens_per_s(cell.tokens_per_s))
+    if cell.thinking_tokens:
+        parts.append(f"{cell.thinking_tokens} thinking tokens")
+    if checks and cell.check is not None:
+        parts.append(f"checks {mark(cell)}" + (f" ({'; '.join(cell.failed)})" if cell.failed else ""))
+    if ended and cell.stop_reason:
+        parts.append(f"ended: {cell.stop_reason}")
+    return "  ·  ".join(parts)
+
+
 def mark(cell: Cell | None) -> str:
     if cell is None or cell.error:
         return "error"

@@ -29,9 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.probes.blind import BlindItem, blind_items, make_vote
-from explorer.probes.results import Cell, ProbeRun, QuestionRef, mark, shown
+from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, stats_line
 from explorer.probes.votes import Outcome, Vote, VoteStore
-from explorer.units import format_tokens_per_s
 from ui import theme
 
 GAP_MARKER = "  ⟨ the answer fills this gap ⟩  "
@@ -64,14 +63,7 @@ QFrame#blindPane QPlainTextEdit {{ border: none; }}
 
 def stats_text(cell: Cell) -> str:
     """What the reveal shows under a name: tokens, time, speed, and the checks' mark."""
-    parts = [f"{cell.tokens} tokens", f"{cell.seconds:.1f} s"]
-    if cell.tokens_per_s:
-        parts.append(format_tokens_per_s(cell.tokens_per_s))
-    if cell.thinking_tokens:
-        parts.append(f"{cell.thinking_tokens} thinking")
-    if cell.check is not None:
-        parts.append(f"checks {mark(cell)}" + (f" ({'; '.join(cell.failed)})" if cell.failed else ""))
-    return " · ".join(parts)
+    return stats_line(cell, checks=True)
 
 
 class AnswerPane(QFrame):

@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, totals_rows
-from explorer.units import format_tokens_per_s
+from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, stats_line, totals_rows
 
 PASS, FAIL, ERROR = QColor("#e7f6ec"), QColor("#fdecec"), QColor("#fff4e0")
 PREVIEW = 90  # characters of an answer in its grid cell
@@ -47,14 +46,7 @@ def cell_text(cell: Cell | None) -> str:
 
 
 def stats_text(cell: Cell) -> str:
-    parts = [f"{cell.tokens} tokens", f"{cell.seconds:.1f} s"]
-    if cell.tokens_per_s:
-        parts.append(format_tokens_per_s(cell.tokens_per_s))
-    if cell.thinking_tokens:
-        parts.append(f"{cell.thinking_tokens} thinking tokens")
-    if cell.stop_reason:
-        parts.append(f"ended: {cell.stop_reason}")
-    return "  ·  ".join(parts)
+    return stats_line(cell, ended=True)
 
 
 def question_text(q: QuestionRef) -> str:
