@@ -114,17 +114,59 @@ def test_the_probe_reads_the_calibration_and_says_so(tmp_path: Path, monkeypatch
 
 @pytest.mark.llama
 def test_an_answer_from_the_cli_is_kept_for_the_calibration(capsys: pytest.CaptureFixture[str]) -> None:
-    """`chat` on a generated model: the answer's speed is kept with its ideal, under this machine."""
+    """`chat` on the 0.6B-shaped model (bandwidth-bound, like a real one): the answer's speed is kept with its
+    ideal, under this machine."""
     import io
 
     from explorer.cli.main import main
-    from explorer.testing.scripted import ensure_scripted_model
+    from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model
 
-    path = ensure_scripted_model()  # writes a known answer of over a hundred tokens
-    assert main(["chat", str(path), "Why is the sky blue?", "--max-tokens", "600", "--threads", "1",
-                 "--ctx", "1024"], out=io.StringIO()) == 0, capsys.readouterr().err
+    path = ensure_model(QWEN3_0_6B_SHAPE)  # random weights: it writes until max tokens
+    assert main(["chat", str(path), "Why is the sky blue?", "--max-tokens", "40", "--no-think", "--ctx", "1024"],
+                out=io.StringIO()) == 0, capsys.readouterr().err
     hw = probe_hardware(path.parent, llama=NO_LLAMA, measure_bandwidth=True)
     speeds = MachineStore().speeds(machine_key(hw.cpu, hw.ram_total, hw.gpus))
     assert len(speeds) == 1 and speeds[0].file == path.name and speeds[0].tokens >= 32
     assert speeds[0].measured > 0 and speeds[0].predicted_raw > 0 and speeds[0].where == "cpu"
     assert hw.measured_speed(path.name) == speeds[0].measured
+
+
+def test_a_tiny_models_speed_never_calibrates(fake_hardware, tmp_path: Path) -> None:
+    """The generated test models read a few KB a token: thousands of tokens/s decided by fixed costs, not the
+    memory. Kept, they would drag every prediction down (a new user's trial saw 0.05 after a few chats)."""
+    from explorer.testing.scripted import ensure_scripted_model
+
+    shape = read_shape(ensure_scripted_model())
+    hw = replace(fake_hardware, gpus=())
+    fit = estimate_fit(shape, hw, ctx=1024)
+    assert measurement("demo.gguf", shape, hw, fit, tokens=200, tokens_per_s=500.0) is None
+    old = m("cpu", 6.7, 10442.0)  # written by a build before this rule: ignored when read
+    assert efficiencies([old]) == (None, None)
+    assert efficiencies([old, m("cpu", 5, 10)]) == (pytest.approx(0.5), None)
+
+
+def test_the_cli_measures_again_and_resets_on_request(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from explorer.cli.main import main
+
+    calls: list[int] = []
+
+    def fake(size: int) -> BandwidthSample:
+        calls.append(size)
+        return BandwidthSample(20e9 + len(calls) * 1e9, (20e9,), 0.1)
+
+    monkeypatch.setattr(probe_module, "measure_copy_bandwidth", fake)
+    assert main(["hardware", "--no-llama", "--json"], out=io.StringIO()) == 0
+    assert main(["hardware", "--no-llama", "--json"], out=io.StringIO()) == 0
+    assert len(calls) == 1  # kept
+    assert main(["hardware", "--no-llama", "--remeasure", "--json"], out=io.StringIO()) == 0
+    assert len(calls) == 2
+    hw = probe_hardware(tmp_path, llama=NO_LLAMA)
+    key = machine_key(hw.cpu, hw.ram_total, hw.gpus)
+    MachineStore().add_speed(key, m("cpu", 3, 10))
+    assert probe_hardware(tmp_path, llama=NO_LLAMA).cpu_efficiency == pytest.approx(0.3)
+    assert main(["hardware", "--no-llama", "--reset-calibration"], out=io.StringIO()) == 0
+    assert "speed calibration of this machine was reset" in capsys.readouterr().err
+    assert MachineStore().speeds(key) == [] and probe_hardware(tmp_path, llama=NO_LLAMA).cpu_efficiency is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -299,3 +300,41 @@ def test_fit_cluster_malformed_file_exit_2(tmp_path: Path, capsys: pytest.Captur
     bad.write_text('{"ram_total": 1}')
     assert main(["fit", "--cluster", str(bad), "--model", "Qwen3-8B", "--quant", "Q4_K_M"], out=io.StringIO()) == 2
     assert capsys.readouterr().err == f"qwen3-explorer: {bad}: key 'ram_available' is missing\n"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xff\xfe{\x00}", "not a machine file (not UTF-8 text at byte 0)"),
+    (b"[" * 100_000, "not a machine file (nested too deeply)"),
+])
+def test_a_machine_file_of_bytes_or_deep_nesting_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "odd.json"
+    path.write_bytes(content)
+    with pytest.raises(MachineFileError, match=re.escape(f"{path}: {message}")):
+        read_machine_file(path)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--link", "nan"], "argument --link: not a finite number: 'nan'"),
+    (["--link", "0"], "argument --link: must be more than 0: '0'"),
+    (["--rtt", "inf"], "argument --rtt: not a finite number: 'inf'"),
+    (["--rtt", "-1"], "argument --rtt: must be 0 or more: '-1'"),
+])
+def test_fit_cluster_refuses_a_link_or_rtt_that_is_not_a_number(tmp_path: Path, args: list[str], message: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--cluster", *write_machines(tmp_path), "--model", "Qwen3-8B", "--quant", "Q4_K_M", *args],
+             out=io.StringIO())
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_one_file_for_two_alike_machines_at_two_addresses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two identical GPU boxes described by one `hardware --json` file: told apart by their addresses."""
+    b_file = write_machines(tmp_path)[1].split("@")[0]
+    out = io.StringIO()
+    assert main(["fit", "--cluster", f"{b_file}@10.0.0.2", f"{b_file}@10.0.0.9", "--model", "Qwen3-30B-A3B",
+                 "--quant", "Q8_0", "--ctx", "8k", "--json"], out=out) == 0
+    data = json.loads(out.getvalue())
+    assert data["head"] == "b" and {m["name"] for m in data["machines"]} == {"b", "b@10.0.0.9"}
+    assert main(["fit", "--cluster", f"{b_file}@10.0.0.2", f"{b_file}@10.0.0.2", "--model", "Qwen3-8B",
+                 "--quant", "Q4_K_M"], out=io.StringIO()) == 2
+    assert "is named twice at one address" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -38,6 +39,30 @@ class ClusterInputError(ValueError):
     """Bad input to `fit --cluster`: printed as one line, exit status 2."""
 
 
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
 def add_cluster_args(fit: argparse.ArgumentParser) -> None:
     """The `fit` flags for planning across machines."""
     fit.add_argument("--cluster", nargs="+", default=[], metavar="FILE[@HOST]",
@@ -45,9 +70,9 @@ def add_cluster_args(fit: argparse.ArgumentParser) -> None:
                           "from one machine; @HOST is its address (default: the file's name)")
     fit.add_argument("--head", default="",
                      help="with --cluster: the machine that runs llama-server (default: the first)")
-    fit.add_argument("--link", type=float, default=DEFAULT_LINK_BITS / 1e9, metavar="GBIT",
+    fit.add_argument("--link", type=_positive, default=DEFAULT_LINK_BITS / 1e9, metavar="GBIT",
                      help=f"with --cluster: network speed in Gbit/s (default {DEFAULT_LINK_BITS / 1e9:g})")
-    fit.add_argument("--rtt", type=float, default=DEFAULT_RTT * 1000, metavar="MS",
+    fit.add_argument("--rtt", type=_non_negative, default=DEFAULT_RTT * 1000, metavar="MS",
                      help=f"with --cluster: round-trip time in ms (default {DEFAULT_RTT * 1000:g})")
 
 
@@ -66,8 +91,10 @@ def load_machines(specs: list[str]) -> list[Machine]:
     machines: list[Machine] = []
     for spec in specs:
         path, name, host = parse_machine(spec)
-        if any(m.name == name for m in machines):
-            raise ClusterInputError(f"two machine files are both named {name!r}: rename one")
+        if any(m.name == name for m in machines):  # one file for two alike machines: told apart by address
+            if any(m.name == name and m.host == host for m in machines):
+                raise ClusterInputError(f"{spec!r} is named twice at one address: give each its own @HOST")
+            name = f"{name}@{host}"
         machines.append(Machine(name, host, read_machine_file(path)))
     return machines
 

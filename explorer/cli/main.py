@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     hw = sub.add_parser("hardware", help="show what the probe finds on this machine")
     hw.add_argument("--json", action="store_true", help="machine-readable output")
     hw.add_argument("--no-llama", action="store_true", help="do not check the llama.cpp build")
+    hw.add_argument("--remeasure", action="store_true",
+                    help="measure the memory bandwidth again (it is measured once per machine and kept)")
+    hw.add_argument("--reset-calibration", action="store_true",
+                    help="forget the generation speeds measured here (predictions go back to the defaults)")
 
     fit = sub.add_parser("fit", help="a verdict per Qwen3 GGUF file at a context length")
     fit.add_argument("--ctx", type=parse_ctx, default=DEFAULT_FIT_CTX,
@@ -124,15 +128,21 @@ def _add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_probe_parser(sub, ctx_default=DEFAULT_CHAT_CTX, parse_ctx=parse_ctx)
 
 
-def _probe(no_llama: bool) -> Hardware:
+def _probe(no_llama: bool, remeasure: bool = False) -> Hardware:
     from explorer.hardware.llama_build import LlamaBuild
 
     llama = LlamaBuild(installed=False, error="not checked (--no-llama)") if no_llama else None
-    return probe_hardware(models_dir(), llama=llama)
+    return probe_hardware(models_dir(), llama=llama, remeasure=remeasure)
 
 
 def cmd_hardware(args: argparse.Namespace, out: TextIO) -> int:
-    hw = _probe(args.no_llama)
+    hw = _probe(args.no_llama, remeasure=args.remeasure)
+    if args.reset_calibration:
+        from explorer.fit.calibration import reset
+
+        reset(hw)
+        hw = _probe(args.no_llama)
+        print("the speed calibration of this machine was reset", file=sys.stderr)
     if args.json:
         json.dump(_jsonable(asdict(hw)), out, indent=2)
         out.write("\n")

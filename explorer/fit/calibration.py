@@ -15,7 +15,7 @@ from dataclasses import replace
 from explorer.fit.estimate import FitEstimate, Verdict, estimate_fit
 from explorer.gguf.shape import ModelShape
 from explorer.hardware.facts import Hardware
-from explorer.hardware.machine_store import MachineStore, SpeedMeasurement, machine_key
+from explorer.hardware.machine_store import MAX_IDEAL_TOKENS_PER_S, MachineStore, SpeedMeasurement, machine_key
 
 MIN_TOKENS = 32  # fewer generated tokens time the start more than the generation
 
@@ -36,7 +36,7 @@ def measurement(file_name: str, shape: ModelShape, hw: Hardware, fit: FitEstimat
     if tokens < MIN_TOKENS or tokens_per_s <= 0:
         return None
     ideal = ideal_speed(shape, hw, fit.ctx, fit.kv_type)
-    if not ideal:
+    if not ideal or ideal > MAX_IDEAL_TOKENS_PER_S:  # a tiny model: its speed is not the memory's
         return None
     return SpeedMeasurement(file=file_name, where=where(fit), ctx=fit.ctx, measured=tokens_per_s,
                             predicted_raw=ideal, tokens=tokens)

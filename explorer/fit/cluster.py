@@ -92,16 +92,25 @@ class MachineFileError(ValueError):
 # --- machine files ---------------------------------------------------------------------------
 
 
+MAX_MACHINE_BYTES = 1 << 20  # `hardware --json` writes a few KB
+
+
 def read_machine_file(path: Path) -> Hardware:
     """The `Hardware` a `qwen3-explorer hardware --json` file describes."""
     try:
+        if path.stat().st_size > MAX_MACHINE_BYTES:
+            raise MachineFileError(f"{path}: too big for a machine file (at most {MAX_MACHINE_BYTES:,} bytes)")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MachineFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise MachineFileError(f"{path}: not a machine file (not UTF-8 text at byte {exc.start})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MachineFileError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise MachineFileError(f"{path}: not a machine file (nested too deeply)") from exc
     return hardware_from_json(data, str(path))
 
 

@@ -122,13 +122,22 @@ class MachineStore:
 # --- what the measurements say ----------------------------------------------------------------------
 
 EFFICIENCY_RANGE = (0.05, 1.5)
+# A model whose bandwidth-bound ideal is above this reads so few bytes a token that fixed per-token costs
+# (sampling, detokenizing, the pipe) decide its speed, not the memory: it says nothing of the efficiency.
+# (The generated test models run at thousands of tokens/s; Qwen3-0.6B at 8 bits is ~50 on a desktop CPU.)
+MAX_IDEAL_TOKENS_PER_S = 1000.0
+
+
+def telling(m: SpeedMeasurement) -> bool:
+    """The measurement can calibrate predictions (see MAX_IDEAL_TOKENS_PER_S)."""
+    return 0 < m.predicted_raw <= MAX_IDEAL_TOKENS_PER_S
 
 
 def efficiencies(speeds: list[SpeedMeasurement]) -> tuple[float | None, float | None]:
     """(CPU, GPU) efficiency: the median of measured / bandwidth-bound ideal over the answers that ran
     all on that side (mixed placements say nothing about either alone); None without one."""
     def median_ratio(where: str) -> float | None:
-        ratios = sorted(m.measured / m.predicted_raw for m in speeds if m.where == where)
+        ratios = sorted(m.measured / m.predicted_raw for m in speeds if m.where == where and telling(m))
         if not ratios:
             return None
         mid = len(ratios) // 2

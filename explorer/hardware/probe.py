@@ -101,8 +101,8 @@ def probe_hardware(
         sample, date = kept
         ram_bandwidth = sample.median
         notes.append(f"Memory bandwidth: {format_bandwidth(sample.median)}, the median of {len(sample.passes)} "
-                     f"passes measured {date[:10] or 'earlier'} and kept for this machine (Re-detect hardware "
-                     "measures it again); real token speed is lower")
+                     f"passes measured {date[:10] or 'earlier'} and kept for this machine (Re-detect hardware, or "
+                     "`qwen3-explorer hardware --remeasure`, measures it again); real token speed is lower")
     elif measure_bandwidth and size < 16 * MIB:
         notes.append("Memory bandwidth: not measured, too little free memory")
     elif measure_bandwidth:
