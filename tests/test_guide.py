@@ -446,3 +446,10 @@ def test_the_guide_subcommand_is_registered() -> None:
     out = io.StringIO()
     assert main(["guide", "--json", "--no-llama"], out) == 0  # this machine, the shipped catalog
     assert [u["use"] for u in json.loads(out.getvalue())["uses"]] == ["code", "chat", "reasoning", "research"]
+
+
+def test_when_nothing_runs_the_first_step_is_the_smallest_model_not_a_bigger_one(catalog: Catalog) -> None:
+    """At a context nothing can hold, there is no pick to be bigger than: the step says where to start."""
+    p = pick(Use.CHAT, catalog, MACHINES["laptop-8gb"], ctx=16_777_216)
+    assert p.best is None and p.steps_up and p.steps_up[0].kind == "smallest model"
+    assert all(s.kind != "bigger model" for s in p.steps_up)

@@ -74,7 +74,7 @@ class Candidate:
 class StepUp:
     """What the next step beyond the pick would take on this machine."""
 
-    kind: str  # "bigger model" or "better quant"
+    kind: str  # "bigger model", "better quant", or "smallest model" (when nothing was picked: where to start)
     candidate: Candidate
     ram_short: int  # bytes of RAM (unified memory on Apple) it lacks to run at all; 0 when it runs
     room_short: int  # bytes of RAM it takes beyond RAM_SHARE of the free RAM; 0 when it leaves room or does not run
@@ -262,7 +262,7 @@ def _steps_up(info: UseInfo, best: Candidate | None, cands: Sequence[Candidate],
         files = [c for c in bigger if c.model.id == model.id]
         good = [c for c in files if c.bits >= QUALITY_FLOOR_BPW] or files
         step = min(good, key=lambda c: (c.bits, _publisher_rank(c.file), order[id(c)]))
-        steps.append(_step("bigger model", step, hw, info))
+        steps.append(_step("bigger model" if best is not None else "smallest model", step, hw, info))
     if best is not None:
         better = [c for c in cands if c.model.id == best.model.id and c.bits > best.bits]
         if better:

@@ -381,7 +381,7 @@ class GuideView(QWidget):
 
         def line(s: StepUp) -> str:
             c = s.candidate
-            kind = "Bigger model" if s.kind == "bigger model" else "Better quant"
+            kind = s.kind[:1].upper() + s.kind[1:]
             return (f"<b>{kind}:</b> {escape(c.model.id)} · {escape(c.file.quant)} "
                     f"<span style='color:{theme.TEXT_MUTED}'>({escape(file_size_text(c.file))})</span><br>"
                     f"{escape(s.text)}")
