@@ -125,20 +125,25 @@ class ClusterDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(170)  # the header and five device rows without scrolling
         self.speed_label = QLabel("")
         self.speed_label.setWordWrap(True)
         self.commands_box = QPlainTextEdit()
         self.commands_box.setReadOnly(True)
         self.commands_box.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.commands_box.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.commands_box.setMaximumHeight(140)
+        # Wrapped: a llama-server line is longer than the dialog, and a command cut at the edge gets copied
+        # by hand wrong; Copy commands copies them unwrapped.
+        self.commands_box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.commands_box.setMinimumHeight(110)
+        self.commands_box.setMaximumHeight(180)
         self.copy_button = QPushButton("Copy commands")
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.warning)
         layout.addWidget(self.verdict_label)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 2)
         layout.addWidget(self.speed_label)
         layout.addWidget(QLabel("Commands (workers first, then the head):"))
         layout.addWidget(self.commands_box)
