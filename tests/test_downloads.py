@@ -28,7 +28,10 @@ def model_file() -> Path:
 
 
 def manager(cache: Path, events: list[Progress] | None = None, **kw: object) -> DownloadManager:
+    """One connection per file: these tests pin the single stream (its exact Range requests and partial
+    sizes); the parallel parts have tests/test_parallel_download.py."""
     sink = events.append if events is not None else (lambda p: None)
+    kw.setdefault("connections", 1)
     return DownloadManager(cache_dir=cache, on_progress=sink, backoff=0.01, timeout=2, **kw)  # type: ignore[arg-type]
 
 

@@ -26,10 +26,19 @@ from typing import BinaryIO
 from huggingface_hub import hf_hub_url
 
 from explorer.errors import describe_error
+from explorer.store import parts
 from explorer.store.download_types import DownloadError as DownloadError
 from explorer.store.download_types import Progress as Progress
 from explorer.store.download_types import State as State
-from explorer.store.transfer import FileResult, Stop, Transfer, check_repo_id, open_binary, safe_repo_path
+from explorer.store.transfer import (
+    DEFAULT_CONNECTIONS,
+    FileResult,
+    Stop,
+    Transfer,
+    check_repo_id,
+    open_binary,
+    safe_repo_path,
+)
 from explorer.units import MIB, format_bytes
 
 DISK_MARGIN = 256 * MIB  # leave this much free after the download
@@ -46,7 +55,7 @@ class Job:
     total: int = 0
     message: str = ""
     results: list[FileResult] = field(default_factory=list)
-    partials: list[Path] = field(default_factory=list)  # this job's .incomplete files, once known
+    partials: list[Path] = field(default_factory=list)  # this job's .incomplete files (and sidecars), once known
     _stop: str | None = None  # "pause" or "cancel", read by the worker between chunks
 
     @property
@@ -67,8 +76,10 @@ class DownloadManager:
     def __init__(self, *, cache_dir: Path | None = None, on_progress: Callable[[Progress], None] = lambda p: None,
                  parallel: int = 1, retries: int = 5, backoff: float = 1.0, timeout: float = 30,
                  disk_free: Callable[[Path], int] = free_disk,
-                 open_file: Callable[[Path, str], BinaryIO] = open_binary) -> None:
+                 open_file: Callable[[Path, str], BinaryIO] = open_binary,
+                 connections: int = DEFAULT_CONNECTIONS) -> None:
         self.cache_dir = cache_dir
+        self.connections = connections  # per file (explorer.store.transfer); small files take one
         self.open_file = open_file
         self.on_progress = on_progress
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
@@ -226,7 +237,7 @@ class DownloadManager:
         try:  # everything, setup included: any exception ends the job with a message
             transfers = [Transfer(job.repo, f, cache_dir=self.cache_dir, retries=self.retries,
                                   backoff=self.backoff, timeout=self.timeout, stop=stop, on_bytes=on_bytes,
-                                  on_phase=on_phase, open_file=self.open_file)
+                                  on_phase=on_phase, open_file=self.open_file, connections=self.connections)
                          for f in job.files]
             first = transfers[0].metadata()
             for t in transfers[1:]:  # every shard from the commit the first one named
@@ -272,8 +283,8 @@ class DownloadManager:
     def _discard_partials(job: Job) -> str:
         removed = 0
         for part in job.partials:
-            if part.exists():
-                part.unlink(missing_ok=True)
+            if part.exists() or parts.sidecar(part).exists():
+                parts.discard(part)  # the prefix and the sidecar of parts beyond it
                 removed += 1
         return f"cancelled; {removed} partial file{'s' if removed != 1 else ''} deleted"
 
@@ -293,8 +304,7 @@ def _bytes_on_disk(t: Transfer, meta: tuple[str, str, int]) -> int:
     commit, sha, size = meta
     if t.is_complete(commit, sha, size):
         return size
-    part = t.blob(sha).with_name(sha + ".incomplete")
-    return min(part.stat().st_size, size) if part.exists() else 0
+    return parts.bytes_on_disk(t.blob(sha).with_name(sha + ".incomplete"), size)
 
 
 class _Speed:

@@ -4,6 +4,13 @@ The file streams into `blobs/<sha256>.incomplete` (the name huggingface_hub itse
 resumes with a Range request after checking for 206, and only after the size and the sha256 match
 the Hub's LFS hash is it fsynced, renamed to `blobs/<sha256>`, marked `.verified` and linked from
 `snapshots/<commit>/<path>`. `explorer.store.downloads` runs transfers as queued jobs.
+
+A file of at least two pieces (`parts.MIN_PIECE`) comes over `connections` parallel Range requests
+(default 8: the Hub's CDN caps what one connection gets). Each piece is appended to its own file in
+the sidecar `blobs/<sha256>.parts/` and moved into the prefix in order, hashed on the way
+(`explorer.store.parts` says why the prefix never has holes). A dropped or stalled connection
+resumes its own piece from its last byte; the others go on. A server that ignores Range (200) makes
+the transfer fall back to one connection.
 """
 
 from __future__ import annotations
@@ -31,10 +38,13 @@ from huggingface_hub.utils._validators import validate_repo_id
 
 from explorer.errors import describe_error
 from explorer.gguf.names import unsafe_name
+from explorer.store import parts
 from explorer.store.download_types import DownloadError
 from explorer.units import MIB, format_bytes
 
 CHUNK = MIB
+DEFAULT_CONNECTIONS = 8
+PART_READ = 256 * 1024  # a part's bytes are written (and counted) in blocks this big: less per-chunk work
 WRITEBACK_BYTES = 64 * MIB
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -84,8 +94,10 @@ class Transfer:
                  stop: Callable[[], str | None] = lambda: None,
                  on_bytes: Callable[[int], None] = lambda n: None,
                  on_phase: Callable[[str], None] = lambda phase: None,
-                 open_file: Callable[[Path, str], BinaryIO] = open_binary) -> None:
+                 open_file: Callable[[Path, str], BinaryIO] = open_binary,
+                 connections: int = DEFAULT_CONNECTIONS) -> None:
         self.repo, self.filename = repo, filename
+        self.connections = max(1, connections)
         self.rel = safe_repo_path(filename)
         self.cache = Path(cache_dir or constants.HF_HUB_CACHE)
         self.revision, self.token = revision, token
@@ -155,9 +167,11 @@ class Transfer:
             return self._run_locked(commit, sha, size)
 
     def _run_locked(self, commit: str, sha: str, size: int) -> FileResult:
-        if self.is_complete(commit, sha, size):
-            return FileResult(self.snapshot(commit), sha, size, size, 0)
         blob = self.blob(sha)
+        part = blob.with_name(sha + ".incomplete")
+        if self.is_complete(commit, sha, size):
+            parts.discard(part)  # a partial of ours that another client finished: of no use now
+            return FileResult(self.snapshot(commit), sha, size, size, 0)
         if blob.exists() and blob.stat().st_size == size:
             # Fetched earlier by huggingface_hub (or without our marker): check it instead of fetching it again.
             self.on_phase("verifying")
@@ -165,8 +179,14 @@ class Transfer:
                 self._finish(None, blob, sha, commit)
                 return FileResult(self.snapshot(commit), sha, size, size, 0)
             blob.unlink()
-        part = blob.with_name(sha + ".incomplete")
         part.parent.mkdir(parents=True, exist_ok=True)
+        if (self.connections > 1 and size >= 2 * parts.MIN_PIECE) or parts.sidecar(part).is_dir():
+            try:
+                return self._run_parts(part, blob, commit, sha, size)
+            except _NoRanges:  # the server ignores Range: one connection, which copes with a 200
+                prefix = part.stat().st_size if part.exists() else 0
+                self.on_bytes(-(parts.bytes_on_disk(part, size) - prefix))  # the parts go
+                shutil.rmtree(parts.sidecar(part), ignore_errors=True)
         if part.exists() and part.stat().st_size > size:
             part.unlink()  # longer than the file: not ours to resume
         start = part.stat().st_size if part.exists() else 0
@@ -269,6 +289,7 @@ class Transfer:
     def _finish(self, part: Path | None, blob: Path, sha: str, commit: str) -> None:
         if part is not None:
             os.replace(part, blob)
+        parts.discard(blob.with_name(sha + ".incomplete"))  # leftovers (a sidecar, another client's partial)
         blob.with_name(sha + ".verified").touch()
         link = self.snapshot(commit)
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -288,14 +309,155 @@ class Transfer:
         if why:
             raise Stop(why)
 
-    def _sleep(self, attempt: int, exc: Exception) -> None:
+    def _sleep(self, attempt: int, exc: Exception, check: Callable[[], None] | None = None) -> None:
         wait = self.backoff * (2 ** attempt)
         if isinstance(exc, _HTTPStatus) and exc.retry_after is not None:
             wait = max(wait, exc.retry_after)
         deadline = time.monotonic() + min(wait, 60)
         while time.monotonic() < deadline:  # stay responsive to pause/cancel while backing off
-            self._check_stop()
+            (check or self._check_stop)()
             time.sleep(0.05)
+
+    # -- parallel parts ---------------------------------------------------------------------------
+    def _run_parts(self, part: Path, blob: Path, commit: str, sha: str, size: int) -> FileResult:
+        """Fetch the missing ranges over several connections; assemble and hash the prefix in order."""
+        store = parts.PartStore(part, size, self.open_file)
+        store.recover()
+        resumed_from = store.done()
+        pieces = parts.Pieces(store.holes(), self.connections)
+        self._digest = hashlib.sha256()
+        self.on_phase("downloading")
+        received = [0]
+        counting = threading.Lock()
+
+        def count(n: int) -> None:  # on_bytes is called from one thread at a time
+            with counting:
+                received[0] += n
+                self.on_bytes(n)
+
+        assembler = parts.Assembler(store, self._digest, self._check_stop).start()
+        workers = [threading.Thread(target=self._worker, args=(store, pieces, count), daemon=True,
+                                    name=f"download-part-{i}")
+                   for i in range(min(self.connections, pieces.count_hint()))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        store.finish_writing()
+        assembler.join()
+        failed = store.failed
+        if failed is not None:
+            self._raise_parts_failure(failed, store, size)
+        if store.prefix != size or part.stat().st_size != size:
+            raise DownloadError(f"{self.filename}: got {store.prefix} bytes, the Hub says {size}")
+        if self._digest.hexdigest() != sha:
+            parts.discard(part)
+            why = (" after the server sent more than was asked for (the extra bytes were not written)"
+                   if self.overlong else "")
+            raise DownloadError(f"{self.filename}: sha256 mismatch (expected {sha[:12]}…, got "
+                                f"{self._digest.hexdigest()[:12]}…){why}; the corrupt file was deleted, "
+                                "nothing was kept")
+        self._finish(part, blob, sha, commit)
+        return FileResult(self.snapshot(commit), sha, size, resumed_from, received[0])
+
+    def _raise_parts_failure(self, failed: BaseException, store: parts.PartStore, size: int) -> None:
+        if isinstance(failed, Stop | _NoRanges | DownloadError):
+            raise failed
+        cause = failed.cause if isinstance(failed, _WriteError) else failed
+        if isinstance(cause, OSError):
+            if cause.errno == errno.ENOSPC:
+                raise DownloadError(f"{self.filename}: the disk is full ({format_bytes(store.done())} of "
+                                    f"{format_bytes(size)} kept; free some space and resume)") from failed
+            raise DownloadError(f"{self.filename}: cannot write {store.incomplete.parent}: "
+                                f"{cause.strerror or cause}") from failed
+        raise DownloadError(f"{self.filename}: {describe_error(failed, with_type=True)}; "
+                            f"{format_bytes(store.done())} kept for a resume") from failed
+
+    def _worker(self, store: parts.PartStore, pieces: parts.Pieces, count: Callable[[int], None]) -> None:
+        try:
+            while store.failed is None and (rng := pieces.take()) is not None:
+                self._piece(store, rng, count)
+        except _Aborted:
+            pass
+        except BaseException as exc:  # the first error stops every connection; the transfer reports it
+            store.fail(exc)
+
+    def _piece(self, store: parts.PartStore, rng: tuple[int, int], count: Callable[[int], None]) -> None:
+        """Fetch `[start, end)` into its part, resuming from its last byte after a drop or a stall."""
+        def check() -> None:
+            self._check_stop()
+            if store.failed is not None:
+                raise _Aborted
+
+        start, end = rng
+        piece = parts.Piece(store.claim(start), start, end)
+        try:
+            with parts.PartWriter(store, piece) as writer:
+                attempt = 0
+                while piece.pos < end:
+                    check()
+                    before = piece.pos
+                    try:
+                        self._fetch_piece(writer, piece, count, check)
+                    except (Stop, _Aborted, _NoRanges, _WriteError):
+                        raise
+                    except Exception as exc:
+                        if piece.pos > before:
+                            attempt = 0  # it got somewhere: a flaky link is not a dead one
+                        if not _transient(exc) or attempt >= self.retries:
+                            raise DownloadError(
+                                f"{self.filename}: download failed after {attempt + 1} tries "
+                                f"({describe_error(exc)}); {format_bytes(store.done())} kept for a resume") from exc
+                        self._sleep(attempt, exc, check)
+                        attempt += 1
+        except OSError as exc:  # opening or closing the part
+            raise _WriteError(exc) from exc
+        finally:
+            store.release(piece.part)
+
+    def _fetch_piece(self, writer: parts.PartWriter, piece: parts.Piece, count: Callable[[int], None],
+                     check: Callable[[], None]) -> None:
+        headers = build_hf_headers(token=self.token)
+        headers["Range"] = f"bytes={piece.pos}-{piece.end - 1}"
+        got = 0
+        with get_session().stream("GET", self.get_url, headers=headers, follow_redirects=True,
+                                  timeout=self.timeout) as resp:
+            if resp.status_code == 200:
+                raise _NoRanges
+            if resp.status_code != 206:
+                raise _HTTPStatus(resp.status_code, resp.headers.get("Retry-After"))
+            if not resp.headers.get("Content-Range", "").startswith(f"bytes {piece.pos}-"):
+                got_range = resp.headers.get("Content-Range")
+                raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
+            buf = bytearray()  # written in blocks of PART_READ (less work per byte), and always on the way out:
+            try:               # bytes received before a drop are good bytes
+                for received in resp.iter_bytes():
+                    check()
+                    chunk = received[: piece.end - piece.pos - len(buf)]  # never past what was asked for
+                    if len(chunk) < len(received):
+                        self.overlong = True
+                    buf += chunk
+                    if len(buf) >= PART_READ or piece.pos + len(buf) >= piece.end:
+                        got += self._flush_part(writer, buf, count)
+                    if piece.pos >= piece.end:
+                        break
+            finally:
+                if buf:
+                    got += self._flush_part(writer, buf, count)
+        if got == 0:
+            raise _EmptyBody(f"HTTP {resp.status_code} with no bytes at offset {piece.pos}")
+
+    @staticmethod
+    def _flush_part(writer: parts.PartWriter, buf: bytearray, count: Callable[[int], None]) -> int:
+        n = len(buf)
+        try:
+            writer.write(bytes(buf))
+        except OSError as exc:
+            raise _WriteError(exc) from exc
+        finally:
+            buf.clear()
+        count(n)
+        return n
 
 
 class _HTTPStatus(Exception):
@@ -303,6 +465,22 @@ class _HTTPStatus(Exception):
         super().__init__(text or f"HTTP {status}")
         self.status = status
         self.retry_after = float(retry_after) if retry_after and retry_after.isdigit() else None
+
+
+class _NoRanges(Exception):
+    """The server answered a Range request with the whole file (200): parts cannot work."""
+
+
+class _Aborted(Exception):
+    """Another connection (or the assembler) failed: this one stops."""
+
+
+class _WriteError(Exception):
+    """Writing a part failed (the disk, not the network)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _EmptyBody(Exception):

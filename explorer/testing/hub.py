@@ -14,7 +14,9 @@ files (ETag is the git blob sha1). Each repo has a fixed commit sha (the sha1 of
 `/api/` GET answers 404 JSON. Repo paths with `..`, empty or hidden parts never leave the root.
 
 Tests inject faults with `server.faults.add(Fault(...))` (hub_faults) and read `server.log` (one
-`LogEntry` per request: method, path, Range header, status, body bytes sent). The repos on disk are
+`LogEntry` per request: method, path, Range header, status, body bytes sent, connection number).
+`rate_cap` caps each connection's bytes per second, as the Hub's CDN does (what makes parallel
+Range requests pay). The repos on disk are
 hub_repos', the HTTP handler hub_http's; this module runs the server and the demo. Demo:
 `python -m explorer.testing.hub [--port P] [--root DIR]`.
 """
@@ -42,7 +44,8 @@ class HubServer:
     """A loopback Hub serving the repos under `root`. Use as a context manager, or start()/stop()."""
 
     def __init__(self, root: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0,
-                 lfs_redirect: bool = False, cdn_host: str | None = None, verbose: bool = False) -> None:
+                 lfs_redirect: bool = False, cdn_host: str | None = None, verbose: bool = False,
+                 rate_cap: float | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -50,6 +53,7 @@ class HubServer:
         self.lfs_redirect = lfs_redirect
         self.cdn_host = cdn_host
         self.verbose = verbose
+        self.rate_cap = rate_cap  # bytes per second per connection, as a CDN caps them (None: no cap)
         self.faults = Faults()
         self._log: list[Record] = []
         self._log_lock = threading.Lock()
@@ -59,6 +63,7 @@ class HubServer:
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
+        self._accepted = 0
 
     # lifecycle
 
@@ -167,7 +172,8 @@ class HubServer:
     @property
     def log(self) -> list[LogEntry]:
         with self._log_lock:
-            return [LogEntry(r.method, r.path, r.range, r.status, r.bytes_sent, r.faults) for r in self._log]
+            return [LogEntry(r.method, r.path, r.range, r.status, r.bytes_sent, r.faults, r.connection)
+                    for r in self._log]
 
     def clear_log(self) -> None:
         with self._log_lock:
@@ -176,11 +182,16 @@ class HubServer:
     def requests(self, method: str | None = None, contains: str = "") -> list[LogEntry]:
         return [e for e in self.log if (method is None or e.method == method) and contains in e.path]
 
-    def record(self, method: str, path: str, rng: str | None, faults: list[Fault]) -> Record:
-        rec = Record(method, path, rng, tuple(f.kind for f in faults))
+    def record(self, method: str, path: str, rng: str | None, faults: list[Fault], connection: int = 0) -> Record:
+        rec = Record(method, path, rng, tuple(f.kind for f in faults), connection=connection)
         with self._log_lock:
             self._log.append(rec)
         return rec
+
+    def next_connection(self) -> int:
+        with self._conns_lock:
+            self._accepted += 1
+            return self._accepted - 1
 
     def sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
@@ -243,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=None, help="repos folder (default: a demo built in a temp dir)")
     ap.add_argument("--redirect", action="store_true", help="302 LFS downloads to /cdn/ like the real Hub")
     ap.add_argument("--verbose", action="store_true", help="log every request")
+    ap.add_argument("--rate-cap-mib", type=float, default=None,
+                    help="cap each connection at this many MiB/s, as the Hub's CDN does")
     args = ap.parse_args(argv)
     import tempfile
 
@@ -255,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"building demo repos in {root} ...", file=sys.stderr)
         for rid in build_demo(root):
             print(f"  {rid}", file=sys.stderr)
-    server = HubServer(root, host=args.host, port=args.port, lfs_redirect=args.redirect, verbose=args.verbose)
+    cap = args.rate_cap_mib * 2**20 if args.rate_cap_mib else None
+    server = HubServer(root, host=args.host, port=args.port, lfs_redirect=args.redirect, verbose=args.verbose,
+                       rate_cap=cap)
     with server:
         print(f"export HF_ENDPOINT={server.endpoint} HF_HUB_DISABLE_XET=1", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -28,6 +28,9 @@ class Fault:
     - headers: replace or add the response `headers` (e.g. a forged X-Repo-Commit)
     - listing: add `names` to a repo's model info (siblings of 100 bytes), as a hostile Hub could
     `times`: how many requests it applies to (None: all). `method`: only "GET" or "HEAD" (None: any).
+    `connection`: only requests on that connection (the server numbers them 0, 1, ... as it accepts
+    them; `LogEntry.connection` says which one a request came on), so one of several parallel
+    connections can misbehave while the others do not.
     """
 
     kind: FaultKind
@@ -41,6 +44,7 @@ class Fault:
     offset: int = 0
     headers: dict[str, str] | None = None
     names: tuple[str, ...] = ()
+    connection: int | None = None
     hits: int = 0  # how many requests it has applied to
 
 
@@ -68,12 +72,14 @@ class Faults:
         with self._lock:
             return [replace(f) for f in self._faults]
 
-    def take(self, method: str, target: str) -> list[Fault]:
+    def take(self, method: str, target: str, connection: int = 0) -> list[Fault]:
         """The faults that apply to this request (at most one per kind), counting them as used."""
         taken: list[Fault] = []
         with self._lock:
             for fault in self._faults:
                 if fault.match not in target or (fault.method and fault.method.upper() != method):
+                    continue
+                if fault.connection is not None and fault.connection != connection:
                     continue
                 if fault.times is not None and fault.hits >= fault.times:
                     continue
@@ -92,6 +98,7 @@ class LogEntry:
     status: int  # 0: the connection was closed before a status line
     bytes_sent: int  # body bytes
     faults: tuple[str, ...] = ()
+    connection: int = 0  # which connection of the server's (numbered as accepted) it came on
 
 
 @dataclass
@@ -102,3 +109,4 @@ class Record:
     faults: tuple[str, ...]
     status: int = 0
     bytes_sent: int = 0
+    connection: int = 0

@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import sys
+import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +18,8 @@ from explorer.testing.hub_faults import Fault, FaultKind, Faults, Record
 from explorer.testing.hub_repos import Repo
 
 CHUNK = 64 * 1024
+PACE_SLICE = 64 * 1024  # a rate-capped connection sends this much at a time
+PACE_BURST = 0.02  # seconds of credit an idle capped connection may send at once
 
 
 class Backend(Protocol):
@@ -25,6 +28,7 @@ class Backend(Protocol):
     faults: Faults
     verbose: bool
     lfs_redirect: bool
+    rate_cap: float | None  # bytes per second per connection (a CDN's cap); None: as fast as it goes
 
     @property
     def cdn_base(self) -> str: ...
@@ -33,7 +37,9 @@ class Backend(Protocol):
 
     def list_models(self, q: Mapping[str, str]) -> list[dict[str, Any]]: ...
 
-    def record(self, method: str, path: str, rng: str | None, faults: list[Fault]) -> Record: ...
+    def record(self, method: str, path: str, rng: str | None, faults: list[Fault], connection: int = 0) -> Record: ...
+
+    def next_connection(self) -> int: ...
 
     def sleep(self, seconds: float) -> None: ...
 
@@ -59,6 +65,9 @@ class Handler(BaseHTTPRequestHandler):
     # request state
     _faults: list[Fault]
     _rec: Record
+    # connection state
+    _conn_id: int = 0
+    _paid_until: float = 0.0  # with a rate cap: when the bytes sent so far on this connection are paid for
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.hub.verbose:
@@ -66,6 +75,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self._conn_id = self.server.hub.next_connection()
         self.server.hub.track(self.connection, True)
 
     def finish(self) -> None:
@@ -73,6 +83,12 @@ class Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.hub.track(self.connection, False)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):  # the client went away between requests (killed)
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -87,8 +103,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         hub = self.server.hub
-        self._faults = hub.faults.take(method, self.path)
-        self._rec = hub.record(method, self.path, self.headers.get("Range"), self._faults)
+        self._faults = hub.faults.take(method, self.path, self._conn_id)
+        self._rec = hub.record(method, self.path, self.headers.get("Range"), self._faults, self._conn_id)
         try:
             for kind in ("stall", "drop"):
                 f = self._fault(kind)
@@ -146,9 +162,26 @@ class Handler(BaseHTTPRequestHandler):
         self._write(data)
 
     def _write(self, data: bytes) -> None:
-        if data:
+        cap = self.server.hub.rate_cap
+        if cap:
+            self._paced(data, cap)
+        elif data:
             self._rec.bytes_sent += len(data)  # counted first, so the log is current when the client has it
             self.wfile.write(data)
+
+    def _paced(self, data: bytes, cap: float) -> None:
+        """Send at most `cap` bytes a second on this connection (keep-alive requests share the budget)."""
+        for i in range(0, len(data), PACE_SLICE):
+            piece = data[i:i + PACE_SLICE]
+            now = time.monotonic()
+            self._paid_until = max(self._paid_until, now - PACE_BURST)  # an idle connection saves little
+            if self._paid_until > now:
+                self.server.hub.sleep(self._paid_until - now)
+                if self.server.hub.stopping():
+                    raise _Dropped
+            self._paid_until += len(piece) / cap
+            self._rec.bytes_sent += len(piece)
+            self.wfile.write(piece)
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None,
               head: bool = False) -> None:
