@@ -4,6 +4,7 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py out.png
     ... scripts/screenshot.py docs/chat.png --chat "Why is the sky blue?"      # two panes answering
     ... scripts/screenshot.py docs/downloads.png --downloads --height 600     # staged job states
+    ... scripts/screenshot.py docs/remote.png --chat "Why?" --remote http://127.0.0.1:8080   # pane 2 remote
     ... scripts/screenshot.py docs/modes.png --modes "Why is the sky blue?"    # chatroom, free-form, FIM
     ... scripts/screenshot.py docs/probes.png --probe seed003-chatroom --extra tiny-instruct   # a probe grid
     ... scripts/screenshot.py docs/blind.png --probe seed003-chatroom --blind    # the blind vote on it
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +32,9 @@ from PySide6.QtCore import QTimer
 
 from explorer.chat.records import PaneMode
 from explorer.store.download_types import Progress, State
+from explorer.store.endpoints import EndpointStore
 from explorer.store.library import LocalModel
+from explorer.store.secrets import Secrets
 from ui.app import create_app
 from ui.chat.tab import ChatTab
 from ui.main_window import MainWindow
@@ -119,6 +123,9 @@ def main() -> int:
     parser.add_argument("--guide", choices=("code", "chat", "reasoning", "research"),
                         help="show the Guide (the first tab) with this use picked")
     parser.add_argument("--leaderboard", action="store_true", help="with --vote: then show the leaderboard")
+    parser.add_argument("--remote", metavar="URL", help="with --chat: pane 2 runs the first model of this endpoint "
+                        "(saved for this run only, as --remote-name)")
+    parser.add_argument("--remote-name", default="gpu box", help="the endpoint's name to show")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     args = parser.parse_args()
@@ -128,6 +135,11 @@ def main() -> int:
     staged = StagedDownloads()
     if args.downloads:
         services = replace(services, downloads=staged)
+    if args.remote:  # an endpoints file of this run's own: the person's saved endpoints stay as they are
+        scratch = Path(tempfile.mkdtemp(prefix="screenshot-endpoints-"))
+        endpoints = EndpointStore(scratch / "endpoints.json", Secrets(backend="file", path=scratch / "keys.json"))
+        endpoints.save(args.remote, name=args.remote_name)
+        services = replace(services, endpoints=endpoints)
     window = MainWindow(services)
     window.resize(args.width, args.height)
     window.show()
@@ -176,11 +188,23 @@ def main() -> int:
         for pane, thinking in zip(tab.panes, (True, False), strict=False):
             pane.select_path(match[0].path)
             pane.set_thinking(thinking)
+        if args.remote:
+            QTimer.singleShot(100, pick_remote)
+            return
         if args.probe:
             state["probing"] = 1
             extra = [next((m.path for m in models if name in m.path.name), None) for name in args.extra]
             QTimer.singleShot(300, lambda: start_probe([p for p in extra if p is not None]))
             return
+        QTimer.singleShot(300, send)
+
+    def pick_remote() -> None:
+        tab = window.chat_tab
+        if not tab.remotes:  # the Library's endpoints are still being listed
+            QTimer.singleShot(100, pick_remote)
+            return
+        tab.panes[1].select_remote(tab.remotes[0])
+        tab.panes[1].set_thinking(True)
         QTimer.singleShot(300, send)
 
     def start_probe(extra: list[Path]) -> None:
@@ -223,10 +247,10 @@ def main() -> int:
 
     def send() -> None:
         tab = window.chat_tab
-        if tab.plan is None or any(p.info is None for p in tab.panes):
+        if tab.plan is None or any(p.info is None and p.remote_target() is None for p in tab.panes):
             QTimer.singleShot(100, send)
             return
-        if not args.modes:
+        if not args.modes and not args.remote:
             for pane, thinking in zip(tab.panes, (True, False), strict=False):
                 pane.set_thinking(thinking)
         tab.input.setPlainText(args.modes or args.chat)

@@ -23,6 +23,7 @@ from explorer.store.download_types import DownloadError
 from ui.fmt import format_ctx
 from ui.guide.page import GuidePage
 from ui.library.downloads import DownloadsPanel
+from ui.library.endpoints import EndpointsPanel, NewEndpoint
 from ui.library.view import LibraryView
 from ui.models.hardware_panel import HardwarePanel
 from ui.models.tab import ModelsTab
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from explorer.cli.probe_run import ProbeColumn
     from explorer.guide.pick import OpenInChat
     from explorer.store.library import LocalModel
+    from ui.chat.remote import RemoteTarget
     from ui.chat.tab import ChatTab
     from ui.models.cluster_dialog import ClusterDialog
     from ui.models.header_diff import HeaderDiffDialog
@@ -112,8 +114,11 @@ class MainWindow(QMainWindow):
         self.downloads_panel.job_done.connect(self._on_download_done)
         self.downloads_panel.job_failed.connect(self._on_download_failed)
         self.downloads_panel.active_changed.connect(self._on_active_downloads)
+        self.endpoints_panel = EndpointsPanel(self.services.endpoints, prompts=self.prompts)
         self.library_view = LibraryView(self.services.scan_library, self.services.delete_model,
-                                        self.services.add_model_file, prompts=self.prompts)
+                                        self.services.add_model_file, prompts=self.prompts,
+                                        endpoints=self.endpoints_panel)
+        self.endpoints_panel.targets_changed.connect(self._on_remote_models)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
         self.tabs.setDocumentMode(True)
@@ -390,8 +395,11 @@ class MainWindow(QMainWindow):
             from explorer.chat.transcripts import ConversationStore
             from ui.chat.tab import ChatTab
 
-            tab = ChatTab(ConversationStore(self.services.conversations_dir))
+            tab = ChatTab(ConversationStore(self.services.conversations_dir), endpoints=self.services.endpoints)
             self._chat_tab = tab
+            tab.set_remotes(self.endpoints_panel.targets())
+            if not self.endpoints_panel.listed:
+                self.endpoints_panel.refresh()  # the panes' pickers offer the endpoints' models
             if self.hardware is not None:
                 tab.set_hardware(self.hardware)
             elif self._probe_error is not None:
@@ -501,10 +509,20 @@ class MainWindow(QMainWindow):
             return None
         from ui.models.cluster_dialog import ClusterDialog
 
-        dialog = ClusterDialog(self, catalog=self.catalog, prompts=self.prompts, start_dir=self.services.models_dir)
+        connect = self.connect_endpoint if self.services.endpoints is not None else None
+        dialog = ClusterDialog(self, catalog=self.catalog, prompts=self.prompts, start_dir=self.services.models_dir,
+                               connect=connect)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog
+
+    def connect_endpoint(self, url: str, name: str = "cluster head") -> bool:
+        """Save `url` as an endpoint (the multi-machine plan's head) and list its models."""
+        if not self.endpoints_panel.add_endpoint(NewEndpoint(url, name)):
+            return False
+        self.statusBar().showMessage(f"Saved {url} as the endpoint “{name}” (Library > Endpoints); its models "
+                                     "show in the chat panes once its llama-server runs", 10000)
+        return True
 
     def compare_headers(self, a: str = "", b: str = "") -> HeaderDiffDialog:
         """The header comparison, non-modal (several may be open)."""
@@ -515,12 +533,17 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    def _on_remote_models(self, targets: list[RemoteTarget]) -> None:
+        if self._chat_tab is not None:
+            self._chat_tab.set_remotes(targets)
+
     def _on_library_scanned(self, models: list[LocalModel]) -> None:
         if self._chat_tab is not None:
             self._chat_tab.set_models(models)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        for runner in (self.probe_runner, self.catalog_runner, self.refresh_runner, self.library_view.scan_runner):
+        for runner in (self.probe_runner, self.catalog_runner, self.refresh_runner, self.library_view.scan_runner,
+                       self.endpoints_panel.runner):
             runner.cancel()
         self.models_tab.shutdown()
         self.downloads_panel.close_manager()

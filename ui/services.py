@@ -21,6 +21,7 @@ from explorer.paths import models_dir as default_models_dir
 if TYPE_CHECKING:  # explorer.store.downloads imports huggingface_hub: keep it off the start-up path
     from explorer.catalog.refresh import RefreshResult
     from explorer.store.download_types import Progress
+    from explorer.store.endpoints import EndpointStore
     from explorer.store.library import LocalModel
 
 
@@ -60,6 +61,8 @@ class Services:
     # Re-detect: the probe with the memory bandwidth measured again (None: the plain probe).
     remeasure_hardware: Callable[[], Hardware] | None = None
     reset_calibration: Callable[[Hardware], None] | None = None  # forget the speeds measured here
+    # OpenAI-compatible servers whose models chat panes run (keys in the keyring); None: none offered.
+    endpoints: EndpointStore | None = None
 
 
 def default_services(models_dir: Path | None = None) -> Services:
@@ -67,6 +70,7 @@ def default_services(models_dir: Path | None = None) -> Services:
     # Imported here so that merely importing the UI does not pull in the probe's dependencies.
     from explorer.catalog import refresh as hub_catalog
     from explorer.hardware import probe as hardware
+    from explorer.store.endpoints import EndpointStore
 
     models_dir = models_dir or default_models_dir()
     return Services(
@@ -81,6 +85,7 @@ def default_services(models_dir: Path | None = None) -> Services:
         delete_model=functools.partial(_delete_model, models_dir),
         add_model_file=_add_model_file,
         read_remote_shape=_read_remote_shape,
+        endpoints=EndpointStore(),
     )
 
 

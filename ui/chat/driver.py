@@ -8,6 +8,11 @@ read, pipe wait or token decode ever runs on the GUI thread.
 Text is coalesced: thinking and answer deltas collect for `FLUSH_SECONDS` (~30 updates a second at
 most) and go out as one `text` signal; `finished` always comes after the last text of its message.
 
+A pane that picked a model on an endpoint (`LoadSpec.remote`) runs it through a `RemoteClient`
+instead (`remote_factory` builds it, with the endpoint's key, on this thread): no header is read and no
+template renders here; the conversation sends messages, and "loading" is the check that the server
+offers the model.
+
 Stop goes straight to the worker's stop flag (a lock-free shared byte, `StopFlag`) from the calling
 thread, so it does not wait behind the driver's loop; the loop also passes it to the conversation,
 which then ends the message with stop reason "stopped".
@@ -33,10 +38,12 @@ from explorer.chat.records import PaneMode, StopReason
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap
 from explorer.chat.templates import ChatTemplateError
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.remote import RemoteClient
 from explorer.engine.worker import Crashed
 from explorer.gguf.model_info import ModelInfo, inspect_model
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
+from ui.chat.remote import RemoteFactory, remote_factory
 from ui.chat.specs import LoadSpec, SendSpec, same_model
 
 FLUSH_SECONDS = 1 / 30
@@ -123,14 +130,16 @@ class PaneDriver(QObject):
 
     def __init__(self, name: str = "pane", parent: QObject | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient,
-                 render_limits: RenderLimits | None = None) -> None:
+                 render_limits: RenderLimits | None = None, remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
         self._render_limits = render_limits  # None: the conversation's own (a few seconds, the context's size)
         self._queue: queue.Queue[_Command] = queue.Queue()
         # A byte on this pipe says "a command is queued": idle, the thread blocks on it and on the
         # worker's pipe and process together, instead of waking up to look.
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
-        self._client = client_factory()
+        self._local = client_factory()
+        self._client: EngineClient | RemoteClient = self._local  # the remote one while a remote model is picked
+        self._remote_factory = remote or remote_factory(None)
         self._renderer = TemplateRenderer()  # the pane's chat templates render in its process
         self._conv: Conversation | None = None
         self._messages: list[Message] = []  # kept across model changes and reloads
@@ -251,6 +260,7 @@ class PaneDriver(QObject):
                     self._fail(f"{type(exc).__name__}: {exc}")
         finally:
             with contextlib.suppress(Exception):
+                self._use(self._local)  # closes a remote client
                 self._client.unload()
             self._renderer.close()
             self._wake_r.close()
@@ -345,7 +355,46 @@ class PaneDriver(QObject):
             if self._conv is not None:
                 self._conv.messages = self._messages
 
+    def _use(self, client: EngineClient | RemoteClient) -> None:
+        """Make `client` the pane's engine; the one before is unloaded (a remote one closed)."""
+        old = self._client
+        if client is old:
+            return
+        with contextlib.suppress(Exception):
+            old.unload()
+        if isinstance(old, RemoteClient):
+            with contextlib.suppress(Exception):
+                old.close()
+        self._client = client
+
+    def _start_remote(self, spec: LoadSpec) -> None:
+        """Connect to the endpoint's model: `Loaded` once the server says it offers it."""
+        assert spec.remote is not None
+        self._info = None
+        try:
+            client = self._remote_factory(spec.remote)
+        except Exception as exc:  # a bad URL, an unreadable keyring or endpoints file: one line
+            self._use(self._local)
+            self._load = None
+            self._set_state("failed")
+            self.load_failed.emit(str(exc))
+            self._end_run(f"Could not connect: {exc}")
+            return
+        self._use(client)
+        self._load = spec
+        self._conv = None
+        self._fim = None
+        self._set_state("loading")
+        client.start()
+
     def _start_load(self, spec: LoadSpec) -> None:
+        if spec.remote is not None:
+            if self._state != "empty":
+                self._client.unload()
+            self._start_remote(spec)
+            return
+        if isinstance(self._client, RemoteClient):
+            self._use(self._local)
         if self._info is None or self._info.path != spec.path:
             try:
                 self._info = inspect_model(spec.path)
@@ -373,14 +422,7 @@ class PaneDriver(QObject):
             if isinstance(ev, LoadProgress):
                 self.load_progress.emit(ev.fraction)
             elif isinstance(ev, Loaded):
-                info = self._info
-                assert info is not None
-                limits = self._render_limits
-                if limits is not None and limits.max_prompt_bytes is None:
-                    limits = replace(limits, max_prompt_bytes=prompt_cap(ev.n_ctx))
-                self._conv = Conversation(self._client, template=info.template, variant=info.variant,
-                                          thinking=True, n_ctx=ev.n_ctx, render_limits=limits,
-                                          renderer=self._renderer)
+                self._conv = self._conversation(ev)
                 self._conv.messages = self._messages
                 self._fim = ev.fim
                 self._set_state("ready")
@@ -394,6 +436,18 @@ class PaneDriver(QObject):
                 self.load_failed.emit(ev.message)
                 self._end_run(f"Could not load the model: {ev.message}")
                 return
+
+    def _conversation(self, ev: Loaded) -> Conversation:
+        remote = self._load.remote if self._load is not None else None
+        if remote is not None:  # messages go to the server as they are: no template, the context is its own
+            return Conversation(self._client, template=None, variant=remote.variant, thinking=True)
+        info = self._info
+        assert info is not None
+        limits = self._render_limits
+        if limits is not None and limits.max_prompt_bytes is None:
+            limits = replace(limits, max_prompt_bytes=prompt_cap(ev.n_ctx))
+        return Conversation(self._client, template=info.template, variant=info.variant, thinking=True,
+                            n_ctx=ev.n_ctx, render_limits=limits, renderer=self._renderer)
 
     def _send(self, spec: SendSpec) -> None:
         conv = self._conv

@@ -44,6 +44,7 @@ from ui.chat.driver import PaneDriver
 from ui.chat.mode_panel import ModePanel
 from ui.chat.model_picker import ModelPicker, model_label
 from ui.chat.pane_settings import SettingsForm, default_budget, sampling_summary
+from ui.chat.remote import RemoteFactory, RemoteTarget, remote_status
 from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.transcript import TranscriptView
 from ui.fmt import format_ctx
@@ -64,7 +65,7 @@ class ChatPane(QFrame):
 
     def __init__(self, number: int, parent: QWidget | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient,
-                 render_limits: RenderLimits | None = None) -> None:
+                 render_limits: RenderLimits | None = None, remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatPane")
         self.number = number
@@ -77,7 +78,7 @@ class ChatPane(QFrame):
         self._load_started = 0.0
         self._load_fraction = 0.0
         self._status_detail = ""
-        self.driver = PaneDriver(f"pane{number}", self, client_factory, render_limits)
+        self.driver = PaneDriver(f"pane{number}", self, client_factory, render_limits, remote)
         self._build()
         self._connect_driver()
         self._elapsed = QTimer(self)
@@ -180,8 +181,19 @@ class ChatPane(QFrame):
         """The models the picker offers; the current choice stays (see `ModelPicker.set_models`)."""
         self.model_combo.set_models(models)
 
+    def set_remotes(self, targets: list[RemoteTarget]) -> None:
+        """The endpoints' models, offered after the local files."""
+        self.model_combo.set_remotes(targets)
+
     def select_path(self, path: Path, variant: Variant | None = None) -> None:
         self.model_combo.select_path(path)
+
+    def select_remote(self, target: RemoteTarget) -> None:
+        self.model_combo.select_remote(target)
+
+    def remote_target(self) -> RemoteTarget | None:
+        """The endpoint's model this pane runs (None: a local file, or nothing)."""
+        return self.model_combo.remote()
 
     def model_path(self) -> Path | None:
         return self.model_combo.path()
@@ -200,7 +212,10 @@ class ChatPane(QFrame):
         self.mode_panel.set_model(None)
         if self.driver.state not in ("empty", "failed"):
             self.driver.unload()
-        if path is None:
+        if self.remote_target() is not None:  # nothing to read: the variant is guessed from its id
+            self._apply_mode()
+            self._show_not_loaded()
+        elif path is None:
             self._set_status("Choose a model")
         else:
             entry = self.model_entry()
@@ -226,7 +241,8 @@ class ChatPane(QFrame):
     # --- thinking and settings ----------------------------------------------------------------
 
     def variant(self) -> Variant | None:
-        return self.info.variant if self.info else None
+        remote = self.remote_target()
+        return remote.variant if remote is not None else self.info.variant if self.info else None
 
     def _apply_mode(self) -> None:
         """The thinking switch follows the variant (hybrid toggles, the others are fixed) in a chatroom;
@@ -294,7 +310,9 @@ class ChatPane(QFrame):
     # --- running ------------------------------------------------------------------------------
 
     def load_spec(self, n_gpu_layers: int, n_threads: int) -> LoadSpec | None:
-        path = self.model_path()
+        path, remote = self.model_path(), self.remote_target()
+        if remote is not None:
+            return LoadSpec(path=Path(remote.model), n_ctx=0, remote=remote)
         if path is None:
             return None
         return LoadSpec(path=path, n_ctx=self.settings().ctx, n_gpu_layers=n_gpu_layers, n_threads=n_threads)
@@ -404,7 +422,7 @@ class ChatPane(QFrame):
             self._elapsed.stop()
         if state == "generating":
             self._set_status(self._status_detail or "Generating…")
-        elif state == "empty" and self.info is not None:
+        elif state == "empty" and (self.info is not None or self.remote_target() is not None):
             self._show_not_loaded()
         elif state == "failed":
             self._set_status("Not loaded: the model failed (the message below says why)", error=True)
@@ -421,6 +439,10 @@ class ChatPane(QFrame):
 
     def _on_loaded(self, seconds: float, n_ctx: int) -> None:
         spec = self.driver.load_spec
+        if spec is not None and spec.remote is not None:
+            self._status_detail = remote_status(spec.remote, seconds)
+            self._set_status(self._status_detail)
+            return
         where = "CPU"
         if spec is not None and spec.n_gpu_layers > 0:
             where = f"GPU {spec.n_gpu_layers} layers"
@@ -477,10 +499,14 @@ class ChatPane(QFrame):
             self._set_status(text)
         elif self.driver.state == "ready" and self._status_detail:
             self._set_status(self._status_detail)
-        elif self.info is not None and self.driver.state == "empty":
+        elif (self.info is not None or self.remote_target() is not None) and self.driver.state == "empty":
             self._show_not_loaded()
 
     def _show_not_loaded(self) -> None:
+        remote = self.remote_target()
+        if remote is not None:
+            self._set_status(remote_status(remote))
+            return
         assert self.info is not None
         self._set_status(f"{self.info.variant.label} · {self.info.shape.file_type} · not loaded")
 

@@ -1,16 +1,21 @@
 """A chat pane as records: what the plan places (`pane_request`), what `ChatTab.session` saves
-(`session_of`) and `restore_session` reopens (`restore_into`)."""
+(`session_of`) and `restore_session` reopens (`restore_into`). A remote pane's model is saved by its
+`remote_ref` (endpoint URL and model id, never a key) where a local one has its path."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from explorer.chat.records import ConversationRecord, ModelRef, PaneRecord, Session, variant_of
 from explorer.chat.transcripts import now_iso, title_for
 from explorer.fit.schedule import PaneRequest
 from ui.chat.pane import ChatPane
+from ui.chat.remote import target_for_ref
+
+if TYPE_CHECKING:
+    from explorer.store.endpoints import EndpointStore
 
 
 class ChatGrid(Protocol):
@@ -20,6 +25,7 @@ class ChatGrid(Protocol):
     session_id: str | None
     session_created: str | None
     _last_text: str | None
+    endpoints: EndpointStore | None
 
     def add_pane(self) -> ChatPane | None: ...
     def remove_pane(self, pane: ChatPane) -> None: ...
@@ -40,20 +46,29 @@ def pane_record(pane: ChatPane) -> PaneRecord:
     m = pane.model_entry()
     variant = pane.variant()
     quant = m.quant if m else (pane.info.shape.file_type if pane.info else None)
-    model = ModelRef(pane.label(), str(pane.model_path() or ""), variant.value if variant else None, quant)
+    remote = pane.remote_target()
+    where = remote.ref if remote is not None else str(pane.model_path() or "")
+    model = ModelRef(pane.label(), where, variant.value if variant else None, quant)
     return PaneRecord(pane.number, model, settings, messages)
 
 
-def restore_pane(pane: ChatPane, saved: PaneRecord) -> None:
+def restore_pane(pane: ChatPane, saved: PaneRecord, endpoints: EndpointStore | None = None) -> None:
     """Show a saved pane in `pane`: its model (loaded on send), settings, mode and messages."""
     path = saved.model.path
-    if path:
+    remote = target_for_ref(path, endpoints) if path else None
+    if isinstance(remote, str):
+        pane.model_combo.setCurrentIndex(0)  # no model: the pane says why below
+    elif remote is not None:
+        pane.select_remote(remote)
+    elif path:
         pane.select_path(Path(path))
     pane.apply_settings(saved.settings)
     pane.clear()
     pane.restore(list(saved.messages))
     pane.conversation = ConversationRecord(saved.settings, variant_of(saved.model.variant), saved.messages)
-    if path and not Path(path).exists():
+    if isinstance(remote, str):
+        pane.skip(remote)
+    elif remote is None and path and not Path(path).exists():
         pane.skip(f"The model file is no longer on disk: {path}")
 
 
@@ -84,7 +99,7 @@ def restore_into(tab: ChatGrid, session: Session) -> None:
     while len(tab.panes) > max(1, len(panes)):
         tab.remove_pane(tab.panes[-1])
     for pane, saved in zip(tab.panes, panes, strict=False):
-        restore_pane(pane, saved)
+        restore_pane(pane, saved, tab.endpoints)
     tab.session_id = session.id
     tab.session_created = session.created
     asked = session.user_questions()

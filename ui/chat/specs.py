@@ -7,6 +7,7 @@ from pathlib import Path
 
 from explorer.chat.records import PaneMode
 from explorer.chat.templates import SamplingPreset
+from ui.chat.remote import RemoteTarget
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class LoadSpec:
     n_ctx: int
     n_gpu_layers: int = 0
     n_threads: int | None = None
+    remote: RemoteTarget | None = None  # a model on an endpoint: `path` only names it, nothing is read
 
 
 @dataclass(frozen=True)
@@ -38,4 +40,6 @@ class SendSpec:
 
 def same_model(a: LoadSpec | None, b: LoadSpec) -> bool:
     """Whether a model loaded as `a` serves `b` (the thread count alone is not worth a reload)."""
-    return a is not None and (a.path, a.n_ctx, a.n_gpu_layers) == (b.path, b.n_ctx, b.n_gpu_layers)
+    if a is None or a.remote != b.remote:
+        return False
+    return b.remote is not None or (a.path, a.n_ctx, a.n_gpu_layers) == (b.path, b.n_ctx, b.n_gpu_layers)

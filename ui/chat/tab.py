@@ -8,12 +8,16 @@ model does not fit is left out unless its "Load anyway" box is ticked.
 The order of a run's loads, unloads and answers is `explorer.chat.waves.WaveRunner`'s; the tab
 carries out its actions. Every finished run is saved, and the Conversations menu reopens and exports
 saved conversations (`ui.chat.history`).
+
+A pane may run a model on an endpoint (`ui.chat.remote`): it uses no local memory, so the plan places
+the local panes only and the remote ones answer alongside its first wave.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
@@ -40,8 +44,12 @@ from ui.chat.escalate import Escalator
 from ui.chat.history import Conversations
 from ui.chat.pane import ChatPane
 from ui.chat.pane_record import MAX_PANES, pane_request, restore_into, session_of
+from ui.chat.remote import RemoteFactory, RemoteTarget, add_remote_panes, remote_factory, remote_line
 from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
+
+if TYPE_CHECKING:
+    from explorer.store.endpoints import EndpointStore
 
 
 @dataclass(frozen=True)
@@ -58,9 +66,13 @@ class ChatTab(QWidget):
 
     def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient,
-                 render_limits: RenderLimits | None = None) -> None:
+                 render_limits: RenderLimits | None = None, endpoints: EndpointStore | None = None,
+                 remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
         self._client_factory = client_factory
+        self.endpoints = endpoints  # the saved endpoints: their keys, and a reopened remote pane's endpoint
+        self._remote = remote or remote_factory(endpoints)
+        self.remotes: list[RemoteTarget] = []  # the endpoints' models, as the Library last listed them
         self._render_limits = render_limits  # how long and large a chat template may render (None: defaults)
         self.setObjectName("chatTab")
         self.store = store or ConversationStore()
@@ -179,8 +191,10 @@ class ChatTab(QWidget):
         if len(self.panes) >= MAX_PANES:
             return None
         at = len(self.panes) if at is None else at
-        pane = ChatPane(at + 1, client_factory=self._client_factory, render_limits=self._render_limits)
+        pane = ChatPane(at + 1, client_factory=self._client_factory, render_limits=self._render_limits,
+                        remote=self._remote)
         pane.set_models(self.models)
+        pane.set_remotes(self.remotes)
         pane.model_changed.connect(self.update_plan)
         pane.override_changed.connect(self.update_plan)
         pane.message_done.connect(self._pane_done)
@@ -192,8 +206,10 @@ class ChatTab(QWidget):
         self.panes.insert(at, pane)
         self.splitter.insertWidget(at, pane)
         if copy_of is not None:
-            path = copy_of.model_path()
-            if path is not None:
+            path, remote = copy_of.model_path(), copy_of.remote_target()
+            if remote is not None:
+                pane.select_remote(remote)
+            elif path is not None:
                 pane.select_path(path)
             st = copy_of.settings()
             pane.apply_settings(st)
@@ -242,6 +258,16 @@ class ChatTab(QWidget):
             pane.set_models(self.models)
         self._update_buttons()
 
+    def set_remotes(self, targets: Sequence[RemoteTarget]) -> None:
+        """The saved endpoints' models, offered in every pane's picker after the local files."""
+        self.remotes = list(targets)
+        for pane in self.panes:
+            pane.set_remotes(self.remotes)
+        self._update_buttons()
+
+    def remote_panes(self) -> list[ChatPane]:
+        return [p for p in self.panes if p.remote_target() is not None]
+
     def set_hardware(self, hw: Hardware) -> None:
         self.hardware = hw
         self.hardware_error = None
@@ -260,18 +286,20 @@ class ChatTab(QWidget):
 
     def update_plan(self) -> None:
         reqs = self.requests()
-        if self.hardware is None:
+        remote = [remote_line(p.number, t) for p in self.panes if (t := p.remote_target()) is not None]
+        hw = self.hardware
+        if hw is None and (reqs or not remote):
             self.plan = None
             text = (f"Hardware detection failed ({self.hardware_error}); without it no model can be placed. "
                     "Use File > Re-detect hardware." if self.hardware_error else "Detecting hardware…")
-        elif not reqs:
+        elif not reqs or hw is None:  # (no hardware: only remote panes are chosen)
             self.plan = None
-            text = "Reading the models…" if self._reading() else "Choose a model in each pane."
+            text = "Reading the models…" if self._reading() else "" if remote else "Choose a model in each pane."
         else:
-            self.plan = plan_runs(reqs, self.hardware)
+            self.plan = plan_runs(reqs, hw)
             shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs})  # counted once: say so
             text = "\n".join([*self.plan.lines(), *shared])
-        self.plan_label.setText(text)
+        self.plan_label.setText("\n".join(t for t in (text, "; ".join(remote)) if t))
         blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
         for pane in self.panes:
             placement = self.plan.placement(pane.number) if self.plan else None
@@ -301,11 +329,14 @@ class ChatTab(QWidget):
         return frozenset(self._closing)
 
     def _resident(self) -> list[ChatPane]:
-        return [p for p in self.panes if p.driver.state in ("loading", "ready", "generating")]
+        """Panes holding local memory (a remote pane holds none: no wave waits for it to unload)."""
+        return [p for p in self.panes if p.driver.state in ("loading", "ready", "generating")
+                and p.remote_target() is None]
 
     def _update_buttons(self) -> None:
         running = self.runner.running
-        runnable = self.plan is not None and bool(self.plan.waves) and not self._reading() and not self.runner.busy
+        runnable = ((self.plan is not None and bool(self.plan.waves)) or bool(self.remote_panes())) \
+            and not self._reading() and not self.runner.busy
         self.send_button.setEnabled(not running and runnable)
         self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
         self.stop_button.setEnabled(running and not self.runner.cancelled)
@@ -335,19 +366,20 @@ class ChatTab(QWidget):
         return self._start(text, regenerate=False, only=pane)
 
     def _start(self, text: str, *, regenerate: bool, only: ChatPane | None = None) -> bool:
-        plan = self.plan
-        if self.runner.busy or plan is None or not plan.waves or self._reading():
+        plan, remote = self.plan, self.remote_panes()
+        if self.runner.busy or not ((plan is not None and plan.waves) or remote) or self._reading():
             return False
         waves: list[list[ChatPane]] = []
         refused: list[tuple[ChatPane, str]] = []
         self._jobs = {}
-        for wave in plan.waves:
+        placed = [[(self.panes[p.pane - 1], p.n_gpu_layers, p.n_threads) for p in w]
+                  for w in (plan.waves if plan is not None else ())]
+        for wave in add_remote_panes(placed, [(p, 0, 0) for p in remote]):
             panes = []
-            for placement in wave:
-                pane = self.panes[placement.pane - 1]
+            for pane, n_gpu_layers, n_threads in wave:
                 if only is not None and pane is not only:
                     continue
-                load = pane.load_spec(placement.n_gpu_layers, placement.n_threads)
+                load = pane.load_spec(n_gpu_layers, n_threads)
                 why = pane.refusal(text)
                 if why is not None:
                     refused.append((pane, why))
@@ -365,7 +397,7 @@ class ChatTab(QWidget):
             self.session_created = now_iso()
         self._run_ids += 1
         self._last_text = text
-        for n, why in plan.blocked if only is None else ():
+        for n, why in plan.blocked if plan is not None and only is None else ():
             self.panes[n - 1].skip(f"Not run: {why}")
         self._do(self.runner.start(waves))
         self._update_buttons()
@@ -430,7 +462,15 @@ class ChatTab(QWidget):
         """Load a pane's model again (after a crash) where the plan puts it; never one that does not fit.
 
         The models of the other waves are unloaded first (and waited for), as before a wave of a run."""
-        if self.runner.busy or self.plan is None:
+        if self.runner.busy:
+            return
+        if pane.remote_target() is not None:  # no memory to make room in: connect again
+            spec = pane.load_spec(0, 0)
+            pane.reload_button.setVisible(False)
+            if spec is not None:
+                pane.driver.load(spec)
+            return
+        if self.plan is None:
             return
         placement = self.plan.placement(pane.number)
         if placement is None:

@@ -1,4 +1,5 @@
-"""The Library tab: the GGUF models on disk (Hugging Face cache, our models folder, added files).
+"""The Library tab: the GGUF models on disk (Hugging Face cache, our models folder, added files), and
+below them the saved endpoints whose models chat panes can run (`ui.library.endpoints`).
 
 Scans, deletions and additions run on worker threads (`LatestRunner`); the table is an item model
 over `LocalModel`s. Deleting asks first and says how much space it frees.
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from explorer.store.library import LocalModel, total_size
 from ui.fmt import format_bytes
+from ui.library.endpoints import EndpointsPanel
 from ui.prompts import Prompts
 from ui.workers import LatestRunner
 
@@ -179,7 +181,8 @@ class LibraryView(QWidget):
     def __init__(self, scan: Callable[[], list[LocalModel]] | None,
                  delete: Callable[[LocalModel], int] | None = None,
                  add: Callable[[Path], LocalModel] | None = None,
-                 parent: QWidget | None = None, *, prompts: Prompts | None = None) -> None:
+                 parent: QWidget | None = None, *, prompts: Prompts | None = None,
+                 endpoints: EndpointsPanel | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("libraryView")
         self._scan, self._delete, self._add = scan, delete, add
@@ -253,6 +256,9 @@ class LibraryView(QWidget):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(lambda *_a: self._update_buttons())
         lay.addWidget(self.table, 1)
+        self.endpoints = endpoints
+        if endpoints is not None:
+            lay.addWidget(endpoints)
         self._update_buttons()
         if scan is None:
             self._status("The library is not available in this session.")

@@ -12,6 +12,7 @@ Not wired into the main window yet: `ClusterDialog(parent, catalog=..., prompts=
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +73,12 @@ class ClusterDialog(QDialog):
     failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, catalog: Catalog, prompts: Prompts | None = None,
-                 start_dir: Path | None = None) -> None:
+                 start_dir: Path | None = None, connect: Callable[[str], object] | None = None) -> None:
+        """`connect`: saves the head's llama-server as an endpoint (None: no Connect button)."""
         super().__init__(parent)
         self.setWindowTitle("Plan across machines")
+        self._connect = connect
+        self.head_url: str | None = None  # the planned head's OpenAI-compatible URL
         self.resize(980, 720)
         self.catalog = catalog
         self.prompts = prompts or Prompts()
@@ -138,6 +142,12 @@ class ClusterDialog(QDialog):
         self.commands_box.setMinimumHeight(110)
         self.commands_box.setMaximumHeight(180)
         self.copy_button = QPushButton("Copy commands")
+        self.connect_button = QPushButton("Connect to the head")
+        self.connect_button.setToolTip("Save the head's llama-server as an endpoint (Library > Endpoints): once the "
+                                       "commands run, chat panes can pick its model")
+        self.connect_button.setVisible(connect is not None)
+        self.connect_button.setEnabled(False)
+        self.connect_button.clicked.connect(self.connect_head)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -149,6 +159,7 @@ class ClusterDialog(QDialog):
         layout.addWidget(self.commands_box)
         copy_row = QHBoxLayout()
         copy_row.addStretch(1)
+        copy_row.addWidget(self.connect_button)
         copy_row.addWidget(self.copy_button)
         layout.addLayout(copy_row)
 
@@ -278,8 +289,10 @@ class ClusterDialog(QDialog):
         self.verdict_label.setText(f"{plan.summary}\nSplit {plan.split_rule}: --tensor-split {split}")
         self.speed_label.setText("\n".join(describe_speed(plan)))
         text = "\n".join(result.commands)
-        if result.commands:
-            text += f"\n# then connect to {engine_url(plan)} as a remote (OpenAI-compatible) engine"
+        self.head_url = engine_url(plan) if result.commands else None
+        if self.head_url is not None:
+            text += f"\n# then connect to {self.head_url} as a remote (OpenAI-compatible) engine"
+        self.connect_button.setEnabled(self.head_url is not None)
         self.commands_box.setPlainText(text)
         self.planned.emit(plan)
 
@@ -287,7 +300,14 @@ class ClusterDialog(QDialog):
         line = describe_error(exc) if isinstance(exc, BaseException) else str(exc)
         self.verdict_label.setStyleSheet("color: #a32121;")
         self.verdict_label.setText(line)
+        self.head_url = None
+        self.connect_button.setEnabled(False)
         self.failed.emit(line)
+
+    def connect_head(self) -> None:
+        """Save the planned head's llama-server (``http://HEAD:8080/v1``) as an endpoint."""
+        if self.head_url is not None and self._connect is not None:
+            self._connect(self.head_url)
 
     def _copy(self) -> None:
         QGuiApplication.clipboard().setText(self.commands_box.toPlainText())
