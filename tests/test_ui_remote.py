@@ -269,3 +269,28 @@ def test_a_refused_key_shows_in_the_remote_pane_while_the_local_pane_answers(
     line = b.transcript.assistant().stats_line.text()
     assert line.endswith("error: the server needs an API key (HTTP 401): Invalid API key") and "\n" not in line
     assert "error" not in a.transcript.assistant().stats_line.text()
+
+
+def test_connect_to_the_head_saves_the_planned_head_as_an_endpoint(qtbot: QtBot, store: EndpointStore,
+                                                                    tmp_path: Path) -> None:
+    from test_ui_cluster import FilePrompts, machine_files
+
+    from explorer.catalog.snapshot import load_catalog
+    from ui.models.cluster_dialog import ClusterDialog
+
+    _view, panel = panel_with(qtbot, store, [])
+    dialog = ClusterDialog(catalog=load_catalog(), prompts=FilePrompts(machine_files(tmp_path)[:2]),
+                           start_dir=tmp_path, connect=lambda url: panel.add_endpoint(NewEndpoint(url, "cluster head")))
+    qtbot.addWidget(dialog)
+    assert dialog.connect_button.isVisibleTo(dialog) and not dialog.connect_button.isEnabled()  # nothing planned
+    dialog.model_combo.setCurrentIndex(dialog.model_combo.findData("Qwen3-235B-A22B"))
+    dialog.quant_combo.setCurrentText("Q4_K_M")
+    dialog.add_machine_dialog()
+    with qtbot.waitSignal(dialog.planned, timeout=10_000):
+        dialog.add_machine_dialog()
+    assert dialog.head_url == "http://a:8080/v1" and dialog.connect_button.isEnabled()
+    with qtbot.waitSignal(panel.targets_changed, timeout=30_000):
+        dialog.connect_button.click()
+    [ep] = store.endpoints()
+    assert (ep.url, ep.name, ep.has_key) == ("http://a:8080/v1", "cluster head", False)
+    assert row_texts(panel.table)[0][:2] == ["cluster head", "http://a:8080/v1"]
