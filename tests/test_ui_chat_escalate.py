@@ -39,53 +39,54 @@ def fast_and_thinking(qtbot: QtBot, tab: ChatTab) -> None:
         pane.set_thinking(thinking)
 
 
-def test_the_button_sends_the_last_question_to_the_thinking_pane_only(qtbot: QtBot, tab: ChatTab) -> None:
+def test_a_thinking_pane_that_answered_too_has_nothing_to_add(qtbot: QtBot, tab: ChatTab) -> None:
+    """Both panes answer every message: the thinking pane already thought about the question, so the button
+    says so and runs nothing (its own conversation is kept)."""
     a, b = tab.panes
     fast_and_thinking(qtbot, tab)
     assert not tab.escalator.button.isEnabled()  # nothing answered yet
-    run(qtbot, tab, "Hello there")
     run(qtbot, tab, "Why is the sky blue?")
     assert tab.escalator.sources() == [a] and tab.escalator.button.isEnabled()
-    fast_before = a.conversation.messages
-    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
-        tab.escalator.button.click()
-    assert a.conversation.messages == fast_before  # the fast pane did not run again
-    got = b.conversation.messages
-    # the thinking pane's conversation: the fast pane's first exchange, then the question, answered fresh
-    assert [m.role for m in got] == ["user", "assistant", "user", "assistant"]
-    assert got[0].content == "Hello there" and got[1].content == fast_before[1].content
-    assert got[2].content == "Why is the sky blue?"
-    assert got[3].content == DEFAULT_ANSWER and got[3].thinking == DEFAULT_THINKING
-    note = tab.note.text()
-    assert note.startswith("Pane 2 thought it over: the thinking model took") and "thinking tokens" in note
-
-
-def test_the_automatic_rule_fires_on_arithmetic_and_not_on_chit_chat(qtbot: QtBot, tab: ChatTab) -> None:
-    b = tab.panes[1]
-    fast_and_thinking(qtbot, tab)
-    tab.escalator.auto.setChecked(True)
-    run(qtbot, tab, "Thanks, that was nice")
-    qtbot.wait(300)
-    assert "thought it over" not in tab.note.text() and not tab.runner.running
     b_before = b.conversation.messages
-    run(qtbot, tab, "What is 17 * 23?")  # the grid's run, then the escalation's
-    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
-        pass
-    assert "Pane 2 thought it over (arithmetic (17 * 23))" in tab.note.text()
-    assert b.conversation.messages != b_before and b.conversation.messages[-2].content == "What is 17 * 23?"
+    assert not tab.escalator.ask()
+    assert tab.note.text() == "Pane 2 already answered that question with thinking: nothing to escalate"
+    assert not tab.runner.running and b.conversation.messages == b_before
 
 
-def test_without_a_thinking_pane_a_new_one_gets_the_librarys_thinking_model(qtbot: QtBot, tab: ChatTab) -> None:
+def test_escalation_opens_a_thinking_pane_that_answers_only_what_is_escalated(qtbot: QtBot, tab: ChatTab) -> None:
+    """The seed's deployment: the fast pane answers everything; a thinking pane, opened by the first
+    escalation with the library's best thinking model, gets the hard questions only, with the conversation
+    before them, and goes on from its own answers when it has them; the automatic rule names what fired."""
     a, b = tab.panes
     tab.remove_pane(b)
     pick(qtbot, a, DEMO)
     small(a, max_tokens=400)
     a.set_thinking(False)
     run(qtbot, tab, "Why is the sky blue?")
+    fast_before = a.conversation.messages
     with qtbot.waitSignal(tab.run_finished, timeout=60_000):
         assert tab.escalator.ask()
-    assert len(tab.panes) == 2
+    assert len(tab.panes) == 2 and a.conversation.messages == fast_before  # the fast pane did not run again
     new = tab.panes[1]
+    assert new in tab.escalator.only_escalations
     assert new.variant() in (Variant.THINKING_2507, Variant.HYBRID) and new.conversation is not None
-    assert new.conversation.messages[-2].content == "Why is the sky blue?"
-    assert new.conversation.messages[-1].stats is not None
+    first = new.conversation.messages
+    assert [m.role for m in first] == ["user", "assistant"] and first[0].content == "Why is the sky blue?"
+    assert first[1].stats is not None
+    note = tab.note.text()
+    assert note.startswith("Pane 2 thought it over: the thinking model took"), note
+
+    run(qtbot, tab, "Thanks, that was nice")  # chit-chat: the fast pane alone, and no escalation
+    assert new.conversation.messages == first and a.conversation.messages[-2].content == "Thanks, that was nice"
+
+    tab.escalator.auto.setChecked(True)
+    run(qtbot, tab, "What is 17 * 23?")  # the grid's run (the fast pane), then the escalation's
+    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
+        pass
+    assert "Pane 2 thought it over (arithmetic (17 * 23))" in tab.note.text()
+    got = new.conversation.messages
+    # the fast pane's conversation before the question, with the thinking pane's own answer where it gave one
+    assert [m.content for m in got if m.role == "user"] == ["Why is the sky blue?", "Thanks, that was nice",
+                                                            "What is 17 * 23?"]
+    assert got[1].thinking == first[1].thinking != ""  # its own first answer (with its thinking), kept
+    assert got[3] == a.conversation.messages[3]  # the fast pane's answer to the message it did not see

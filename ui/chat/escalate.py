@@ -2,14 +2,19 @@
 
 The target is an open pane whose model can think (Thinking-2507 first, then a hybrid, switched on);
 without one, a new pane gets the library's best-fitting Thinking-2507 or hybrid model (read and
-estimated on a worker). The target's transcript becomes the source's conversation before the question
-(`explorer.chat.escalation`: the thinking model answers fresh, without the fast answer), and only the
-target runs. When it ends, the note compares the two answers' cost. "Escalate by itself" checks the
+estimated on a worker). A target that already answered the question with thinking has nothing to add
+(said, not re-run); one whose conversation holds the same questions before it goes on from its own
+answers; any other gets the source's conversation before the question (`explorer.chat.escalation`: the
+thinking model answers fresh, without the fast answer). Only the target runs. A pane the escalation
+opened answers only what is escalated to it (the seed's deployment: the thinking model is asked only
+the hard questions); a pane the person opened answers every message, and then there is nothing to
+escalate to it. When it ends, the note compares the two answers' cost. "Escalate by itself" checks the
 rules after every run and escalates the first non-thinking answer they flag, saying which rule fired.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -69,6 +74,35 @@ def answered_without_thinking(pane: ChatPane) -> bool:
     return mode.never or (mode.can_toggle and not conv.settings.thinking)
 
 
+def _merged(history: tuple[Message, ...], own: tuple[Message, ...]) -> tuple[Message, ...]:
+    """The conversation before the question for the target: each exchange of the source's `history`, taken
+    from the target's `own` messages where it asked the same question at the same place."""
+    def exchanges(messages: tuple[Message, ...]) -> list[tuple[Message, ...]]:
+        out: list[tuple[Message, ...]] = []
+        for m in messages:
+            if m.role == "user" or not out:
+                out.append((m,))
+            else:
+                out[-1] = (*out[-1], m)
+        return out
+
+    mine = exchanges(own)
+    merged: list[Message] = []
+    for i, ex in enumerate(exchanges(history)):
+        same = i < len(mine) and mine[i][0].role == ex[0].role and mine[i][0].content.strip() == ex[0].content.strip()
+        merged.extend(mine[i] if same else ex)
+    return tuple(merged)
+
+
+def _thought_about(messages: tuple[Message, ...], question: str) -> bool:
+    """The last exchange of `messages` is `question` answered with thinking (and it did not fail)."""
+    if len(messages) < 2 or messages[-2].role != "user" or messages[-1].role != "assistant":
+        return False
+    answer = messages[-1]
+    ok = answer.stats is not None and answer.stats.stop_reason.value != "error"
+    return messages[-2].content.strip() == question.strip() and ok and bool(answer.thinking.strip())
+
+
 def _last(messages: tuple[Message, ...], role: str) -> Message | None:
     return next((m for m in reversed(messages) if m.role == role), None)
 
@@ -112,6 +146,7 @@ class Escalator(QObject):
         self.runner.result.connect(self._on_model_picked)
         self.runner.error.connect(lambda exc: self.grid._set_note(f"Could not pick a thinking model: {exc}"))
         self._waiting: tuple[ChatPane, EscalationRequest, Reason] | None = None
+        self.only_escalations: weakref.WeakSet[ChatPane] = weakref.WeakSet()  # panes opened by an escalation
 
     # --- asking -------------------------------------------------------------------------------
 
@@ -161,6 +196,7 @@ class Escalator(QObject):
         pane = self.grid.add_pane()
         if pane is None:
             return
+        self.only_escalations.add(pane)
         pane.select_path(model.path)
         self._when_read(pane, lambda: self._launch(waiting[0], pane, waiting[1], waiting[2]), READ_WAIT_MS)
 
@@ -175,18 +211,26 @@ class Escalator(QObject):
 
     def _launch(self, source: ChatPane, target: ChatPane, request: EscalationRequest, reason: Reason) -> bool:
         v = target.variant()
+        own = target.conversation.messages if target.conversation is not None else ()
+        if _thought_about(own, request.question):
+            self.grid._set_note(f"Pane {target.number} already answered that question with thinking: "
+                                "nothing to escalate")
+            return False
         if v is not None and thinking_mode(v).can_toggle:
             target.set_thinking(True)
-        target.clear()
-        target.restore(list(request.history))
-        target.conversation = ConversationRecord(target.settings(), v, request.history)
+        history = _merged(request.history, own)
+        if history != own:  # its own answers where it answered the same question, the source's elsewhere
+            target.clear()
+            target.restore(list(history))
+            target.conversation = ConversationRecord(target.settings(), v, history)
         self.pending = (source, target, reason)
         if not self.grid.start_only(target, request.question):
             self.pending = None
             self.grid._set_note(f"Not escalated: pane {target.number} can not run now (see its plan line)")
             return False
         why = "asked" if reason.rule is Rule.ASKED else f"escalating: {reason}"
-        self.grid._set_note(f"Pane {source.number} → pane {target.number} with thinking ({why})")
+        only = " (it answers only what is escalated to it)" if target in self.only_escalations else ""
+        self.grid._set_note(f"Pane {source.number} → pane {target.number} with thinking ({why}){only}")
         return True
 
     # --- when a run ends ----------------------------------------------------------------------

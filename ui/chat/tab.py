@@ -377,7 +377,7 @@ class ChatTab(QWidget):
         for wave in add_remote_panes(placed, [(p, 0, 0) for p in remote]):
             panes = []
             for pane, n_gpu_layers, n_threads in wave:
-                if only is not None and pane is not only:
+                if (pane is not only) if only is not None else pane in self.escalator.only_escalations:
                     continue
                 load = pane.load_spec(n_gpu_layers, n_threads)
                 why = pane.refusal(text)
