@@ -12,7 +12,6 @@ from pytestqt.qtbot import QtBot
 
 from explorer.chat.transcripts import ConversationStore
 from explorer.gguf.variant import Variant
-from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING
 from tests.conftest import make_hardware
 from tests.test_ui_chat import DEMO, THINKING, local, pick, run, small
 from ui.chat.tab import ChatTab
