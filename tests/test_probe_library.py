@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.probes.library import MAX_SET_BYTES, copy_set, import_set, new_set
-from explorer.probes.sets import ProbeSetError, builtin_paths, list_sets, load_set
+from explorer.probes.library import copy_set, import_set, new_set
+from explorer.probes.sets import MAX_SET_BYTES, ProbeSetError, builtin_paths, list_sets, load_set
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
