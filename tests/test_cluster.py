@@ -338,3 +338,41 @@ def test_one_file_for_two_alike_machines_at_two_addresses(tmp_path: Path, capsys
     assert main(["fit", "--cluster", f"{b_file}@10.0.0.2", f"{b_file}@10.0.0.2", "--model", "Qwen3-8B",
                  "--quant", "Q4_K_M"], out=io.StringIO()) == 2
     assert "is named twice at one address" in capsys.readouterr().err
+
+
+def test_when_the_proportional_splits_overflow_a_device_layers_move_to_where_there_is_room() -> None:
+    """A new user's case: 235B-A22B at Q8_0 (242 GiB) over a GPU box, a 24 GB GPU + 64 GB host and a host
+    with two 24 GB GPUs and 128 GB: both proportional splits overflowed one GPU by under a GiB while 20 GiB
+    were free elsewhere, and the plan said "does not fit". Moving layers one at a time fits it."""
+    import dataclasses
+
+    from explorer.hardware.facts import GPU
+
+    two = make_hardware(ram=128, ram_free=115.2, vram=24, vram_free=23.28)
+    gpu = two.gpus[0]
+    two = dataclasses.replace(two, gpus=(gpu, dataclasses.replace(gpu, index=1)))
+    small = make_hardware(ram=23.54, ram_free=21.9, vram=None)
+    one = make_hardware(ram=64, ram_free=57.6, vram=24, vram_free=23.28)
+    machines = [("a", "10.0.0.1", small), ("b", "10.0.0.2", one), ("c", "10.0.0.3", two)]
+    assert isinstance(gpu, GPU)
+    plan = plan_cluster(catalog_shape("Qwen3-235B-A22B", "Q8_0"), machines, 32768)
+    assert plan.verdict is ClusterVerdict.FITS, plan.summary
+    assert all(d.fits for d in plan.devices) and sum(plan.tensor_split) == 95
+    assert "by the memory each device has left" in plan.split_rule
+
+
+def test_a_gpu_the_build_cannot_use_is_said_not_dropped_and_no_fit_exits_1(tmp_path: Path) -> None:
+    import dataclasses
+
+    from conftest import LLAMA_CPU
+
+    cpu_build = dataclasses.replace(gpu_box(), llama=LLAMA_CPU)  # a GPU listed, a CPU-only llama.cpp
+    plan = plan_cluster(catalog_shape("Qwen3-235B-A22B", "Q4_K_M"),
+                        [("a", "10.0.0.1", gpu_box()), ("b", "10.0.0.2", cpu_build)], 8192)
+    assert any(n.startswith("b: its 1 GPU is not used: the llama.cpp build in its file has no GPU backend")
+               for n in plan.notes)
+    assert not any(d.machine == "b" and d.kind == "gpu" for d in plan.devices)
+    path = tmp_path / "solo.json"
+    path.write_text(json.dumps(_jsonable(asdict(cpu_box()))))
+    assert main(["fit", "--cluster", str(path), "--model", "Qwen3-235B-A22B", "--quant", "Q8_0"],
+                out=io.StringIO()) == 1  # does not fit

@@ -149,12 +149,13 @@ def cmd_fit_cluster(args: argparse.Namespace, out: TextIO) -> int:
         sys.stderr.write(f"qwen3-explorer: {exc}\n")
         return 2
     lines = commands(plan, model_path)
+    code = 1 if plan.verdict is ClusterVerdict.NO_FIT else 0  # like a load that would fail
     if args.json:
         json.dump(plan_json(plan, lines), out, indent=1)
         out.write("\n")
-        return 0
+        return code
     write_plan(plan, lines, out)
-    return 0
+    return code
 
 
 def table_rows(plan: ClusterPlan) -> list[tuple[str, ...]]:

@@ -421,6 +421,25 @@ def _place(shape: ModelShape, devices: Sequence[ClusterDevice], counts: Sequence
     return placed
 
 
+def _fill(shape: ModelShape, devices: Sequence[ClusterDevice], counts: list[int], memory: Sequence[int],
+          compute: int, overheads: Mapping[tuple[str, str], int]) -> list[ClusterDevice]:
+    """`counts` changed a layer at a time, from the first device that overflows to the one with the most
+    memory left, until everything fits or nothing can move."""
+    counts = list(counts)
+    placed = _place(shape, devices, counts, memory, compute, overheads)
+    for _ in range(shape.n_layers + 1):
+        over = next((i for i, d in enumerate(placed) if not d.fits), None)
+        if over is None or counts[over] == 0:
+            break
+        spare = [(d.free - d.memory.total, j) for j, d in enumerate(placed) if j != over and d.fits]
+        if not spare or max(spare)[0] <= 0:
+            break
+        counts[over] -= 1
+        counts[max(spare)[1]] += 1
+        placed = _place(shape, devices, counts, memory, compute, overheads)
+    return placed
+
+
 def _replace(d: ClusterDevice, **changes: Any) -> ClusterDevice:
     values = {f.name: getattr(d, f.name) for f in fields(ClusterDevice)}
     values.update(changes)
@@ -460,7 +479,16 @@ def plan_cluster(shape: ModelShape, machines: Sequence[Machine] | Sequence[tuple
     for devices, uses_ram in ((gpu_list, False), (ram_list, True)):
         if not devices or (uses_ram and len(devices) == len(gpu_list)):
             continue
-        for rule in ("free", "room"):
+        for rule in ("free", "room", "fill"):
+            if rule == "fill":  # the proportional splits overflow a device: move layers off it one by one
+                if not attempts or attempts[-1][2] != uses_ram:
+                    continue
+                placed = _fill(shape, devices, [d.layers for d in attempts[-1][0]], memory, compute, overheads)
+                attempts.append((placed, "by the memory each device has left (a proportional split overflows "
+                                         "one; the explicit --tensor-split below says so to llama.cpp)", uses_ram))
+                if all(d.fits for d in placed):
+                    break
+                continue
             if rule == "free":
                 weights = [float(d.free) for d in devices]
                 words = "in proportion to free memory (llama.cpp's default rule)"
@@ -488,6 +516,12 @@ def plan_cluster(shape: ModelShape, machines: Sequence[Machine] | Sequence[tuple
     cluster_fits = bool(placed) and all(d.fits for d in placed) and head_ram.total <= head_free
 
     notes: list[str] = []
+    for m in ms:  # a GPU the machine's llama.cpp build can not use is not a device: say so, not drop it quietly
+        if m.hw.gpus and not m.hw.offload_possible:
+            n = len(m.hw.gpus)
+            notes.append(f"{m.name}: its {n} GPU{'s are' if n != 1 else ' is'} not used: the "
+                         "llama.cpp build in its file has no GPU backend (rebuild it with one, then run "
+                         "`qwen3-explorer hardware --json` again)")
     unsupported = [m.name for m in ms if m.hw.llama.supports(shape.arch) is False]
     if unsupported:
         notes.append(f"the llama.cpp build on {', '.join(unsupported)} cannot load {shape.arch!r} models; "
