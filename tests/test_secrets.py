@@ -220,3 +220,12 @@ def test_the_key_appears_nowhere(file_backend: None, monkeypatch: pytest.MonkeyP
     leaks = [p for p in written if CANARY.encode() in p.read_bytes()]
     assert not leaks
     assert CANARY in secrets_file().read_text() and mode_of(secrets_file()) == 0o600  # the one place it lives
+
+
+def test_an_unknown_endpoint_name_says_which_names_are_saved(capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.cli.main import main
+
+    assert main(["models", "--endpoint", "nope box"], out=io.StringIO()) != 0
+    err = capsys.readouterr().err
+    assert "no saved endpoint is named 'nope box' (none is saved yet: add one in the Library)" in err
+    assert err.count("\n") == 1

@@ -39,6 +39,13 @@ def resolve_endpoint(value: str, key_env: str | None) -> Endpoint | str:
     try:
         url = saved.url if saved is not None else endpoint_url(value)
     except ValueError as exc:
+        if "://" not in value:  # a name, most likely: say which names there are
+            try:
+                names = [e.name for e in store.endpoints()]
+            except EndpointError:
+                names = []
+            known = f" (saved: {', '.join(names)})" if names else " (none is saved yet: add one in the Library)"
+            return f"no saved endpoint is named {value!r}{known}, and it is not an http:// or https:// URL"
         return str(exc)
     key: str | None = None
     if key_env:
