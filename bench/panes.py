@@ -164,32 +164,44 @@ def first_diff_token(ref: list[Tokens], got: list[Tokens]) -> tuple[int, int] | 
 
 def divergence(path: Path, prompts: list[str], panes: int, tokens: int, threads: int,
                flash_attn: bool) -> dict[str, Any]:
-    single = EngineClient()
-    single.start(path, n_ctx=N_CTX, n_threads=threads, flash_attn=flash_attn)
-    wait_loaded(single.poll, "single-pane worker")
-    ref: dict[int, list[Tokens]] = {}
+    """Greedy answers of `panes` lanes at a time, compared with two references: a single-pane worker
+    started fresh for each prompt (today's path, no prompt cache carried over from another prompt), and
+    the same MultiClient running that prompt on one lane alone (a batch of one)."""
+    greedy = sampling(0, greedy=True)
+    fresh: dict[int, list[Tokens]] = {}
     for i, p in enumerate(prompts):
-        single.generate(f"r{i}", p, max_tokens=tokens, **sampling(0, greedy=True))
-        ref[i] = collect([single.poll], [f"r{i}"])[f"r{i}"][0]
-    single.unload()
+        single = EngineClient()
+        single.start(path, n_ctx=N_CTX, n_threads=threads, flash_attn=flash_attn)
+        wait_loaded(single.poll, "single-pane worker")
+        single.generate(f"r{i}", p, max_tokens=tokens, **greedy)
+        fresh[i] = collect([single.poll], [f"r{i}"])[f"r{i}"][0]
+        single.unload()
     multi = MultiClient(panes)
     multi.start(path, n_ctx=N_CTX, n_threads=threads, flash_attn=flash_attn)
     wait_loaded(multi.poll, "multi worker")
+    alone: dict[int, list[Tokens]] = {}
+    for i, p in enumerate(prompts):
+        multi.lane(i % panes).generate(f"a{i}", p, max_tokens=tokens, **greedy)
+        alone[i] = collect([multi.lane(i % panes).poll], [f"a{i}"])[f"a{i}"][0]
     out: list[dict[str, Any]] = []
     for g in range(0, len(prompts), panes):
         group = list(range(g, min(g + panes, len(prompts))))
         for lane, i in enumerate(group):
-            multi.lane(lane).generate(f"m{i}", prompts[i], max_tokens=tokens, **sampling(0, greedy=True))
+            multi.lane(lane).generate(f"m{i}", prompts[i], max_tokens=tokens, **greedy)
         got = collect([multi.lane(k).poll for k in range(len(group))], [f"m{i}" for i in group])
         for i in group:
-            d = first_diff_token(ref[i], got[f"m{i}"][0])
             n_prompt = got[f"m{i}"][1].n_prompt_tokens
-            out.append({"prompt": i, "n_prompt": n_prompt, "diverged": d is not None,
-                        "first_diff_char": d[0] if d else None, "first_diff_token": d[1] if d else None,
-                        "cells_at_diff": n_prompt + d[1] if d else None})
+            row: dict[str, Any] = {"prompt": i, "n_prompt": n_prompt}
+            for name, ref in (("vs_fresh_single_pane", fresh[i]), ("vs_lane_alone", alone[i]),
+                              ("lane_alone_vs_fresh", None)):
+                d = first_diff_token(ref, got[f"m{i}"][0]) if ref is not None else first_diff_token(fresh[i], alone[i])
+                row[name] = None if d is None else {"token": d[1], "char": d[0], "cells": n_prompt + d[1]}
+            out.append(row)
     multi.close()
     return {"flash_attn": flash_attn, "tokens": tokens, "prompts": len(prompts), "panes": panes,
-            "diverged": sum(r["diverged"] for r in out), "runs": out}
+            "diverged": {k: sum(r[k] is not None for r in out)
+                         for k in ("vs_fresh_single_pane", "vs_lane_alone", "lane_alone_vs_fresh")},
+            "runs": out}
 
 
 def timing(path: Path, template: str | None, n: int, tokens: int, rounds: int, threads: int, flash_attn: bool,
@@ -286,13 +298,13 @@ def main() -> None:
         div_prompts = [render_prompt(template, [{"role": "user", "content": q}], enable_thinking=False)
                        for q in questions]
         div = divergence(path, div_prompts, n, args.div_tokens, args.threads, flash_attn)
-        print(f"\ngreedy divergence, {div['prompts']} prompts x {div['tokens']} tokens, {n} lanes at a time vs a "
-              f"single-pane worker (flash attention {'on' if flash_attn else 'off'}, {time.perf_counter() - t0:.0f} s):"
-              f" {div['diverged']} of {div['prompts']} diverged")
+        print(f"\ngreedy divergence, {div['prompts']} prompts x {div['tokens']} tokens, {n} lanes at a time "
+              f"(flash attention {'on' if flash_attn else 'off'}, {time.perf_counter() - t0:.0f} s); diverged: "
+              + ", ".join(f"{k} {v} of {div['prompts']}" for k, v in div["diverged"].items()))
         for r in div["runs"]:
-            where = (f"first differs at token {r['first_diff_token']} (char {r['first_diff_char']}, "
-                     f"{r['cells_at_diff']} cells in the sequence)" if r["diverged"] else "identical")
-            print(f"  prompt {r['prompt']} ({r['n_prompt']} tokens): {where}")
+            cols = [f"{k} " + ("identical" if r[k] is None else f"token {r[k]['token']} ({r[k]['cells']} cells)")
+                    for k in div["diverged"]]
+            print(f"  prompt {r['prompt']} ({r['n_prompt']} tokens): " + "; ".join(cols))
         result["divergence"] = div
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
