@@ -2,7 +2,8 @@
 
 Qt is imported only when the window is wanted, so `qwen3-explorer fit` starts fast and works on a
 machine without a display. A first word that is no subcommand (a typo such as `fti`) is an error with
-a suggestion, not a reason to open the window; options (`-style fusion`) still go to Qt.
+a suggestion, not a reason to open the window; `--version` prints the version; other options
+(`-style fusion`) still go to Qt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from explorer.cli.main import SUBCOMMANDS
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help")):
+    if args and (args[0] in SUBCOMMANDS or args[0] in ("-h", "--help", "--version")):
         from explorer.cli.main import main as cli_main
 
         return cli_main(args)

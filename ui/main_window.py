@@ -4,6 +4,9 @@ downloads, the library, the side-by-side chat and the probe sets (both built on 
 It shows at once with placeholders; the catalog and the hardware probe load on worker threads and
 are handed to the Models tab, which refits on its own worker. A catalog refresh from the Hub runs on
 a worker too; when the Hub cannot be reached the window keeps the catalog it has and says so.
+
+The View and Help menus are `ui.menus`; with no model on disk the Library and the Chat tab offer the
+guide's pick and the demo model (`ui.first_run`), which this window wires to the Guide and the chat grid.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from explorer.catalog.snapshot import Catalog
 from explorer.fit.estimate import Verdict
 from explorer.hardware.facts import Hardware
 from explorer.store.download_types import DownloadError
+from ui.first_run import DemoWriter
 from ui.fmt import format_ctx
 from ui.guide.page import GuidePage
 from ui.library.downloads import DownloadsPanel
 from ui.library.endpoints import EndpointsPanel, NewEndpoint
 from ui.library.view import LibraryView
+from ui.menus import AboutFacts, Menus
 from ui.models.hardware_panel import HardwarePanel
 from ui.models.tab import ModelsTab
 from ui.models.table import Row, file_size_text
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from explorer.store.library import LocalModel
     from ui.chat.remote import RemoteTarget
     from ui.chat.tab import ChatTab
+    from ui.first_run import FirstRunPanel
     from ui.models.cluster_dialog import ClusterDialog
     from ui.models.header_diff import HeaderDiffDialog
     from ui.probes.tab import ProbesTab
@@ -188,6 +194,15 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
+        self.menus = Menus(self, self.tabs, AboutFacts(llama=lambda: self.hardware.llama if self.hardware else None,
+                                                       paths=self._paths))
+        self.hardware_ready.connect(lambda _hw: self.menus.hardware_changed())
+        # First run (no model on disk): the Library's and the Chat tab's buttons lead to the guide's pick or the demo.
+        self.demo_writer = DemoWriter(self.services.models_dir, self)
+        self.demo_writer.written.connect(self._on_demo_written)
+        self.demo_writer.failed.connect(self._on_demo_failed)
+        self._demo_path: Path | None = None  # written, waiting for the library scan that lists it
+        self._connect_first_run(self.library_view.first_run)
 
         self.catalog_status = QLabel("Loading catalog…")
         self.catalog_status.setObjectName("statusText")
@@ -202,6 +217,64 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.refresh_cancel_button)
         self.statusBar().addPermanentWidget(self.models_tab.fit_status)
         self.statusBar().addPermanentWidget(self.probe_status)
+
+    # --- menus and the first run --------------------------------------------------------------
+
+    def _paths(self) -> dict[str, Path]:
+        """About's paths: where the models, the cache, the conversations and the settings are."""
+        from explorer.paths import cache_root, conversations_dir
+        from ui.menus import settings_file
+
+        return {"Models": self.services.models_dir, "Cache": cache_root(),
+                "Conversations": self.services.conversations_dir or conversations_dir(), "Settings": settings_file()}
+
+    def _connect_first_run(self, panel: FirstRunPanel) -> None:
+        panel.get_model.connect(self.show_guide_pick)
+        panel.try_demo.connect(self.try_demo)
+
+    def show_guide_pick(self) -> None:
+        """The Guide's "Which model for me" page: the best file for this machine and its Download button."""
+        self.guide_page.show_page(0)
+        self.tabs.setCurrentWidget(self.guide_page)
+
+    def _first_run_panels(self) -> list[FirstRunPanel]:
+        return [self.library_view.first_run, *([self._chat_tab.first_run] if self._chat_tab is not None else [])]
+
+    def try_demo(self) -> bool:
+        """Write the demo model (on a worker) into the models folder; once the library lists it, two chat
+        panes open on it, thinking on in pane 1 and off in pane 2. False while a write is going."""
+        if not self.demo_writer.start():
+            return False
+        for panel in self._first_run_panels():
+            panel.set_busy("Writing the demo model…")
+        self.statusBar().showMessage("Writing the demo model into the models folder…", 6000)
+        return True
+
+    def _on_demo_written(self, path: Path) -> None:
+        for panel in self._first_run_panels():
+            panel.set_busy("")
+        self._demo_path = path
+        self.library_view.rescan()  # _on_library_scanned opens the panes once the scan lists it
+
+    def _on_demo_failed(self, message: str) -> None:
+        for panel in self._first_run_panels():
+            panel.set_busy(f"The demo model could not be written: {message}")
+
+    def open_demo(self, path: Path) -> bool:
+        """`path` in the first two chat panes, thinking on in pane 1 and off in pane 2; the Chat tab shown."""
+        chat = self.chat_tab
+        if chat.running:
+            self.statusBar().showMessage("The chat grid is answering: stop it first", 6000)
+            return False
+        while len(chat.panes) < 2:
+            chat.add_pane()
+        for pane, thinking in zip(chat.panes[:2], (True, False), strict=True):
+            pane.select_path(path)
+            pane.set_thinking(thinking)
+        self.tabs.setCurrentWidget(chat)
+        self.statusBar().showMessage(f"The demo model ({path.name}) is in panes 1 and 2: type a message and send",
+                                     10000)
+        return True
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -397,6 +470,7 @@ class MainWindow(QMainWindow):
 
             tab = ChatTab(ConversationStore(self.services.conversations_dir), endpoints=self.services.endpoints)
             self._chat_tab = tab
+            self._connect_first_run(tab.first_run)
             tab.set_remotes(self.endpoints_panel.targets())
             if not self.endpoints_panel.listed:
                 self.endpoints_panel.refresh()  # the panes' pickers offer the endpoints' models
@@ -540,10 +614,17 @@ class MainWindow(QMainWindow):
     def _on_library_scanned(self, models: list[LocalModel]) -> None:
         if self._chat_tab is not None:
             self._chat_tab.set_models(models)
+        demo, self._demo_path = self._demo_path, None
+        if demo is not None:
+            if any(m.path == demo and m.complete and m.error is None for m in models):
+                self.open_demo(demo)
+            else:
+                self.statusBar().showMessage(f"The demo model was written to {demo}, but the library does not "
+                                             "list it", 10000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         for runner in (self.probe_runner, self.catalog_runner, self.refresh_runner, self.library_view.scan_runner,
-                       self.endpoints_panel.runner):
+                       self.endpoints_panel.runner, self.demo_writer.runner):
             runner.cancel()
         self.models_tab.shutdown()
         self.downloads_panel.close_manager()

@@ -46,6 +46,17 @@ SUBCOMMANDS = ("hardware", "fit", "download", "models", "make-test-models", "cha
 MAX_CTX = 1 << 24  # far above any Qwen3 context (1M with YaRN)
 
 
+def app_version() -> str:
+    """This install's version (the package metadata), "unknown" when it is not installed: `--version` and
+    the app's Help > About say the same."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qwen3-explorer")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def parse_ctx(text: str) -> int:
     """"32768", "32k", "128K" -> tokens."""
     t = text.strip().lower()
@@ -62,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="qwen3-explorer",
                                  description="Choose, fetch and compare local Qwen3 GGUF models. "
                                              "Without a subcommand the desktop app starts.")
+    ap.add_argument("--version", action="store_true", help="print the version and exit")
     sub = ap.add_subparsers(dest="command")
     hw = sub.add_parser("hardware", help="show what the probe finds on this machine")
     hw.add_argument("--json", action="store_true", help="machine-readable output")
@@ -394,6 +406,9 @@ def _jsonable(value: Any) -> Any:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     stream = out or sys.stdout
+    if args.version and args.command is None:
+        stream.write(f"qwen3-explorer {app_version()}\n")
+        return 0
     if args.command is None:
         build_parser().print_help(stream)
         return 2

@@ -47,6 +47,7 @@ from ui.chat.pane_record import MAX_PANES, pane_request, restore_into, session_o
 from ui.chat.remote import RemoteFactory, RemoteTarget, add_remote_panes, remote_factory, remote_line
 from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
+from ui.first_run import FirstRunPanel
 
 if TYPE_CHECKING:
     from explorer.store.endpoints import EndpointStore
@@ -115,6 +116,10 @@ class ChatTab(QWidget):
         top.addWidget(self.plan_label, 1)
         top.addWidget(self.history.button)
         lay.addLayout(top)
+        # No model to pick (none on disk, no endpoint's): what to do, and buttons that do it (the window connects them).
+        self.first_run = FirstRunPanel("The panes pick from the models on disk and the saved endpoints' models; "
+                                       "there are none yet.")
+        lay.addWidget(self.first_run)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("paneSplitter")
@@ -334,6 +339,7 @@ class ChatTab(QWidget):
                 and p.remote_target() is None]
 
     def _update_buttons(self) -> None:
+        self.first_run.setVisible(not self.models and not self.remotes)
         running = self.runner.running
         runnable = ((self.plan is not None and bool(self.plan.waves)) or bool(self.remote_panes())) \
             and not self._reading() and not self.runner.busy

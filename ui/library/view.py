@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.store.library import LocalModel, total_size
+from ui.first_run import FirstRunPanel
 from ui.fmt import format_bytes
 from ui.library.endpoints import EndpointsPanel
 from ui.prompts import Prompts
@@ -232,6 +233,11 @@ class LibraryView(QWidget):
         self.rescan_button.setEnabled(scan is not None)
         self.add_button.setEnabled(add is not None)
         lay.addLayout(head)
+        # No model on disk: what to do, and buttons that do it (the window connects them); shown after a scan.
+        self.first_run = FirstRunPanel("The Library lists the GGUF models in the Hugging Face cache and the models "
+                                       "folder; there are none yet.")
+        self.first_run.hide()
+        lay.addWidget(self.first_run)
 
         self.table = QTableView()
         self.table.setObjectName("libraryTable")
@@ -285,6 +291,7 @@ class LibraryView(QWidget):
         n = len(models)
         self._status(f"{n} model{'s' if n != 1 else ''}, {format_bytes(total_size(models))} on disk"
                      if n else "No GGUF models on disk yet.")
+        self.first_run.setVisible(not n)
         self._update_buttons()
         self.scanned.emit(models)
 
