@@ -115,7 +115,7 @@ def test_probe_command_prints_totals_and_writes_exports_that_read_back(
     err = capsys.readouterr().err
     assert code == 0, err
     lines = out.getvalue().splitlines()
-    assert lines[0] == "Probe set Sky: 3 questions x 1 files"
+    assert lines[0] == "Probe set Sky: 3 questions x 1 file"
     assert lines[1].split() == ["file", "checks", "median", "tok/s", "time", "thinking", "tokens", "errors"]
     assert lines[3].split()[:2] == [demo.name, "2/3"]
     assert "sky: ✓" in err and "thought: ✗" in err
