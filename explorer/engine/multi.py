@@ -718,7 +718,7 @@ class MultiClient:
                 self._lock.notify_all()
                 return
             self._ended = True
-        wait([proc.sentinel], 2)
+        proc.join(5)  # reaped, so the exit code is known (a loaded machine can take a moment)
         code = proc.exitcode
         with self._lock:
             crash = Crashed(crash_message(code, loading=not self._loaded), code)
