@@ -8,6 +8,7 @@
     ... scripts/screenshot.py docs/modes.png --modes "Why is the sky blue?"    # chatroom, free-form, FIM
     ... scripts/screenshot.py docs/probes.png --probe seed003-chatroom --extra tiny-instruct   # a probe grid
     ... scripts/screenshot.py docs/blind.png --probe seed003-chatroom --blind    # the blind vote on it
+    ... scripts/screenshot.py docs/dark.png --theme dark                       # View > Theme > Dark
 
 The services are the default ones (this machine, the shipped catalog); QWEN3_EXPLORER_MODELS and the
 XDG variables apply as in the app. Exits 1 when the window did not fill in within --timeout.
@@ -35,7 +36,7 @@ from explorer.store.download_types import Progress, State
 from explorer.store.endpoints import EndpointStore
 from explorer.store.library import LocalModel
 from explorer.store.secrets import Secrets
-from ui.app import create_app
+from ui.app import create_app, set_theme
 from ui.chat.tab import ChatTab
 from ui.main_window import MainWindow
 from ui.services import default_services
@@ -128,9 +129,12 @@ def main() -> int:
     parser.add_argument("--remote-name", default="gpu box", help="the endpoint's name to show")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
+    parser.add_argument("--theme", choices=("system", "light", "dark"), default="system",
+                        help="the View > Theme choice to show")
     args = parser.parse_args()
 
     app = create_app([sys.argv[0]])
+    set_theme(app, args.theme)
     services = default_services()
     staged = StagedDownloads()
     if args.downloads:

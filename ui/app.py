@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import signal
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
+from ui import theme
 from ui.main_window import MainWindow
 from ui.services import Services, default_services
 
 APP_NAME = "Qwen3 Explorer"
-ASSETS_PACKAGE = "qwen3_explorer_assets"
-STYLE_FILE = "style.qss"
-
-
-def _assets_dir() -> Path | None:
-    """The assets folder: the installed package, else the repo's assets/ next to ui/."""
-    try:
-        root = importlib.resources.files(ASSETS_PACKAGE)
-        if isinstance(root, Path) and (root / STYLE_FILE).is_file():
-            return root
-    except ModuleNotFoundError:
-        pass
-    fallback = Path(__file__).resolve().parent.parent / "assets"
-    return fallback if (fallback / STYLE_FILE).is_file() else None
-
-
-def load_style_sheet() -> str:
-    """The style sheet, with `@ICONS@` pointing at the icons folder; empty when not found."""
-    try:
-        text = importlib.resources.files(ASSETS_PACKAGE).joinpath(STYLE_FILE).read_text("utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        text = ""
-    assets = _assets_dir()
-    if not text and assets is not None:
-        text = (assets / STYLE_FILE).read_text("utf-8")
-    icons = (assets / "icons").as_posix() if assets is not None else ""
-    return text.replace("@ICONS@", icons)
+ASSETS_PACKAGE = theme.ASSETS_PACKAGE
+STYLE_FILE = theme.STYLE_FILE
+load_style_sheet = theme.load_style_sheet  # the light sheet; load_style_sheet(dark=True) the dark one
+set_theme = theme.set_theme
+current_theme = theme.current_theme
 
 
 def create_app(argv: list[str]) -> QApplication:
@@ -59,7 +36,7 @@ def create_app(argv: list[str]) -> QApplication:
         font.setPointSizeF(10)
     font.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
     app.setFont(font)
-    app.setStyleSheet(load_style_sheet())
+    theme.set_theme(app, theme.current_theme())  # the palette and the style sheet; follows the system
     return app
 
 

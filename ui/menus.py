@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QGridLayout,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from explorer.cli.main import app_version
 from explorer.hardware.llama_build import LlamaBuild
+from ui import theme
 
 MAX_TAB_KEYS = 9  # Ctrl+1…Ctrl+9 at most; the window has six tabs
 
@@ -210,6 +212,19 @@ class Menus:
             action.triggered.connect(lambda _c=False, n=i: tabs.setCurrentIndex(n))
             view.addAction(action)
             self.tab_actions.append(action)
+        view.addSeparator()
+        self.theme_menu = view.addMenu("&Theme")
+        self.theme_group = QActionGroup(window)
+        self.theme_actions: dict[str, QAction] = {}
+        for choice, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
+            action = QAction(label, window)
+            action.setCheckable(True)
+            action.setChecked(choice == theme.current_theme())
+            action.setToolTip("Follow the system's colour scheme" if choice == "system" else f"Always {choice}")
+            action.triggered.connect(lambda _c=False, c=choice: self.set_theme(c))
+            self.theme_group.addAction(action)
+            self.theme_menu.addAction(action)
+            self.theme_actions[choice] = action
         help_menu = bar.addMenu("&Help")
         self.readme_action = QAction("README", window)
         self.readme_action.setShortcut(QKeySequence.StandardKey.HelpContents)
@@ -222,6 +237,13 @@ class Menus:
         for action in (self.readme_action, self.shortcuts_action, self.about_action):
             help_menu.addAction(action)
         self.about: AboutDialog | None = None
+
+    def set_theme(self, choice: str) -> None:
+        """System, light or dark, at once (kept for this run only)."""
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.set_theme(app, choice)
+        self.theme_actions[choice].setChecked(True)
 
     def _show(self, dialog: QDialog) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -13,10 +13,9 @@ from explorer.chat.markdown import MarkdownSplitter
 from explorer.chat.stats import format_stats
 from ui import theme
 from ui.chat.docview import SELECTABLE, DocView
-from ui.chat.render import MarkdownStream, insert_lines
+from ui.chat.render import MarkdownStream, insert_lines, style_code
 from ui.chat.stack_layout import StackLayout, WrapLabel
 
-THINKING_RULE_COLOR = "#e3e6eb"
 WAITING_TEXT = "waiting…"
 RESTORE_CHUNK = 4000  # characters a step of `AssistantMessage.restore_steps` renders (about 1-2 ms)
 
@@ -101,17 +100,12 @@ class AssistantMessage(QFrame):
         rule.setFixedWidth(2)
         rule.setAutoFillBackground(True)
         rule.setAttribute(Qt.WidgetAttribute.WA_StaticContents)
-        rule_palette = rule.palette()
-        rule_palette.setColor(QPalette.ColorRole.Window, QColor(THINKING_RULE_COLOR))
-        rule.setPalette(rule_palette)
+        self.thinking_rule = rule
         box.addWidget(rule)
         self.thinking_view = DocView("thinkingText")
         font = self.thinking_view.font()
         font.setItalic(True)
         self.thinking_view.document().setDefaultFont(font)
-        pal = self.thinking_view.palette()
-        pal.setColor(QPalette.ColorRole.Text, QColor(theme.TEXT_MUTED))
-        self.thinking_view.setPalette(pal)
         box.addWidget(self.thinking_view)
         self.thinking_box.hide()
         lay.add(self.thinking_box)
@@ -130,6 +124,18 @@ class AssistantMessage(QFrame):
         self.fastest_badge.hide()
         lay.add(self.fastest_badge, Qt.AlignmentFlag.AlignLeft)
         self._on_toggled(False)
+        self.apply_theme(theme.is_dark())
+        theme.notifier().changed.connect(self.apply_theme)
+
+    def apply_theme(self, _dark: bool) -> None:
+        """The thinking rule and text in the theme's colours; the answer's code blocks and links restyled."""
+        rule_palette = self.thinking_rule.palette()
+        rule_palette.setColor(QPalette.ColorRole.Window, QColor(theme.THINKING_RULE))
+        self.thinking_rule.setPalette(rule_palette)
+        pal = self.thinking_view.palette()
+        pal.setColor(QPalette.ColorRole.Text, QColor(theme.TEXT_MUTED))
+        self.thinking_view.setPalette(pal)
+        style_code(self.answer_view.document())
 
     # --- streaming
 

@@ -28,10 +28,13 @@ from PySide6.QtGui import (
 )
 
 from explorer.chat.markdown import MarkdownSplitter
+from ui import theme
 
-CODE_BACKGROUND = "#f1f3f6"
-INLINE_CODE_BACKGROUND = "#eceff3"
-LINK_COLOR = "#3b4fc4"
+# The light theme's colours (the names older callers import); rendering reads the theme's colours in effect.
+CODE_BACKGROUND = theme.LIGHT["CODE_BACKGROUND"]
+INLINE_CODE_BACKGROUND = theme.LIGHT["INLINE_CODE_BACKGROUND"]
+LINK_COLOR = theme.LIGHT["LINK_COLOR"]
+
 # Raw HTML in an answer is shown as text: a model that writes "<div>" or a stray "</think>" outside a
 # code block means the characters, and Qt would otherwise swallow them as markup.
 MARKDOWN_FEATURES = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
@@ -54,7 +57,7 @@ def _code_char_format() -> QTextCharFormat:
 
 def _code_block_format() -> QTextBlockFormat:
     fmt = QTextBlockFormat()
-    fmt.setBackground(QColor(CODE_BACKGROUND))
+    fmt.setBackground(QColor(theme.CODE_BACKGROUND))
     fmt.setNonBreakableLines(True)
     return fmt
 
@@ -66,9 +69,9 @@ def style_code(doc: QTextDocument) -> None:
     """
     code_bg = _code_block_format()
     inline = QTextCharFormat()
-    inline.setBackground(QColor(INLINE_CODE_BACKGROUND))
+    inline.setBackground(QColor(theme.INLINE_CODE_BACKGROUND))
     link = QTextCharFormat()
-    link.setForeground(QColor(LINK_COLOR))
+    link.setForeground(QColor(theme.LINK_COLOR))
     block = doc.firstBlock()
     while block.isValid():
         cursor = QTextCursor(block)

@@ -61,6 +61,7 @@ QLabel#guideNote {{ color: #8a5a00; }}
 QLabel#guideKey {{ color: {theme.TEXT_MUTED}; }}
 QLabel#guideBig {{ font-size: 15px; font-weight: 600; color: {theme.TEXT_NORMAL}; }}
 QPushButton#primaryButton, QPushButton#rowButton {{ min-height: 26px; padding: 4px 18px; }}
+QFrame#guideRule {{ color: #e3e6eb; }}
 """
 
 
@@ -126,11 +127,15 @@ class GuideView(QWidget):
     open_in_chat_requested = Signal(object)
     pick_shown = Signal(object)
 
+    def _apply_theme(self, dark: bool) -> None:
+        self.setStyleSheet(theme.dark_sheet(_STYLE) if dark else _STYLE)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("guideView")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet(_STYLE)
+        self._apply_theme(theme.is_dark())
+        theme.notifier().changed.connect(self._apply_theme)
         self._catalog: Catalog | None = None
         self._hw: Hardware | None = None
         self._ctx = DEFAULT_GUIDE_CTX
@@ -245,7 +250,7 @@ class GuideView(QWidget):
 
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
-        line.setStyleSheet("color: #e3e6eb;")
+        line.setObjectName("guideRule")
         lay.addWidget(line)
         lay.addWidget(_label("Next step up", "cardTitle", wrap=False))
         self.next_label = _label("", select=True)

@@ -203,12 +203,12 @@ class MemoryBar(QWidget):
 class MemoryLegend(QWidget):
     """Colour key for the memory bars."""
 
-    ITEMS = (
-        (theme.MEM_OTHERS, "Other programs"),
-        (theme.MEM_WEIGHTS, "Weights"),
-        (theme.MEM_KV, "KV cache"),
-        (theme.MEM_COMPUTE, "Compute + overhead"),
-        (theme.MEM_FREE, "Free"),
+    ITEMS = (  # the theme's colour names, read when the legend is filled in (again after each theme switch)
+        ("MEM_OTHERS", "Other programs"),
+        ("MEM_WEIGHTS", "Weights"),
+        ("MEM_KV", "KV cache"),
+        ("MEM_COMPUTE", "Compute + overhead"),
+        ("MEM_FREE", "Free"),
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -217,12 +217,16 @@ class MemoryLegend(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        html = "&nbsp;&nbsp; ".join(
-            f'<span style="color:{color}; font-size:13px">■</span>&nbsp;{text}'
-            for color, text in self.ITEMS
-        )
-        label = QLabel(html)
+        self.label = label = QLabel()
         label.setObjectName("legendText")
         label.setWordWrap(True)
         label.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(label)
+        self.apply_theme(theme.is_dark())
+        theme.notifier().changed.connect(self.apply_theme)
+
+    def apply_theme(self, _dark: bool) -> None:
+        self.label.setText("&nbsp;&nbsp; ".join(
+            f'<span style="color:{getattr(theme, name)}; font-size:13px">■</span>&nbsp;{text}'
+            for name, text in self.ITEMS
+        ))

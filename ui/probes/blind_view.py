@@ -34,7 +34,6 @@ from explorer.probes.votes import Outcome, Vote, VoteStore
 from ui import theme
 
 GAP_MARKER = "  ⟨ the answer fills this gap ⟩  "
-GAP_BACKGROUND = "#fff1bf"  # as the chat's fill-in-the-middle view marks the middle
 WIN_BORDER = "#36a36b"
 BAD_BORDER = "#d64545"
 QUESTION_HEIGHT = (44, 200)  # the question's box fits its text within these pixels
@@ -42,23 +41,38 @@ QUESTION_HEIGHT = (44, 200)  # the question's box fits its text within these pix
 VOTE_TEXT = {Outcome.A: "A is better", Outcome.B: "B is better", Outcome.TIE: "Tie", Outcome.BOTH_BAD: "Both bad"}
 VOTE_KEYS = {Outcome.A: ("1", "A"), Outcome.B: ("2", "B"), Outcome.TIE: ("3", "T"), Outcome.BOTH_BAD: ("4", "X")}
 
-STYLE = f"""
-QFrame#blindPane {{ background: #ffffff; border: 1px solid #dfe3e9; border-radius: 6px; }}
-QFrame#blindPane[verdict="win"] {{ border: 2px solid {WIN_BORDER}; }}
-QFrame#blindPane[verdict="bad"] {{ border: 2px solid {BAD_BORDER}; }}
+STYLE_TEMPLATE = """
+QFrame#blindPane {{ background: {base}; border: 1px solid {line}; border-radius: 6px; }}
+QFrame#blindPane[verdict="win"] {{ border: 2px solid {win}; }}
+QFrame#blindPane[verdict="bad"] {{ border: 2px solid {bad}; }}
 QPushButton#blindVote {{ min-width: 110px; min-height: 26px; padding: 4px 14px; font-weight: 600; }}
-QPushButton#blindVote:checked {{ background: #dfe4fb; color: #27348f; border: 1px solid {theme.MEM_WEIGHTS}; }}
+QPushButton#blindVote:checked {{ background: {checked}; color: {checked_text}; border: 1px solid {accent}; }}
 QPushButton#blindNext, QPushButton#blindSkip {{ min-width: 90px; min-height: 26px; padding: 4px 14px; }}
-QLabel#blindLetter {{ font-size: 15pt; font-weight: 600; color: #141a23; }}
-QLabel#blindProgress {{ font-size: 12pt; font-weight: 600; color: #141a23; }}
-QLabel#blindStats, QLabel#blindWhere {{ color: {theme.TEXT_MUTED}; }}
-QLabel#blindMessage {{ color: #a32121; }}
+QLabel#blindLetter {{ font-size: 15pt; font-weight: 600; color: {title}; }}
+QLabel#blindProgress {{ font-size: 12pt; font-weight: 600; color: {title}; }}
+QLabel#blindStats, QLabel#blindWhere {{ color: {muted}; }}
+QLabel#blindMessage {{ color: {error}; }}
 QLabel#blindSummary {{ font-size: 12pt; }}
 QPlainTextEdit#blindAnswer, QPlainTextEdit#blindThinking, QTextBrowser#blindQuestion {{
-    background: #ffffff; border: 1px solid #e3e6eb; border-radius: 4px; padding: 4px; }}
-QPlainTextEdit#blindThinking {{ background: #f7f8fa; color: #4a5363; }}
+    background: {base}; border: 1px solid {line}; border-radius: 4px; padding: 4px; }}
+QPlainTextEdit#blindThinking {{ background: {thinking}; color: {thinking_text}; }}
 QFrame#blindPane QPlainTextEdit {{ border: none; }}
 """
+STYLE_COLORS = {
+    False: {"base": "#ffffff", "line": "#e3e6eb", "checked": "#dfe4fb", "checked_text": "#27348f",
+            "title": "#141a23", "error": "#a32121", "thinking": "#f7f8fa", "thinking_text": "#4a5363"},
+    True: {"base": "#1f242c", "line": "#3a414d", "checked": "#313b6b", "checked_text": "#c9d1ff",
+           "title": "#eef1f5", "error": "#ff8a80", "thinking": "#1b2027", "thinking_text": "#b7c0cd"},
+}
+
+
+def style_sheet(dark: bool) -> str:
+    """The view's own sheet in the theme's colours."""
+    return STYLE_TEMPLATE.format(win=WIN_BORDER, bad=BAD_BORDER, accent=theme.MEM_WEIGHTS, muted=theme.TEXT_MUTED,
+                                 **STYLE_COLORS[dark])
+
+
+STYLE = style_sheet(False)
 
 
 def stats_text(cell: Cell) -> str:
@@ -129,7 +143,7 @@ class AnswerPane(QFrame):
             outer, middle = QTextCharFormat(), QTextCharFormat()
             outer.setForeground(QColor(theme.TEXT_MUTED))
             middle.setForeground(QColor(theme.TEXT_NORMAL))
-            middle.setBackground(QColor(GAP_BACKGROUND))
+            middle.setBackground(QColor(theme.GAP_BACKGROUND))
             cursor = QTextCursor(self.answer.document())
             cursor.insertText(fim.text, outer)
             cursor.insertText(shown(cell.answer) or "(empty answer)", middle)
@@ -168,10 +182,14 @@ class BlindVoteView(QWidget):
     voted = Signal(object)  # Vote, once it is in the store
     finished = Signal()
 
+    def _apply_theme(self, dark: bool) -> None:
+        self.setStyleSheet(style_sheet(dark))
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("blindVoteView")
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(style_sheet(theme.is_dark()))
+        theme.notifier().changed.connect(self._apply_theme)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.run: ProbeRun | None = None
         self.store: VoteStore | None = None
@@ -315,7 +333,7 @@ class BlindVoteView(QWidget):
         code = QTextCharFormat()
         code.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         gap = QTextCharFormat(code)
-        gap.setBackground(QColor(GAP_BACKGROUND))
+        gap.setBackground(QColor(theme.GAP_BACKGROUND))
         gap.setForeground(QColor(theme.TEXT_MUTED))
         cursor.insertText(q.text, code)
         cursor.insertText(GAP_MARKER, gap)
