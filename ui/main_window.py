@@ -7,14 +7,20 @@ a worker too; when the Hub cannot be reached the window keeps the catalog it has
 
 The View and Help menus are `ui.menus`; with no model on disk the Library and the Chat tab offer the
 guide's pick and the demo model (`ui.first_run`), which this window wires to the Guide and the chat grid.
+
+The choices that last (`explorer.settings`: geometry, splitters, the Models tab's context, KV type, filters,
+sort and selection, the chat panes, the default thinking budget) are read once at start, on the GUI thread
+(a small JSON file), and written atomically when the window closes and, debounced, when a pane's choices
+change. A settings file that cannot be used is set aside and the defaults used, with a note in the status bar.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QScrollArea, QSplitter, QTabWidget, QWidget
 
@@ -22,7 +28,9 @@ from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.estimate import Verdict
 from explorer.hardware.facts import Hardware
+from explorer.settings import MIGRATIONS, Settings, from_json, load_settings, save_settings, settings_file
 from explorer.store.download_types import DownloadError
+from ui.chat.pane_settings import legacy_budget, use_default_budget
 from ui.first_run import DemoWriter
 from ui.fmt import format_ctx
 from ui.guide.page import GuidePage
@@ -38,8 +46,6 @@ from ui.services import Services
 from ui.workers import LatestRunner
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from explorer.cli.probe_run import ProbeColumn
     from explorer.guide.pick import OpenInChat
     from explorer.store.library import LocalModel
@@ -70,7 +76,10 @@ class MainWindow(QMainWindow):
     catalog_ready = Signal(object)  # Catalog
     catalog_refreshed = Signal(object)  # RefreshResult, or the exception when the refresh failed
 
-    def __init__(self, services: Services, parent: QWidget | None = None, *, prompts: Prompts | None = None) -> None:
+    SAVE_DELAY_MS = 1500  # a pane's changed choices are written once they have been still this long
+
+    def __init__(self, services: Services, parent: QWidget | None = None, *, prompts: Prompts | None = None,
+                 settings_path: Path | None = None) -> None:
         super().__init__(parent)
         self.services = services
         self.prompts = prompts or Prompts()  # the dialogs that ask the person (tests pass their own)
@@ -95,6 +104,15 @@ class MainWindow(QMainWindow):
         self.catalog_runner.error.connect(self._on_catalog_error)
 
         self._build()
+        self.settings_path = settings_path or settings_file()
+        self.settings, notes = self._read_settings()
+        self.save_timer = QTimer(self)
+        self.save_timer.setSingleShot(True)
+        self.save_timer.setInterval(self.SAVE_DELAY_MS)
+        self.save_timer.timeout.connect(self.save_settings)
+        self.restore_settings()
+        if notes:
+            self.statusBar().showMessage("; ".join(notes), 20000)
         self.load_catalog()
         self.detect_hardware()
 
@@ -159,6 +177,7 @@ class MainWindow(QMainWindow):
         main.setStretchFactor(1, 1)
         main.setChildrenCollapsible(False)
         main.setSizes([380, 1120])
+        self.main_splitter = main
         self.setCentralWidget(main)
 
         menu = self.menuBar().addMenu("&File")
@@ -218,15 +237,70 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.models_tab.fit_status)
         self.statusBar().addPermanentWidget(self.probe_status)
 
+    # --- the settings that last (explorer.settings) --------------------------------------------
+
+    def _read_settings(self) -> tuple[Settings, list[str]]:
+        """The settings file; with none yet, the default budget QSettings kept before it (version 1)."""
+        if self.settings_path.exists():
+            return load_settings(self.settings_path)
+        legacy = legacy_budget()
+        if legacy is None:
+            return Settings(), []
+        notes: list[str] = []
+        return from_json(MIGRATIONS[1]({"schema": 1, "chat/default_budget": legacy}, notes), notes), notes
+
+    def restore_settings(self) -> None:
+        """Put the choices read at start back: geometry, splitters, the Models tab's; the chat panes wait
+        for the Chat tab to be built (`chat_tab`)."""
+        st = self.settings
+        if st.window.geometry:
+            self.restoreGeometry(QByteArray.fromBase64(st.window.geometry.encode("ascii")))
+        if st.window.state:
+            self.restoreState(QByteArray.fromBase64(st.window.state.encode("ascii")))
+        for name, splitter in self._splitters().items():
+            sizes = st.window.splitters.get(name)
+            if sizes and len(sizes) == splitter.count() and all(n > 0 for n in sizes):
+                splitter.setSizes(sizes)
+        self.models_tab.restore_state(st.models)
+        use_default_budget(st.chat.default_budget, self._budget_saved)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"main": self.main_splitter, "models": self.models_tab}
+
+    def _budget_saved(self, budget: int | None) -> None:
+        self.settings.chat.default_budget = budget
+        self.save_settings()
+
+    def collect_settings(self) -> Settings:
+        """The choices as they stand (the chat panes as last saved while the Chat tab has not been built)."""
+        st = self.settings
+        st.window.geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        st.window.state = bytes(self.saveState().toBase64().data()).decode("ascii")
+        st.window.splitters = {name: splitter.sizes() for name, splitter in self._splitters().items()}
+        st.models = self.models_tab.state()
+        if self._chat_tab is not None:
+            st.chat.panes = self._chat_tab.pane_states()
+        return st
+
+    def save_settings(self) -> bool:
+        """Write the settings file now (atomically); False, with a note, when it cannot be written."""
+        self.save_timer.stop()
+        try:
+            save_settings(self.settings_path, self.collect_settings())
+        except OSError as exc:
+            self.statusBar().showMessage(f"The settings could not be saved to {self.settings_path}: {exc}", 15000)
+            return False
+        return True
+
     # --- menus and the first run --------------------------------------------------------------
 
     def _paths(self) -> dict[str, Path]:
         """About's paths: where the models, the cache, the conversations and the settings are."""
         from explorer.paths import cache_root, conversations_dir
-        from ui.menus import settings_file
 
         return {"Models": self.services.models_dir, "Cache": cache_root(),
-                "Conversations": self.services.conversations_dir or conversations_dir(), "Settings": settings_file()}
+                "Conversations": self.services.conversations_dir or conversations_dir(),
+                "Settings": self.settings_path}
 
     def _connect_first_run(self, panel: FirstRunPanel) -> None:
         panel.get_model.connect(self.show_guide_pick)
@@ -481,6 +555,8 @@ class MainWindow(QMainWindow):
             scanned = self.library_view.model.models
             if scanned:
                 tab.set_models(scanned)
+            tab.restore_panes(self.settings.chat.panes)
+            tab.state_changed.connect(self.save_timer.start)  # debounced: one write once the edits stop
             self._swap_in(self.chat_placeholder, tab, "Chat")
             if not scanned:
                 self.library_view.rescan()
@@ -623,6 +699,7 @@ class MainWindow(QMainWindow):
                                              "list it", 10000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
         for runner in (self.probe_runner, self.catalog_runner, self.refresh_runner, self.library_view.scan_runner,
                        self.endpoints_panel.runner, self.demo_writer.runner):
             runner.cancel()

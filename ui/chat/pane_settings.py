@@ -1,8 +1,14 @@
 """A chat pane's settings panel (in the pane's Settings menu): sampling, thinking budget, lengths, seed, context.
 
-The spin boxes' ranges are `SamplingPreset.check()`'s, so a value out of range cannot be entered."""
+The spin boxes' ranges are `SamplingPreset.check()`'s, so a value out of range cannot be entered.
+
+The default thinking budget of a new pane lives in the settings file (`explorer.settings`): the window hands it
+in with `use_default_budget`, with where "Use as default for new panes" sends a new one. Without a window
+(a chat tab alone, in tests) the default is kept in memory only."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox, QWidget
@@ -13,27 +19,47 @@ from explorer.fit.contexts import CONTEXT_CHOICES
 from ui.fmt import format_ctx
 
 NO_BUDGET = -1  # the budget spin box's "no limit"
-_SETTINGS_BUDGET = "chat/default_budget"
+LEGACY_BUDGET_KEY = "chat/default_budget"  # where QSettings kept it before the settings file (its version 1)
+
+
+class _DefaultBudget:
+    value: int | None = None
+    saved: Callable[[int | None], None] | None = None  # the window's: writes the settings file
+
+
+_default = _DefaultBudget()
 
 
 def default_budget() -> int | None:
-    value = QSettings().value(_SETTINGS_BUDGET, NO_BUDGET)
-    try:
-        n = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return None if n < 0 else n
+    """A new pane's thinking budget (None: no limit)."""
+    return _default.value
 
 
 def set_default_budget(budget: int | None) -> None:
-    QSettings().setValue(_SETTINGS_BUDGET, NO_BUDGET if budget is None else budget)
+    """The person's new default ("Use as default for new panes"): kept, and saved by the window's hook."""
+    _default.value = budget
+    if _default.saved is not None:
+        _default.saved(budget)
+
+
+def use_default_budget(budget: int | None, saved: Callable[[int | None], None] | None) -> None:
+    """The window's: the default read from the settings file, and what saves a new one (None: nothing)."""
+    _default.value = budget
+    _default.saved = saved
+
+
+def legacy_budget() -> object:
+    """The default budget as QSettings kept it before the settings file (None: never set), for the migration
+    from version 1 (`explorer.settings`)."""
+    return QSettings().value(LEGACY_BUDGET_KEY)
 
 
 class SettingsForm(QWidget):
     """The pane's settings (in the pane's settings menu): sampling, budget, lengths, seed."""
 
     ctx_changed = Signal()  # the one setting the plan depends on; the rest are read when a message is sent
-    changed = Signal()  # any value (for the pane's summary line)
+    changed = Signal()  # a sampling value or the seed (for the pane's summary line)
+    edited = Signal()  # any value at all (the window saves the panes' settings, debounced)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -96,6 +122,10 @@ class SettingsForm(QWidget):
         for box in (*self.sampling_boxes, self.seed):
             box.valueChanged.connect(self.changed)
         self.preset_box.toggled.connect(self.changed)
+        self.changed.connect(self.edited)
+        self.ctx.currentIndexChanged.connect(self.edited)
+        for spin in (self.budget, self.max_tokens):
+            spin.valueChanged.connect(self.edited)
 
     @staticmethod
     def _double(lo: float, hi: float, step: float, tip: str) -> QDoubleSpinBox:

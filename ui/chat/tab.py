@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -39,12 +40,20 @@ from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unl
 from explorer.engine.client import EngineClient
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
+from explorer.settings import PaneState
 from explorer.store.library import LocalModel
 from ui.chat.escalate import Escalator
 from ui.chat.history import Conversations
 from ui.chat.pane import ChatPane
 from ui.chat.pane_record import MAX_PANES, pane_request, restore_into, session_of
-from ui.chat.remote import RemoteFactory, RemoteTarget, add_remote_panes, remote_factory, remote_line
+from ui.chat.remote import (
+    RemoteFactory,
+    RemoteTarget,
+    add_remote_panes,
+    remote_factory,
+    remote_line,
+    target_for_ref,
+)
 from ui.chat.specs import LoadSpec, SendSpec
 from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
 from ui.first_run import FirstRunPanel
@@ -64,6 +73,7 @@ class _Job:
 class ChatTab(QWidget):
     run_finished = Signal()  # every pane of the run has ended (answered, failed, stopped or left out)
     plan_changed = Signal(object)  # Plan | None
+    state_changed = Signal()  # a pane's choices changed (model, mode, thinking, settings), or a pane came or went
 
     def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
                  client_factory: Callable[[], EngineClient] = EngineClient,
@@ -208,6 +218,9 @@ class ChatTab(QWidget):
         pane.driver.unloaded.connect(lambda p=pane: self._pane_unloaded(p))
         pane.reload_requested.connect(lambda p=pane: self.reload_pane(p))
         pane.sweep_requested.connect(lambda p=pane: self.open_sweep(p))
+        for signal in (pane.model_changed, pane.think_box.toggled, pane.settings_form.edited, pane.mode_panel.changed,
+                       pane.mode_panel.system_edit.textChanged):
+            signal.connect(self.state_changed)
         self.panes.insert(at, pane)
         self.splitter.insertWidget(at, pane)
         if copy_of is not None:
@@ -224,6 +237,7 @@ class ChatTab(QWidget):
         self.splitter.setSizes([1000] * len(self.panes))
         self._renumber()
         self.update_plan()
+        self.state_changed.emit()
         return pane
 
     def remove_pane(self, pane: ChatPane) -> None:
@@ -243,6 +257,7 @@ class ChatTab(QWidget):
         self._renumber()
         self._do(self.runner.removed(pane))
         self.update_plan()
+        self.state_changed.emit()
 
     def _pane_closed(self, pane: ChatPane) -> None:
         self._closing.discard(pane)
@@ -522,6 +537,35 @@ class ChatTab(QWidget):
         """Show a saved conversation: its panes, models, settings and messages (models load on send)."""
         if not self.runner.running:
             restore_into(self, session)
+
+    # --- the panes' choices that last (explorer.settings) -------------------------------------
+
+    def pane_states(self) -> list[PaneState]:
+        """Each pane's model (path or endpoint ref), mode, thinking and settings; never its conversation."""
+        states = []
+        for pane in self.panes:
+            remote, path = pane.remote_target(), pane.model_path()
+            model = remote.ref if remote is not None else str(path) if path is not None else ""
+            states.append(PaneState(model, pane.settings()))
+        return states
+
+    def restore_panes(self, states: Sequence[PaneState]) -> None:
+        """Panes as `pane_states()` gave them (nothing loads until a message is sent). A model file no longer
+        on disk, or an endpoint no longer saved, leaves its pane without a model; the rest is restored."""
+        states = states[:MAX_PANES]
+        if not states or self.runner.busy:
+            return
+        while len(self.panes) < len(states):
+            self.add_pane()
+        while len(self.panes) > len(states):
+            self.remove_pane(self.panes[-1])
+        for pane, st in zip(self.panes, states, strict=False):
+            remote = target_for_ref(st.model, self.endpoints) if st.model else None
+            if isinstance(remote, RemoteTarget):
+                pane.select_remote(remote)
+            elif remote is None and st.model and Path(st.model).is_file():
+                pane.select_path(Path(st.model))
+            pane.apply_settings(st.settings)
 
     def _set_note(self, text: str) -> None:
         self.note.setText(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QToolButton, QWidget
@@ -20,6 +21,18 @@ VERDICT_CHOICES: tuple[tuple[str, frozenset[Verdict]], ...] = (
     ("CPU only", frozenset({Verdict.CPU_ONLY})),
     ("Does not fit", frozenset({Verdict.NO_FIT})),
 )
+
+
+@dataclass
+class FilterState:
+    """The filter bar's choices (`explorer.settings.ModelsSettings` keeps them)."""
+
+    search: str = ""
+    variants: list[str] = field(default_factory=list)
+    size: str = ""
+    quant: str = ""
+    verdict: str = ""
+    hide_no_fit: bool = False
 
 
 class MultiChoiceButton(QToolButton):
@@ -129,6 +142,37 @@ class FilterBar(QWidget):
         lay.addWidget(self.count_label)
         for signal in (proxy.rowsInserted, proxy.rowsRemoved, proxy.modelReset, proxy.layoutChanged):
             signal.connect(self._update_count)
+        self._pending: dict[QComboBox, str] = {}  # a restored size or quant, chosen once a catalog offers it
+
+    def state(self) -> FilterState:
+        """The filters as the settings file keeps them."""
+        def chosen(combo: QComboBox) -> str:
+            data = combo.currentData()
+            return data if isinstance(data, str) else self._pending.get(combo, "")
+
+        verdict = self.verdict_combo.currentIndex()
+        return FilterState(search=self.search.text(),
+                           variants=[v.value for v in self.variant_button.selected() if isinstance(v, Variant)],
+                           size=chosen(self.size_combo), quant=chosen(self.quant_combo),
+                           verdict=VERDICT_CHOICES[verdict][0] if verdict > 0 else "",
+                           hide_no_fit=self.hide_no_fit.isChecked())
+
+    def restore(self, st: FilterState) -> None:
+        """Set the filters from the settings file; a size or quant waits for a catalog that offers it, and a
+        value this version does not know (a variant, a verdict) is left out."""
+        self.search.setText(st.search)
+        known = {v.value: v for v in Variant}
+        self.variant_button.set_selected([known[v] for v in st.variants if v in known])
+        labels = [text for text, _ in VERDICT_CHOICES]
+        self.verdict_combo.setCurrentIndex(labels.index(st.verdict) if st.verdict in labels else 0)
+        self.hide_no_fit.setChecked(st.hide_no_fit)
+        for combo, value in ((self.size_combo, st.size), (self.quant_combo, st.quant)):
+            i = combo.findData(value) if value else 0
+            if i >= 0:
+                combo.setCurrentIndex(i)
+                self._pending.pop(combo, None)
+            else:
+                self._pending[combo] = value
 
     def set_catalog(self, catalog: Catalog) -> None:
         """Offer the catalog's variants, sizes and quants; keep what is still offered selected."""
@@ -136,7 +180,7 @@ class FilterBar(QWidget):
         self.variant_button.set_choices([(v.label, v) for v in catalog.variants()])
         self.variant_button.set_selected([v for v in selected if v in catalog.variants()])
         for combo, values in ((self.size_combo, catalog.size_labels()), (self.quant_combo, catalog.quants())):
-            current = combo.currentData()
+            current = self._pending.pop(combo, None) or combo.currentData()
             combo.blockSignals(True)
             while combo.count() > 1:
                 combo.removeItem(1)

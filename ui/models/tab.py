@@ -33,9 +33,10 @@ from explorer.fit.contexts import CONTEXT_CHOICES, DEFAULT_FIT_CTX
 from explorer.fit.estimate import Verdict
 from explorer.gguf.shape import ModelShape
 from explorer.hardware.facts import Hardware
+from explorer.settings import ModelsSettings, SelectedFile
 from ui.fmt import format_ctx, parse_ctx
 from ui.models.detail import DetailView
-from ui.models.filters import FilterBar
+from ui.models.filters import FilterBar, FilterState
 from ui.models.table import (
     ROW_ROLE,
     Column,
@@ -79,6 +80,7 @@ class ModelsTab(QSplitter):
         self._downloads_available = downloads_available
         self._read_remote_shape = read_remote_shape
         self.exact_shapes: dict[ShapeKey, ModelShape] = {}
+        self._pending_selection: SelectedFile | None = None  # restored, selected once a catalog lists it
 
         self.table_model = ModelTableModel(self)
         self.proxy = ModelFilterProxy(self)
@@ -209,18 +211,21 @@ class ModelsTab(QSplitter):
         self.recompute()
 
     def set_catalog(self, catalog: Catalog) -> None:
-        """Show `catalog`'s files (keeping the selected file selected when it is still there); refit."""
+        """Show `catalog`'s files (keeping the selected file selected when it is still there, or selecting
+        the one restored from the settings); refit."""
         current = self.current_row()
         self.catalog = catalog
         self.fit_runner.cancel()  # a running recomputation belongs to the old rows
+        self.filters.set_catalog(catalog)  # first: a restored size or quant filters the rows selected below
         self.table_model.set_rows(rows_from_catalog(catalog))
-        if current is not None:
-            same = (current.model.id, current.file.quant, current.file.repo)
+        pending, self._pending_selection = self._pending_selection, None
+        same = (current.model.id, current.file.quant, current.file.repo) if current is not None else \
+            (pending.model_id, pending.quant, pending.repo) if pending is not None else None
+        if same is not None:
             for i, r in enumerate(self.table_model.rows):
                 if (r.model.id, r.file.quant, r.file.repo) == same:
                     self.select_source_row(i)
                     break
-        self.filters.set_catalog(catalog)
         self.recompute()
 
     def show_models(self, ids: Iterable[str]) -> int:
@@ -273,6 +278,42 @@ class ModelsTab(QSplitter):
             self.ctx_combo.setCurrentText(format_ctx(self._ctx))
             return
         self.set_context(ctx)
+
+    # --- the settings that last (explorer.settings) ---------------------------------------------
+
+    def state(self) -> ModelsSettings:
+        """The context, KV type, filters, sort and selected file, as the settings file keeps them."""
+        f = self.filters.state()
+        header = self.table.horizontalHeader()
+        row = self.current_row()
+        selected = SelectedFile(row.model.id, row.file.quant, row.file.repo) if row is not None \
+            else self._pending_selection
+        return ModelsSettings(ctx=self._ctx, kv_type=self._kv_type, search=f.search, variants=f.variants,
+                              size=f.size, quant=f.quant, verdict=f.verdict, hide_no_fit=f.hide_no_fit,
+                              sort_column=header.sortIndicatorSection(),
+                              sort_descending=header.sortIndicatorOrder() is Qt.SortOrder.DescendingOrder,
+                              selected=selected)
+
+    def restore_state(self, st: ModelsSettings) -> None:
+        """Restore the choices of `state()` (before the catalog comes: the selected file waits for it).
+        A value this version cannot use (a KV type it does not know, a column it does not have) is skipped."""
+        if st.ctx > 0:
+            self.set_context(st.ctx)
+        if st.kv_type in KV_TYPES:
+            self.set_kv_type(st.kv_type)
+        self.filters.restore(FilterState(search=st.search, variants=st.variants, size=st.size, quant=st.quant,
+                                         verdict=st.verdict, hide_no_fit=st.hide_no_fit))
+        if 0 <= st.sort_column < len(Column):
+            order = Qt.SortOrder.DescendingOrder if st.sort_descending else Qt.SortOrder.AscendingOrder
+            self.table.sortByColumn(st.sort_column, order)
+        if st.selected is not None and self.catalog is None:
+            self._pending_selection = st.selected
+        elif st.selected is not None:
+            key = (st.selected.model_id, st.selected.quant, st.selected.repo)
+            for i, r in enumerate(self.table_model.rows):
+                if (r.model.id, r.file.quant, r.file.repo) == key:
+                    self.select_source_row(i)
+                    break
 
     # --- fits ------------------------------------------------------------------------------
 
