@@ -109,7 +109,8 @@ class MainWindow(QMainWindow):
         self.save_timer = QTimer(self)
         self.save_timer.setSingleShot(True)
         self.save_timer.setInterval(self.SAVE_DELAY_MS)
-        self.save_timer.timeout.connect(self.save_settings)
+        self._settings_closed = False
+        self.save_timer.timeout.connect(lambda: None if self._settings_closed else self.save_settings())
         self.restore_settings()
         if notes:
             self.statusBar().showMessage("; ".join(notes), 20000)
@@ -700,6 +701,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        self._settings_closed = True  # a pane's late signal writes nothing more
+        use_default_budget(self.settings.chat.default_budget, None)  # a new default no longer reaches this window
         for runner in (self.probe_runner, self.catalog_runner, self.refresh_runner, self.library_view.scan_runner,
                        self.endpoints_panel.runner, self.demo_writer.runner):
             runner.cancel()
