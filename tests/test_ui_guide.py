@@ -139,7 +139,7 @@ def test_fallback_notes_and_nothing_runs(qtbot: Any, guide: GuideView, catalog: 
         guide.set_hardware(laptop(free=0.25))
     assert guide.file_label.text() == "Nothing runs here" and guide.verdict_pill.text() == "does not fit"
     assert not guide.download_button.isEnabled() and not guide.chat_button.isEnabled()
-    assert "Bigger model:" in guide.next_label.text()
+    assert "Smallest model:" in guide.next_label.text()  # nothing picked: where to start, not "bigger"
 
 
 def _left() -> Any:
