@@ -62,6 +62,7 @@ class WindowSettings:
     geometry: str = ""  # QMainWindow.saveGeometry(), base64 ("": Qt's default)
     state: str = ""  # QMainWindow.saveState(), base64
     splitters: dict[str, list[int]] = field(default_factory=dict)  # a splitter's name -> its sizes
+    theme: str = "system"  # "system" (follow the desktop), "light" or "dark"
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,14 @@ def _section(cls: Callable[..., T], raw: object, where: str, checks: Mapping[str
     return cls(**values)
 
 
-_WINDOW: dict[str, Check] = {"geometry": _str, "state": _str, "splitters": _splitters}
+def _theme(v: object) -> str:
+    if v not in THEMES:
+        raise ValueError(f"not one of {', '.join(THEMES)}")
+    return str(v)
+
+
+THEMES = ("system", "light", "dark")
+_WINDOW: dict[str, Check] = {"geometry": _str, "state": _str, "splitters": _splitters, "theme": _theme}
 _MODELS: dict[str, Check] = {
     "ctx": _int(*CTX_RANGE), "kv_type": _str, "search": _str, "variants": _list(_str, 32), "size": _str,
     "quant": _str, "verdict": _str, "hide_no_fit": _bool, "sort_column": _int(0, 64), "sort_descending": _bool,

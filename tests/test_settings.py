@@ -144,3 +144,13 @@ def test_the_config_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setattr("sys.platform", "win32")
     monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
     assert config_dir() == tmp_path / "Roaming" / "qwen3-explorer"
+
+
+def test_a_theme_that_is_not_one_falls_back_to_following_the_system(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema": 2, "window": {"theme": "purple"}}))
+    st, notes = load_settings(path)
+    assert st.window.theme == "system" and any("window.theme" in n and "not one of" in n for n in notes)
+    st.window.theme = "dark"
+    save_settings(path, st)
+    assert load_settings(path)[0].window.theme == "dark"

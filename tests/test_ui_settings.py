@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from explorer.catalog.snapshot import Catalog
@@ -155,3 +156,23 @@ def test_the_splitters_come_back(qtbot: QtBot, fake_hardware: Hardware, fake_cat
     again = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
     assert again.main_splitter.sizes()[0] == 450  # the hardware panel keeps its width (the other side stretches)
     again.close()
+
+
+def test_the_theme_chosen_lasts(qtbot: QtBot, fake_hardware: Hardware, fake_catalog: Catalog, tmp_path: Path) -> None:
+    """View > Theme > Dark is saved at once and the next window starts dark; System goes back to following."""
+    from ui import theme
+
+    path = tmp_path / "settings.json"
+    first = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
+    first.menus.theme_actions["dark"].trigger()
+    assert theme.current_theme() == "dark" and json.loads(path.read_text())["window"]["theme"] == "dark"
+    first.close()
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    theme.set_theme(app, "light")  # as a fresh start would be
+    second = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
+    assert theme.current_theme() == "dark" and theme.is_dark()
+    assert second.menus.theme_actions["dark"].isChecked()
+    second.menus.theme_actions["system"].trigger()
+    assert json.loads(path.read_text())["window"]["theme"] == "system"
+    second.close()

@@ -264,6 +264,13 @@ class MainWindow(QMainWindow):
                 splitter.setSizes(sizes)
         self.models_tab.restore_state(st.models)
         use_default_budget(st.chat.default_budget, self._budget_saved)
+        if st.window.theme != "system":  # the theme chosen in View > Theme last time
+            self.menus.set_theme(st.window.theme)
+        self.menus.theme_chosen = self._theme_chosen
+
+    def _theme_chosen(self, choice: str) -> None:
+        self.settings.window.theme = choice
+        self.save_settings()
 
     def _splitters(self) -> dict[str, QSplitter]:
         return {"main": self.main_splitter, "models": self.models_tab}

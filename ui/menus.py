@@ -216,6 +216,7 @@ class Menus:
         self.theme_menu = view.addMenu("&Theme")
         self.theme_group = QActionGroup(window)
         self.theme_actions: dict[str, QAction] = {}
+        self.theme_chosen: Callable[[str], None] | None = None  # the window saves the choice
         for choice, label in (("system", "&System"), ("light", "&Light"), ("dark", "&Dark")):
             action = QAction(label, window)
             action.setCheckable(True)
@@ -239,11 +240,13 @@ class Menus:
         self.about: AboutDialog | None = None
 
     def set_theme(self, choice: str) -> None:
-        """System, light or dark, at once (kept for this run only)."""
+        """System, light or dark, at once; `theme_chosen` tells the window, which keeps it in the settings."""
         app = QApplication.instance()
         if isinstance(app, QApplication):
             theme.set_theme(app, choice)
         self.theme_actions[choice].setChecked(True)
+        if self.theme_chosen is not None:
+            self.theme_chosen(choice)
 
     def _show(self, dialog: QDialog) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
