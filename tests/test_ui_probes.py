@@ -274,3 +274,28 @@ def test_an_unreadable_saved_run_leaves_nothing_open_behind_its_name(qtbot: QtBo
     tab.open_saved(bad)
     assert tab.run is None and tab.grid.table.rowCount() == 0 and not tab.export_button.isEnabled()
     assert tab.status.text().startswith("Cannot open 9-list.json: AttributeError")
+
+
+def test_the_grid_marks_follow_the_theme(qtbot: QtBot) -> None:
+    """Dark: a failed answer's cell is a dark red under light text, not the light theme's pink."""
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.probes.results import Cell, ProbeRun, QuestionRef
+    from ui import theme
+    from ui.probes.grid import MARK_COLORS, ProbeGrid
+
+    run = ProbeRun("Sky", [QuestionRef("q", "", "Why?")], ["/m/a.gguf", "/m/b.gguf"], {},
+                   cells=[Cell("q", "/m/a.gguf", answer="no", check=False), Cell("q", "/m/b.gguf", answer="yes")])
+    grid = ProbeGrid()
+    qtbot.addWidget(grid)
+    grid.set_run(run)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    try:
+        theme.set_theme(app, "light")
+        assert grid.table.item(0, 0).background().color().name() == MARK_COLORS[False]["fail"]
+        theme.set_theme(app, "dark")
+        assert grid.table.item(0, 0).background().color().name() == MARK_COLORS[True]["fail"]
+        assert grid.table.item(0, 1).background().style() == Qt.BrushStyle.NoBrush  # nothing to check: the view's
+    finally:
+        theme.set_theme(app, "system")

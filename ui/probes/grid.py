@@ -23,8 +23,17 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, stats_line, totals_rows
+from ui import theme
 
-PASS, FAIL, ERROR = QColor("#e7f6ec"), QColor("#fdecec"), QColor("#fff4e0")
+# A cell's background by its mark, light and dark (theme.is_dark() picks; a theme change recolours the grid).
+MARK_COLORS = {False: {"pass": "#e7f6ec", "fail": "#fdecec", "error": "#fff4e0"},
+               True: {"pass": "#1e3a2a", "fail": "#4a2328", "error": "#4a3b1c"}}
+
+
+def mark_color(cell: Cell) -> QColor | None:
+    """The background for `cell`'s mark in the current theme; None: the view's own (nothing to check)."""
+    kind = "error" if cell.error else "pass" if cell.check else "fail" if cell.check is False else None
+    return QColor(MARK_COLORS[theme.is_dark()][kind]) if kind else None
 PREVIEW = 90  # characters of an answer in its grid cell
 
 
@@ -112,8 +121,16 @@ class ProbeGrid(QWidget):
         lay.addWidget(split, 1)
         self._fold(False)
         self.thinking_button.hide()
+        theme.notifier().changed.connect(self._recolour)  # a bound slot: gone with the grid
 
     # --- filling ------------------------------------------------------------------------------
+
+    def _recolour(self, _dark: bool) -> None:
+        """The marks' colours follow the theme."""
+        r, c = self.table.currentRow(), self.table.currentColumn()
+        self.set_run(self.run)
+        if r >= 0 and c >= 0:
+            self.table.setCurrentCell(r, c)
 
     def set_run(self, run: ProbeRun | None) -> None:
         self.run = run
@@ -152,8 +169,9 @@ class ProbeGrid(QWidget):
         item = QTableWidgetItem(cell_text(cell))
         item.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         if cell is not None:
-            item.setBackground(ERROR if cell.error else PASS if cell.check else FAIL if cell.check is False
-                               else QColor("#ffffff"))
+            color = mark_color(cell)
+            if color is not None:
+                item.setBackground(color)
             item.setToolTip(stats_text(cell))
         self.table.setItem(r, c, item)
 
