@@ -161,7 +161,7 @@ _STAGES: dict[Stage, StageInfo] = {
          Fact("No post-training: no chat, instruction or thinking training (the cards' Training Stage: "
               "Pretraining). Use them for completion and research.", _card("Qwen/Qwen3-8B-Base")))),
     Stage.HYBRID: StageInfo(
-        Stage.HYBRID, "Hybrid (April 2025)", "thinking and non-thinking in one",
+        Stage.HYBRID, "Hybrid (April 2025)", "thinks, or not, on request",
         (Fact("Thinking and non-thinking modes in one model: the chat template's enable_thinking switch, and "
               "/think or /no_think in a user turn.", REPORT + "; " + _card("Qwen/Qwen3-8B")),
          Fact("The flagships (235B-A22B, 32B) went through four post-training stages: (1) long chain-of-thought "
@@ -170,7 +170,7 @@ _STAGES: dict[Stage, StageInfo] = {
               "from the flagships (off-policy, then on-policy), which saves the cost of running the four stages "
               "for each of them.", REPORT_DISTILL))),
     Stage.RELEASE_2507: StageInfo(
-        Stage.RELEASE_2507, "2507 (July 2025)", "a non-thinking and a thinking model",
+        Stage.RELEASE_2507, "2507 (July 2025)", "Instruct and Thinking",
         (Fact("Instruct-2507 is the updated non-thinking mode of the model of its size: non-thinking only, it "
               "writes no <think></think> block and has no enable_thinking switch.",
               _card("Qwen/Qwen3-30B-A3B-Instruct-2507") + "; " + QWEN_DOCS),
@@ -180,7 +180,7 @@ _STAGES: dict[Stage, StageInfo] = {
          Fact("The architecture is the one of the model of the same size; the 2507 models read 262,144 "
               "tokens natively (the originals 32,768).", _card("Qwen/Qwen3-30B-A3B-Instruct-2507")))),
     Stage.NEXT: StageInfo(
-        Stage.NEXT, "Next (September 2025)", "a new architecture: hybrid attention",
+        Stage.NEXT, "Next (Sept. 2025)", "hybrid attention",
         (Fact("Qwen3-Next changes the architecture: in three of every four layers Gated DeltaNet (linear "
               "attention, a fixed-size state per sequence instead of a KV cache that grows with the context), "
               "gated attention in the fourth; a high-sparsity MoE of 512 experts, 10 routed and 1 shared per "

@@ -366,6 +366,9 @@ class DiagramCanvas(QWidget):
         badge_text = f"MoE · {node.params_active:g}B active" if node.moe else "dense"
         if label_w + fm_small.horizontalAdvance(badge_text) + 18 > inner.width():
             badge_text = f"MoE {node.params_active:g}B act." if node.moe else "dense"
+        active_below = node.moe and label_w + fm_small.horizontalAdvance(badge_text) + 18 > inner.width()
+        if active_below:  # a narrow box: the name whole, the active parameters on the second line
+            badge_text = "MoE"
         badge_w = fm_small.horizontalAdvance(badge_text) + 12
         badge_h = fm_small.height() + 2
         badge = QRectF(inner.right() - badge_w, inner.top(), badge_w, badge_h)
@@ -389,6 +392,8 @@ class DiagramCanvas(QWidget):
         p.setFont(self.small_font)
         p.setPen(colors.muted)
         line = " + ".join(node.kinds) + (f" · {node.tag}" if node.tag else "")
+        if active_below:
+            line = f"{node.params_active:g}B active · {line}"
         p.drawText(QRectF(inner.left(), inner.bottom() - fm_small.height(), inner.width(), fm_small.height()),
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                    _elide(self.small_font, line, inner.width()))
