@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import multiprocessing
-import os
 import threading
 import time
 from collections import deque
@@ -52,10 +50,8 @@ from typing import Any, Protocol
 
 from explorer.engine.client import crash_message
 from explorer.engine.worker import (
-    _KEEP_ALIVE,
     FLUSH_SECONDS,
     FLUSH_TOKENS,
-    WORKER_NICENESS,
     Crashed,
     Done,
     DoneReason,
@@ -72,9 +68,9 @@ from explorer.engine.worker import (
     _has_fim,
     _load_error,
     _load_progress,
-    _UnusedChatFormatter,
-    ignore_interrupts,
+    hooked_llama_cpp,
     prompt_tokens,
+    start_child,
 )
 from explorer.fit.estimate import FLASH_ATTN
 from explorer.gguf.fim import FimUnsupported
@@ -148,26 +144,11 @@ def _context_params(llama_cpp: Any, n_seq: int, kv_unified: bool) -> Iterator[No
 def multi_worker_main(conn: _PollConn, flags: list[_Flag], path: str, n_seq: int, n_ctx: int, n_gpu_layers: int,
                       flash_attn: bool, n_threads: int | None, kv_unified: bool) -> None:
     """Entry point of the child process: load `path` with `n_seq` sequences of `n_ctx` cells each, serve."""
-    ignore_interrupts()
+    start_child()
     t0 = time.perf_counter()
     log: list[str] = []
-    keep = [False]
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(WORKER_NICENESS)
     try:
-        import llama_cpp
-
-        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-        def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            if level in (3, 4) or (level == 5 and keep[0]):
-                log.append(text.decode("utf-8", "replace"))
-                del log[:-50]
-            if level != 5:
-                keep[0] = level in (3, 4)
-
-        llama_cpp.llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
-        _KEEP_ALIVE.append(_on_log)
-        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+        llama_cpp = hooked_llama_cpp(log)
         threads = n_threads or physical_cores()
         with _load_progress(llama_cpp, conn, _AnyFlag(flags)), _context_params(llama_cpp, n_seq, kv_unified):
             llm = llama_cpp.Llama(path, n_ctx=n_ctx * n_seq, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,

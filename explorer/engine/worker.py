@@ -217,33 +217,45 @@ def ignore_interrupts() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def start_child() -> None:
+    """A worker child's first steps: no SIGINT, and below the GUI's priority: when the models keep every
+    core busy, the window still gets the CPU the moment it needs it (a few ms per update), and the models
+    lose nothing while it does not."""
+    ignore_interrupts()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)
+
+
+def hooked_llama_cpp(log: list[str]) -> Any:
+    """`llama_cpp`, imported, with llama.cpp's warnings and errors (verbose=False hides them) kept in `log`
+    for the LoadFailed message, and llama-cpp-python's own Jinja chat formatter replaced by an inert one."""
+    import llama_cpp
+
+    keep = [False]
+
+    @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+    def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        # ggml_log_level: 3 WARN, 4 ERROR, 5 CONT (continues the previous line)
+        if level in (3, 4) or (level == 5 and keep[0]):
+            log.append(text.decode("utf-8", "replace"))
+            del log[:-50]
+        if level != 5:
+            keep[0] = level in (3, 4)
+
+    llama_cpp.llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
+    _KEEP_ALIVE.append(_on_log)  # llama.cpp calls it until the process ends, even while freeing
+    llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+    return llama_cpp
+
+
 def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_layers: int, flash_attn: bool,
                 n_threads: int | None, seed: int) -> None:
     """Entry point of the child process."""
-    ignore_interrupts()
+    start_child()
     t0 = time.perf_counter()
     log: list[str] = []
-    keep = [False]
-    # Below the GUI's priority: when the models keep every core busy, the window still gets the CPU the
-    # moment it needs it (a few ms per update), and the models lose nothing while it does not.
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(WORKER_NICENESS)
     try:
-        import llama_cpp
-
-        # Keep llama.cpp's warnings and errors (verbose=False hides them) for the LoadFailed message.
-        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
-        def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-            # ggml_log_level: 3 WARN, 4 ERROR, 5 CONT (continues the previous line)
-            if level in (3, 4) or (level == 5 and keep[0]):
-                log.append(text.decode("utf-8", "replace"))
-                del log[:-50]
-            if level != 5:
-                keep[0] = level in (3, 4)
-
-        llama_cpp.llama_chat_format.Jinja2ChatFormatter = _UnusedChatFormatter  # type: ignore[misc,assignment]
-        _KEEP_ALIVE.append(_on_log)  # llama.cpp calls it until the process ends, even while freeing
-        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+        llama_cpp = hooked_llama_cpp(log)
         threads = n_threads or physical_cores()
         with _load_progress(llama_cpp, conn, stop_flag):
             llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
