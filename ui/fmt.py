@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from explorer.fit.estimate import NEEDS_NEWER_LLAMA, FitEstimate, Verdict
+from explorer.fit.estimate import NEEDS_NEWER_LLAMA, FitEstimate, Verdict, verdict_rank
 from explorer.units import format_bytes, format_tokens_per_s
 
 __all__ = ["format_bytes", "format_ctx", "format_speed", "parse_ctx", "verdict_rank", "verdict_text"]
@@ -36,7 +36,6 @@ def format_speed(tps: float | None) -> str:
     return "–" if tps is None else "~" + format_tokens_per_s(tps)
 
 
-VERDICT_ORDER = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}
 
 
 def verdict_text(fit: FitEstimate) -> str:
@@ -46,12 +45,3 @@ def verdict_text(fit: FitEstimate) -> str:
     if fit.verdict is Verdict.PARTIAL:
         return f"partial {fit.gpu_layers}/{fit.n_layers}"
     return str(fit.verdict.value)
-
-
-def verdict_rank(fit: FitEstimate) -> float:
-    """Lower is better; partial offloads with more layers on the GPU sort first."""
-    rank = float(VERDICT_ORDER[fit.verdict])
-    if fit.verdict is Verdict.PARTIAL and fit.n_layers:
-        rank += 1.0 - fit.gpu_layers / fit.n_layers
-        rank = min(rank, 1.999)
-    return rank

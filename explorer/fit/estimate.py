@@ -296,3 +296,15 @@ def _predict_speed(shape: ModelShape, ctx: int, kv_type: str, blocks_on_gpu: int
 
 def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+VERDICT_ORDER = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}
+
+
+def verdict_rank(fit: FitEstimate) -> float:
+    """Lower is better; partial offloads with more layers on the GPU sort first."""
+    rank = float(VERDICT_ORDER[fit.verdict])
+    if fit.verdict is Verdict.PARTIAL and fit.n_layers:
+        rank += 1.0 - fit.gpu_layers / fit.n_layers
+        rank = min(rank, 1.999)
+    return rank

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel
 from explorer.fit.batch import compute_fits
 from explorer.fit.contexts import DEFAULT_CHAT_CTX
-from explorer.fit.estimate import GPU_HEADROOM, FitEstimate, Verdict, estimate_fit, usable_gpus
+from explorer.fit.estimate import GPU_HEADROOM, VERDICT_ORDER, FitEstimate, Verdict, estimate_fit, usable_gpus
 from explorer.gguf.shape import BITS_PER_WEIGHT
 from explorer.gguf.variant import Variant
 from explorer.guide.uses import USES, Use, UseInfo, VariantChoice
@@ -51,7 +51,6 @@ from explorer.units import format_bytes, format_tokens_per_s
 
 QUALITY_FLOOR_BPW = 4.5  # Q4_0 (4.55), Q4_K_M (4.89) and up; Q3_K_L (4.27) and below are "low-bit"
 DEFAULT_GUIDE_CTX = DEFAULT_CHAT_CTX  # what "Open in chat" loads a model with
-_VERDICT_RANK = {Verdict.FULL_GPU: 0, Verdict.PARTIAL: 1, Verdict.CPU_ONLY: 2, Verdict.NO_FIT: 3}
 _HUGE = 1 << 60
 
 
@@ -63,7 +62,7 @@ class Candidate:
 
     @property
     def bits(self) -> float:
-        return _bits(self.file)
+        return bits_of(self.file)
 
     @property
     def label(self) -> str:
@@ -117,7 +116,7 @@ class Pick:
         return self.steps_up[0] if self.steps_up else None
 
 
-def _bits(f: CatalogFile) -> float:
+def bits_of(f: CatalogFile) -> float:
     return BITS_PER_WEIGHT.get(f.quant.upper(), 0.0)
 
 
@@ -125,7 +124,7 @@ def _size_key(m: CatalogModel) -> tuple[float, float, str]:
     return (m.params_total, m.params_active, m.id)
 
 
-def _publisher_rank(f: CatalogFile) -> int:
+def publisher_rank(f: CatalogFile) -> int:
     return 0 if f.publisher == "Qwen" else (1 if f.verified else 2)
 
 
@@ -164,7 +163,7 @@ def _unified(hw: Hardware) -> bool:
 
 
 def _within_model_key(c: Candidate, order: int) -> tuple[int, float, int, int]:
-    return (_VERDICT_RANK[c.fit.verdict], -c.bits, _publisher_rank(c.file), order)
+    return (VERDICT_ORDER[c.fit.verdict], -c.bits, publisher_rank(c.file), order)
 
 
 def candidates_for(use: Use, catalog: Catalog, hw: Hardware, ctx: int, *, kv_type: str = "f16",
@@ -261,17 +260,17 @@ def _steps_up(info: UseInfo, best: Candidate | None, cands: Sequence[Candidate],
         model = min((c.model for c in bigger), key=lambda m: (_size_key(m)[:2], rank[m.variant], m.id))
         files = [c for c in bigger if c.model.id == model.id]
         good = [c for c in files if c.bits >= QUALITY_FLOOR_BPW] or files
-        step = min(good, key=lambda c: (c.bits, _publisher_rank(c.file), order[id(c)]))
+        step = min(good, key=lambda c: (c.bits, publisher_rank(c.file), order[id(c)]))
         steps.append(_step("bigger model" if best is not None else "smallest model", step, hw, info))
     if best is not None:
         better = [c for c in cands if c.model.id == best.model.id and c.bits > best.bits]
         if better:
-            step = min(better, key=lambda c: (c.bits, _publisher_rank(c.file), order[id(c)]))
+            step = min(better, key=lambda c: (c.bits, publisher_rank(c.file), order[id(c)]))
             steps.append(_step("better quant", step, hw, info))
     return tuple(steps)
 
 
-def _usable_vram(hw: Hardware) -> int:
+def usable_vram(hw: Hardware) -> int:
     """VRAM the estimate may use, as `fit.estimate` counts it (free VRAM less the headroom)."""
     if not hw.offload_possible:
         return 0
@@ -306,7 +305,7 @@ def _step(kind: str, c: Candidate, hw: Hardware, info: UseInfo) -> StepUp:
     vram_short = 0
     need_gpu = full_gpu_need(c, hw) if fit.verdict is not Verdict.FULL_GPU else None
     if need_gpu is not None:
-        vram_short = max(0, need_gpu - _usable_vram(hw))
+        vram_short = max(0, need_gpu - usable_vram(hw))
     gpu_word = "GPU memory" if unified else "VRAM"
     parts: list[str] = []
     if fit.verdict is Verdict.NO_FIT:
