@@ -19,15 +19,13 @@ this one; `chart_rows` hands it the files to estimate.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-from explorer.catalog.snapshot import ASSETS_PACKAGE, Catalog, CatalogFile, CatalogModel
+from explorer.catalog.snapshot import Catalog, CatalogFile, CatalogModel, read_json_asset
 from explorer.gguf.variant import Variant
 
 SCHEMA_VERSION = 1
@@ -248,24 +246,9 @@ def benchmarks_from_json(data: object) -> BenchmarkData:
     return BenchmarkData(figures=figures, about=about, note=note if isinstance(note, str) else "")
 
 
-def _shipped_text() -> str:
-    try:
-        return (resources.files(ASSETS_PACKAGE) / BENCHMARKS_FILENAME).read_text(encoding="utf-8")
-    except ModuleNotFoundError:  # a plain checkout: the repo's assets/ folder next to explorer/
-        return (Path(__file__).resolve().parents[2] / "assets" / BENCHMARKS_FILENAME).read_text(encoding="utf-8")
-
-
 def load_benchmarks(path: Path | None = None) -> BenchmarkData:
     """Read and validate the figures: the shipped file when `path` is None."""
-    where = str(path) if path is not None else f"{ASSETS_PACKAGE}/{BENCHMARKS_FILENAME}"
-    try:
-        text = path.read_text(encoding="utf-8") if path is not None else _shipped_text()
-    except OSError as e:
-        raise BenchmarkError(f"{where}: cannot read the benchmark figures: {e}") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BenchmarkError(f"{where}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from e
+    data, where = read_json_asset(path, BENCHMARKS_FILENAME, "the benchmark figures", BenchmarkError)
     try:
         return benchmarks_from_json(data)
     except BenchmarkError as e:

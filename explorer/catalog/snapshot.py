@@ -406,27 +406,32 @@ def format_catalog_json(data: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shipped_catalog_text() -> str:
+def shipped_text(filename: str) -> str:
+    """An asset file's text: from the installed assets package, or the repo's assets/ folder next to
+    explorer/ in a plain checkout."""
     try:
-        return (resources.files(ASSETS_PACKAGE) / CATALOG_FILENAME).read_text(encoding="utf-8")
+        return (resources.files(ASSETS_PACKAGE) / filename).read_text(encoding="utf-8")
     except ModuleNotFoundError:
-        # Not installed (a plain checkout): the repo's assets/ folder next to explorer/.
-        return (Path(__file__).resolve().parents[2] / "assets" / CATALOG_FILENAME).read_text(
-            encoding="utf-8")
+        return (Path(__file__).resolve().parents[2] / "assets" / filename).read_text(encoding="utf-8")
+
+
+def read_json_asset(path: Path | None, filename: str, what: str, error: type[Exception]) -> tuple[Any, str]:
+    """(the JSON at `path`, or in the shipped asset `filename` when None; where it came from). An unreadable
+    file or invalid JSON raises `error` in one line naming where and `what` it should hold."""
+    where = str(path) if path is not None else f"{ASSETS_PACKAGE}/{filename}"
+    try:
+        text = path.read_text(encoding="utf-8") if path is not None else shipped_text(filename)
+    except OSError as e:
+        raise error(f"{where}: cannot read {what}: {e}") from e
+    try:
+        return json.loads(text), where
+    except json.JSONDecodeError as e:
+        raise error(f"{where}: not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from e
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
     """Read and validate a catalog: the shipped snapshot when `path` is None."""
-    where = str(path) if path is not None else f"{ASSETS_PACKAGE}/{CATALOG_FILENAME}"
-    try:
-        text = path.read_text(encoding="utf-8") if path is not None else _shipped_catalog_text()
-    except OSError as e:
-        raise CatalogError(f"{where}: cannot read the catalog: {e}") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CatalogError(f"{where}: not valid JSON: {e.msg} at line {e.lineno}, "
-                           f"column {e.colno}") from e
+    data, where = read_json_asset(path, CATALOG_FILENAME, "the catalog", CatalogError)
     try:
         return catalog_from_json(data)
     except CatalogError as e:
