@@ -20,7 +20,8 @@ from remote_helpers import FaultHandler, chunk, fault_server, free_port
 
 from explorer.chat.conversation import AnswerText, Conversation, ThinkingText
 from explorer.chat.records import MessageStats, StopReason
-from explorer.engine.remote import RemoteClient, RemoteError, _retry_after, endpoint_url, list_models, remote_ref
+from explorer.engine.remote import RemoteClient, RemoteError, endpoint_url, list_models, remote_ref
+from explorer.engine.remote_http import retry_after
 from explorer.engine.sse import MalformedEvent, ServerEvent, read_events
 from explorer.engine.worker import Done, Loaded, LoadFailed
 from explorer.gguf.variant import Variant, guess_variant
@@ -182,10 +183,10 @@ def test_429_beyond_the_wait_limit_says_so_at_once(faults: Any) -> None:
 
 
 def test_retry_after_as_seconds_or_a_date() -> None:
-    assert _retry_after("2") == 2.0 and _retry_after(" 0.5 ") == 0.5 and _retry_after("-3") == 0.0
-    assert _retry_after(None) is None and _retry_after("soon") is None
+    assert retry_after("2") == 2.0 and retry_after(" 0.5 ") == 0.5 and retry_after("-3") == 0.0
+    assert retry_after(None) is None and retry_after("soon") is None
     later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
-    wait = _retry_after(later)
+    wait = retry_after(later)
     assert wait is not None and 25 < wait <= 31
 
 

@@ -33,21 +33,35 @@ sends them, else from the chunks counted (one token each, as the servers that se
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import http.client
 import json
-import math
 import socket
-import ssl
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from explorer.engine.remote_http import (
+    CONNECT_TIMEOUT,
+    DEFAULT_RETRY_AFTER,
+    READ_TIMEOUT,
+    RETRY_WAIT_LIMIT,
+    RemoteError,
+    RemoteModel,
+    Target,
+    endpoint_url,
+    list_models,
+    one_line,
+    open_request,
+    remote_ref,
+    retry_after,
+    scrub,
+    server_message,
+    status_message,
+)
 from explorer.engine.sse import MalformedEvent, read_events
 from explorer.engine.worker import Crashed, Done, DoneReason, Event, Loaded, LoadFailed, LoadProgress, Tokens
 from explorer.errors import describe_error
@@ -55,219 +69,8 @@ from explorer.errors import describe_error
 __all__ = ["Crashed", "Done", "Event", "LoadFailed", "LoadProgress", "Loaded", "RemoteClient", "RemoteError",
            "RemoteModel", "Tokens", "endpoint_url", "list_models", "remote_ref"]
 
-CONNECT_TIMEOUT = 10.0  # seconds to open the connection (and finish TLS)
-READ_TIMEOUT = 300.0  # the longest silence while waiting for a response or the next event (a long prefill)
-RETRY_WAIT_LIMIT = 30.0  # the most a request waits in all on 429 Retry-After before giving up
-DEFAULT_RETRY_AFTER = 1.0  # a 429 without Retry-After
-MESSAGE_LIMIT = 200  # characters of a server's own error text kept in a message
-ERROR_BODY_LIMIT = 64 * 1024
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-USER_AGENT = "qwen3-explorer"
 
-
-class RemoteError(Exception):
-    """A request to the server failed; str() is one line for a person, without the API key."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class RemoteModel:
-    """A model the server offers (GET /v1/models)."""
-
-    id: str
-    owned_by: str = ""
-
-
-def endpoint_url(url: str) -> str:
-    """The base URL requests are made under (``.../v1``): a bare server address gets ``/v1``, a URL with
-    a path is kept as given (``https://host/api/v1``). ValueError, one line, for a URL that is not
-    http(s), has no host, or carries credentials (a key belongs in the keyring, not in a URL that
-    would be saved and shown)."""
-    text = url.strip()
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"an endpoint is an http:// or https:// URL, not {_safe_url(text)!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("an endpoint URL may not carry a user name or password: save the API key with the endpoint")
-    if not parts.hostname:
-        raise ValueError(f"the endpoint URL has no host: {_safe_url(text)!r}")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        raise ValueError(f"the endpoint URL has a bad port: {_safe_url(text)!r}") from None
-    path = parts.path.rstrip("/")
-    if not path:
-        path = "/v1"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-def remote_ref(url: str, model: str) -> str:
-    """How a remote model is named where a local one has its path (a saved conversation's model, a
-    probe column): ``<base URL>#<model id>``; no key, no query."""
-    return f"{endpoint_url(url)}#{model}"
-
-
-def _safe_url(text: str) -> str:
-    parts = urllib.parse.urlsplit(text)
-    if parts.username is None and parts.password is None:
-        return text[:120]
-    host = parts.hostname or ""
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _scrub(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "[api key]")
-    return text
-
-
-def _one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-# --- HTTP --------------------------------------------------------------------------------------
-
-class _Target:
-    def __init__(self, url: str) -> None:
-        self.base = endpoint_url(url)
-        parts = urllib.parse.urlsplit(self.base)
-        self.https = parts.scheme == "https"
-        self.host = parts.hostname or ""
-        self.port = parts.port
-        self.path = parts.path
-        self.where = parts.netloc
-
-    def connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self.https:
-            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
-                                               context=ssl.create_default_context())
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-
-
-def _headers(api_key: str | None, *, stream: bool) -> dict[str, str]:
-    headers = {"User-Agent": USER_AGENT, "Accept": "text/event-stream" if stream else "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    return headers
-
-
-def _open(target: _Target, method: str, path: str, body: Mapping[str, Any] | None, api_key: str | None, *,
-          connect_timeout: float, read_timeout: float, stream: bool,
-          on_connect: Any = None) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    """Send one request and read the response's head. OSError or HTTPException when the server cannot
-    be reached or answers no HTTP."""
-    conn = target.connection(connect_timeout)
-    try:
-        conn.connect()
-        if on_connect is not None:
-            on_connect(conn)
-        if conn.sock is not None:
-            conn.sock.settimeout(read_timeout)
-        headers = _headers(api_key, stream=stream)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        conn.request(method, target.path + path, body=data, headers=headers)
-        return conn, conn.getresponse()
-    except BaseException:
-        conn.close()
-        raise
-
-
-def _server_message(resp: http.client.HTTPResponse) -> str:
-    """The server's own words from an error response: the JSON ``error.message`` (or ``detail``,
-    ``message``), else the first text of the body; "" when there is none."""
-    try:
-        raw = resp.read(ERROR_BODY_LIMIT)
-    except (OSError, http.client.HTTPException):
-        return ""
-    text = raw.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return "" if text.lstrip().startswith("<") else _one_line(text)  # an HTML error page says nothing useful
-    found: Any = data
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict):
-            found = err.get("message") or err
-        else:
-            found = err or data.get("detail") or data.get("message") or data
-    return _one_line(found if isinstance(found, str) else json.dumps(found))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (a number, or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if math.isnan(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _status_message(status: int, server: str, *, model: str, what: str, has_key: bool) -> str:
-    said = f": {server}" if server else ""
-    if status == 401:
-        if has_key:
-            return f"the server refused the API key (HTTP 401){said}"
-        return f"the server needs an API key (HTTP 401){said}"
-    if status == 403:
-        return f"the server refused access (HTTP 403){said}"
-    if status == 404:
-        if what == "models":
-            return f"the server has no model list (HTTP 404){said}: is this an OpenAI-compatible endpoint?"
-        return f"no model named {model!r} on this server (HTTP 404){said}"
-    if status >= 500:
-        return f"the server failed (HTTP {status}){said}"
-    return f"the server refused the request (HTTP {status}){said}"
-
-
-def list_models(url: str, api_key: str | None = None, *, timeout: float = CONNECT_TIMEOUT) -> list[RemoteModel]:
-    """The models the server offers, in its order. RemoteError (one line, no key in it) when it cannot be
-    reached, refuses, or does not answer a model list; ValueError for a URL that is not an endpoint."""
-    target = _Target(url)
-    try:
-        conn, resp = _open(target, "GET", "/models", None, api_key, connect_timeout=timeout, read_timeout=timeout,
-                           stream=False)
-    except (OSError, http.client.HTTPException) as exc:
-        raise RemoteError(_scrub(f"cannot reach {target.where}: {describe_error(exc)}", api_key)) from None
-    try:
-        if resp.status != 200:
-            msg = _status_message(resp.status, _server_message(resp), model="", what="models", has_key=bool(api_key))
-            raise RemoteError(_scrub(msg, api_key), resp.status)
-        try:
-            data = json.loads(resp.read(16 * 1024 * 1024))
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise RemoteError(_scrub(f"the server's model list is unreadable: {describe_error(exc)}", api_key)) \
-                from None
-    finally:
-        conn.close()
-    rows = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(rows, list):
-        raise RemoteError("the server's model list has no 'data' list: is this an OpenAI-compatible endpoint?")
-    out = []
-    for row in rows:
-        if isinstance(row, dict) and isinstance(row.get("id"), str) and row["id"]:
-            owner = row.get("owned_by")
-            out.append(RemoteModel(row["id"], owner if isinstance(owner, str) else ""))
-    return out
-
-
-# --- the stream's text, in the shape a local model writes -----------------------------------------
 
 class _Shaper:
     """Turns a server's reasoning fields and content into the text a local model writes, which the
@@ -348,7 +151,7 @@ class RemoteClient:
     def __init__(self, url: str, model: str, *, api_key: str | None = None, soft_switch: bool = True,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
                  retry_wait_limit: float = RETRY_WAIT_LIMIT) -> None:
-        self._target = _Target(url)  # ValueError (one line) for a URL that is not an endpoint
+        self._target = Target(url)  # ValueError (one line) for a URL that is not an endpoint
         self.url = self._target.base
         self.model = model
         self._key = api_key or None
@@ -390,7 +193,7 @@ class RemoteClient:
                 ids = [m.id for m in list_models(self.url, self._key, timeout=self.connect_timeout)]
             except (RemoteError, ValueError) as exc:
                 self._started = False
-                self._post(LoadFailed(_scrub(str(exc), self._key)))
+                self._post(LoadFailed(scrub(str(exc), self._key)))
                 return
             if self.model not in ids:
                 offered = ", ".join(ids[:8]) + (", …" if len(ids) > 8 else "")
@@ -638,7 +441,7 @@ class _Stream:
         prefill_n = _int(self.timings.get("prompt_n"))
         prefill_s = _float(self.timings.get("prompt_ms")) / 1000
         self.client._post(Done(self.job.request_id, reason, n_prompt, n_tokens, ttft, tps,
-                               _scrub(message, self.client._key), prefill_n, prefill_s if prefill_n else 0.0))
+                               scrub(message, self.client._key), prefill_n, prefill_s if prefill_n else 0.0))
 
     # the request
 
@@ -651,9 +454,9 @@ class _Stream:
                 return
             self.t_sent = time.perf_counter()
             try:
-                conn, resp = _open(client._target, "POST", job.path, job.body, client._key,
-                                   connect_timeout=client.connect_timeout, read_timeout=client.read_timeout,
-                                   stream=True, on_connect=job.attach)
+                conn, resp = open_request(client._target, "POST", job.path, job.body, client._key,
+                                          connect_timeout=client.connect_timeout, read_timeout=client.read_timeout,
+                                          stream=True, on_connect=job.attach)
             except (OSError, http.client.HTTPException) as exc:
                 if job.cancel.is_set():
                     self.finish("stopped")
@@ -667,9 +470,9 @@ class _Stream:
                 if resp.status == 200:
                     self.read(resp)
                     return
-                said = _server_message(resp)
+                said = server_message(resp)
                 if resp.status == 429:
-                    wait = _retry_after(resp.getheader("Retry-After"))
+                    wait = retry_after(resp.getheader("Retry-After"))
                     wait = DEFAULT_RETRY_AFTER if wait is None else wait
                     if waited + wait > client.retry_wait_limit:
                         how = f"asks to wait {wait:.0f} s more" if waited == 0 else \
@@ -685,7 +488,7 @@ class _Stream:
                     client._kwargs_refused = True  # the soft switch (when on) still says it
                     del job.body["chat_template_kwargs"]
                     continue
-                self.finish("error", _status_message(resp.status, said, model=client.model, what="generate",
+                self.finish("error", status_message(resp.status, said, model=client.model, what="generate",
                                                      has_key=bool(client._key)))
                 return
             finally:
@@ -735,7 +538,7 @@ class _Stream:
         if obj.get("error"):
             err = obj["error"]
             text = err.get("message") if isinstance(err, dict) else err
-            self.finish("error", f"the server failed mid-answer: {_one_line(str(text))}")
+            self.finish("error", f"the server failed mid-answer: {one_line(str(text))}")
             return True
         if isinstance(obj.get("usage"), dict):
             self.usage = obj["usage"]
