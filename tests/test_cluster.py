@@ -20,16 +20,14 @@ from explorer.cli.main import _jsonable, main
 from explorer.fit.cluster import (
     RPC_WARNING,
     ClusterVerdict,
-    MachineFileError,
     commands,
     engine_url,
-    hardware_from_json,
     plan_cluster,
-    read_machine_file,
     split_layers,
 )
 from explorer.gguf.shape import ModelShape
 from explorer.hardware.facts import Hardware
+from explorer.hardware.machine_file import MachineFileError, hardware_from_json, read_machine_file
 
 MiB = 2**20
 BLOCK = 43_909_701 + 1_476_730_715  # one 235B-A22B Q4_K_M block (dense + experts) from the catalog's shape

@@ -23,15 +23,14 @@ from explorer.fit.cluster import (
     ClusterPlan,
     ClusterVerdict,
     Machine,
-    MachineFileError,
     commands,
     describe_speed,
     engine_url,
     plan_cluster,
-    read_machine_file,
 )
 from explorer.gguf.reader import GGUFError, read_shape
 from explorer.gguf.shape import ModelShape
+from explorer.hardware.machine_file import MachineFileError, read_machine_file
 from explorer.units import format_bytes
 
 

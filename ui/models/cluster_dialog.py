@@ -45,14 +45,13 @@ from explorer.fit.cluster import (
     ClusterPlan,
     ClusterVerdict,
     Machine,
-    MachineFileError,
     commands,
     describe_speed,
     engine_url,
     plan_cluster,
-    read_machine_file,
 )
 from explorer.fit.contexts import DEFAULT_FIT_CTX
+from explorer.hardware.machine_file import MachineFileError, read_machine_file
 from explorer.paths import models_dir
 from ui.prompts import Prompts
 from ui.workers import CancelToken, LatestRunner
