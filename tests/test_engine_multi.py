@@ -149,7 +149,7 @@ def cells(client: MultiClient) -> Cells:
     return ev
 
 
-def test_a_sequence_that_hits_max_tokens_frees_its_cells(multi: MakeMulti) -> None:
+def test_a_sequence_that_hits_max_tokens_ends_alone_and_keeps_only_its_own_cells(multi: MakeMulti) -> None:
     client = multi(2)
     short, long = client.lanes
     assert cells(client).used == (0, 0)
@@ -157,20 +157,48 @@ def test_a_sequence_that_hits_max_tokens_frees_its_cells(multi: MakeMulti) -> No
     first, done = answer_on(short, "short", GREEDY, max_tokens=5)
     assert done.reason == "length" and done.n_tokens == 5
     now = cells(client)
-    assert now.used[0] == 0  # the ended sequence's cells are free...
-    assert now.used[1] > done.n_prompt_tokens  # ...while its neighbour still holds its own
+    # the prompt and every answer token but the last (sampled, never decoded) stay for the next turn
+    assert now.used[0] == done.n_prompt_tokens + done.n_tokens - 1
+    assert now.used[1] > done.n_prompt_tokens  # its neighbour holds its own and goes on
     assert now.n_ctx_seq == N_CTX
-    # the lane's next answer starts from an empty sequence: the same prompt gives the same text
+    # the same prompt again reuses the cells: only its last token is decoded (for the first sample)
     again, done2 = answer_on(short, "short2", GREEDY, max_tokens=5)
     assert again == first and done2.n_prompt_tokens == done.n_prompt_tokens
+    assert done2.prompt_eval_tokens == 1 and done.prompt_eval_tokens == done.n_prompt_tokens
+    short.release()  # the pane leaves: its cells are given back, the neighbour's are not
+    now = cells(client)
+    assert now.used[0] == 0 and now.used[1] > 0
     long.stop()
     assert wait_for(long.poll, lambda e: isinstance(e, Done))[-1].reason == "stopped"
+    long.release()
     assert cells(client).used == (0, 0)
 
 
-def test_a_long_answer_ends_at_its_own_context_and_frees_it(multi: MakeMulti) -> None:
+def test_the_next_turn_decodes_only_what_it_adds(multi: MakeMulti) -> None:
+    """Prompt reuse: a conversation's next turn decodes its new tokens only, and answers exactly as a
+    lane that decodes the whole prompt does."""
+    client = multi(2)
+    reuse, fresh = client.lanes
+    first, done1 = answer_on(reuse, "t1", GREEDY, max_tokens=6)
+    turn2 = f"{PROMPT}{first}<|im_end|>\n<|im_start|>user\nAnd then?<|im_end|>\n<|im_start|>assistant\n"
+    reuse.generate("t2", turn2, max_tokens=6, **GREEDY)
+    text2, done2 = answer(reuse.poll, "t2")
+    fresh.generate("f2", turn2, max_tokens=6, **GREEDY)
+    text_fresh, done_fresh = answer(fresh.poll, "f2")
+    assert text2 == text_fresh
+    assert done_fresh.prompt_eval_tokens == done_fresh.n_prompt_tokens == done2.n_prompt_tokens
+    # what turn 1 left (its prompt, and its answer where it tokenizes back the same) is not decoded again
+    assert 0 < done2.prompt_eval_tokens <= done2.n_prompt_tokens - done1.n_prompt_tokens
+    # a Regenerate of turn 2 decodes its last prompt token only
+    reuse.generate("t2b", turn2, max_tokens=6, **GREEDY)
+    text2b, done2b = answer(reuse.poll, "t2b")
+    assert text2b == text2 and done2b.prompt_eval_tokens == 1
+
+
+def test_a_long_answer_ends_at_its_own_context(multi: MakeMulti) -> None:
     """Each sequence has n_ctx cells of its own: an answer that fills them ends with 'length' (as a
-    single pane's does), and the lane can answer again."""
+    single pane's does), and the lane can answer again; a prompt too long for them is an error that
+    leaves the lane's cells empty."""
     client = multi(2, n_ctx=256)
     text, done = answer_on(client.lane(0), "fill", GREEDY, max_tokens=0)
     assert done.reason == "length" and done.n_prompt_tokens + done.n_tokens == 256
@@ -178,7 +206,7 @@ def test_a_long_answer_ends_at_its_own_context_and_frees_it(multi: MakeMulti) ->
     client.lane(1).generate("big", too_long, max_tokens=10)
     _, err = answer(client.lane(1).poll, "big")
     assert err.reason == "error" and "context" in err.message
-    assert cells(client).used == (0, 0)
+    assert cells(client).used == (255, 0)
     again, _ = answer_on(client.lane(0), "again", GREEDY, max_tokens=0)
     assert again == text
 

@@ -19,9 +19,12 @@ settings and seed).
     a.stop()      # lane 0 stops within one token; lane 1 goes on, its output unchanged
     client.unload()
 
-A lane runs one request at a time (a second one waits for the first, as with an EngineClient); a
-sequence that ends (end of text, max tokens, a stop string, stop, an error) gives its KV cells back at
-once, so the lane's next request starts from an empty sequence. Events and requests are worker.py's
+A lane runs one request at a time (a second one waits for the first, as with an EngineClient). A
+sequence that ends (end of text, max tokens, a stop string, stop) keeps its KV cells: the lane's next
+request decodes only what its prompt adds to the longest prefix already there (a conversation's next
+turn, a Regenerate), as a single pane's worker does through `Llama.generate`. Each sequence has cells of
+its own (the KV cache is not unified), so what one keeps never limits another; an error, or
+`Lane.release` (the pane leaves the worker), gives them back. Events and requests are worker.py's
 (`GenerateRequest`, `Tokens`, `Done`, ...): a `Lane` satisfies what `chat.conversation.Conversation`
 needs from an engine. Stop is one lock-free byte per lane (`worker.StopFlag`).
 
@@ -77,7 +80,7 @@ from explorer.gguf.fim import FimUnsupported
 from explorer.hardware.cores import physical_cores
 
 __all__ = ["Cells", "Crashed", "Done", "Event", "Lane", "LoadFailed", "LoadProgress", "Loaded", "MultiClient",
-           "Tokens", "multi_worker_main"]
+           "SeqRelease", "Tokens", "multi_worker_main"]
 
 PENALTY_LAST_N = 64  # llama-cpp-python's default (Llama.last_n_tokens_size), which worker.py's path uses
 
@@ -90,6 +93,13 @@ class SeqGenerate:
 
     seq: int
     request: GenerateRequest
+
+
+@dataclass(frozen=True)
+class SeqRelease:
+    """Client -> worker: sequence `seq` has no pane any more: end what it runs, drop its queue and cells."""
+
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,7 @@ class _Seq:
         self.sampler: Any = None
         self.stop_ids: frozenset[int] = frozenset()
         self.n_prompt = 0
+        self.evaluated = 0  # prompt tokens decoded (the rest were in the sequence's cells already)
         self.max_tokens = 0
         self.pos = 0  # where the next token goes in the sequence
         self.next_token: int | None = None  # sampled, not yet decoded
@@ -205,6 +216,8 @@ class _Server:
         self.n_vocab = int(llm.n_vocab())
         self.queues: list[deque[GenerateRequest]] = [deque() for _ in range(self.n_seq)]
         self.seqs: list[_Seq | None] = [None] * self.n_seq
+        # The tokens whose KV each sequence holds, at positions 0..len-1 (kept after a request ends).
+        self.cached: list[list[int]] = [[] for _ in range(self.n_seq)]
 
     # messages
 
@@ -232,6 +245,12 @@ class _Server:
             return False
         if isinstance(msg, SeqGenerate):
             self.queues[msg.seq].append(msg.request)
+        elif isinstance(msg, SeqRelease):
+            self.queues[msg.seq].clear()
+            seq = self.seqs[msg.seq]
+            if seq is not None:
+                self._done(seq, "stopped")
+            self._forget(msg.seq)
         elif isinstance(msg, AskCells):
             used = tuple(int(self.lib.llama_memory_seq_pos_max(self.mem, s)) + 1 for s in range(self.n_seq))
             self.conn.send(Cells(used, self.n_ctx_seq))
@@ -252,14 +271,35 @@ class _Server:
             tps = 1 / ttft
         else:
             tps = 0.0
-        evaluated = seq.n_prompt if seq.t_first is not None else 0
+        evaluated = seq.evaluated if seq.t_first is not None else 0
         self.conn.send(Done(seq.req.request_id, reason, seq.n_prompt, seq.n_tokens, ttft, tps, message,
                             evaluated, seq.prefill_s if evaluated else 0.0))
         if seq.sampler is not None:
             self.lib.llama_sampler_free(seq.sampler)
             seq.sampler = None
-        self.lib.llama_memory_seq_rm(self.mem, seq.slot, -1, -1)
+        if reason == "error":  # what the cells hold is not known: start the next request afresh
+            self._forget(seq.slot)
         self.seqs[seq.slot] = None
+
+    def _forget(self, slot: int) -> None:
+        self.lib.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        self.cached[slot] = []
+
+    def _reuse(self, slot: int, tokens: Sequence[int]) -> int:
+        """Keep the cells of the longest prefix `tokens` shares with what `slot` holds, drop the rest;
+        how many tokens are kept. The last prompt token is always decoded again: its logits give the
+        first sample."""
+        cached = self.cached[slot]
+        keep = 0
+        for a, b in zip(cached, tokens[:-1], strict=False):
+            if a != b:
+                break
+            keep += 1
+        if keep < len(cached) and not self.lib.llama_memory_seq_rm(self.mem, slot, keep, -1):
+            keep = 0  # a memory that can not cut a sequence short (none in Qwen3): start afresh
+            self.lib.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        self.cached[slot] = list(tokens[:keep])
+        return keep
 
     def _flush(self, seq: _Seq, final: bool) -> None:
         cut = len(seq.text) if final else max(0, len(seq.text) - seq.hold)
@@ -302,8 +342,8 @@ class _Server:
             b.logits[i] = logits
 
     def _begin(self, slot: int, req: GenerateRequest) -> None:
-        """Start `req` on `slot`: its prompt is decoded alone (a batch per n_batch tokens, as a single
-        pane's worker does), then its first token is sampled."""
+        """Start `req` on `slot`: what its prompt adds to the prefix the sequence holds is decoded alone
+        (a batch per n_batch tokens, as a single pane's worker does), then its first token is sampled."""
         seq = _Seq(req, slot, time.perf_counter())
         self.seqs[slot] = seq
         flag = self.flags[slot]
@@ -326,7 +366,9 @@ class _Server:
                 return
             seq.sampler = self._sampler(req)
             t0 = time.perf_counter()
-            for start in range(0, len(tokens), self.n_batch):
+            keep = self._reuse(slot, tokens)
+            seq.evaluated = len(tokens) - keep
+            for start in range(keep, len(tokens), self.n_batch):
                 chunk = tokens[start:start + self.n_batch]
                 last = start + len(chunk) == len(tokens)
                 self._fill([(t, start + i, slot, last and i == len(chunk) - 1) for i, t in enumerate(chunk)])
@@ -334,6 +376,7 @@ class _Server:
                 if rc != 0:
                     self._done(seq, "error", f"llama_decode returned {rc} on the prompt")
                     return
+                self.cached[slot].extend(chunk)
                 if not last and flag.is_set():
                     self._done(seq, "stopped")
                     return
@@ -399,6 +442,8 @@ class _Server:
                 self._done(seq, "error", f"llama_decode returned {rc}")
             return
         for i, seq in enumerate(running):
+            if seq.next_token is not None:
+                self.cached[seq.slot].append(seq.next_token)
             seq.pos += 1
             try:
                 self._take(seq, int(self.lib.llama_sampler_sample(seq.sampler, self.ctx, i)))
@@ -443,6 +488,11 @@ class Lane:
     def stop(self) -> None:
         """Stop this lane's request; the worker notices within one token. Other lanes go on."""
         self._client._flag(self.index).set()
+
+    def release(self) -> None:
+        """The pane leaves the lane: its request ends, its queued ones and its KV cells are dropped, and
+        events still on their way for them are discarded, so the next pane here starts clean."""
+        self._client._release(self)
 
     def poll(self, timeout: float | None = 0.0) -> list[Event]:
         """This lane's events, waiting up to `timeout` seconds (None: forever) for the first one."""
@@ -497,7 +547,7 @@ class MultiClient:
         self._send_lock = threading.Lock()
         self._queue: deque[Event | Cells] = deque()
         self._lanes = [Lane(self, i) for i in range(n_seq)]
-        self._owner: dict[str, Lane] = {}  # request id -> its lane, until its Done
+        self._owner: dict[str, Lane | None] = {}  # request id -> its lane (None: released), until its Done
         self._loaded = False
         self._ended = True
         self.n_ctx = 0  # cells per sequence, from Loaded
@@ -638,6 +688,17 @@ class MultiClient:
         self._flags[lane.index].clear()  # here, not in the worker, so a stop() right after is not lost
         self._send(conn, SeqGenerate(lane.index, req))
 
+    def _release(self, lane: Lane) -> None:
+        with self._lock:
+            conn = None if self._ended else self._conn
+            for rid, owner in self._owner.items():
+                if owner is lane:
+                    self._owner[rid] = None
+            lane._drain()
+        self._flag(lane.index).set()
+        if conn is not None:
+            self._send(conn, SeqRelease(lane.index))
+
     def _send(self, conn: Connection, msg: object) -> None:
         """Lanes send from their own threads: one message at a time on the pipe. Not under the event
         lock: a send may wait for the worker to read, and the worker may wait for the reader thread."""
@@ -670,13 +731,14 @@ class MultiClient:
                 return
             with self._lock:
                 if isinstance(ev, (Tokens, Done)):
+                    known = ev.request_id in self._owner
                     lane = self._owner.get(ev.request_id)
                     if isinstance(ev, Done):
                         self._owner.pop(ev.request_id, None)
                     if lane is not None:
                         lane._put(ev)
-                    else:
-                        self._queue.append(ev)
+                    elif not known:
+                        self._queue.append(ev)  # (a released lane's events are dropped)
                 elif isinstance(ev, Cells):
                     self._queue.append(ev)
                 else:
