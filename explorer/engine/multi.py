@@ -551,6 +551,7 @@ class MultiClient:
         self._loaded = False
         self._ended = True
         self.n_ctx = 0  # cells per sequence, from Loaded
+        self.load_event: Loaded | None = None  # the worker's Loaded, while it lives
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -577,6 +578,7 @@ class MultiClient:
             self._owner.clear()
             self._proc, self._conn = proc, parent_conn
             self._loaded, self._ended = False, False
+            self.load_event = None
         self._reader = threading.Thread(target=self._read, args=(parent_conn, proc), daemon=True,
                                         name=f"explorer-multi-reader:{Path(path).name}")
         self._reader.start()
@@ -745,6 +747,7 @@ class MultiClient:
                     if isinstance(ev, Loaded):
                         self._loaded = True
                         self.n_ctx = ev.n_ctx
+                        self.load_event = ev
                     self._broadcast(ev)
                     if isinstance(ev, LoadFailed):
                         self._ended = True  # the worker exits by itself
