@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ARCH_0_6B, make_hardware
 
 from explorer.chat.records import PaneMode, PaneSettings
 from explorer.chat.sweep_plan import (
@@ -11,9 +12,12 @@ from explorer.chat.sweep_plan import (
     fastest,
     pane_ranges,
     parse_values,
+    shared_weights_lines,
     sweep_settings,
 )
 from explorer.chat.templates import THINKING_PRESET
+from explorer.fit.schedule import PaneRequest, plan_runs
+from explorer.gguf.shape import estimate_shape
 
 
 def test_values_are_parsed_and_checked_in_one_line() -> None:
@@ -49,3 +53,16 @@ def test_pane_ranges_and_the_fastest() -> None:
     assert pane_ranges([2]) == "pane 2"
     assert fastest({"a": 10.0, "b": 30.0, "c": 0.0}) == "b"
     assert fastest({"a": 10.0, "b": 0.0}) is None  # one pane answered: nothing to compare
+
+
+def test_the_plan_says_which_panes_share_a_worker_and_which_only_the_mapped_weights() -> None:
+    shape = estimate_shape(ARCH_0_6B, "Q8_0")
+    reqs = [PaneRequest(pane=n, label="Qwen3-0.6B Q8_0", key="/m/a.gguf", shape=shape, ctx=ctx)
+            for n, ctx in ((1, 4096), (2, 4096), (3, 8192))]
+    plan = plan_runs(reqs, make_hardware(ram_free=24, vram=None), cores=4)
+    keys = {r.pane: r.key for r in reqs}
+    assert shared_weights_lines(plan, keys) == [
+        "Weights shared by panes 1-3: Qwen3-0.6B Q8_0 is mapped once and counted once"]
+    workers = {r.pane: f"{r.key}|{r.ctx}" for r in reqs}  # pane 3's context differs: a worker of its own
+    assert shared_weights_lines(plan, keys, workers) == [
+        "One worker for panes 1-2: Qwen3-0.6B Q8_0 is in memory once and read once per token for them all"]

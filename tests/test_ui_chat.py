@@ -129,6 +129,44 @@ def test_two_panes_stream_at_once_thinking_on_and_off(qtbot: QtBot, tab: ChatTab
     assert b.transcript.thinking_text() == ""
 
 
+def test_panes_on_one_file_share_one_worker_and_a_next_turn_reuses_the_prefix(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    pids: dict[int, int] = {}
+    for p in (a, b):
+        pick(qtbot, p, DEMO)
+        small(p, max_tokens=400)
+        p.driver.worker_pid.connect(lambda pid, n=p.number: pids.__setitem__(n, pid))
+    a.set_thinking(True)
+    b.set_thinking(False)
+    run(qtbot, tab)
+    assert pids[1] == pids[2]  # one process for both panes: one pass over the weights per token
+    assert [(n, used) for _, n, used in tab.pool.workers()] == [(2, 2)]
+    first = {p.number: last_stats(p) for p in (a, b)}
+    run(qtbot, tab, "And the sunset?")
+    for p in (a, b):
+        assert turns(p)[-1].content.strip() == DEFAULT_ANSWER.strip()  # its own settings, as alone
+        st = last_stats(p)
+        assert st.prompt_tokens > first[p.number].prompt_tokens
+        # what the first turn left in the lane's cells is not decoded again
+        assert 0 < st.prompt_eval_tokens < st.prompt_tokens - first[p.number].prompt_tokens + 20
+    assert turns(a)[-1].thinking.strip() == DEFAULT_THINKING.strip() and turns(b)[-1].thinking == ""
+    b.select_path(model_path(INSTRUCT))  # a pane that leaves: the other keeps the worker
+    qtbot.waitUntil(lambda: b.info is not None and b.info.path == model_path(INSTRUCT), timeout=10_000)
+    run(qtbot, tab, "Once more")
+    assert pids[2] != pids[1] and [(n, used) for _, n, used in tab.pool.workers()] == [(2, 1)]
+
+
+def test_sharing_off_runs_each_pane_in_its_own_worker(qtbot: QtBot, tab: ChatTab) -> None:
+    tab.pool.share = False
+    pids: dict[int, int] = {}
+    for p in tab.panes:
+        pick(qtbot, p, DEMO)
+        small(p)
+        p.driver.worker_pid.connect(lambda pid, n=p.number: pids.__setitem__(n, pid))
+    run(qtbot, tab)
+    assert pids[1] != pids[2] and tab.pool.workers() == []
+
+
 def test_panes_that_do_not_fit_together_run_one_after_another(qtbot: QtBot, tab: ChatTab) -> None:
     a, b = tab.panes
     pick(qtbot, a, BIG)

@@ -246,8 +246,9 @@ def test_sweep_makes_panes_with_their_own_values_one_seed_and_marks_the_fastest(
     assert {s.seed for s in settings} == {42}
     assert {s.sampling.top_p for s in settings if s.sampling} == {0.95}  # the rest of the preset stays
     assert tab.plan is not None and tab.plan.concurrent
-    assert "Weights shared by panes 1-4" in tab.plan_label.text()
+    assert "One worker for panes 1-4" in tab.plan_label.text()
     run(qtbot, tab, "Why is the sky blue?")
+    assert [(n, used) for _, n, used in tab.pool.workers()] == [(4, 4)]  # four lanes of one worker
     for p, temperature in zip(panes, (0.0, 0.6, 1.0, 1.5), strict=True):
         assert p.conversation is not None and p.conversation.settings.seed == 42
         assert p.conversation.settings.sampling is not None
@@ -265,7 +266,7 @@ def test_a_mode_sweep(qtbot: QtBot, tab: ChatTab) -> None:
     panes = tab.sweep(a, SweepPlan(SweepParam.MODE, (PaneMode.CHATROOM, PaneMode.FREE_FORM), seed=3))
     assert panes is not None and [p.mode_panel.mode() for p in panes] == [PaneMode.CHATROOM, PaneMode.FREE_FORM]
     assert [p.settings().seed for p in panes] == [3, 3]
-    qtbot.waitUntil(lambda: "Weights shared by panes 1-2" in tab.plan_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "One worker for panes 1-2" in tab.plan_label.text(), timeout=10_000)
 
 
 def test_a_saved_fim_answer_reopens_as_prefix_middle_and_suffix(qtbot: QtBot) -> None:

@@ -117,9 +117,11 @@ def pane_ranges(numbers: Sequence[int]) -> str:
     return f"{word} {parts[0]}" if len(parts) == 1 else f"{word} {', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def shared_weights_lines(plan: Plan, keys: Mapping[int, str]) -> list[str]:
+def shared_weights_lines(plan: Plan, keys: Mapping[int, str], workers: Mapping[int, str] | None = None) -> list[str]:
     """A line per file that several panes of one wave load (`keys`: pane number -> file identity):
-    llama.cpp maps the weights, so they are in memory once, and the plan counts them once."""
+    llama.cpp maps the weights, so they are in memory once, and the plan counts them once. `workers`
+    (pane number -> file and load settings) says which of them will share one worker: then the weights
+    are also read once per token for all of them."""
     out: list[str] = []
     for wave in plan.waves:
         groups: dict[str, list[int]] = {}
@@ -130,7 +132,17 @@ def shared_weights_lines(plan: Plan, keys: Mapping[int, str]) -> list[str]:
                 groups.setdefault(key, []).append(p.pane)
                 labels.setdefault(key, p.label)
         for key, numbers in groups.items():
-            if len(numbers) > 1:
+            if len(numbers) < 2:
+                continue
+            together: dict[tuple[str, int], list[int]] = {}
+            for p in wave:
+                if p.pane in numbers and workers is not None and p.pane in workers:
+                    together.setdefault((workers[p.pane], p.n_gpu_layers), []).append(p.pane)
+            shared = [g for g in together.values() if len(g) > 1]
+            if shared:
+                out.append(f"One worker for {' and for '.join(pane_ranges(g) for g in shared)}: {labels[key]} is "
+                           "in memory once and read once per token for them all")
+            else:
                 out.append(f"Weights shared by {pane_ranges(numbers)}: {labels[key]} is mapped once "
                            "and counted once")
     return out

@@ -1,6 +1,8 @@
 """One chat pane's engine, driven from a background thread: the GUI thread only sends commands.
 
-`PaneDriver` owns an `EngineClient` (the model's worker process) and a `Conversation`. Its thread
+`PaneDriver` owns a local engine (an `EngineClient`: the model's worker process; or the chat tab's
+pool's client, which may be a lane of a worker shared with other panes on the same file) and a
+`Conversation`. Its thread
 reads the model's header, loads and unloads, sends prompts and pumps the conversation; it emits Qt
 signals, which reach the pane on the GUI thread through queued connections. So no model load, file
 read, pipe wait or token decode ever runs on the GUI thread.
@@ -38,6 +40,7 @@ from explorer.chat.records import PaneMode, StopReason
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap
 from explorer.chat.templates import ChatTemplateError
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.pool import LocalEngine
 from explorer.engine.remote import RemoteClient
 from explorer.engine.worker import Crashed
 from explorer.gguf.model_info import ModelInfo, inspect_model
@@ -129,7 +132,7 @@ class PaneDriver(QObject):
     worker_pid = Signal(int)
 
     def __init__(self, name: str = "pane", parent: QObject | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 client_factory: Callable[[], LocalEngine] = EngineClient,
                  render_limits: RenderLimits | None = None, remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
         self._render_limits = render_limits  # None: the conversation's own (a few seconds, the context's size)
@@ -138,7 +141,7 @@ class PaneDriver(QObject):
         # worker's pipe and process together, instead of waking up to look.
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
         self._local = client_factory()
-        self._client: EngineClient | RemoteClient = self._local  # the remote one while a remote model is picked
+        self._client: LocalEngine | RemoteClient = self._local  # the remote one while a remote model is picked
         self._remote_factory = remote or remote_factory(None)
         self._renderer = TemplateRenderer()  # the pane's chat templates render in its process
         self._conv: Conversation | None = None
@@ -355,7 +358,7 @@ class PaneDriver(QObject):
             if self._conv is not None:
                 self._conv.messages = self._messages
 
-    def _use(self, client: EngineClient | RemoteClient) -> None:
+    def _use(self, client: LocalEngine | RemoteClient) -> None:
         """Make `client` the pane's engine; the one before is unloaded (a remote one closed)."""
         old = self._client
         if client is old:

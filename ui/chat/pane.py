@@ -37,6 +37,7 @@ from explorer.chat.records import (
 from explorer.chat.sandbox import RenderLimits
 from explorer.chat.templates import preset_for, thinking_mode
 from explorer.engine.client import EngineClient
+from explorer.engine.pool import LocalEngine
 from explorer.gguf.model_info import ModelInfo
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
@@ -64,7 +65,7 @@ class ChatPane(QFrame):
     sweep_requested = Signal()
 
     def __init__(self, number: int, parent: QWidget | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 client_factory: Callable[[], LocalEngine] = EngineClient,
                  render_limits: RenderLimits | None = None, remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatPane")

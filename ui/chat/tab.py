@@ -37,7 +37,7 @@ from explorer.chat.sandbox import RenderLimits
 from explorer.chat.sweep_plan import SweepPlan, shared_weights_lines
 from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
-from explorer.engine.client import EngineClient
+from explorer.engine.pool import EnginePool, LoadKey, LocalEngine, load_key
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
 from explorer.settings import PaneState
@@ -54,7 +54,7 @@ from ui.chat.remote import (
     remote_line,
     target_for_ref,
 )
-from ui.chat.specs import LoadSpec, SendSpec
+from ui.chat.specs import LoadSpec, SendSpec, same_model
 from ui.chat.sweep import SweepDialog, apply_sweep, mark_fastest, no_room
 from ui.first_run import FirstRunPanel
 
@@ -76,11 +76,14 @@ class ChatTab(QWidget):
     state_changed = Signal()  # a pane's choices changed (model, mode, thinking, settings), or a pane came or went
 
     def __init__(self, store: ConversationStore | None = None, parent: QWidget | None = None,
-                 client_factory: Callable[[], EngineClient] = EngineClient,
+                 client_factory: Callable[[], LocalEngine] | None = None,
                  render_limits: RenderLimits | None = None, endpoints: EndpointStore | None = None,
                  remote: RemoteFactory | None = None) -> None:
         super().__init__(parent)
-        self._client_factory = client_factory
+        # Panes of one wave on one file share a worker (one pass over the weights per token for all);
+        # a factory given (tests) replaces the pool.
+        self.pool = EnginePool()
+        self._client_factory: Callable[[], LocalEngine] = client_factory or self.pool.client
         self.endpoints = endpoints  # the saved endpoints: their keys, and a reopened remote pane's endpoint
         self._remote = remote or remote_factory(endpoints)
         self.remotes: list[RemoteTarget] = []  # the endpoints' models, as the Library last listed them
@@ -317,7 +320,8 @@ class ChatTab(QWidget):
             text = "Reading the models…" if self._reading() else "" if remote else "Choose a model in each pane."
         else:
             self.plan = plan_runs(reqs, hw)
-            shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs})  # counted once: say so
+            workers = {r.pane: f"{r.key}|{r.ctx}" for r in reqs} if self.pool.share else None
+            shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs}, workers)  # counted once: say so
             text = "\n".join([*self.plan.lines(), *shared])
         self.plan_label.setText("\n".join(t for t in (text, "; ".join(remote)) if t))
         blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
@@ -413,6 +417,7 @@ class ChatTab(QWidget):
             pane.skip(f"Not run: {why[:1].upper()}{why[1:]}")
         if not self._jobs:
             return False
+        self.pool.expect(self._loads_together(waves))
         if self.session_id is None:
             self.session_id = new_session_id()
             self.session_created = now_iso()
@@ -423,6 +428,24 @@ class ChatTab(QWidget):
         self._do(self.runner.start(waves))
         self._update_buttons()
         return True
+
+    def _loads_together(self, waves: list[list[ChatPane]]) -> dict[LoadKey, tuple[int, int | None]]:
+        """Per file and load settings, how many panes of a wave will load it (not those that have it
+        loaded already) and their threads in all: the pool gives them one worker."""
+        out: dict[LoadKey, tuple[int, int | None]] = {}
+        for wave in waves:
+            counts: dict[LoadKey, list[int | None]] = {}
+            for pane in wave:
+                load = self._jobs[pane].load
+                if load.remote is not None or (pane.driver.state in ("ready", "generating")
+                                               and same_model(pane.driver.load_spec, load)):
+                    continue
+                counts.setdefault(load_key(load.path, load.n_ctx, load.n_gpu_layers), []).append(load.n_threads)
+            for key, threads in counts.items():
+                if key not in out:
+                    total = None if None in threads else sum(t for t in threads if t is not None)
+                    out[key] = (len(threads), total)
+        return out
 
     def _do(self, actions: list[Action[ChatPane]]) -> None:
         """Carry out what the run's state machine says (`explorer.chat.waves`)."""
@@ -583,3 +606,4 @@ class ChatTab(QWidget):
             d.close()
         for d in drivers:
             d.join(10)
+        self.pool.close()
