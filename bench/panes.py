@@ -186,6 +186,8 @@ def divergence(path: Path, prompts: list[str], panes: int, tokens: int, threads:
     out: list[dict[str, Any]] = []
     for g in range(0, len(prompts), panes):
         group = list(range(g, min(g + panes, len(prompts))))
+        for lane in range(panes):  # from empty cells, as the references: batching alone is compared
+            multi.lane(lane).release()
         for lane, i in enumerate(group):
             multi.lane(lane).generate(f"m{i}", prompts[i], max_tokens=tokens, **greedy)
         got = collect([multi.lane(k).poll for k in range(len(group))], [f"m{i}" for i in group])
@@ -207,8 +209,9 @@ def divergence(path: Path, prompts: list[str], panes: int, tokens: int, threads:
 def timing(path: Path, template: str | None, n: int, tokens: int, rounds: int, threads: int, flash_attn: bool,
            oversubscribed: bool) -> dict[str, Any]:
     def prompts(r: int) -> list[str]:
-        """Round r's prompts: each worker gets a prompt other than its last, so no side reuses a prompt
-        cache (the single-pane worker keeps its last prompt's cells; a lane frees its own)."""
+        """Round r's prompts: each worker gets a prompt other than its last, so no side reuses more of a
+        prompt cache than the chat template's first tokens (a single-pane worker and a lane both keep
+        their last prompt's cells)."""
         return [render_prompt(template, [{"role": "user", "content": QUESTIONS[(r + i) % len(QUESTIONS)]}],
                               enable_thinking=False) for i in range(n)]
 
