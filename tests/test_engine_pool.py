@@ -74,6 +74,17 @@ def expect(pool: EnginePool, name: str, panes: int) -> None:
     pool.expect({load_key(ensure_model(name), N_CTX): (panes, 2)})
 
 
+def two_loaded(pool: EnginePool) -> tuple[PooledClient, PooledClient, int]:
+    """Two panes expected together on MODEL, loaded: they and their worker's pid."""
+    expect(pool, MODEL, 2)
+    a, b = pool.client(), pool.client()
+    for x in (a, b):
+        x.start(ensure_model(MODEL), n_ctx=N_CTX)
+        loaded(x)
+    assert a.pid is not None and a.pid == b.pid
+    return a, b, a.pid
+
+
 def test_panes_expected_together_share_one_worker_and_answer_alike(pool: EnginePool) -> None:
     expect(pool, MODEL, 2)
     a, b = pool.client(), pool.client()
@@ -118,13 +129,7 @@ def test_sharing_off_gives_every_pane_its_own_worker(pool: EnginePool) -> None:
 
 
 def test_one_pane_leaving_leaves_the_other_answering_and_the_last_ends_the_worker(pool: EnginePool) -> None:
-    expect(pool, MODEL, 2)
-    a, b = pool.client(), pool.client()
-    for x in (a, b):
-        x.start(ensure_model(MODEL), n_ctx=N_CTX)
-        loaded(x)
-    pid = a.pid
-    assert pid is not None
+    a, b, pid = two_loaded(pool)
     b.generate("long", PROMPT, max_tokens=100_000, temperature=0.7, seed=3)
     events_until(b, Tokens)
     a.unload()
@@ -147,13 +152,7 @@ def test_one_pane_leaving_leaves_the_other_answering_and_the_last_ends_the_worke
 
 
 def test_a_crash_reaches_each_pane_of_the_file_and_a_new_load_starts_afresh(pool: EnginePool) -> None:
-    expect(pool, MODEL, 2)
-    a, b = pool.client(), pool.client()
-    for x in (a, b):
-        x.start(ensure_model(MODEL), n_ctx=N_CTX)
-        loaded(x)
-    pid = a.pid
-    assert pid is not None
+    a, b, pid = two_loaded(pool)
     os.kill(pid, signal.SIGKILL)
     for x in (a, b):
         crash = events_until(x, Crashed)[-1]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -243,13 +243,6 @@ class PooledClient:
             self._replay.clear()
             return out + (t.poll(0) if t is not None else [])
         return t.poll(timeout) if t is not None else []
-
-    def events(self, timeout: float = 1.0) -> Iterator[Event]:
-        while True:
-            batch = self.poll(timeout)
-            if not batch:
-                return
-            yield from batch
 
     def idle_waitables(self) -> list[Any] | None:
         if self._replay:
