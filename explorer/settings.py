@@ -9,8 +9,10 @@ selected file, the chat panes (model, mode, thinking, settings) and the default 
 The schema is versioned (`SCHEMA_VERSION`), as napari's settings are: a file of an older version is
 migrated step by step (`MIGRATIONS`), every value is checked field by field (a wrong type or a value out
 of range falls back to that field's default, an unknown key is ignored, each with a note), and a file that
-is not JSON, has no version or has a newer one is set aside (`settings.json.bak`) and the defaults used,
-with a note. Loading never raises. Writing is atomic (a temporary file in the same folder, then a rename).
+is not JSON, has no version or has a newer one is set aside (`settings.json.bak`; a second one
+`settings.json.bak.1` and so on, at most `MAX_BACKUPS` kept, the oldest replaced after that) and the defaults
+used, with a note that names the file it was kept as. Loading never raises. Writing is atomic (a temporary
+file in the same folder, then a rename).
 
 Versions:
   1. today's one QSettings key as a file: {"schema": 1, "chat/default_budget": N} (-1: no limit; Qt's INI
@@ -37,6 +39,7 @@ APP_DIR = "qwen3-explorer"
 MAX_PANES = 4  # as the chat grid (ui.chat.pane_record.MAX_PANES)
 CTX_RANGE = LIMITS["ctx"]
 BUDGET_RANGE = LIMITS["budget"]
+MAX_BACKUPS = 5  # settings files set aside: <name>.bak, <name>.bak.1 … <name>.bak.4
 
 
 def config_dir() -> Path:
@@ -267,8 +270,8 @@ def migrate(data: Mapping[str, Any], version: int, notes: list[str]) -> dict[str
 
 def load_settings(path: Path) -> tuple[Settings, list[str]]:
     """The settings in `path` and notes for a person on what was ignored or reset. No file: the defaults,
-    no note. A file that cannot be used at all is moved to `<name>.bak` (so the next save starts clean and
-    a newer version's file is not lost) and the defaults are returned. Never raises."""
+    no note. A file that cannot be used at all is moved aside (`backup_path`: so the next save starts clean
+    and a newer version's file is not lost) and the defaults are returned. Never raises."""
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -291,8 +294,26 @@ def load_settings(path: Path) -> tuple[Settings, list[str]]:
     return from_json(migrate(data, version, notes), notes), notes
 
 
+def backup_path(path: Path) -> Path:
+    """Where the unusable settings file `path` is kept: the first of `<name>.bak`, `<name>.bak.1` …
+    `<name>.bak.{MAX_BACKUPS - 1}` that does not exist; when all do, the one least recently written."""
+    names = [path.with_name(path.name + ".bak")]
+    names += [path.with_name(f"{path.name}.bak.{n}") for n in range(1, MAX_BACKUPS)]
+    free = next((p for p in names if not p.exists()), None)
+    if free is not None:
+        return free
+
+    def written(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return min(names, key=written)
+
+
 def _set_aside(path: Path, why: str) -> str:
-    backup = path.with_name(path.name + ".bak")
+    backup = backup_path(path)
     try:
         os.replace(path, backup)
     except OSError as exc:
