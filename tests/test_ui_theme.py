@@ -124,6 +124,40 @@ def test_a_shown_label_contrasts_with_its_window(qtbot, qapp: QApplication, dark
     assert contrast(label.palette().color(label.foregroundRole()), background) >= MIN_TEXT_CONTRAST
 
 
+MIN_INDICATOR_CONTRAST = 3.0  # WCAG 2.1's 1.4.11 for the parts of a control a person must see
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_a_check_box_shows_its_box_on_either_theme(qtbot, qapp: QApplication, dark: bool) -> None:
+    """The box of an unchecked check box (the chat's Think) stands out from the window: Fusion's own edge is the
+    window's colour darkened, which on the dark window was all but invisible; the sheet draws it now."""
+    from PySide6.QtWidgets import QCheckBox, QStyle, QStyleOptionButton
+
+    theme.set_theme(qapp, "dark" if dark else "light")
+    sheet = theme.load_style_sheet(dark)
+    window_bg = _sheet_color(sheet, "QMainWindow", "background")
+    edge = _sheet_color(sheet, "QCheckBox::indicator", "border-color")
+    assert contrast(edge, window_bg) >= MIN_INDICATOR_CONTRAST
+    assert contrast(edge, _sheet_color(sheet, "QCheckBox::indicator", "background")) >= MIN_INDICATOR_CONTRAST
+    checked = _sheet_color(sheet, "QCheckBox::indicator:checked", "background")
+    assert contrast(checked, window_bg) >= MIN_INDICATOR_CONTRAST
+    w = QMainWindow()
+    qtbot.addWidget(w)
+    body = QWidget()
+    QVBoxLayout(body).addWidget(box := QCheckBox("Think"))
+    w.setCentralWidget(body)
+    w.show()
+    qtbot.waitExposed(w)
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    where = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    image = box.grab().toImage()
+    background = w.grab().toImage().pixelColor(2, 2)
+    seen = max(contrast(image.pixelColor(x, y), background)
+               for x in range(where.left(), where.right() + 1) for y in range(where.top(), where.bottom() + 1))
+    assert seen >= MIN_INDICATOR_CONTRAST, (dark, seen)
+
+
 def test_the_theme_switch_repaints_the_window_without_warnings(qtbot, qapp: QApplication,
                                                                 window: MainWindow) -> None:
     """Qt warnings fail a test here (tests/conftest.py): each tab is shown and painted in both themes."""
