@@ -1,7 +1,8 @@
 """The blind comparison of a probe run: two answers as "A" and "B", a vote, then the names.
 
 Before the vote nothing in the view says which file wrote which answer: the panes are titled by letter
-only, show the answer and (folded) the thinking with its token count, and carry no tooltip. Speed, time,
+only, show the answer (its Markdown rendered as the chat transcript renders it, `ui.chat.render`) and
+(folded) the thinking with its token count, and carry no tooltip. Speed, time,
 checks and names come with the reveal. The pairs and their A/B order are `explorer.probes.blind`'s plan;
 each vote is appended to the `VoteStore` before the names show (a failed save is one line in the view).
 """
@@ -32,6 +33,7 @@ from explorer.probes.blind import BlindItem, blind_items, make_vote
 from explorer.probes.results import Cell, ProbeRun, QuestionRef, shown, stats_line
 from explorer.probes.votes import Outcome, Vote, VoteStore
 from ui import theme
+from ui.chat.render import MARKDOWN_FEATURES, style_code
 
 GAP_MARKER = "  ⟨ the answer fills this gap ⟩  "
 WIN_BORDER = "#36a36b"
@@ -53,10 +55,10 @@ QLabel#blindProgress {{ font-size: 12pt; font-weight: 600; color: {title}; }}
 QLabel#blindStats, QLabel#blindWhere {{ color: {muted}; }}
 QLabel#blindMessage {{ color: {error}; }}
 QLabel#blindSummary {{ font-size: 12pt; }}
-QPlainTextEdit#blindAnswer, QPlainTextEdit#blindThinking, QTextBrowser#blindQuestion {{
+QTextBrowser#blindAnswer, QPlainTextEdit#blindThinking, QTextBrowser#blindQuestion {{
     background: {base}; border: 1px solid {line}; border-radius: 4px; padding: 4px; }}
 QPlainTextEdit#blindThinking {{ background: {thinking}; color: {thinking_text}; }}
-QFrame#blindPane QPlainTextEdit {{ border: none; }}
+QFrame#blindPane QPlainTextEdit, QFrame#blindPane QTextBrowser {{ border: none; }}
 """
 STYLE_COLORS = {
     False: {"base": "#ffffff", "line": "#e3e6eb", "checked": "#dfe4fb", "checked_text": "#27348f",
@@ -119,11 +121,15 @@ class AnswerPane(QFrame):
         self.thinking.setMaximumHeight(180)
         self.thinking.hide()
         lay.addWidget(self.thinking)
-        self.answer = QPlainTextEdit()
+        self.answer = QTextBrowser()  # Markdown rendered; links are text (a click opens nothing)
         self.answer.setObjectName("blindAnswer")
-        self.answer.setReadOnly(True)
+        self.answer.setOpenLinks(False)
+        self.answer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.TextSelectableByKeyboard)
         self.answer.setAccessibleName(f"Answer {letter}")
         lay.addWidget(self.answer, 1)
+        self._markdown = False  # the answer shown is rendered Markdown (restyled when the theme switches)
+        theme.notifier().changed.connect(self._restyle)
 
     def show_cell(self, cell: Cell, fim: QuestionRef | None = None) -> None:
         """The answer (and its thinking, folded) with nothing that names its file. A fill-in-the-middle
@@ -135,9 +141,12 @@ class AnswerPane(QFrame):
         self._verdict("")
         self.answer.clear()
         self.answer.setCurrentCharFormat(QTextCharFormat())  # no colour left over from a FIM answer
+        self._markdown = fim is None
         if fim is None:
             self.answer.setFont(self.font())
-            self.answer.setPlainText(shown(cell.answer.strip()) or "(empty answer)")
+            doc = self.answer.document()
+            doc.setMarkdown(shown(cell.answer.strip()) or "(empty answer)", MARKDOWN_FEATURES)
+            style_code(doc)  # code blocks, inline code and links as in the chat transcript
         else:
             self.answer.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
             outer, middle = QTextCharFormat(), QTextCharFormat()
@@ -157,6 +166,11 @@ class AnswerPane(QFrame):
     def clear(self) -> None:
         self.show_cell(Cell("", ""))
         self.answer.clear()
+        self._markdown = False
+
+    def _restyle(self, _dark: bool) -> None:
+        if self._markdown:
+            style_code(self.answer.document())
 
     def reveal(self, name: str, detail: str, stats: str, verdict: str) -> None:
         """`verdict`: "win" (this side was voted better), "bad" (both bad) or ""."""
