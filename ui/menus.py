@@ -1,6 +1,7 @@
-"""The View and Help menus: the tabs by Ctrl+1…Ctrl+6; the README, the keyboard shortcuts (read from the
-window's actions, so the list is always the real one) and About (the version, the llama.cpp build and
-its flags, and the folders the app keeps its files in, each with an Open button).
+"""The View and Help menus: the tabs by Ctrl+1…Ctrl+6; the README, the keyboard shortcuts (the menus' read
+from the window's actions, so that list is always the real one; the views' own keys from `VIEW_SHORTCUTS`,
+which tests/test_ui_desktop_habits.py checks against the views' shortcuts) and About (the version, the
+llama.cpp build and its flags, and the folders the app keeps its files in, each with an Open button).
 
 Nothing here blocks: the dialogs are non-modal, the README is a small local file, and a folder opens
 in the desktop's file manager (`QDesktopServices`), which returns at once.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl
@@ -34,6 +36,33 @@ from explorer.hardware.llama_build import LlamaBuild
 from ui import theme
 
 MAX_TAB_KEYS = 9  # Ctrl+1…Ctrl+9 at most; the window has six tabs
+
+# The keys a view handles itself (a QShortcut of the view, or the chat's message box): (where > what, keys in
+# QKeySequence's portable text). Listed here, not read from the views: the Chat and Probes tabs are built on
+# first use, and the shortcuts dialog lists them before that.
+VIEW_SHORTCUTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Chat > Send to every pane (in the message box)", ("Ctrl+Return", "Ctrl+Enter")),
+    ("Chat > Stop every pane", ("Esc",)),
+    ("Probes > Run the probe set", ("Ctrl+Return",)),
+    ("Probes > Stop the run", ("Esc",)),
+    ("Probes > Blind vote > A is better", ("1", "A")),
+    ("Probes > Blind vote > B is better", ("2", "B")),
+    ("Probes > Blind vote > Tie", ("3", "T")),
+    ("Probes > Blind vote > Both bad", ("4", "X")),
+    ("Probes > Blind vote > Skip the pair", ("S",)),
+    ("Probes > Blind vote > Next pair (after the vote)", ("Return", "Enter")),
+)
+
+
+def native_keys(keys: tuple[str, ...]) -> str:
+    """Keys in portable text as this platform writes them (Ctrl is ⌘ on macOS)."""
+    native = QKeySequence.SequenceFormat.NativeText
+    return ", ".join(QKeySequence(k, QKeySequence.SequenceFormat.PortableText).toString(native) for k in keys)
+
+
+def view_shortcut_rows() -> list[tuple[str, str]]:
+    """(where > what, key) for the keys the views handle themselves (`VIEW_SHORTCUTS`)."""
+    return [(what, native_keys(keys)) for what, keys in VIEW_SHORTCUTS]
 
 
 def readme_path() -> Path | None:
@@ -167,17 +196,28 @@ def shortcut_rows(window: QMainWindow) -> list[tuple[str, str]]:
 
 
 class ShortcutsDialog(QDialog):
+    """The menus' keys (`rows`), then the keys of the views themselves (`view_rows`), under a heading each."""
+
     def __init__(self, window: QMainWindow, extra: list[tuple[str, str]] | None = None) -> None:
         super().__init__(window)
         self.setObjectName("shortcutsDialog")
         self.setWindowTitle("Keyboard shortcuts")
         self.rows = [*shortcut_rows(window), *(extra or [])]
+        self.view_rows = view_shortcut_rows()
         lay = QVBoxLayout(self)
         grid = QGridLayout()
-        for r, (what, keys) in enumerate(self.rows):
-            grid.addWidget(QLabel(what), r, 0)
-            key = QLabel(f"<b>{keys}</b>")
-            grid.addWidget(key, r, 1)
+        r = 0
+        for heading, rows in (("In the menus", self.rows), ("In the views", self.view_rows)):
+            title = QLabel(heading)
+            title.setObjectName("cardTitle")
+            title.setContentsMargins(0, 10 if r else 0, 0, 2)
+            grid.addWidget(title, r, 0, 1, 2)
+            r += 1
+            for what, keys in rows:
+                grid.addWidget(QLabel(what), r, 0)
+                key = QLabel(f"<b>{escape(keys)}</b>")
+                grid.addWidget(key, r, 1)
+                r += 1
         lay.addLayout(grid)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.close)
