@@ -9,6 +9,7 @@
     ... scripts/screenshot.py docs/probes.png --probe seed003-chatroom --extra tiny-instruct   # a probe grid
     ... scripts/screenshot.py docs/blind.png --probe seed003-chatroom --blind    # the blind vote on it
     ... scripts/screenshot.py docs/dark.png --theme dark                       # View > Theme > Dark
+    ... scripts/screenshot.py four.png --chat "Why?" --panes 4 --width 1366 --height 768   # four panes, a laptop
 
 The services are the default ones (this machine, the shipped catalog); QWEN3_EXPLORER_MODELS and the
 XDG variables apply as in the app. Exits 1 when the window did not fill in within --timeout.
@@ -127,6 +128,8 @@ def main() -> int:
     parser.add_argument("--remote", metavar="URL", help="with --chat: pane 2 runs the first model of this endpoint "
                         "(saved for this run only, as --remote-name)")
     parser.add_argument("--remote-name", default="gpu box", help="the endpoint's name to show")
+    parser.add_argument("--panes", type=int, default=2, choices=(2, 3, 4),
+                        help="with --chat: this many panes of --model (thinking on, off, on, off)")
     parser.add_argument("--model", default="demo", help="with --chat: the first library model whose file name "
                         "contains this (both panes use it: thinking on in pane 1, off in pane 2)")
     parser.add_argument("--theme", choices=("system", "light", "dark"), default="system",
@@ -189,7 +192,9 @@ def main() -> int:
         tab = window.chat_tab
         if args.modes:
             stage_modes(tab, match[0].path)
-        for pane, thinking in zip(tab.panes, (True, False), strict=False):
+        while len(tab.panes) < args.panes:
+            tab.add_pane()
+        for pane, thinking in zip(tab.panes, (True, False, True, False), strict=False):
             pane.select_path(match[0].path)
             pane.set_thinking(thinking)
         if args.remote:
@@ -255,7 +260,7 @@ def main() -> int:
             QTimer.singleShot(100, send)
             return
         if not args.modes and not args.remote:
-            for pane, thinking in zip(tab.panes, (True, False), strict=False):
+            for pane, thinking in zip(tab.panes, (True, False, True, False), strict=False):
                 pane.set_thinking(thinking)
         tab.input.setPlainText(args.modes or args.chat)
         tab.send()

@@ -256,6 +256,7 @@ class MainWindow(QMainWindow):
         st = self.settings
         if st.window.geometry:
             self.restoreGeometry(QByteArray.fromBase64(st.window.geometry.encode("ascii")))
+            self.fit_to_screen()  # saved on a bigger screen, or by a window once wider than this screen
         if st.window.state:
             self.restoreState(QByteArray.fromBase64(st.window.state.encode("ascii")))
         for name, splitter in self._splitters().items():
@@ -267,6 +268,24 @@ class MainWindow(QMainWindow):
         if st.window.theme != "system":  # the theme chosen in View > Theme last time
             self.menus.set_theme(st.window.theme)
         self.menus.theme_chosen = self._theme_chosen
+
+    def fit_to_screen(self) -> None:
+        """Keep the window on its screen's available area: no wider or taller than it (down to the window's
+        minimum size) and moved inside it. A maximized or full-screen window is the screen's already."""
+        screen = self.screen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        area = screen.availableGeometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        width = min(inner.width(), area.width() - (frame.width() - inner.width()))
+        height = min(inner.height(), area.height() - (frame.height() - inner.height()))
+        if (width, height) != (inner.width(), inner.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = max(area.left(), min(frame.left(), area.left() + area.width() - frame.width()))
+        y = max(area.top(), min(frame.top(), area.top() + area.height() - frame.height()))
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
 
     def _theme_chosen(self, choice: str) -> None:
         self.settings.window.theme = choice

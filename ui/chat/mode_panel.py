@@ -5,7 +5,8 @@
 - Free-form: the message box's text goes to the model exactly as typed (Base models start here).
 - Fill-in-the-middle: a prefix and a suffix editor (`ui.chat.fim_editor`).
 
-The row also shows the pane's sampling in one line and holds the pane's **Sweep…** button.
+The row also holds the pane's **Think** box (placed there by the pane), shows its sampling in one line and holds
+its **Sweep…** button.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class ModePanel(QWidget):
                                      "top-p values or modes, all with one seed")
         row.addWidget(self.sweep_button)
         lay.addLayout(row)
+        self._row = row
 
         self.system_caption = self._note("fieldCaption", "System prompt")  # the placeholder goes once it is filled
         lay.addWidget(self.system_caption)
@@ -116,6 +118,10 @@ class ModePanel(QWidget):
         lay.addWidget(self.fim)
         self._app_template = False
         self._show()
+
+    def place_beside_mode(self, widget: QWidget) -> None:
+        """Show `widget` right after the mode selector (the pane's Think box: it reads with the mode)."""
+        self._row.insertWidget(1, widget)
 
     @staticmethod
     def _note(name: str, text: str) -> QLabel:

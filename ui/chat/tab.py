@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -134,10 +135,18 @@ class ChatTab(QWidget):
                                        "there are none yet.")
         lay.addWidget(self.first_run)
 
+        # The panes share the tab's width; when they cannot all fit at their narrowest (4 panes on a small
+        # screen) the grid scrolls sideways instead of pushing the window wider than the screen.
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("paneSplitter")
         self.splitter.setChildrenCollapsible(False)
-        lay.addWidget(self.splitter, 1)
+        self.pane_scroll = QScrollArea()
+        self.pane_scroll.setObjectName("paneScroll")
+        self.pane_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.pane_scroll.setWidgetResizable(True)
+        self.pane_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.pane_scroll.setWidget(self.splitter)
+        lay.addWidget(self.pane_scroll, 1)
 
         bottom = QHBoxLayout()
         self.input = QPlainTextEdit()
