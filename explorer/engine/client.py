@@ -11,6 +11,15 @@
 
 A worker that dies (SIGKILL, segfault, abort in llama.cpp) becomes a `Crashed` event from `poll` or
 `events`, never an exception; `start` again on the same client loads a fresh worker.
+
+`EngineClient(spare=True)` (a chat pane's) keeps a spare worker: a process that has started and
+imported llama_cpp and waits for a model (`worker.spare_main`). `start` hands the model to it, so a
+switch to another model costs the load itself, not a Python start and a ~0.15 s import on top. The
+next spare starts when the worker first goes idle (its first `Done`, or a `LoadFailed`), not during a
+load or an answer, where it would take CPU from them. A spare holds no model and runs nothing: each
+model still has a process of its own, and a crash ends that process only (a dead spare is replaced by
+a fresh start). `unload` leaves the spare waiting (a pane that unloads usually loads again); `close`
+ends it too, and so does the parent's end (it exits when its pipe closes).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import multiprocessing
 import signal
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
@@ -31,12 +41,15 @@ from explorer.engine.worker import (
     Event,
     Exit,
     GenerateRequest,
+    Load,
     Loaded,
     LoadFailed,
     LoadProgress,
+    SpareReady,
     StopFlag,
     Tokens,
     rss_bytes,
+    spare_main,
     worker_main,
 )
 from explorer.fit.estimate import FLASH_ATTN
@@ -70,10 +83,31 @@ def crash_message(exitcode: int | None, *, loading: bool = False) -> str:
     return msg
 
 
-class EngineClient:
-    """One worker process holding one loaded model."""
+@dataclass
+class _Spare:
+    """A started worker process with llama_cpp imported, waiting for its `Load`."""
 
-    def __init__(self) -> None:
+    proc: SpawnProcess
+    conn: Connection
+    stop: StopFlag
+    ready: bool = False  # it said SpareReady (its import is done)
+
+    def end(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(Exit())
+        self.conn.close()
+        self.proc.join(1)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        with contextlib.suppress(ValueError):
+            self.proc.close()
+
+
+class EngineClient:
+    """One worker process holding one loaded model (and, with `spare`, one waiting for the next)."""
+
+    def __init__(self, *, spare: bool = False) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: SpawnProcess | None = None
         self._conn: Connection | None = None
@@ -81,6 +115,8 @@ class EngineClient:
         self._pending: deque[Event] = deque()
         self._loaded = False
         self._ended = True  # no live worker we still expect messages from
+        self._keep_spare = spare
+        self._spare: _Spare | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -90,17 +126,78 @@ class EngineClient:
         if self._proc is not None:
             self.unload()
         self._pending.clear()
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        self._stop = StopFlag(self._ctx.RawValue("b", 0))
-        proc = self._ctx.Process(
-            target=worker_main,
-            args=(child_conn, self._stop, str(path), n_ctx, n_gpu_layers, flash_attn, n_threads, seed),
-            name=f"explorer-engine:{Path(path).name}", daemon=True,
-        )
-        proc.start()
-        child_conn.close()  # so the parent sees EOF when the child dies
+        name = f"explorer-engine:{Path(path).name}"
+        spare = self._take_spare()
+        if spare is not None:
+            try:
+                spare.conn.send(Load(str(path), n_ctx, n_gpu_layers, flash_attn, n_threads, seed))
+            except (OSError, ValueError):  # it died meanwhile: start afresh
+                spare.end()
+                spare = None
+        if spare is not None:
+            proc, parent_conn, self._stop = spare.proc, spare.conn, spare.stop
+            proc.name = name
+        else:
+            parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+            self._stop = StopFlag(self._ctx.RawValue("b", 0))
+            proc = self._ctx.Process(
+                target=worker_main,
+                args=(child_conn, self._stop, str(path), n_ctx, n_gpu_layers, flash_attn, n_threads, seed),
+                name=name, daemon=True,
+            )
+            proc.start()
+            child_conn.close()  # so the parent sees EOF when the child dies
         self._proc, self._conn = proc, parent_conn
         self._loaded, self._ended = False, False
+
+    # --- the spare worker ------------------------------------------------------------------------
+
+    def _take_spare(self) -> _Spare | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.proc.is_alive():
+            spare.end()
+            return None
+        return spare
+
+    def _start_spare(self) -> None:
+        """Start a spare worker now, unless this client keeps none or has one."""
+        if not self._keep_spare or self._spare is not None:
+            return
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        flag = StopFlag(self._ctx.RawValue("b", 0))
+        proc = self._ctx.Process(target=spare_main, args=(child_conn, flag), name="explorer-engine:spare",
+                                 daemon=True)
+        try:
+            proc.start()
+        except OSError:  # no process to spare: the next start() starts one as it always could
+            parent_conn.close()
+            return
+        finally:
+            child_conn.close()
+        self._spare = _Spare(proc, parent_conn, flag)
+
+    def spare_ready(self, timeout: float = 0.0) -> bool:
+        """A spare worker is waiting with llama_cpp imported (waiting up to `timeout` s for it to be)."""
+        spare = self._spare
+        if spare is None:
+            return False
+        if not spare.ready:
+            with contextlib.suppress(EOFError, OSError):
+                if spare.conn.poll(timeout):
+                    spare.ready = isinstance(spare.conn.recv(), SpareReady)
+        return spare.ready and spare.proc.is_alive()
+
+    @property
+    def spare_pid(self) -> int | None:
+        """The spare worker's process id (None: no spare)."""
+        return self._spare.proc.pid if self._spare is not None else None
+
+    def close(self) -> None:
+        """`unload`, and end the spare worker too: nothing of this client runs after it."""
+        self.unload()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.end()
 
     def unload(self, timeout: float = 5.0) -> None:
         """Ask the worker to exit (ending any generation first); kill it if it does not within `timeout`."""
@@ -200,12 +297,17 @@ class EngineClient:
         try:
             while self._conn.poll():
                 ev = self._conn.recv()
+                if isinstance(ev, SpareReady):  # said before it was given this model
+                    continue
                 if isinstance(ev, Loaded):
                     self._loaded = True
                 elif isinstance(ev, LoadFailed):
                     self._finish_failed_load()
                     self._pending.append(ev)
+                    self._start_spare()  # a pane whose load failed is likely to load another file
                     return
+                elif isinstance(ev, Done):
+                    self._start_spare()  # the worker is idle now: the spare's start takes nothing from it
                 self._pending.append(ev)
         except (EOFError, OSError):
             self._worker_gone()
@@ -234,4 +336,4 @@ class EngineClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.unload()
+        self.close()

@@ -2,7 +2,11 @@
 
 `worker_main` runs in a process started with the "spawn" context. It imports llama_cpp (only here, in
 the child), loads the model, reports `Loaded` or `LoadFailed`, then serves requests until told to
-exit. Generation runs token by token; between tokens it checks the shared stop flag, so a stop takes
+exit. `spare_main` is the same child started ahead of time: it imports llama_cpp, says `SpareReady`,
+and waits for the `Load` that makes it the worker of a model (starting a Python process and importing
+llama_cpp is a fifth of switching a pane to another model; a spare has done both already).
+
+Generation runs token by token; between tokens it checks the shared stop flag, so a stop takes
 effect within one token. Text goes back in batches (`Tokens`) at most every ~30 ms or 16 tokens.
 
 The message types live here (not in client.py) so the child never imports the parent's module; all
@@ -14,6 +18,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import signal
 import time
@@ -108,6 +113,23 @@ class GenerateRequest:
 @dataclass(frozen=True)
 class Exit:
     pass
+
+
+@dataclass(frozen=True)
+class Load:
+    """To a spare worker (`spare_main`): load this model and serve it, as `worker_main` would."""
+
+    path: str
+    n_ctx: int
+    n_gpu_layers: int = 0
+    flash_attn: bool = True
+    n_threads: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SpareReady:
+    """From a spare worker: llama_cpp is imported; a `Load` now costs only the load itself."""
 
 
 class _Conn(Protocol):
@@ -256,10 +278,57 @@ def worker_main(conn: _Conn, stop_flag: _Flag, path: str, n_ctx: int, n_gpu_laye
     log: list[str] = []
     try:
         llama_cpp = hooked_llama_cpp(log)
-        threads = n_threads or physical_cores()
+    except Exception as exc:
+        conn.send(LoadFailed(_load_error(exc, log)))
+        return
+    _load_and_serve(llama_cpp, log, conn, stop_flag, Load(path, n_ctx, n_gpu_layers, flash_attn, n_threads, seed), t0)
+    _end_child()
+
+
+def spare_main(conn: _Conn, stop_flag: _Flag) -> None:
+    """Entry point of a spare worker: llama_cpp imported ahead of time, then the `Load` it is given is
+    served as `worker_main` serves its model. `Exit`, or the parent going away, ends it unused."""
+    start_child()
+    log: list[str] = []
+    error: Exception | None = None
+    llama_cpp: Any = None
+    try:
+        llama_cpp = hooked_llama_cpp(log)
+    except Exception as exc:  # said when a load comes: the client reports it as that load's failure
+        error = exc
+    with contextlib.suppress(OSError, ValueError):
+        conn.send(SpareReady())
+    try:
+        msg = conn.recv()
+    except (EOFError, OSError):
+        return
+    if not isinstance(msg, Load):
+        return
+    if error is not None:
+        conn.send(LoadFailed(_load_error(error, log)))
+        return
+    _load_and_serve(llama_cpp, log, conn, stop_flag, msg, time.perf_counter())
+    _end_child()
+
+
+def _end_child() -> None:
+    """End a worker process that is done (Exit, or its parent gone) at once: the kernel takes its memory
+    back, and the parent's `unload` waits on that alone. Python's own teardown would first free the
+    model and its context through llama.cpp and tear down every module: ~0.1 s for a 0.6B model at an
+    8k context, added to every unload and model switch. Nothing is left to flush (the pipe's sends are
+    synchronous). In a process that is not a child (a test calling it in-process) it just returns."""
+    if multiprocessing.parent_process() is not None:
+        os._exit(0)
+
+
+def _load_and_serve(llama_cpp: Any, log: list[str], conn: _Conn, stop_flag: _Flag, load: Load, t0: float) -> None:
+    """Load `load.path`, report `Loaded` (or `LoadFailed`), then serve requests until `Exit` or EOF."""
+    try:
+        threads = load.n_threads or physical_cores()
         with _load_progress(llama_cpp, conn, stop_flag):
-            llm = llama_cpp.Llama(path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, flash_attn=flash_attn,
-                                  n_threads=threads, n_threads_batch=threads, seed=seed, verbose=False)
+            llm = llama_cpp.Llama(load.path, n_ctx=load.n_ctx, n_gpu_layers=load.n_gpu_layers,
+                                  flash_attn=load.flash_attn, n_threads=threads, n_threads_batch=threads,
+                                  seed=load.seed, verbose=False)
     except Exception as exc:
         conn.send(LoadFailed(_load_error(exc, log)))
         return

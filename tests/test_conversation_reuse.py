@@ -1,0 +1,98 @@
+"""Prompt reuse through the app's own path (issue 15, item 2): a later turn of a chat prefills only what its
+prompt adds to the cached one, and a Regenerate reuses everything up to the last question.
+
+The scripted model writes a fixed thinking and answer with the hybrid template, so the counts are exact.
+The hybrid template renders an earlier answer without the `<think>` block it was generated with (or,
+thinking off, without the empty block the prompt ended in): the cache then holds up to where the last
+answer starts, and the turn prefills that answer again with the new question. No timings here
+(bench/turns.py has them)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from explorer.chat.conversation import Conversation, Finished
+from explorer.chat.records import MessageStats, StopReason
+from explorer.chat.sandbox import TemplateRenderer
+from explorer.engine.client import EngineClient, Loaded
+from explorer.gguf.variant import Variant
+from explorer.testing.models import template_text
+from explorer.testing.scripted import ensure_scripted_model
+
+pytestmark = pytest.mark.llama
+
+QUESTIONS = ("Why is the sky blue?", "And at sunset?", "What about the violet light?")
+EMPTY_THINK_TOKENS = 4  # "<think>", "\n\n", "</think>", "\n\n" in the scripted vocabulary (ĊĊ is one token)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[tuple[EngineClient, TemplateRenderer]]:
+    client = EngineClient()
+    client.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    deadline = time.monotonic() + 60
+    while not any(isinstance(ev, Loaded) for ev in client.poll(0.2)):
+        assert time.monotonic() < deadline and client.alive, "the scripted model did not load"
+    renderer = TemplateRenderer()
+    yield client, renderer
+    renderer.close()
+    client.close()
+
+
+def ask(conv: Conversation, text: str) -> MessageStats:
+    conv.send(text)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for up in conv.pump(0.2):
+            if isinstance(up, Finished):
+                assert up.stats.stop_reason is StopReason.STOP, up.stats
+                return up.stats
+    pytest.fail("no answer in 60 s")
+
+
+def regenerate(conv: Conversation) -> MessageStats:
+    """As a chat pane does it (ui/chat/driver.py): the last answer and its question go, the question is asked again."""
+    asked = conv.messages[-2].content
+    del conv.messages[-2:]
+    return ask(conv, asked)
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["thinking-off", "thinking-on"])
+def test_later_turns_prefill_only_what_the_prompt_adds(engine: tuple[EngineClient, TemplateRenderer],
+                                                       thinking: bool) -> None:
+    client, renderer = engine
+    conv = Conversation(client, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=thinking,
+                        max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+    turns = [ask(conv, q) for q in QUESTIONS]
+    assert conv.messages[1].thinking if thinking else not conv.messages[1].thinking  # it did think (or not)
+    for before, now in itertools.pairwise(turns):
+        assert 0 < now.prompt_eval_tokens < now.prompt_tokens  # the earlier conversation came from the cache
+        # What was cached: the previous prompt, up to where the previous answer started (its thinking,
+        # or the empty block a thinking-off prompt ends in, is not in the history the template renders).
+        cached = now.prompt_tokens - now.prompt_eval_tokens
+        assert cached >= before.prompt_tokens - (0 if thinking else EMPTY_THINK_TOKENS)
+        assert cached <= before.prompt_tokens + before.n_tokens
+
+    again = regenerate(conv)
+    assert again.prompt_tokens == turns[-1].prompt_tokens  # the same prompt as the answer it replaces ...
+    # ... so no more than what follows the last question is prefilled ("<|im_end|>\n<|im_start|>assistant\n"
+    # and the empty think block: 8 tokens at most); in fact all of it is cached, and llama-cpp-python
+    # evaluates the prompt's last token again for its logits.
+    assert again.prompt_eval_tokens == 1
+
+
+def test_a_new_conversation_on_the_same_worker_prefills_what_differs(engine: tuple[EngineClient,
+                                                                                    TemplateRenderer]) -> None:
+    client, renderer = engine
+    first = Conversation(client, template=template_text("instruct-2507"), variant=Variant.INSTRUCT_2507,
+                         thinking=False, max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+    one = ask(first, "Why is the sky blue?")
+    other = Conversation(client, template=template_text("instruct-2507"), variant=Variant.INSTRUCT_2507,
+                         thinking=False, max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+    two = ask(other, "How far away is the moon?")
+    assert one.prompt_eval_tokens >= 1
+    # only "<|im_start|>user\n" is shared: nothing of the first conversation leaks into the second's answer
+    assert two.prompt_tokens - two.prompt_eval_tokens <= 6
