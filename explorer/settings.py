@@ -104,6 +104,7 @@ class PaneState:
 @dataclass
 class ChatSettings:
     default_budget: int | None = None  # a new pane's thinking budget (None: no limit)
+    share_worker: bool = True  # panes of one wave on one file share a worker (engine/pool.py)
     panes: list[PaneState] = field(default_factory=list)  # empty: the chat grid's default two panes
 
 
@@ -118,7 +119,7 @@ class Settings:
             "schema": SCHEMA_VERSION,
             "window": asdict(self.window),
             "models": asdict(self.models),
-            "chat": {"default_budget": self.chat.default_budget,
+            "chat": {"default_budget": self.chat.default_budget, "share_worker": self.chat.share_worker,
                      "panes": [{"model": p.model, "settings": p.settings.to_json(None)} for p in self.chat.panes]},
         }
 
@@ -222,7 +223,8 @@ _MODELS: dict[str, Check] = {
     "quant": _str, "verdict": _str, "hide_no_fit": _bool, "sort_column": _int(0, 64), "sort_descending": _bool,
     "selected": _optional(_selected),
 }
-_CHAT: dict[str, Check] = {"default_budget": _optional(_int(*BUDGET_RANGE)), "panes": _list(_pane, MAX_PANES)}
+_CHAT: dict[str, Check] = {"default_budget": _optional(_int(*BUDGET_RANGE)), "share_worker": _bool,
+                           "panes": _list(_pane, MAX_PANES)}
 
 
 def from_json(data: Mapping[str, Any], notes: list[str]) -> Settings:

@@ -31,6 +31,7 @@ def full_settings() -> Settings:
     m.sort_column, m.sort_descending = 4, True
     m.selected = SelectedFile("Qwen3-8B", "Q4_K_M", "Qwen/Qwen3-8B-GGUF")
     st.chat.default_budget = 512
+    st.chat.share_worker = False
     sampling = SamplingPreset(temperature=0.0, top_p=1.0, top_k=0, min_p=0.0, presence_penalty=0.0,
                               repeat_penalty=1.0)
     st.chat.panes = [
@@ -66,7 +67,7 @@ def test_a_version_1_file_is_migrated(tmp_path: Path) -> None:
         assert st.models == Settings().models and st.chat.panes == []
     path.write_text(json.dumps({"schema": 1, "chat/default_budget": "lots", "window/size": 3}))
     st, notes = load_settings(path)
-    assert st.chat.default_budget is None
+    assert st.chat.default_budget is None and st.chat.share_worker is True
     assert any("not a number" in n for n in notes) and any("window/size" in n for n in notes)
     save_settings(path, st)  # written back as version 2
     assert json.loads(path.read_text())["schema"] == 2
@@ -107,6 +108,7 @@ def test_bad_values_fall_back_per_field_and_unknown_keys_are_noted(tmp_path: Pat
     data["models"]["colour"] = "blue"  # unknown
     data["window"]["splitters"] = {"main": [1, "wide"]}
     data["chat"]["default_budget"] = True  # a bool is not a number
+    data["chat"]["share_worker"] = "no"  # not a bool
     data["chat"]["panes"][0]["settings"]["seed"] = "seven"  # bounded by PaneSettings.from_json: its default
     data["theme"] = "dark"  # unknown top-level key (a later version's)
     path.write_text(json.dumps(data))
@@ -120,7 +122,7 @@ def test_bad_values_fall_back_per_field_and_unknown_keys_are_noted(tmp_path: Pat
     assert st.chat.panes[0].settings.seed == PaneSettings().seed and st.chat.panes[0].settings.system == "Be brief."
     joined = "\n".join(notes)
     for key in ("models.ctx", "models.kv_type", "models.sort_column", "models.hide_no_fit", "models.selected",
-                "models.colour", "window.splitters", "chat.default_budget", "“theme”"):
+                "models.colour", "window.splitters", "chat.default_budget", "chat.share_worker", "“theme”"):
         assert key in joined, key
     assert path.exists()  # a file with bad values is used, not set aside
 

@@ -176,3 +176,18 @@ def test_the_theme_chosen_lasts(qtbot: QtBot, fake_hardware: Hardware, fake_cata
     second.menus.theme_actions["system"].trigger()
     assert json.loads(path.read_text())["window"]["theme"] == "system"
     second.close()
+
+
+def test_one_worker_per_file_is_a_choice_that_lasts(qtbot: QtBot, fake_hardware: Hardware, fake_catalog: Catalog,
+                                                    tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    first = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
+    tab = first.chat_tab
+    assert tab.share_box.isChecked() and tab.pool.share  # on by default
+    tab.share_box.setChecked(False)
+    assert not tab.pool.share
+    first.close()
+    assert json.loads(path.read_text())["chat"]["share_worker"] is False
+    second = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
+    assert not second.chat_tab.share_box.isChecked() and not second.chat_tab.pool.share
+    second.close()

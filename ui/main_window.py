@@ -307,6 +307,7 @@ class MainWindow(QMainWindow):
         st.models = self.models_tab.state()
         if self._chat_tab is not None:
             st.chat.panes = self._chat_tab.pane_states()
+            st.chat.share_worker = self._chat_tab.pool.share
         return st
 
     def save_settings(self) -> bool:
@@ -583,6 +584,7 @@ class MainWindow(QMainWindow):
             if scanned:
                 tab.set_models(scanned)
             tab.restore_panes(self.settings.chat.panes)
+            tab.set_share_worker(self.settings.chat.share_worker)
             tab.state_changed.connect(self.save_timer.start)  # debounced: one write once the edits stop
             self._swap_in(self.chat_placeholder, tab, "Chat")
             if not scanned:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -124,6 +125,15 @@ class ChatTab(QWidget):
         self.add_button.setObjectName("addPane")
         self.add_button.clicked.connect(lambda: self.add_pane())
         top.addWidget(self.add_button)
+        self.share_box = QCheckBox("One worker per file")
+        self.share_box.setObjectName("shareWorker")
+        self.share_box.setToolTip("Panes that run the same file with the same context together share one process: "
+                                  "the model is in memory once and each step reads its weights once for all of "
+                                  "them. Off: every pane gets its own process (a crash then stays in its pane). "
+                                  "Applies to the next load.")
+        self.share_box.setChecked(self.pool.share)
+        self.share_box.toggled.connect(self.set_share_worker)
+        top.addWidget(self.share_box)
         self.plan_label = QLabel("")
         self.plan_label.setObjectName("planLabel")
         self.plan_label.setWordWrap(True)
@@ -309,6 +319,16 @@ class ChatTab(QWidget):
         """The probe failed: without RAM and GPU figures there is no plan, so nothing can be loaded safely."""
         self.hardware_error = message
         self.update_plan()
+
+    def set_share_worker(self, on: bool) -> None:
+        """Whether panes of one wave on one file share a worker (from the next load on)."""
+        if self.share_box.isChecked() != on:
+            self.share_box.setChecked(on)  # comes back here through `toggled`
+            return
+        if self.pool.share != on:
+            self.pool.share = on
+            self.update_plan()
+            self.state_changed.emit()
 
     # --- the plan -----------------------------------------------------------------------------
 
