@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from chat_helpers import last_stats, turns
 from conftest import make_hardware
-from PySide6.QtGui import QGuiApplication, QTextCursor
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtGui import QColor, QGuiApplication, QTextCursor
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from explorer.chat.records import Message, MessageStats, PaneMode
@@ -22,12 +22,14 @@ from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
 from explorer.testing.models import TEST_MODELS, ensure_model
 from explorer.testing.scripted import DEFAULT_ANSWER, ensure_scripted_model
+from ui import theme
 from ui.chat.fim_editor import NO_FIM_NOTE
-from ui.chat.fim_view import MIDDLE_BACKGROUND, FimResult
+from ui.chat.fim_view import FimResult, middle_background
 from ui.chat.mode_panel import APP_TEMPLATE_NOTE
 from ui.chat.pane import ChatPane
 from ui.chat.tab import MAX_PANES, ChatTab
 from ui.chat.transcript import TranscriptView
+from ui.guide.chart_view import contrast
 
 pytestmark = pytest.mark.llama
 
@@ -125,11 +127,23 @@ def test_fim_sends_prefix_and_suffix_and_shows_the_middle_highlighted(qtbot: QtB
     assert isinstance(result, FimResult)
     assert result.answer_text() == DEFAULT_ANSWER
     assert result.view.toPlainText() == prefix + DEFAULT_ANSWER + suffix
-    cursor = QTextCursor(result.view.document())
-    cursor.setPosition(len(prefix) + 1)  # the format of the character before the position: the middle's first
-    assert cursor.charFormat().background().color().name() == MIDDLE_BACKGROUND
-    cursor.setPosition(len(prefix))
-    assert cursor.charFormat().background().color().name() != MIDDLE_BACKGROUND
+    def background(at: int) -> str:
+        cursor = QTextCursor(result.view.document())
+        cursor.setPosition(at)  # the format of the character before the position
+        return str(cursor.charFormat().background().color().name())
+
+    light = middle_background()
+    assert background(len(prefix) + 1) == light and background(len(prefix)) != light
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    theme.set_theme(app, "dark")  # the middle already shown takes the dark colours (light text stays readable)
+    try:
+        dark = middle_background()
+        assert dark != light and background(len(prefix) + 1) == dark and background(len(prefix)) != dark
+        assert contrast(QColor(theme.TEXT_NORMAL), QColor(dark)) >= 4.5
+    finally:
+        theme.set_theme(app, "light")
+    assert background(len(prefix) + 1) == light
     result.copy_button.click()
     assert QGuiApplication.clipboard().text() == prefix + DEFAULT_ANSWER + suffix
     assert "prompt" in result.stats_line.text()  # prompt tokens and prefill speed

@@ -18,7 +18,10 @@ from ui.chat.docview import DocView
 from ui.chat.messages import AssistantMessage
 from ui.chat.stack_layout import StackLayout
 
-MIDDLE_BACKGROUND = "#fff1bf"  # the model's middle, between the person's prefix and suffix
+
+def middle_background() -> str:
+    """The model's middle, between the person's prefix and suffix: the theme's gap colour (light or dark)."""
+    return theme.GAP_BACKGROUND
 
 
 class FimResult(AssistantMessage):
@@ -44,10 +47,9 @@ class FimResult(AssistantMessage):
         self.view = DocView("fimView")
         self.view.document().setDefaultFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._outer = QTextCharFormat()
-        self._outer.setForeground(QColor(theme.TEXT_MUTED))
         self._inner = QTextCharFormat()
-        self._inner.setForeground(QColor(theme.TEXT_NORMAL))
-        self._inner.setBackground(QColor(MIDDLE_BACKGROUND))
+        self._set_colours()
+        theme.notifier().changed.connect(self._recolour)
         cursor = QTextCursor(self.view.document())
         cursor.insertText(prefix, self._outer)
         self._middle_end = cursor.position()
@@ -58,6 +60,22 @@ class FimResult(AssistantMessage):
         lay.insert(at, head)
         lay.insert(at + 1, self.view)
         self.view.fit()
+
+    def _set_colours(self) -> None:
+        self._outer.setForeground(QColor(theme.TEXT_MUTED))
+        self._inner.setForeground(QColor(theme.TEXT_NORMAL))
+        self._inner.setBackground(QColor(middle_background()))
+
+    def _recolour(self, _dark: bool = False) -> None:
+        """The theme changed: the text already shown takes the new colours (they are baked into it)."""
+        self._set_colours()
+        start = len(self.prefix)
+        for a, b, fmt in ((0, start, self._outer), (start, self._middle_end, self._inner),
+                          (self._middle_end, self.view.document().characterCount() - 1, self._outer)):
+            cursor = QTextCursor(self.view.document())
+            cursor.setPosition(a)
+            cursor.setPosition(b, QTextCursor.MoveMode.KeepAnchor)
+            cursor.setCharFormat(fmt)
 
     def append_answer(self, text: str) -> None:
         if not text:
