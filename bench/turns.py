@@ -48,7 +48,7 @@ from explorer.chat.conversation import Conversation, Finished
 from explorer.chat.records import MessageStats
 from explorer.chat.sandbox import TemplateRenderer
 from explorer.engine.client import EngineClient, Loaded, LoadFailed
-from explorer.engine.worker import Crashed
+from explorer.engine.worker import Crashed, Done
 from explorer.gguf.variant import Variant
 from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model, template_text
@@ -57,7 +57,8 @@ from explorer.testing.scripted import ensure_scripted_model
 N_CTX = 4096
 TURNS = 6
 # Every question has this many characters (the test vocabulary has about a token per character); the
-# first character differs between conversations, so turn 1 finds no more than "<|im_start|>user\n" cached.
+# first character differs between samples, so a turn 6 finds no more than "<|im_start|>user\n" of the
+# sample before it cached.
 QUESTION = "{tag} Which is the larger of {a} and {b}, and why so?"
 QUESTION_CHARS = len(QUESTION.format(tag="Xx", a="00", b="00"))
 STYLES = {  # name: (variant, template variant, thinking)
@@ -119,6 +120,14 @@ def conversation(client: EngineClient, renderer: TemplateRenderer, style: str, n
     return [*out, regenerate(conv)]
 
 
+def cold(client: EngineClient) -> None:
+    """Leave nothing in the worker's cache that a chat prompt starts with (as after a load): a turn 1 then
+    prefills its whole prompt, "<|im_start|>user\n" too."""
+    client.generate("cold", "x", max_tokens=1, raw=True)
+    while not any(isinstance(ev, Done) for ev in client.poll(1.0)):
+        pass
+
+
 def timed_style(history: EngineClient, fresh: EngineClient, renderer: TemplateRenderer, style: str, n: int,
                 answer_tokens: int, samples: int) -> dict[str, Any]:
     """Turns 1-5 on `history`, then `samples` pairs of a turn 1 (a new conversation, on `fresh`) and a turn 6
@@ -130,6 +139,7 @@ def timed_style(history: EngineClient, fresh: EngineClient, renderer: TemplateRe
     firsts, sixths = [], []
     for i in range(samples):
         def first(i: int = i) -> None:
+            cold(fresh)
             one = new_conversation(fresh, renderer, style, n, 1)
             firsts.append(ask(one, question(n + 1 + i, 1), 1))
 
