@@ -163,3 +163,26 @@ def test_a_crash_reaches_each_pane_of_the_file_and_a_new_load_starts_afresh(pool
         loaded(x)
     assert a.pid == b.pid and a.pid != pid
     assert ask(a, "a")[1].n_tokens > 0
+
+
+def test_a_lone_pane_switches_models_through_a_spare_worker_and_close_ends_it(pool: EnginePool) -> None:
+    a = pool.client()
+    a.start(ensure_model(OTHER), n_ctx=N_CTX)
+    loaded(a)
+    first = a.pid
+    ask(a, "one")  # the spare starts once the worker is first idle, not during the load or the answer
+    single = a._single
+    assert single is not None
+    deadline = time.monotonic() + 30
+    while single.spare_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    spare = single.spare_pid
+    assert spare is not None and spare != first
+    a.start(ensure_model(MODEL), n_ctx=N_CTX)  # the pane's next model loads in the waiting process
+    loaded(a)
+    assert a.pid == spare
+    a.close()
+    assert a.pid is None and single.spare_pid is None
+    for pid in (first, spare):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

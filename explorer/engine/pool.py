@@ -38,6 +38,7 @@ class LocalEngine(Protocol):
     def start(self, path: str | Path, *, n_ctx: int, n_gpu_layers: int = ..., flash_attn: bool = ...,
               n_threads: int | None = ...) -> None: ...
     def unload(self, timeout: float = ...) -> None: ...
+    def close(self) -> None: ...
     @property
     def alive(self) -> bool: ...
     @property
@@ -88,11 +89,17 @@ class _Group:
         return self.multi.alive
 
 
+def _with_spare() -> EngineClient:
+    return EngineClient(spare=True)
+
+
 class EnginePool:
     """Hands out pane engines; panes that load one file together share a worker (see the module doc)."""
 
-    def __init__(self, *, share: bool = True, single: Callable[[], EngineClient] = EngineClient,
+    def __init__(self, *, share: bool = True, single: Callable[[], EngineClient] = _with_spare,
                  multi: Callable[[int], MultiClient] = MultiClient) -> None:
+        """`single` makes a lone pane's engine: by default one that keeps a spare worker ready (llama_cpp
+        imported), so switching the pane's model skips a process start."""
         self.share = share  # read at each start: a change applies to the next load
         self._single = single
         self._multi = multi
@@ -201,6 +208,12 @@ class PooledClient:
         self._group = self._lane = None
         if group is not None and lane is not None:
             self._pool._detach(group, lane)
+
+    def close(self) -> None:
+        """Unload, and end the spare worker a lone pane's engine keeps (the pane is gone)."""
+        self.unload()
+        if self._single is not None:
+            self._single.close()
 
     def _target(self) -> EngineClient | Lane | None:
         return self._lane if self._lane is not None else self._single

@@ -264,7 +264,7 @@ class PaneDriver(QObject):
         finally:
             with contextlib.suppress(Exception):
                 self._use(self._local)  # closes a remote client
-                self._client.unload()
+                self._local.close()  # the model, and a spare worker kept for the next switch
             self._renderer.close()
             self._wake_r.close()
             with contextlib.suppress(RuntimeError):  # the QObject may be gone at exit
