@@ -241,3 +241,27 @@ def test_a_header_larger_than_the_bound_is_refused_without_reading_it(tmp_path: 
     assert read <= 1 << 20 < size  # stopped at the bound, the rest never read
     header = read_header(io.BytesIO(path.read_bytes()).read, max_header_bytes=size)  # at its size it is read
     assert header.metadata["tokenizer.ggml.tokens"].count == 1 << 20
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
+def test_a_long_string_array_is_skipped_across_read_ahead_pieces(piece: int) -> None:
+    """The token list is skipped from the read-ahead buffer; strings that straddle its pieces (and a
+    source that hands back `piece` bytes at a time) give the same header, the keys after it included."""
+    words = [("w" * (i % 300)) + str(i) for i in range(30_000)]  # ~4.6 MB, lengths 1..304: every boundary
+    array = _s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, len(words)) + b"".join(_s(w) for w in words)
+    data = _gguf(_kv_str("general.architecture", "qwen3"), array, _kv_str("after", "the list"))
+    buf = io.BytesIO(data)
+    header = read_header(lambda n: buf.read(min(n, piece)), source="t", file_size=len(data))
+    tokens = header.metadata["tokenizer.ggml.tokens"]
+    assert (tokens.item_type, tokens.count) == (8, 30_000)
+    assert header.metadata["after"] == "the list" and header.header_size == len(data)
+
+
+def test_a_string_array_cut_short_is_truncated_not_misread() -> None:
+    words = [str(i) * 50 for i in range(2_000)]
+    array = _s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, len(words)) + b"".join(_s(w) for w in words)
+    data = _gguf(_kv_str("general.architecture", "qwen3"), array)
+    for cut in (len(data) // 2, len(data) - 40):
+        buf = io.BytesIO(data[:cut])
+        with pytest.raises(GGUFError, match="truncated"):
+            read_header(buf.read, source="t")
