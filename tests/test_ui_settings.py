@@ -191,3 +191,32 @@ def test_one_worker_per_file_is_a_choice_that_lasts(qtbot: QtBot, fake_hardware:
     second = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
     assert not second.chat_tab.share_box.isChecked() and not second.chat_tab.pool.share
     second.close()
+
+
+def test_the_selected_file_comes_back_behind_a_verdict_filter(qtbot: QtBot, fake_hardware: Hardware,
+                                                              fake_catalog: Catalog, tmp_path: Path) -> None:
+    """"Runs here" hides every row until the fits arrive: the restored file is selected when its row shows,
+    and a save before then keeps it (not null)."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema": 2, "models": {
+        "verdict": "Runs here", "hide_no_fit": True,
+        "selected": {"model_id": "Qwen3-0.6B", "quant": "Q8_0", "repo": "Qwen/Qwen3-0.6B-GGUF"}}}))
+    services = Services(probe_hardware=lambda: fake_hardware, load_catalog=lambda: fake_catalog,
+                        models_dir=tmp_path / "models", scan_library=lambda: [],
+                        conversations_dir=tmp_path / "conversations")
+    window = MainWindow(services, settings_path=path)
+    qtbot.addWidget(window)
+    window.show()
+    tab = window.models_tab
+    qtbot.waitUntil(lambda: bool(tab.table_model.rows), timeout=10_000)
+    if tab.table_model.rows[0].fit is None:  # the fits are on their way: no row shows, the choice waits
+        assert tab.proxy.rowCount() == 0 and tab.current_row() is None
+        selected = tab.state().selected
+        assert selected is not None and (selected.model_id, selected.quant) == ("Qwen3-0.6B", "Q8_0")
+    qtbot.waitUntil(lambda: tab.current_row() is not None, timeout=10_000)
+    row = tab.current_row()
+    assert row is not None and (row.model.id, row.file.quant) == ("Qwen3-0.6B", "Q8_0")  # not the suggestion
+    assert tab.detail.row == row
+    window.close()
+    saved = load_settings(path)[0].models.selected
+    assert saved is not None and (saved.model_id, saved.quant) == ("Qwen3-0.6B", "Q8_0")

@@ -85,6 +85,9 @@ class ModelsTab(QSplitter):
         self.table_model = ModelTableModel(self)
         self.proxy = ModelFilterProxy(self)
         self.proxy.setSourceModel(self.table_model)
+        # A restored file hidden by a verdict filter until its fit arrives is selected when it shows.
+        self.proxy.rowsInserted.connect(lambda *_a: self._select_pending())
+        self.proxy.layoutChanged.connect(lambda *_a: self._select_pending())
         self.fit_runner = LatestRunner(self)
         self.fit_runner.result.connect(self._on_fits)
         self.fit_runner.error.connect(self._on_fit_error)
@@ -185,7 +188,7 @@ class ModelsTab(QSplitter):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for col, width in _COLUMN_WIDTHS.items():
             table.setColumnWidth(col, width)
-        table.selectionModel().currentRowChanged.connect(lambda _c, _p: self._show_current())
+        table.selectionModel().currentRowChanged.connect(lambda _c, _p: self._on_current_changed())
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         table.customContextMenuRequested.connect(
             lambda pos: self.table_menu(table.indexAt(pos)).exec(table.viewport().mapToGlobal(pos)))
@@ -218,14 +221,11 @@ class ModelsTab(QSplitter):
         self.fit_runner.cancel()  # a running recomputation belongs to the old rows
         self.filters.set_catalog(catalog)  # first: a restored size or quant filters the rows selected below
         self.table_model.set_rows(rows_from_catalog(catalog))
-        pending, self._pending_selection = self._pending_selection, None
-        same = (current.model.id, current.file.quant, current.file.repo) if current is not None else \
-            (pending.model_id, pending.quant, pending.repo) if pending is not None else None
-        if same is not None:
-            for i, r in enumerate(self.table_model.rows):
-                if (r.model.id, r.file.quant, r.file.repo) == same:
-                    self.select_source_row(i)
-                    break
+        if current is not None:
+            self._pending_selection = SelectedFile(current.model.id, current.file.quant, current.file.repo)
+        if self._pending_selection is not None and self._pending_index() is None:
+            self._pending_selection = None  # this catalog does not list it
+        self._select_pending()
         self.recompute()
 
     def show_models(self, ids: Iterable[str]) -> int:
@@ -306,14 +306,11 @@ class ModelsTab(QSplitter):
         if 0 <= st.sort_column < len(Column):
             order = Qt.SortOrder.DescendingOrder if st.sort_descending else Qt.SortOrder.AscendingOrder
             self.table.sortByColumn(st.sort_column, order)
-        if st.selected is not None and self.catalog is None:
+        if st.selected is not None:
             self._pending_selection = st.selected
-        elif st.selected is not None:
-            key = (st.selected.model_id, st.selected.quant, st.selected.repo)
-            for i, r in enumerate(self.table_model.rows):
-                if (r.model.id, r.file.quant, r.file.repo) == key:
-                    self.select_source_row(i)
-                    break
+            if self.catalog is not None and self._pending_index() is None:
+                self._pending_selection = None  # the catalog does not list it
+            self._select_pending()
 
     # --- fits ------------------------------------------------------------------------------
 
@@ -355,7 +352,7 @@ class ModelsTab(QSplitter):
         else:
             self.fit_status.setToolTip("")
         self.fit_status.setText(text)
-        if not self._suggested and self.current_row() is None:
+        if not self._suggested and self.current_row() is None and self._pending_selection is None:
             self._suggested = True
             self.select_suggestion()
         self._show_current()
@@ -387,6 +384,29 @@ class ModelsTab(QSplitter):
             return (r.file.quant.upper() != "Q4_K_M", -r.model.params_total, -quant_bits(r.file.quant))
 
         self.select_source_row(min((x for x in runnable if x[2] == best), key=key)[0])
+
+    def _pending_index(self) -> int | None:
+        """The source row of the file waiting to be selected (restored from the settings), if listed."""
+        p = self._pending_selection
+        if p is None:
+            return None
+        key = (p.model_id, p.quant, p.repo)
+        return next((i for i, r in enumerate(self.table_model.rows)
+                     if (r.model.id, r.file.quant, r.file.repo) == key), None)
+
+    def _select_pending(self) -> None:
+        """Select the waiting file once the table shows it. Until then it stays the selection that
+        `state()` saves: a verdict filter hides every row until the fits arrive."""
+        i = self._pending_index()
+        if i is None or not self.proxy.mapFromSource(self.table_model.index(i, 0)).isValid():
+            return
+        self._pending_selection = None
+        self.select_source_row(i)
+
+    def _on_current_changed(self) -> None:
+        if self.current_row() is not None:
+            self._pending_selection = None  # a file chosen (or restored) replaces the one waiting
+        self._show_current()
 
     def select_source_row(self, source_row: int) -> None:
         index = self.proxy.mapFromSource(self.table_model.index(source_row, 0))
