@@ -74,6 +74,7 @@ from explorer.engine.worker import (
     hooked_llama_cpp,
     prompt_tokens,
     start_child,
+    think_tokens,
 )
 from explorer.fit.estimate import FLASH_ATTN
 from explorer.gguf.fim import FimUnsupported
@@ -213,6 +214,7 @@ class _Server:
         self.n_batch = int(llama_cpp.llama_n_batch(self.ctx))
         self.batch = llama_cpp.llama_batch_init(max(self.n_batch, self.n_seq), 0, 1)
         self.vocab = llm._model.vocab
+        self.think_open, self.think_close = think_tokens(llm)
         self.n_vocab = int(llm.n_vocab())
         self.queues: list[deque[GenerateRequest]] = [deque() for _ in range(self.n_seq)]
         self.seqs: list[_Seq | None] = [None] * self.n_seq
@@ -396,6 +398,8 @@ class _Server:
         if self.lib.llama_vocab_is_eog(self.vocab, token) or token in seq.stop_ids:
             self._done(seq, "stop")
             return
+        if token == self.think_open and seq.pending:
+            self._flush(seq, final=True)  # what came before the thinking goes in a batch of its own
         seq.n_tokens += 1
         seq.pending += 1
         seq.text += seq.decoder.decode(self.llm.detokenize([token], special=True))
@@ -411,8 +415,10 @@ class _Server:
         if self.flags[seq.slot].is_set():
             self._done(seq, "stopped")
             return
-        if (seq.n_tokens == 1 or seq.pending >= FLUSH_TOKENS
-                or time.perf_counter() - seq.last_send >= FLUSH_SECONDS):
+        if token == self.think_close:
+            self._flush(seq, final=True)  # the thinking ends this batch: the next one is answer only
+        elif (seq.n_tokens == 1 or seq.pending >= FLUSH_TOKENS
+              or time.perf_counter() - seq.last_send >= FLUSH_SECONDS):
             self._flush(seq, final=False)
         seq.next_token = token
 

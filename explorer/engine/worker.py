@@ -352,6 +352,13 @@ def token_id(llm: Any, text: str) -> int | None:
     return int(ids[0])
 
 
+def think_tokens(llm: Any) -> tuple[int | None, int | None]:
+    """The ids of <think> and </think> (None where the vocabulary has no such token). A batch of text
+    sent to the client never holds tokens from both sides of one (`Tokens` ends before <think> and
+    after </think>), so the client can count thinking tokens exactly from whole batches."""
+    return token_id(llm, "<think>"), token_id(llm, "</think>")
+
+
 def _has_fim(llm: Any) -> bool:
     try:
         find_fim_tokens(lambda text: token_id(llm, text))
@@ -419,6 +426,7 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
         last_send = time.perf_counter()
         reason: DoneReason = "length"
         vocab = llm._model.vocab
+        think_open, think_close = think_tokens(llm)
 
         def flush(final: bool) -> None:
             nonlocal text, pending_tokens, last_send
@@ -437,6 +445,8 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
             if llama_cpp.llama_vocab_is_eog(vocab, token) or token in stop_ids:
                 reason = "stop"
                 break
+            if token == think_open and pending_tokens:
+                flush(final=True)  # what came before the thinking goes in a batch of its own
             n_tokens += 1
             pending_tokens += 1
             piece = llm.detokenize([token], special=True)
@@ -454,7 +464,10 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
                 break
             # The first token goes out at once (time to first token is what a person notices), the rest
             # in batches.
-            if n_tokens == 1 or pending_tokens >= FLUSH_TOKENS or time.perf_counter() - last_send >= FLUSH_SECONDS:
+            if token == think_close:
+                flush(final=True)  # the thinking ends this batch: the next one is answer only
+            elif (n_tokens == 1 or pending_tokens >= FLUSH_TOKENS
+                  or time.perf_counter() - last_send >= FLUSH_SECONDS):
                 flush(final=False)
         text += decoder.decode(b"", final=True)
         flush(final=True)

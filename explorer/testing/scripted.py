@@ -304,6 +304,14 @@ def min_logit_margin(spec: ScriptedSpec) -> float:
     return float(np.min(right - logits.max(axis=1)))
 
 
+def script_token_counts(spec: ScriptedSpec | None = None) -> tuple[int, int]:
+    """(thinking tokens, answer tokens) the model generates with thinking on: <think>, the thinking and
+    </think>; then the answer (its leading blank line included, <|im_end|> not)."""
+    built = _build(spec or ScriptedSpec())
+    first_answer = built.chain.index(built.entry_off)
+    return first_answer - 1, len(built.chain) - first_answer
+
+
 def entry_tokens(spec: ScriptedSpec | None = None) -> tuple[int, int]:
     """The ids the script starts from: the last prompt token with thinking on, and with thinking off."""
     built = _build(spec or ScriptedSpec())
