@@ -157,14 +157,20 @@ def test_panes_on_one_file_share_one_worker_and_a_next_turn_reuses_the_prefix(qt
 
 
 def test_sharing_off_runs_each_pane_in_its_own_worker(qtbot: QtBot, tab: ChatTab) -> None:
-    tab.pool.share = False
     pids: dict[int, int] = {}
     for p in tab.panes:
         pick(qtbot, p, DEMO)
-        small(p)
+        small(p, max_tokens=400)
         p.driver.worker_pid.connect(lambda pid, n=p.number: pids.__setitem__(n, pid))
     run(qtbot, tab)
+    assert pids[1] == pids[2]
+    tab.share_box.setChecked(False)  # what was loaded shared is unloaded: the next message loads apart
+    assert "One worker" not in tab.plan_label.text() and "Weights shared by panes 1-2" in tab.plan_label.text()
+    qtbot.waitUntil(lambda: all(p.driver.state == "empty" for p in tab.panes), timeout=10_000)
+    assert tab.pool.workers() == []
+    run(qtbot, tab)
     assert pids[1] != pids[2] and tab.pool.workers() == []
+    assert [turns(p)[-1].content.strip() for p in tab.panes] == [DEFAULT_ANSWER.strip()] * 2
 
 
 def test_panes_that_do_not_fit_together_run_one_after_another(qtbot: QtBot, tab: ChatTab) -> None:

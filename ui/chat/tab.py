@@ -130,7 +130,7 @@ class ChatTab(QWidget):
         self.share_box.setToolTip("Panes that run the same file with the same context together share one process: "
                                   "the model is in memory once and each step reads its weights once for all of "
                                   "them. Off: every pane gets its own process (a crash then stays in its pane). "
-                                  "Applies to the next load.")
+                                  "Models loaded the other way are unloaded; the next message loads them again.")
         self.share_box.setChecked(self.pool.share)
         self.share_box.toggled.connect(self.set_share_worker)
         top.addWidget(self.share_box)
@@ -327,6 +327,10 @@ class ChatTab(QWidget):
             return
         if self.pool.share != on:
             self.pool.share = on
+            # What is loaded was loaded the other way: let it go, so the next message loads as the plan says.
+            for pane in self._resident():
+                if pane.driver.state == "ready":
+                    pane.unload()
             self.update_plan()
             self.state_changed.emit()
 
@@ -395,6 +399,7 @@ class ChatTab(QWidget):
         self.regen_button.setEnabled(not running and runnable and self._last_text is not None)
         self.stop_button.setEnabled(running and not self.runner.cancelled)
         self.clear_button.setEnabled(not running)
+        self.share_box.setEnabled(not running)
         self.add_button.setEnabled(not running and len(self.panes) < MAX_PANES)
         self.history.button.setEnabled(not running)
         self.escalator.update(running)
