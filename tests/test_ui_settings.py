@@ -125,7 +125,11 @@ def test_a_corrupt_file_means_the_defaults_and_a_note(qtbot: QtBot, fake_hardwar
     path.write_text('{"schema": 2, "models": {"ctx": ')
     window = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
     assert window.models_tab.ctx == Settings().models.ctx
-    assert "not valid JSON" in window.statusBar().currentMessage()
+    notice = window.notice
+    assert window.notice_row.isVisible() and notice.isVisible() and len(notice.lines) == 1
+    line = notice.lines[0].text()
+    assert line.startswith(str(path)) and "not valid JSON" in line and line.endswith("kept as settings.json.bak.")
+    assert notice.lines[0].wordWrap() and window.statusBar().currentMessage() == ""  # not over the catalog text
     assert (tmp_path / "settings.json.bak").exists()
     window.close()
     assert load_settings(path) == (window.settings, [])  # written fresh at close
@@ -138,7 +142,7 @@ def test_a_newer_file_is_kept_aside(qtbot: QtBot, fake_hardware: Hardware, fake_
     path.write_text(json.dumps(newer))
     window = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
     assert window.models_tab.ctx == Settings().models.ctx
-    assert "newer version" in window.statusBar().currentMessage()
+    assert "newer version" in window.notice.lines[0].text()
     window.close()
     assert json.loads((tmp_path / "settings.json.bak").read_text()) == newer
 
@@ -220,3 +224,24 @@ def test_the_selected_file_comes_back_behind_a_verdict_filter(qtbot: QtBot, fake
     window.close()
     saved = load_settings(path)[0].models.selected
     assert saved is not None and (saved.model_id, saved.quant) == ("Qwen3-0.6B", "Q8_0")
+
+
+def test_several_notes_are_one_readable_line_each(qtbot: QtBot, fake_hardware: Hardware, fake_catalog: Catalog,
+                                                  tmp_path: Path) -> None:
+    """Bad values give a note each: a line each in the notice above the tabs, wrapped to its width, whole
+    (the status bar joined them with "; " and cut the line off); Dismiss hides it."""
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"schema": 2, "extra": 1, "models": {"ctx": "big", "kv_type": 3, "verdict": []}}))
+    window = open_window(qtbot, fake_hardware, fake_catalog, tmp_path, path)
+    notice = window.notice
+    assert len(window.settings_notes) == 4 and notice.title.text() == "4 problems with the settings file"
+    texts = [label.text() for label in notice.lines]
+    assert len(texts) == 4 and all(t.startswith("•  ") and t.endswith(".") for t in texts)
+    assert not any("settings:" in t for t in texts) and any("models.ctx" in t for t in texts)
+    assert notice.width() < window.width()
+    for label in notice.lines:  # whole: each label is as tall as its wrapped text needs
+        assert label.width() < notice.width() and label.height() >= label.heightForWidth(label.width())
+    assert window.statusBar().currentMessage() == ""
+    notice.dismiss_button.click()
+    assert not window.notice_row.isVisible()
+    window.close()

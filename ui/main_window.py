@@ -11,7 +11,8 @@ guide's pick and the demo model (`ui.first_run`), which this window wires to the
 The choices that last (`explorer.settings`: geometry, splitters, the Models tab's context, KV type, filters,
 sort and selection, the chat panes, the default thinking budget) are read once at start, on the GUI thread
 (a small JSON file), and written atomically when the window closes and, debounced, when a pane's choices
-change. A settings file that cannot be used is set aside and the defaults used, with a note in the status bar.
+change. A settings file that cannot be used is set aside and the defaults used, with a notice above the tabs
+(`ui.notice`: one wrapped line per note, dismissable).
 """
 
 from __future__ import annotations
@@ -22,7 +23,17 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QScrollArea, QSplitter, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
@@ -41,6 +52,7 @@ from ui.menus import AboutFacts, Menus
 from ui.models.hardware_panel import HardwarePanel
 from ui.models.tab import ModelsTab
 from ui.models.table import Row, file_size_text
+from ui.notice import NoticeBar
 from ui.prompts import Prompts
 from ui.services import Services
 from ui.workers import LatestRunner
@@ -112,8 +124,11 @@ class MainWindow(QMainWindow):
         self._settings_closed = False
         self.save_timer.timeout.connect(lambda: None if self._settings_closed else self.save_settings())
         self.restore_settings()
-        if notes:
-            self.statusBar().showMessage("; ".join(notes), 20000)
+        self.settings_notes = notes
+        if notes:  # above the tabs, one wrapped line each: the status bar cut them off behind its widgets
+            self.notice.show_notes("A problem with the settings file" if len(notes) == 1 else
+                                   f"{len(notes)} problems with the settings file", notes)
+            self.notice_row.show()
         self.load_catalog()
         self.detect_hardware()
 
@@ -179,7 +194,22 @@ class MainWindow(QMainWindow):
         main.setChildrenCollapsible(False)
         main.setSizes([380, 1120])
         self.main_splitter = main
-        self.setCentralWidget(main)
+        self.notice = NoticeBar()  # notes from the start (the settings file's), dismissable
+        central = QWidget()
+        central.setObjectName("central")
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        notice_row = QHBoxLayout()
+        notice_row.setContentsMargins(10, 8, 10, 6)
+        notice_row.addWidget(self.notice)
+        self.notice_row = QWidget()
+        self.notice_row.setLayout(notice_row)
+        self.notice_row.hide()
+        self.notice.dismissed.connect(self.notice_row.hide)
+        column.addWidget(self.notice_row)
+        column.addWidget(main, 1)
+        self.setCentralWidget(central)
 
         menu = self.menuBar().addMenu("&File")
         self.redetect_action = QAction("Re-detect hardware", self)
