@@ -65,4 +65,4 @@ def test_the_plan_says_which_panes_share_a_worker_and_which_only_the_mapped_weig
         "Weights shared by panes 1-3: Qwen3-0.6B Q8_0 is mapped once and counted once"]
     workers = {r.pane: f"{r.key}|{r.ctx}" for r in reqs}  # pane 3's context differs: a worker of its own
     assert shared_weights_lines(plan, keys, workers) == [
-        "One worker for panes 1-2: Qwen3-0.6B Q8_0 is in memory once and read once per token for them all"]
+        "One worker for panes 1-2 (Qwen3-0.6B Q8_0): in memory once, its weights read once per token for all"]

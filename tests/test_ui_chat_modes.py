@@ -261,6 +261,9 @@ def test_sweep_makes_panes_with_their_own_values_one_seed_and_marks_the_fastest(
     assert {s.sampling.top_p for s in settings if s.sampling} == {0.95}  # the rest of the preset stays
     assert tab.plan is not None and tab.plan.concurrent
     assert "One worker for panes 1-4" in tab.plan_label.text()
+    # four panes: where each runs is in the tooltip, so the line stays short
+    assert "pane 4 (" not in tab.plan_label.text() and "pane 4 (" in tab.plan_label.toolTip()
+    assert tab.plan_label.text().count("\n") <= 2
     run(qtbot, tab, "Why is the sky blue?")
     assert [(n, used) for _, n, used in tab.pool.workers()] == [(4, 4)]  # four lanes of one worker
     for p, temperature in zip(panes, (0.0, 0.6, 1.0, 1.5), strict=True):

@@ -140,8 +140,8 @@ def shared_weights_lines(plan: Plan, keys: Mapping[int, str], workers: Mapping[i
                     together.setdefault((workers[p.pane], p.n_gpu_layers), []).append(p.pane)
             shared = [g for g in together.values() if len(g) > 1]
             if shared:
-                out.append(f"One worker for {' and for '.join(pane_ranges(g) for g in shared)}: {labels[key]} is "
-                           "in memory once and read once per token for them all")
+                out.append(f"One worker for {' and for '.join(pane_ranges(g) for g in shared)} ({labels[key]}): in "
+                           "memory once, its weights read once per token for all")
             else:
                 out.append(f"Weights shared by {pane_ranges(numbers)}: {labels[key]} is mapped once "
                            "and counted once")

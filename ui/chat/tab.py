@@ -342,6 +342,7 @@ class ChatTab(QWidget):
 
     def update_plan(self) -> None:
         reqs = self.requests()
+        details = ""
         remote = [remote_line(p.number, t) for p in self.panes if (t := p.remote_target()) is not None]
         hw = self.hardware
         if hw is None and (reqs or not remote):
@@ -355,8 +356,13 @@ class ChatTab(QWidget):
             self.plan = plan_runs(reqs, hw)
             workers = {r.pane: f"{r.key}|{r.ctx}" for r in reqs} if self.pool.share else None
             shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs}, workers)  # counted once: say so
-            text = "\n".join([*self.plan.lines(), *shared])
+            lines = self.plan.lines()
+            details = "\n".join([*lines, *shared])
+            if len(self.plan.waves) == 1 and len(self.plan.waves[0]) > 2 and len(lines) > 1:
+                lines = [lines[0] + " (where each runs: hover here)", *lines[2:]]  # 3-4 panes: keep it short
+            text = "\n".join([*lines, *shared])
         self.plan_label.setText("\n".join(t for t in (text, "; ".join(remote)) if t))
+        self.plan_label.setToolTip(details if details != text else "")
         blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
         for pane in self.panes:
             placement = self.plan.placement(pane.number) if self.plan else None
