@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QImage, QKeySequence, QTextDocument
 from PySide6.QtWidgets import QLabel
 
 from explorer.cli.main import app_version
 from explorer.hardware.facts import Hardware
 from explorer.paths import cache_root
 from ui.main_window import MainWindow
-from ui.menus import AboutDialog, llama_line, readme_path, shortcut_rows
+from ui.menus import AboutDialog, ReadmeDialog, llama_line, readme_markdown, readme_path, shortcut_rows
 from ui.services import Services
 
 
@@ -111,3 +111,57 @@ def test_readme_opens_in_a_window(qtbot, window: MainWindow) -> None:
     assert dialog.isVisible()
     path = readme_path()
     assert path is not None and "Qwen3 Explorer" in dialog.browser.toPlainText()
+
+
+def _pictures(dialog: ReadmeDialog) -> list[str]:
+    """The names of the pictures in the dialog's document."""
+    names = []
+    block = dialog.browser.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fmt = it.fragment().charFormat()
+            if fmt.isImageFormat():
+                names.append(fmt.toImageFormat().name())
+            it += 1
+        block = block.next()
+    return names
+
+
+def test_the_readme_shows_its_pictures_from_any_working_directory(qtbot, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/*.png resolve against the README's folder (not the working directory: the app is started from
+    anywhere), each scaled to the view's width."""
+    monkeypatch.chdir(tmp_path)
+    path = readme_path()
+    assert path is not None
+    dialog = ReadmeDialog(path=path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    names = _pictures(dialog)
+    assert "docs/screenshot.png" in names and len(names) >= 10
+    browser = dialog.browser
+    doc = browser.document()
+    browser.verticalScrollBar().setValue(browser.verticalScrollBar().maximum())  # the layout loads them all
+    for name in names:  # what the document loaded to show (a broken icon: none)
+        image = doc.resource(QTextDocument.ResourceType.ImageResource, doc.baseUrl().resolved(QUrl(name)))
+        assert isinstance(image, QImage) and not image.isNull(), name
+        assert image.width() <= browser.viewport().width()
+
+
+def test_a_readme_without_its_pictures_leaves_them_out(qtbot, tmp_path: Path) -> None:
+    """An installed wheel's description has no docs/ beside it: its pictures are left out (no broken icon);
+    a README whose folder lacks one picture loses only that one; web pictures are never fetched."""
+    text = "# Title\n\n![Shot](docs/screenshot.png)\n\nSome text.\n\n![Web](https://example.com/a.png)\n"
+    alone = ReadmeDialog(text=text)
+    qtbot.addWidget(alone)
+    assert _pictures(alone) == [] and "Some text." in alone.browser.toPlainText()
+    assert readme_markdown(text, None) == "# Title\n\n\n\nSome text.\n\n\n"
+    (tmp_path / "docs").mkdir()
+    QImage(40, 20, QImage.Format.Format_RGB32).save(str(tmp_path / "docs" / "screenshot.png"))
+    readme = tmp_path / "README.md"
+    readme.write_text(text + "![Gone](docs/gone.png)\n")
+    beside = ReadmeDialog(path=readme)
+    qtbot.addWidget(beside)
+    assert _pictures(beside) == ["docs/screenshot.png"]

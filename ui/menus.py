@@ -3,19 +3,23 @@ from the window's actions, so that list is always the real one; the views' own k
 which tests/test_ui_desktop_habits.py checks against the views' shortcuts) and About (the version, the
 llama.cpp build and its flags, and the folders the app keeps its files in, each with an Open button).
 
+The README's pictures (docs/*.png) load from the README's folder, scaled to the view; where there is no such
+file (an installed wheel's description) they are left out, not shown as broken icons.
+
 Nothing here blocks: the dialogs are non-modal, the README is a small local file, and a folder opens
 in the desktop's file manager (`QDesktopServices`), which returns at once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QImage, QKeySequence, QTextDocument
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -83,6 +87,24 @@ def readme_text() -> str:
     except (PackageNotFoundError, KeyError):
         text = ""
     return text or "This install has no README. `qwen3-explorer --help` lists the commands."
+
+
+# A Markdown picture: ![alt](target "title"), the target maybe in <…>.
+_PICTURE = re.compile(r'!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
+
+
+def readme_markdown(text: str, folder: Path | None) -> str:
+    """`text` with each picture the dialog could not show taken out (a broken-image icon otherwise): one
+    whose file is not under `folder` (the README's; None, an installed wheel's description: every one), or
+    one on the web (the dialog fetches nothing)."""
+
+    def keep(m: re.Match[str]) -> str:
+        target = m.group(2)
+        if folder is None or "://" in target or target.startswith(("/", "data:")):
+            return ""
+        return m.group(0) if (folder / target).is_file() else ""
+
+    return _PICTURE.sub(keep, text)
 
 
 def llama_line(llama: LlamaBuild | None) -> str:
@@ -224,16 +246,45 @@ class ShortcutsDialog(QDialog):
         lay.addWidget(box)
 
 
+class ReadmeBrowser(QTextBrowser):
+    """Shows Markdown whose pictures are files relative to `folder` (the README's: docs/*.png), each scaled
+    down to the width of the view (the screenshots are wider than the dialog)."""
+
+    def __init__(self, folder: Path | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.folder = folder
+        if folder is not None:  # relative names resolve against the README's folder, not the working directory
+            self.setSearchPaths([str(folder)])
+            self.document().setBaseUrl(QUrl.fromLocalFile(str(folder) + "/"))
+
+    def loadResource(self, kind: int, name: QUrl | str) -> object:
+        url = QUrl(name) if isinstance(name, str) else name
+        if kind == QTextDocument.ResourceType.ImageResource and self.folder is not None:
+            path = Path(url.toLocalFile()) if url.isLocalFile() else self.folder / url.toString()
+            image = QImage(str(path))
+            if not image.isNull():
+                width = max(200, self.viewport().width() - 40)
+                if image.width() > width:
+                    image = image.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+                return image
+        return super().loadResource(kind, name)
+
+
 class ReadmeDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, path: Path | None = None, text: str | None = None) -> None:
+        """The README (`path`, else `readme_text()`: the file next to ui/, else the package's description)."""
         super().__init__(parent)
         self.setObjectName("readmeDialog")
         self.setWindowTitle("Qwen3 Explorer: README")
         self.resize(900, 760)
         lay = QVBoxLayout(self)
-        self.browser = QTextBrowser()
+        path = path or (readme_path() if text is None else None)
+        folder = path.parent if path is not None else None
+        if text is None:
+            text = path.read_text("utf-8", errors="replace") if path is not None else readme_text()
+        self.browser = ReadmeBrowser(folder)
         self.browser.setOpenExternalLinks(True)
-        self.browser.setMarkdown(readme_text())
+        self.browser.setMarkdown(readme_markdown(text, folder))
         lay.addWidget(self.browser)
 
 
