@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,35 @@ def test_a_mistyped_command_is_an_error_with_a_suggestion_not_a_window(word: str
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"qwen3-explorer: {word!r} is not a command.") and hint in last
     assert proc.stderr.startswith("usage: qwen3-explorer [hardware | fit")
+
+
+def _no_display_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the check is for Linux")
+@pytest.mark.parametrize("how", [["-c", "import sys; from ui.launcher import main; rc = main([]); "
+                                        "assert 'PySide6' not in sys.modules; sys.exit(rc)"], ["-m", "ui"]])
+def test_no_display_is_one_line_and_exit_2_not_a_core_dump(how: list[str]) -> None:
+    """No DISPLAY, no WAYLAND_DISPLAY, no QT_QPA_PLATFORM: Qt's xcb plugin would abort (a core dump and
+    several lines); the command says why in one line, before Qt is imported."""
+    proc = subprocess.run([sys.executable, *how], capture_output=True, text=True, timeout=60,
+                          env=_no_display_env(), cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stdout == "" and proc.stderr == (
+        "qwen3-explorer: no display to open a window on (DISPLAY is not set); run it in a desktop session, "
+        "or use the command-line commands: qwen3-explorer --help\n")
+
+
+def test_a_display_or_a_chosen_platform_opens_the_window() -> None:
+    """The check in a child (this file runs in the core suite, where `ui` is blocked)."""
+    code = """if True:
+        from ui.launcher import no_display_reason as why
+        assert why({}, "linux") == "DISPLAY is not set" and why({"DISPLAY": ""}, "linux") == "DISPLAY is not set"
+        assert why({"DISPLAY": ":0"}, "linux") is None and why({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+        assert why({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+        assert why({}, "linux", ["-platform", "offscreen"]) is None
+        assert why({}, "darwin") is None and why({}, "win32") is None
+    """
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,5 +1,5 @@
-"""`python -m ui` starts Qwen3 Explorer."""
+"""`python -m ui` starts Qwen3 Explorer (as the `qwen3-explorer` command does)."""
 
-from ui.app import main
+from ui.launcher import main
 
 raise SystemExit(main())
