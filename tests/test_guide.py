@@ -16,7 +16,7 @@ from explorer.fit.batch import FitsCancelled
 from explorer.fit.estimate import Verdict
 from explorer.gguf.variant import Variant
 from explorer.guide import USES, Pick, Use, pick, pick_all
-from explorer.guide.pick import QUALITY_FLOOR_BPW, RAM_SHARE, Candidate, candidates_for
+from explorer.guide.pick import QUALITY_FLOOR_BPW, RAM_SHARE, SLOW_SHARE, Candidate, candidates_for
 from explorer.hardware.facts import GPU, CPUInfo, Hardware
 from explorer.hardware.gpus import apple_bandwidth, apple_metal_share
 from explorer.hardware.llama_build import LlamaBuild
@@ -217,19 +217,33 @@ def _reference_pick(use: Use, cands: list[Candidate], hw: Hardware) -> Candidate
     def fast(c: Candidate) -> bool:
         return c.fit.tokens_per_second is None or c.fit.tokens_per_second >= info.min_tokens_per_s
 
-    passes = (lambda c: runs(c) and _leaves_room(c, hw) and fast(c) and c.bits >= QUALITY_FLOOR_BPW,  # rules 3, 4
-              lambda c: runs(c) and _leaves_room(c, hw) and fast(c),  # rule 4: low-bit
-              lambda c: runs(c) and _leaves_room(c, hw),  # rule 6: slow
-              runs)  # rule 6: tight
-    for ok in passes:
+    def speed(c: Candidate) -> float:
+        return float("inf") if c.fit.tokens_per_second is None else c.fit.tokens_per_second
+
+    passes = ((False, lambda c: runs(c) and _leaves_room(c, hw) and fast(c) and c.bits >= QUALITY_FLOOR_BPW),  # 3, 4
+              (False, lambda c: runs(c) and _leaves_room(c, hw) and fast(c)),  # rule 4: low-bit
+              (True, lambda c: runs(c) and _leaves_room(c, hw)),  # rule 6: slow
+              (True, runs))  # rule 6: tight
+    for slow, ok in passes:
         good = [c for c in cands if ok(c)]
-        if good:
-            # Rules 1 and 2: the most preferred variant, then the largest model (total, then active parameters).
-            top = max(good, key=lambda c: (-info.variants.index(c.model.variant), c.model.params_total,
-                                           c.model.params_active, c.model.id)).model
-            # Rule 5: placement, bits, publisher, catalog order.
-            return min((c for c in good if c.model.id == top.id),
-                       key=lambda c: (RANK[c.fit.verdict], -c.bits, _publisher_rank(c), cands.index(c)))
+        if not good:
+            continue
+        # Rule 1: the most preferred variant with a file that passes.
+        variant = min({c.model.variant for c in good}, key=info.variants.index)
+        good = [c for c in good if c.model.variant is variant]
+        if slow:  # rule 6: models far slower than the variant's fastest are passed over
+            fastest = max(speed(c) for c in good)
+            kept = {c.model.id for c in good if speed(c) >= SLOW_SHARE * fastest}
+            good = [c for c in good if c.model.id in kept]
+        # Rule 2: the largest model (total, then active parameters).
+        top = max(good, key=lambda c: (c.model.params_total, c.model.params_active, c.model.id)).model
+        files = [c for c in good if c.model.id == top.id]
+        if slow:  # rule 6: placement, the fewest bits from 4 up, else the most under 4
+            return min(files, key=lambda c: (RANK[c.fit.verdict], c.bits < QUALITY_FLOOR_BPW,
+                                             c.bits if c.bits >= QUALITY_FLOOR_BPW else -c.bits,
+                                             _publisher_rank(c), cands.index(c)))
+        # Rule 5: placement, bits, publisher, catalog order.
+        return min(files, key=lambda c: (RANK[c.fit.verdict], -c.bits, _publisher_rank(c), cands.index(c)))
     return None
 
 
@@ -238,7 +252,8 @@ def _reference_pick(use: Use, cands: list[Candidate], hw: Hardware) -> Candidate
 RULE_MACHINES = {**MACHINES, "laptop-4.3gb-free": laptop(ram=8, free=4.3),
                  "slow-ram": laptop(ram=32, free=28, bandwidth=12.8e9), "very-slow-ram": laptop(bandwidth=1e9),
                  "laptop-1.7gb-free": laptop(ram=2, free=1.7), "bandwidth-unknown": laptop(bandwidth=None),
-                 "tiny": laptop(ram=1, free=0.25)}
+                 "tiny": laptop(ram=1, free=0.25), "slow-vm-21gb-free": laptop(ram=23.5, free=21.3, bandwidth=1.74e9),
+                 "slow-server-200gb-free": laptop(ram=256, free=200, bandwidth=1.74e9)}
 
 
 @pytest.mark.parametrize("machine", list(RULE_MACHINES))
@@ -336,6 +351,41 @@ def test_when_nothing_is_fast_enough_the_best_that_runs_is_picked_and_called_slo
     p = pick(Use.CHAT, catalog, hw, CTX)
     assert p.best is not None and p.best.fit.verdict is Verdict.CPU_ONLY
     assert any("under the" in n for n in p.notes)
+
+
+def test_when_nothing_is_fast_enough_the_notes_say_so_name_the_fastest_and_the_missing_bits(catalog: Catalog) -> None:
+    """A trial's VM: 21.3 GiB free, no GPU, memory measured at 1.74 GB/s. Nothing for chat reaches 5 tok/s. The
+    30B-A3B (3B active) is both the largest that leaves room and the fastest model above 1.7B, so it stays the
+    pick, in Q3_K_L: its Q4_K_M takes 18.5 GiB, past the room the guide leaves. The notes say all of that (it said
+    only "slow" and that "nothing faster runs here", while a 0.6B runs three times as fast)."""
+    hw = laptop(ram=23.5, free=21.3, bandwidth=1.74e9)
+    p = pick(Use.CHAT, catalog, hw, CTX)
+    assert p.best is not None and p.best.label == "Qwen3-30B-A3B-Instruct-2507 Q3_K_L"
+    speed = p.best.fit.tokens_per_second
+    assert speed is not None and 0.4 < speed < 1.0
+    slow = next(n for n in p.notes if "under the 5.0 tok/s" in n)
+    assert "nothing faster runs here" not in slow and "nothing for this use reaches it here" in slow
+    assert "; the fastest for this use, Qwen3-0.6B Q4_K_M, runs ~1.8 tok/s, a much smaller model" in slow
+    low = next(n for n in p.notes if "below 4 bits" in n)
+    q4 = next(c for c in candidates_for(Use.CHAT, catalog, hw, CTX)
+              if c.model.id == p.best.model.id and c.file.quant == "Q4_K_M")
+    assert low == (f"Q3_K_L is below 4 bits per weight: Q4_K_M would run, but {_room_text(q4, hw)}; expect "
+                   "somewhat weaker answers")
+
+
+def test_under_the_speed_floor_speed_still_counts(catalog: Catalog) -> None:
+    """200 GiB free at 1.74 GB/s: nothing reaches 5 tok/s. The 235B-A22B runs but reads 22B parameters a token,
+    under a quarter of the 30B-A3B's speed: passed over. Within the model the Q4 comes first, not the Q8_0 at
+    half its speed."""
+    hw = laptop(ram=256, free=200, bandwidth=1.74e9)
+    p = pick(Use.CHAT, catalog, hw, CTX)
+    assert p.best is not None and p.best.model.id != "Qwen3-235B-A22B-Instruct-2507"
+    big = [c for c in candidates_for(Use.CHAT, catalog, hw, CTX)
+           if c.model.id == "Qwen3-235B-A22B-Instruct-2507" and c.fit.verdict is not Verdict.NO_FIT]
+    assert big and all((c.fit.tokens_per_second or 0) < SLOW_SHARE * (p.best.fit.tokens_per_second or 0) for c in big)
+    assert QUALITY_FLOOR_BPW <= p.best.bits < 5.0  # a Q4, the fastest good quant
+    same = [c for c in candidates_for(Use.CHAT, catalog, hw, CTX) if c.model.id == p.best.model.id]
+    assert any(c.file.quant == "Q8_0" and _leaves_room(c, hw) for c in same)
 
 
 def test_unknown_bandwidth_does_not_block_a_pick(catalog: Catalog) -> None:

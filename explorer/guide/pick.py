@@ -23,12 +23,19 @@ The rule, in order:
    verified), then the catalog's order.
 6. When nothing qualifies, the speed floor goes first: the largest model that runs and leaves room,
    called slow; then room: the largest model that runs at all, called tight (and slow if it is).
+   Under the floor speed still counts: a model is passed over when its fastest such file is under
+   `SLOW_SHARE` (a quarter of) the speed of the fastest file of its variant that passes (a 235B-A22B
+   at a seventh of the 30B-A3B's speed is no pick when neither is fast enough), and within the model the
+   fastest file at 4 bits or more comes first (the fewest bits from Q4 up: a Q8_0 at half the speed
+   of the Q4_K_M buys little when both are slow), else the most bits under four. The notes say the
+   pick is slow, below 4 bits if it is, and name the fastest file for the use, whatever its size.
 
 So a bigger model wins over a better quant of a smaller one (as long as it is at least 4-bit, fast
-enough and leaves room), and within a model full GPU wins over more bits. `steps_up` says what the
-next larger model (at its cheapest 4-bit-or-better quant) and the next better quant of the picked
-model would need, and why it is not the pick: it does not fit, fits worse, is under the speed floor,
-or leaves too little room.
+enough and leaves room), and within a model full GPU wins over more bits; when nothing is fast enough,
+a far slower model and a slower quant lose (rule 6), and the notes name the fastest file for the use.
+`steps_up` says what the next larger model (at its cheapest 4-bit-or-better quant) and the next better
+quant of the picked model would need, and why it is not the pick: it does not fit, fits worse, is under
+the speed floor, or leaves too little room.
 
 Pure and deterministic: the same catalog, hardware and context give the same pick. The estimates
 come from `fit.batch.compute_fits`, so the guide and the Models tab agree.
@@ -50,6 +57,7 @@ from explorer.hardware.facts import Hardware
 from explorer.units import format_bytes, format_tokens_per_s
 
 QUALITY_FLOOR_BPW = 4.5  # Q4_0 (4.55), Q4_K_M (4.89) and up; Q3_K_L (4.27) and below are "low-bit"
+SLOW_SHARE = 0.25  # under the speed floor, a model at less than this share of its variant's fastest is passed over
 DEFAULT_GUIDE_CTX = DEFAULT_CHAT_CTX  # what "Open in chat" loads a model with
 _HUGE = 1 << 60
 
@@ -198,12 +206,12 @@ def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUID
     how: str = "tight"
     test: Callable[[Candidate], bool] = _runs  # the pass that found the pick, and its test
     for name, passed in passes:
-        best = _first_qualifying(info, cands, order, with_room(passed))
+        best = _first_qualifying(info, cands, order, with_room(passed), slow=name == "slow")
         if best is not None:
             how, test = name, passed
             break
     if best is None:  # nothing for this use leaves room: the largest that runs at all, and say how much it takes
-        best = _first_qualifying(info, cands, order, _runs)
+        best = _first_qualifying(info, cands, order, _runs, slow=True)
 
     notes: list[str] = []
     if best is None:
@@ -223,8 +231,10 @@ def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUID
     if how in ("slow", "tight") and not _fast_enough(best.fit, floor):
         tight = _tightest([c for c in cands if runs_fast(0.0)(c)], hw)
         notes.append(f"predicted {format_tokens_per_s(best.fit.tokens_per_second or 0)}, under the "
-                     f"{format_tokens_per_s(floor)} this use needs to feel usable; nothing faster runs here"
-                     + _and_leaves_room(tight, hw))
+                     f"{format_tokens_per_s(floor)} this use needs to feel usable; nothing for this use reaches it "
+                     f"here" + _and_leaves_room(tight, hw) + _fastest_text(best, cands, hw, how == "slow"))
+        if best.bits < QUALITY_FLOOR_BPW:
+            notes.append(_low_bit_slow_note(best, cands, hw))
     if how == "tight":
         notes.append(f"it {_room_text(best, hw)}: nothing for this use runs here and leaves that much room")
     if best.fit.tokens_per_second is None:
@@ -235,17 +245,60 @@ def pick(use: Use | str, catalog: Catalog, hw: Hardware, ctx: int = DEFAULT_GUID
     return Pick(use, ctx, choice, best, _steps_up(info, best, cands, hw, order), tuple(notes), chat)
 
 
+def _speed(c: Candidate) -> float:
+    return c.fit.tokens_per_second if c.fit.tokens_per_second is not None else float("inf")
+
+
+def _slow_within_model_key(c: Candidate, order: int) -> tuple[int, bool, float, int, int]:
+    """Under the speed floor (rule 6): placement, then the fewest bits from 4 up (the fastest good quant), then
+    the most bits under 4."""
+    good = c.bits >= QUALITY_FLOOR_BPW
+    return (VERDICT_ORDER[c.fit.verdict], not good, c.bits if good else -c.bits, publisher_rank(c.file), order)
+
+
 def _first_qualifying(info: UseInfo, cands: Sequence[Candidate], order: dict[int, int],
-                      ok: Callable[[Candidate], bool]) -> Candidate | None:
-    """Variants in preference order, models largest first, the best qualifying file of the first model that has one."""
+                      ok: Callable[[Candidate], bool], *, slow: bool = False) -> Candidate | None:
+    """Variants in preference order, models largest first, the best qualifying file of the first model that has one.
+    `slow` (nothing reaches the speed floor, rule 6): a model under `SLOW_SHARE` of its variant's fastest qualifying
+    file is passed over, and within a model the slow key picks the file."""
     for variant in info.variants:
-        models = sorted({c.model.id: c.model for c in cands if c.model.variant is variant}.values(),
-                        key=_size_key, reverse=True)
+        passing = [c for c in cands if c.model.variant is variant and ok(c)]
+        if not passing:
+            continue
+        fastest = max(_speed(c) for c in passing)
+        models = sorted({c.model.id: c.model for c in passing}.values(), key=_size_key, reverse=True)
         for model in models:
-            good = [c for c in cands if c.model.id == model.id and ok(c)]
-            if good:
-                return min(good, key=lambda c: _within_model_key(c, order[id(c)]))
+            good = [c for c in passing if c.model.id == model.id]
+            if slow and max(_speed(c) for c in good) < SLOW_SHARE * fastest:
+                continue
+            if slow:
+                return min(good, key=lambda c: _slow_within_model_key(c, order[id(c)]))
+            return min(good, key=lambda c: _within_model_key(c, order[id(c)]))
     return None
+
+
+def _fastest_text(best: Candidate, cands: Sequence[Candidate], hw: Hardware, room: bool) -> str:
+    """"; the fastest for this use, Qwen3-0.6B Q4_K_M, runs ~1.8 tok/s, a much smaller model" or "" (the pick is
+    the fastest, or close to it). At 4 bits or more when such a file runs (and leaves room, when `room`)."""
+    runs = [c for c in cands if _runs(c) and c.fit.tokens_per_second is not None and (not room or _roomy(c, hw))]
+    good = [c for c in runs if c.bits >= QUALITY_FLOOR_BPW] or runs
+    if not good or best.fit.tokens_per_second is None:
+        return ""
+    fastest = max(good, key=lambda c: (_speed(c), c.model.params_total, c.bits))
+    if _speed(fastest) < 1.5 * best.fit.tokens_per_second:
+        return ""
+    smaller = ", a much smaller model" if fastest.model.params_total < best.model.params_active else ""
+    return (f"; the fastest for this use, {fastest.label}, runs ~{format_tokens_per_s(_speed(fastest))}"
+            f"{smaller}")
+
+
+def _low_bit_slow_note(best: Candidate, cands: Sequence[Candidate], hw: Hardware) -> str:
+    """Why a slow pick is below 4 bits: its 4-bit files do not run, or take too much RAM."""
+    four = [c for c in cands if c.model.id == best.model.id and c.bits >= QUALITY_FLOOR_BPW and _runs(c)]
+    tight = min(four, key=lambda c: (_room_short(c, hw), -c.bits)) if four else None
+    why = (f"{tight.file.quant} would run, but {_room_text(tight, hw)}" if tight is not None and not _roomy(tight, hw)
+           else "its 4-bit files do not run here")
+    return f"{best.file.quant} is below 4 bits per weight: {why}; expect somewhat weaker answers"
 
 
 def _steps_up(info: UseInfo, best: Candidate | None, cands: Sequence[Candidate], hw: Hardware,

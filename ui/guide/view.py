@@ -39,8 +39,11 @@ from ui.fmt import format_bytes, format_ctx, format_speed, verdict_text
 from ui.models.table import Row, file_size_text
 from ui.workers import CancelToken, LatestRunner
 
-RULE = ("How the guide picks: the largest model of the first variant that runs here at 4 bits per weight or "
-        "more and at a usable speed; within it, full GPU before partial offload before CPU, then the most bits.")
+RULE = ("How the guide picks: the largest model of the first variant that runs here at a usable speed and leaves "
+        "room, at 4 bits per weight or more (below 4 only when no such file does); within it, full GPU before partial "
+        "offload before CPU, then the most bits. When nothing is fast enough, the notes say so and name the fastest "
+        "file; the pick is then the largest model not far slower than the rest, at its fastest quant from 4 bits up "
+        "(below 4 bits with a note saying why).")
 _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
 
 _STYLE = f"""
