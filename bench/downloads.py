@@ -6,20 +6,28 @@ after kills.
 
 The Hub runs in its own process (python -m explorer.testing.hub) so that it does not share a GIL with
 the downloader, once with a per-connection rate cap (`--cap-mib`, as the Hub's CDN caps a connection)
-and once without. On each, runs alternate: curl (one connection), the app with one connection, the
-app with `--connections`, `aria2c -x N -s N` (when installed; otherwise the bench says so and gives
-the ratio to one connection only). The app's time includes its HEAD request, the sha256 and the fsync.
+and once without. On each, runs alternate (the order reversed every other round): curl (one
+connection), the app with one connection, the app with `--connections` (it chooses how many it keeps:
+explorer.store.transfer), `aria2c -x N -s N` (when installed; otherwise the bench says so and gives
+the ratio to one connection only). The app runs in this process, warm as in the running GUI (one HEAD
+before the rounds loads what huggingface_hub imports lazily); curl and aria2c start as processes
+(milliseconds). The app's time includes its HEAD request, the sha256 and the fsync; aria2c's and
+curl's include neither. The Hub's CPU is on the same cores as the clients: `uptime` is printed before
+and after (the machine may be shared), and every figure is a ratio within one run.
 
 Then the kills: a download in a child process, against a capped Hub in this process (its log counts
-every body byte it sends), is killed with SIGKILL at a random point `--kills` times and finally left
-to finish. Bytes re-sent = bytes the Hub sent in all runs - the file's size; it splits into bytes
-asked for again although they were on disk (the resume's fault; should be 0) and bytes in flight
-when the process died (sent by the Hub, still in the socket, never written: what any client loses).
+every body byte the kernel took from it), is killed with SIGKILL at a random point `--kills` times and
+finally left to finish. Bytes re-sent = bytes the Hub sent in all runs - the file's size; it splits
+into bytes asked for again although they were on disk (the resume's fault; should be 0) and bytes in
+flight when the process died, never written. Those split again: the child is stopped (SIGSTOP) just
+before each kill and its sockets read from /proc/net/tcp: bytes in the kernel's socket queues (sent,
+never read by the app: what any client loses) and the rest, held by the app (read, not yet written).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO, NAME = "Qwen/Bench-GGUF", "bench-Q8_0.gguf"
@@ -53,6 +62,11 @@ def start_hub(root: Path, cap_mib: float | None) -> tuple[subprocess.Popen[str],
     line = proc.stdout.readline()  # export HF_ENDPOINT=http://127.0.0.1:PORT HF_HUB_DISABLE_XET=1
     endpoint = line.split("HF_ENDPOINT=")[1].split()[0]
     return proc, endpoint
+
+
+def uptime() -> str:
+    """The load averages (1, 5, 15 min): the machine may be shared."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed(cmd: list[str]) -> float:
@@ -83,21 +97,52 @@ def throughput(work: Path, endpoint: str, runs: int, n: int, aria2c: str | None)
     constants.ENDPOINT = endpoint  # read at import; the two Hubs have different ports
     constants.HUGGINGFACE_CO_URL_TEMPLATE = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
     url = f"{endpoint}/{REPO}/resolve/main/{NAME}"
-    out: dict[str, list[float]] = {"curl": [], "app-1": [], f"app-{n}": []}
-    if aria2c:
-        out[f"aria2c-{n}"] = []
-    for i in range(runs):
-        dest = work / "out"
-        dest.mkdir(exist_ok=True)
-        out["curl"].append(timed(["curl", "-sfL", "-o", str(dest / NAME), url]))
+    from explorer.store.transfer import Transfer
+
+    Transfer(REPO, NAME, cache_dir=work / "warm").metadata()  # huggingface_hub's lazy imports, the session
+    dest = work / "out"
+    dest.mkdir(exist_ok=True)
+
+    def curl() -> float:
+        took = timed(["curl", "-sfL", "-o", str(dest / NAME), url])
         (dest / NAME).unlink()
-        out["app-1"].append(app_run(work, f"1-{i}", 1))
-        out[f"app-{n}"].append(app_run(work, f"{n}-{i}", n))
-        if aria2c:
-            out[f"aria2c-{n}"].append(timed([aria2c, "-x", str(n), "-s", str(n), "-q", "-d", str(dest), "-o", NAME,
-                                             "--allow-overwrite=true", "--auto-file-renaming=false", url]))
-            (dest / NAME).unlink()
+        return took
+
+    def aria() -> float:
+        assert aria2c is not None
+        took = timed([aria2c, "-x", str(n), "-s", str(n), "-q", "-d", str(dest), "-o", NAME,
+                      "--allow-overwrite=true", "--auto-file-renaming=false", url])
+        (dest / NAME).unlink()
+        return took
+
+    tools: dict[str, Callable[[int], float]] = {
+        "curl": lambda i: curl(),
+        "app-1": lambda i: app_run(work, f"1-{i}", 1),
+        f"app-{n}": lambda i: app_run(work, f"{n}-{i}", n),
+    }
+    if aria2c:
+        tools[f"aria2c-{n}"] = lambda i: aria()
+    out: dict[str, list[float]] = {tool: [] for tool in tools}
+    for i in range(runs):
+        for tool in (list(tools) if i % 2 == 0 else list(tools)[::-1]):  # alternate: no tool always goes first
+            out[tool].append(tools[tool](i))
     return out
+
+
+def queued(port: int) -> tuple[int, int]:
+    """(bytes the clients of `port` have not read, bytes its server has not had taken) in loopback TCP queues."""
+    unread = unsent = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as fh:
+            for line in list(fh)[1:]:
+                f = line.split()
+                local, remote = (int(addr.rsplit(":", 1)[1], 16) for addr in f[1:3])
+                tx, rx = f[4].split(":")
+                if remote == port:
+                    unread += int(rx, 16)
+                elif local == port and f[3] == "01":  # established, on the server's side
+                    unsent += int(tx, 16)
+    return unread, unsent
 
 
 def _overlap(asked: list[tuple[int, int]], have: list[tuple[int, int]]) -> int:
@@ -113,7 +158,12 @@ def kills(work: Path, src_root: Path, size: int, cap_mib: float, n: int, count: 
     rng = random.Random(seed)
     cache = work / "cache-kills"
     expected = size / (rate_mib * MIB)  # seconds a whole download takes, as measured
-    totals = {"sent": 0, "asked_again": 0, "in_flight": 0, "kills_before_end": 0}
+    totals = {"sent": 0, "asked_again": 0, "in_flight": 0, "in_sockets": 0, "while_stopped": 0,
+              "kills_before_end": 0}
+
+    def sent_now() -> int:
+        return sum(e.bytes_sent for e in hub.log if e.method == "GET" and NAME in e.path)
+
     with HubServer(src_root, rate_cap=cap_mib * MIB) as hub:
         env = {**os.environ, **hub.env(), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         for k in range(count + 1):
@@ -125,12 +175,17 @@ def kills(work: Path, src_root: Path, size: int, cap_mib: float, n: int, count: 
             done_before = sum(b - a for a, b in have)
             hub.clear_log()
             proc = subprocess.Popen([sys.executable, "-c", CHILD, str(cache), str(n), REPO, NAME], env=env)
+            at_stop: int | None = None
             if k < count:
                 while proc.poll() is None and not any(e.method == "GET" and NAME in e.path for e in hub.log):
                     time.sleep(0.005)  # the child's start-up (imports, HEAD): not a point worth killing at
                 time.sleep(rng.uniform(0.05, 0.3) * expected * (size - done_before) / size)  # a random point
                 if proc.poll() is None:
+                    proc.send_signal(signal.SIGSTOP)  # frozen: what it has read stays read, the queues stay
+                    unread, unsent = queued(hub.port)  # at once: the Hub goes on sending until the window closes
+                    at_stop = sent_now()
                     proc.send_signal(signal.SIGKILL)
+                    totals["in_sockets"] += unread + unsent
                     totals["kills_before_end"] += 1
             proc.wait()
             log = [e for e in hub.log if e.method == "GET" and NAME in e.path]
@@ -139,6 +194,9 @@ def kills(work: Path, src_root: Path, size: int, cap_mib: float, n: int, count: 
                 a, _, b = (e.range or "bytes=0-").removeprefix("bytes=").partition("-")
                 asked.append((int(a), int(b) + 1 if b else size))
             sent = sum(e.bytes_sent for e in log)
+            if at_stop is not None:  # what the Hub sent to the stopped child while it was counted is no client's loss
+                totals["while_stopped"] += sent - at_stop
+                sent = at_stop
             blobs = list(cache.glob("models--*/blobs/*.incomplete"))
             done_after = size if not blobs else parts.bytes_on_disk(blobs[0], size)
             totals["sent"] += sent
@@ -173,6 +231,7 @@ def main() -> None:
     size = blob.stat().st_size
     os.environ.update(HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1")
     results: dict[str, dict[str, list[float]]] = {}
+    load_before = uptime()
     try:
         for label, cap in (("capped", args.cap_mib), ("uncapped", None)):
             hub, endpoint = start_hub(work / "repos", cap)
@@ -197,12 +256,17 @@ def main() -> None:
             print(f"    app-{n} / aria2c-{n} = {par / r[f'aria2c-{n}']:.2f}; app-{n} / app-1 = {par / one:.2f}")
         else:
             print(f"    aria2c not found: app-{n} / app-1 = {par / one:.2f}")
+    in_app = killed["in_flight"] - killed["in_sockets"]
     print(f"kills: {killed['kills_before_end']} SIGKILLs at random points, then a full run: "
           f"{killed['resent']} bytes re-sent in all = {killed['asked_again']} asked for again although on disk + "
-          f"{killed['in_flight']} in flight when the process died")
+          f"{killed['in_flight']} in flight when the process died ({killed['in_sockets']} in the sockets' "
+          f"queues, never read; {in_app} read by the app or in the Hub's sends, not yet written); "
+          f"not counted: {killed['while_stopped']} sent while the child was stopped for the count")
+    print(f"load: {load_before} -> {uptime()}")
     if args.json:
         args.json.write_text(json.dumps({"size": size, "connections": n, "cap_mib": args.cap_mib,
-                                         "aria2c": aria2c, "seconds": results, "mib_s": rates, "kills": killed}))
+                                         "aria2c": aria2c, "seconds": results, "mib_s": rates, "kills": killed,
+                                         "load": [load_before, uptime()]}))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from hub_fixtures import hub  # noqa: F401 - the fixture
 from huggingface_hub import hf_hub_download
 from huggingface_hub.file_download import http_get
 
-from explorer.store import parts
+from explorer.store import parts, transfer
 from explorer.store.downloads import DownloadManager, Progress, State
 from explorer.testing.hub import HubServer
 from explorer.units import MIB
@@ -307,3 +309,68 @@ def test_the_sidecar_is_the_record_of_done_ranges(tmp_path: Path) -> None:
     assert sorted(p.name for p in side.iterdir()) == ["300", "80"]
     assert store.holes() == [(120, 300), (350, 1000)]
     assert store.done() == 170
+
+
+def test_a_link_that_does_not_cap_connections_goes_on_with_one_straight_into_the_prefix(
+        hub: HubServer, tmp_path: Path, src: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The probe: all connections bring no more than one did, so the others stop after their short piece and
+    the lone one fetches the rest, each piece from where the prefix ends, written there directly."""
+    hub.add_repo(REPO, {NAME: src})
+    hub.rate_cap = 16 * MIB  # the probe's pieces overlap for real; the rates it sees are replaced below
+    measure = transfer._Meter.rate
+
+    def rate(self: transfer._Meter, connections: int, running: Callable[[], bool]) -> float | None:
+        measure(self, connections, running)  # waits as the real one does
+        return 100.0 if connections == 1 else 110.0  # less than PROBE_GAIN x one connection
+
+    monkeypatch.setattr(transfer._Meter, "rate", rate)
+    monkeypatch.setattr(transfer, "PROBE_SECONDS", 0.01)  # decided early: most of the file is still to come
+    direct: list[tuple[int, bool]] = []
+    append = parts.PartStore.append_direct
+
+    def spy(self: parts.PartStore, part: parts.Part, chunks: Sequence[bytes], n: int) -> bool:
+        went = append(self, part, chunks, n)
+        direct.append((part.start, went))
+        return went
+
+    monkeypatch.setattr(parts.PartStore, "append_direct", spy)
+    by: list[tuple[int, str]] = []  # (piece start, the connection's thread)
+    fetch_piece = transfer.Transfer._piece
+
+    def piece(self: transfer.Transfer, store: parts.PartStore, rng: tuple[int, int],
+              count: Callable[[int], None]) -> None:
+        by.append((rng[0], threading.current_thread().name))
+        fetch_piece(self, store, rng, count)
+
+    monkeypatch.setattr(transfer.Transfer, "_piece", piece)
+    dm = manager(tmp_path / "cache")
+    job = dm.wait(dm.enqueue(REPO, [NAME]), timeout=60)
+    dm.close()
+    assert_clean_done(tmp_path / "cache", src, job)
+    got = ranges(hub)
+    assert sorted(got)[-1][1] == src.stat().st_size and sent(hub) == src.stat().st_size  # each byte once
+    assert len({name for _start, name in by}) > 1  # the probe opened the others
+    last = max(start for start, _name in by)
+    assert dict(by)[last] == "download-part-0"  # ...and the first one finished alone
+    assert [went for start, went in direct if start == last] and all(went for start, went in direct if start == last)
+
+
+def test_the_head_writes_straight_into_the_prefix_and_its_part_is_never_reused(tmp_path: Path) -> None:
+    inc = tmp_path / "blobs" / ("b" * 64 + ".incomplete")
+    data = random.Random(3).randbytes(100)
+    store = parts.PartStore(inc, len(data), lambda p, m: p.open(m))  # type: ignore[arg-type,return-value]
+    store.recover()
+    digest = hashlib.sha256()
+    with store.open_prefix(digest):
+        store.direct_ok = True  # the assembler says so once an old prefix is hashed; here there is none
+        head = parts.Piece(store.claim(0), 0, 40)
+        with parts.PartWriter(store, head) as writer:
+            writer.write([data[:10], data[10:25]], 25)
+        assert store.prefix == 25 and (parts.sidecar(inc) / "0").stat().st_size == 0  # nothing through the part
+        assert store.claim(25) == 25  # a new part: nothing is appended after bytes that went elsewhere
+        ahead = parts.Piece(store.claim(60), 60, 100)
+        with parts.PartWriter(store, ahead) as writer:
+            writer.write([data[60:70]], 10)  # not at the prefix: into its part
+        assert store.prefix == 25 and (parts.sidecar(inc) / "60").read_bytes() == data[60:70]
+        store.wait_prefix(60, timeout=0.5)  # nothing fills the hole before 60 now: returns at once
+    assert inc.read_bytes() == data[:25] and digest.hexdigest() == hashlib.sha256(data[:25]).hexdigest()

@@ -7,10 +7,16 @@ the Hub's LFS hash is it fsynced, renamed to `blobs/<sha256>`, marked `.verified
 
 A file of at least two pieces (`parts.MIN_PIECE`) comes over `connections` parallel Range requests
 (default 8: the Hub's CDN caps what one connection gets). Each piece is appended to its own file in
-the sidecar `blobs/<sha256>.parts/` and moved into the prefix in order, hashed on the way
-(`explorer.store.parts` says why the prefix never has holes). A dropped or stalled connection
-resumes its own piece from its last byte; the others go on. A server that ignores Range (200) makes
-the transfer fall back to one connection.
+the sidecar `blobs/<sha256>.parts/` and moved into the prefix in order, hashed on the way; the piece
+at the prefix's end goes straight into it (`explorer.store.parts` says why the prefix never has
+holes). A dropped or stalled connection resumes its own piece from its last byte; the others go on.
+A server that ignores Range (200) makes the transfer fall back to one connection.
+
+How many connections pay is measured, not assumed: a transfer starts with one, times it for
+`PROBE_SECONDS` once bytes flow, then opens the rest (on short pieces) and times them all. Unless
+they bring at least `PROBE_GAIN` times the one connection's rate (a link that caps each connection,
+as the Hub's CDN does), it goes on with one: on a link that does not cap connections, more of them
+only cost CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import queue
 import re
 import shutil
 import threading
@@ -44,8 +49,12 @@ from explorer.units import MIB, format_bytes
 
 CHUNK = MIB
 DEFAULT_CONNECTIONS = 8
-PART_READ = 256 * 1024  # a part's bytes are written (and counted) in blocks this big: less per-chunk work
+PART_WRITE = 256 * 1024  # a connection writes (and counts) its bytes in batches this big: one writev each
 WRITEBACK_BYTES = 64 * MIB
+PROBE_SECONDS = 0.1  # how long one connection, then all of them, are timed before choosing
+PROBE_GAIN = 1.25  # all connections must bring this much more than one, or one goes on alone
+PROBE_START = 2.0  # at most this long waiting for a probed connection's first bytes
+ALONE_WAIT = 2.0  # a lone connection waits at most this long for the parts before its piece to be merged
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 
@@ -109,6 +118,7 @@ class Transfer:
         self._digest = hashlib.sha256()
         self.get_url = self.url
         self.overlong = False  # a response ran past the file's size (cut at the size)
+        self.keep = self.connections  # parallel parts: connections numbered this and above stop after their piece
 
     # -- metadata ---------------------------------------------------------------------------------
     def metadata(self) -> tuple[str, str, int]:
@@ -265,7 +275,7 @@ class Transfer:
                 got_range = resp.headers.get("Content-Range")
                 raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
             pos = start if mode == "ab" else 0  # where the next byte lands in the file
-            with self.open_file(part, mode) as fh, _Writeback(fh) as writeback, _Hasher(self._digest) as hasher:
+            with self.open_file(part, mode) as fh, _Writeback(fh) as writeback, parts.Hasher(self._digest) as hasher:
                 for received in resp.iter_bytes():  # as received: a drop loses nothing already read
                     self._check_stop()
                     # Never past the Hub's size: a body without a length (or a broken one) may not end.
@@ -327,24 +337,14 @@ class Transfer:
         pieces = parts.Pieces(store.holes(), self.connections)
         self._digest = hashlib.sha256()
         self.on_phase("downloading")
-        received = [0]
-        counting = threading.Lock()
-
-        def count(n: int) -> None:  # on_bytes is called from one thread at a time
-            with counting:
-                received[0] += n
-                self.on_bytes(n)
-
-        assembler = parts.Assembler(store, self._digest, self._check_stop).start()
-        workers = [threading.Thread(target=self._worker, args=(store, pieces, count), daemon=True,
-                                    name=f"download-part-{i}")
-                   for i in range(min(self.connections, pieces.count_hint()))]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        store.finish_writing()
-        assembler.join()
+        meter = _Meter(self.on_bytes)
+        with store.open_prefix(self._digest):
+            assembler = parts.Assembler(store, self._check_stop).start()
+            try:
+                self._connections(store, pieces, meter)
+            finally:
+                store.finish_writing()
+                assembler.join()
         failed = store.failed
         if failed is not None:
             self._raise_parts_failure(failed, store, size)
@@ -358,7 +358,42 @@ class Transfer:
                                 f"{self._digest.hexdigest()[:12]}…){why}; the corrupt file was deleted, "
                                 "nothing was kept")
         self._finish(part, blob, sha, commit)
-        return FileResult(self.snapshot(commit), sha, size, resumed_from, received[0])
+        return FileResult(self.snapshot(commit), sha, size, resumed_from, meter.total)
+
+    def _connections(self, store: parts.PartStore, pieces: parts.Pieces, meter: _Meter) -> None:
+        """Run the connections: one first, then all of them while that pays (the module's doc)."""
+        most = min(self.connections, pieces.count_hint())
+        self.keep = 1 if most > 1 else most  # connections numbered `keep` and above stop after their piece
+        workers: list[threading.Thread] = []
+
+        def start(index: int) -> None:
+            w = threading.Thread(target=self._worker, args=(store, pieces, meter, index), daemon=True,
+                                 name=f"download-part-{index}")
+            workers.append(w)
+            w.start()
+
+        def running() -> bool:
+            return store.failed is None and any(w.is_alive() for w in workers)
+
+        start(0)
+        if most > 1:
+            one = meter.rate(1, running)
+            if one is not None and running() and pieces.left():
+                pieces.limit = parts.MIN_PIECE  # short pieces: a connection told to stop stops soon
+                self.keep = most
+                for i in range(1, most):
+                    start(i)
+                every = meter.rate(most, running)
+                if every is not None and every < PROBE_GAIN * one:
+                    self.keep = 1  # the link does not cap a connection: one does it with less work
+                    pieces.connections = 1
+                pieces.limit = None
+            else:
+                self.keep = most  # nothing measurable (an error, a stall, the end): all, as without a probe
+                for i in range(1, most):
+                    start(i)
+        for w in workers:
+            w.join()
 
     def _raise_parts_failure(self, failed: BaseException, store: parts.PartStore, size: int) -> None:
         if isinstance(failed, Stop | _NoRanges | DownloadError):
@@ -373,10 +408,12 @@ class Transfer:
         raise DownloadError(f"{self.filename}: {describe_error(failed, with_type=True)}; "
                             f"{format_bytes(store.done())} kept for a resume") from failed
 
-    def _worker(self, store: parts.PartStore, pieces: parts.Pieces, count: Callable[[int], None]) -> None:
+    def _worker(self, store: parts.PartStore, pieces: parts.Pieces, meter: _Meter, index: int) -> None:
         try:
-            while store.failed is None and (rng := pieces.take()) is not None:
-                self._piece(store, rng, count)
+            while store.failed is None and index < self.keep and (rng := pieces.take()) is not None:
+                if self.keep == 1:  # alone: start where the prefix ends, so every byte goes straight in
+                    store.wait_prefix(rng[0], ALONE_WAIT)
+                self._piece(store, rng, meter.counter(index))
         except _Aborted:
             pass
         except BaseException as exc:  # the first error stops every connection; the transfer reports it
@@ -429,35 +466,72 @@ class Transfer:
             if not resp.headers.get("Content-Range", "").startswith(f"bytes {piece.pos}-"):
                 got_range = resp.headers.get("Content-Range")
                 raise _HTTPStatus(resp.status_code, None, f"unexpected Content-Range {got_range!r}")
-            buf = bytearray()  # written in blocks of PART_READ (less work per byte), and always on the way out:
-            try:               # bytes received before a drop are good bytes
+            # Chunks as received, written in batches of PART_WRITE with one writev (no copy in Python),
+            # and always on the way out: bytes received before a drop are good bytes.
+            batch: list[bytes] = []
+            pending = 0
+            try:
                 for received in resp.iter_bytes():
                     check()
-                    chunk = received[: piece.end - piece.pos - len(buf)]  # never past what was asked for
-                    if len(chunk) < len(received):
+                    room = piece.end - piece.pos - pending  # never past what was asked for
+                    if len(received) > room:
+                        received = received[:room]
                         self.overlong = True
-                    buf += chunk
-                    if len(buf) >= PART_READ or piece.pos + len(buf) >= piece.end:
-                        got += self._flush_part(writer, buf, count)
-                    if piece.pos >= piece.end:
-                        break
+                    if received:
+                        batch.append(received)
+                        pending += len(received)
+                    if pending >= PART_WRITE or len(batch) >= parts.MAX_IOV or pending == piece.end - piece.pos:
+                        got += self._flush_part(writer, batch, pending, count)
+                        batch, pending = [], 0
+                        if piece.pos >= piece.end:
+                            break
             finally:
-                if buf:
-                    got += self._flush_part(writer, buf, count)
+                if batch:
+                    got += self._flush_part(writer, batch, pending, count)
         if got == 0:
             raise _EmptyBody(f"HTTP {resp.status_code} with no bytes at offset {piece.pos}")
 
     @staticmethod
-    def _flush_part(writer: parts.PartWriter, buf: bytearray, count: Callable[[int], None]) -> int:
-        n = len(buf)
+    def _flush_part(writer: parts.PartWriter, batch: list[bytes], n: int, count: Callable[[int], None]) -> int:
         try:
-            writer.write(bytes(buf))
+            writer.write(batch, n)
         except OSError as exc:
             raise _WriteError(exc) from exc
-        finally:
-            buf.clear()
         count(n)
         return n
+
+
+class _Meter:
+    """Bytes received by all connections: reported to `on_bytes` (one thread at a time), timed for the probe."""
+
+    def __init__(self, on_bytes: Callable[[int], None]) -> None:
+        self._on_bytes = on_bytes
+        self._lock = threading.Lock()
+        self.total = 0
+        self._flowing: set[int] = set()  # connections that have received bytes
+
+    def counter(self, index: int) -> Callable[[int], None]:
+        def count(n: int) -> None:
+            with self._lock:
+                self.total += n
+                self._flowing.add(index)
+                self._on_bytes(n)
+        return count
+
+    def rate(self, connections: int, running: Callable[[], bool]) -> float | None:
+        """Bytes a second over PROBE_SECONDS, timed once the first `connections` have bytes flowing; None
+        if they do not start within PROBE_START or the transfer ends first."""
+        deadline = time.monotonic() + PROBE_START
+        while len({i for i in self._flowing if i < connections}) < connections:
+            if not running() or time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+        t0, b0 = time.monotonic(), self.total
+        while time.monotonic() - t0 < PROBE_SECONDS:
+            if not running():
+                return None
+            time.sleep(0.01)
+        return (self.total - b0) / max(time.monotonic() - t0, 1e-6)
 
 
 class _HTTPStatus(Exception):
@@ -498,35 +572,6 @@ def _transient(exc: BaseException) -> bool:
         return status >= 500 or status == 429
     name = type(exc).__name__
     return any(k in name for k in ("Timeout", "Network", "Connect", "Read", "Protocol", "Transport", "Remote"))
-
-
-class _Hasher:
-    """Feed a sha256 on a helper thread, so hashing overlaps receiving and writing.
-
-    hashlib releases the GIL for large updates, as do socket reads and file writes: with the hash on
-    its own thread a download runs at the pace of the slowest of the three instead of their sum.
-    The digest is complete when the `with` block ends (also when it ends with an exception).
-    """
-
-    def __init__(self, digest: Any) -> None:
-        self._digest = digest
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
-        self._thread = threading.Thread(target=self._run, daemon=True, name="download-hash")
-
-    def __enter__(self) -> _Hasher:
-        self._thread.start()
-        return self
-
-    def update(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
-
-    def __exit__(self, *exc: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
 
 
 class _Writeback:

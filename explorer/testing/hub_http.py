@@ -166,8 +166,19 @@ class Handler(BaseHTTPRequestHandler):
         if cap:
             self._paced(data, cap)
         elif data:
-            self._rec.bytes_sent += len(data)  # counted first, so the log is current when the client has it
-            self.wfile.write(data)
+            self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        """Send all of `data`, counting what the kernel took: counted first, so the log is current when the
+        client has the bytes, and on an error (the client went away) only what was really sent stays counted."""
+        self._rec.bytes_sent += len(data)
+        view, sent = memoryview(data), 0
+        try:
+            while sent < len(view):
+                sent += self.connection.send(view[sent:])
+        except OSError:
+            self._rec.bytes_sent -= len(view) - sent
+            raise
 
     def _paced(self, data: bytes, cap: float) -> None:
         """Send at most `cap` bytes a second on this connection (keep-alive requests share the budget)."""
@@ -180,8 +191,7 @@ class Handler(BaseHTTPRequestHandler):
                 if self.server.hub.stopping():
                     raise _Dropped
             self._paid_until += len(piece) / cap
-            self._rec.bytes_sent += len(piece)
-            self.wfile.write(piece)
+            self._send(piece)
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None,
               head: bool = False) -> None:
