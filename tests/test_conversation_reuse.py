@@ -96,3 +96,72 @@ def test_a_new_conversation_on_the_same_worker_prefills_what_differs(engine: tup
     assert one.prompt_eval_tokens >= 1
     # only "<|im_start|>user\n" is shared: nothing of the first conversation leaks into the second's answer
     assert two.prompt_tokens - two.prompt_eval_tokens <= 6
+
+
+def question_tokens(conv: Conversation, text: str) -> int:
+    """Upper bound of what a turn adds after a warmed history: the question, its chat tokens and the
+    generation prompt (the empty think block included), counted as characters (>= tokens)."""
+    return len(text) + len("<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+@pytest.mark.parametrize("thinking", [False, True], ids=["thinking-off", "thinking-on"])
+def test_a_warmed_conversation_decodes_little_more_than_the_question(
+        engine: tuple[EngineClient, TemplateRenderer], thinking: bool) -> None:
+    """Conversation.warm (what a pane does after each answer) decodes the history as the next prompt will
+    render it, so the next turn no longer decodes the last answer again; the answers do not change."""
+    client, renderer = engine
+
+    def conversation() -> Conversation:
+        return Conversation(client, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=thinking,
+                            max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+
+    cold, warm = conversation(), conversation()
+    cold_turns = [ask(cold, q) for q in QUESTIONS[:2]]
+    warm_turns = []
+    for q in QUESTIONS[:2]:
+        warm_turns.append(ask(warm, q))
+        assert warm.warm()
+        time.sleep(1.0)  # the person reads; the worker decodes meanwhile (no event says when it is done)
+    answer = cold_turns[0].n_tokens - cold_turns[0].thinking_tokens
+    assert cold_turns[1].prompt_eval_tokens > answer  # cold: the first answer is decoded again
+    assert warm_turns[1].prompt_eval_tokens <= question_tokens(warm, QUESTIONS[1])
+    assert 4 * warm_turns[1].prompt_eval_tokens < cold_turns[1].prompt_eval_tokens
+    assert [m.content for m in warm.messages] == [m.content for m in cold.messages]
+
+
+def test_warm_sends_nothing_while_busy_or_before_an_answer(engine: tuple[EngineClient, TemplateRenderer]) -> None:
+    client, renderer = engine
+    conv = Conversation(client, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=False,
+                        max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+    assert not conv.warm()  # no answer yet
+    conv.send(QUESTIONS[0])
+    assert not conv.warm()  # answering
+    while conv.busy:
+        conv.pump(0.2)
+    assert conv.warm()
+
+
+def test_a_lane_of_a_shared_worker_is_warmed_too(engine: tuple[EngineClient, TemplateRenderer]) -> None:
+    """The same through lanes (panes sharing one worker): the prefill waits until every lane is idle."""
+    from explorer.engine.multi import MultiClient
+
+    _, renderer = engine
+    multi = MultiClient(2)
+    multi.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    try:
+        deadline = time.monotonic() + 60
+        while not multi.loaded:
+            assert time.monotonic() < deadline and multi.poll(0.2) is not None
+        convs = [Conversation(lane, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=True,
+                              max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer) for lane in multi.lanes]
+        cold, warm = convs
+        ask(cold, QUESTIONS[0])
+        ask(warm, QUESTIONS[0])
+        assert warm.warm()
+        time.sleep(1.0)
+        cold_two, warm_two = ask(cold, QUESTIONS[1]), ask(warm, QUESTIONS[1])
+        assert warm_two.prompt_eval_tokens <= question_tokens(warm, QUESTIONS[1])
+        assert 4 * warm_two.prompt_eval_tokens < cold_two.prompt_eval_tokens
+        assert warm.messages[-1].content == cold.messages[-1].content
+    finally:
+        multi.close()

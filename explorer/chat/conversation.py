@@ -43,6 +43,7 @@ from explorer.chat.sandbox import RenderLimits, TemplateRenderer, prompt_cap, re
 from explorer.chat.templates import (
     BUDGET_STOP_TEXT,
     AnswerDelta,
+    ChatTemplateError,
     SamplingPreset,
     ThinkingDelta,
     ThinkingParser,
@@ -62,6 +63,9 @@ __all__ = ["AnswerText", "ChatEngine", "Conversation", "Engine", "EngineError", 
            "MessageStats", "StopReason", "ThinkingText", "Update"]
 
 _ids = itertools.count(1)
+
+
+WARM_PLACEHOLDER = "\u2063next question\u2063"  # stands for the next question in `Conversation.warm` (no one types it)
 
 
 class Engine(Protocol):
@@ -256,6 +260,30 @@ class Conversation:
         if thinking_on and self.budget is not None and self.budget < max_tokens:
             max_tokens = gen.cap = self.budget
         self._generate(gen, prompt, max_tokens)
+
+    def warm(self) -> bool:
+        """After an answer, while the person reads: have the engine decode what the next turn's prompt
+        will start with, so that turn decodes little more than its question. Qwen3's templates render
+        an earlier answer without the <think> block it was written with (and without the empty one of a
+        thinking-off prompt), so the cache holds the answer as generated, not as the next prompt has
+        it: without this, the next turn decodes the whole last answer again before its question.
+
+        The prefix is the history rendered under a placeholder question, cut where that question
+        starts. Chatroom turns on a local engine only (one with `prefill`); True when one was sent."""
+        prefill = getattr(self.client, "prefill", None)
+        if (self._gen is not None or prefill is None or self.prompting is not PaneMode.CHATROOM
+                or _takes_messages(self.client) or not self.messages or self.messages[-1].role != "assistant"):
+            return False
+        turns = [Turn(m.role, m.content) for m in _answered([*self.messages, Message("user", WARM_PLACEHOLDER)])]
+        try:
+            prompt = self._render(history_for_template(turns), self.thinking)
+        except ChatTemplateError:
+            return False  # the next send says why, if it is still so
+        cut = prompt.rfind(WARM_PLACEHOLDER)
+        if cut <= 0:
+            return False
+        prefill(prompt[:cut])
+        return True
 
     def _start_chat(self, question: Message, history: list[dict[str, str]], thinking_on: bool) -> None:
         """An engine that takes messages: they go as they are, with the thinking switch (a hybrid's) for

@@ -45,6 +45,7 @@ from explorer.engine.worker import (
     Loaded,
     LoadFailed,
     LoadProgress,
+    Prefill,
     SpareReady,
     StopFlag,
     Tokens,
@@ -253,6 +254,16 @@ class EngineClient:
                               tuple(stop or ()), raw, fim, presence_penalty, repeat_penalty)
         try:
             self._conn.send(req)
+        except (OSError, ValueError):
+            self._worker_gone()
+
+    def prefill(self, prompt: str) -> None:
+        """Decode `prompt` into the worker's cache, generating nothing (what the next turn's prompt will
+        start with); a request sent meanwhile goes first. No event comes back."""
+        if self._conn is None or self._ended:
+            return
+        try:
+            self._conn.send(Prefill(prompt))
         except (OSError, ValueError):
             self._worker_gone()
 

@@ -55,6 +55,7 @@ from explorer.engine.client import crash_message
 from explorer.engine.worker import (
     FLUSH_SECONDS,
     FLUSH_TOKENS,
+    PREFILL_CHUNK,
     Crashed,
     Done,
     DoneReason,
@@ -64,6 +65,7 @@ from explorer.engine.worker import (
     Loaded,
     LoadFailed,
     LoadProgress,
+    Prefill,
     StopFlag,
     Tokens,
     _Conn,
@@ -71,6 +73,7 @@ from explorer.engine.worker import (
     _has_fim,
     _load_error,
     _load_progress,
+    common_prefix,
     hooked_llama_cpp,
     prompt_tokens,
     start_child,
@@ -81,7 +84,7 @@ from explorer.gguf.fim import FimUnsupported
 from explorer.hardware.cores import physical_cores
 
 __all__ = ["Cells", "Crashed", "Done", "Event", "Lane", "LoadFailed", "LoadProgress", "Loaded", "MultiClient",
-           "SeqRelease", "Tokens", "multi_worker_main"]
+           "SeqPrefill", "SeqRelease", "Tokens", "multi_worker_main"]
 
 PENALTY_LAST_N = 64  # llama-cpp-python's default (Llama.last_n_tokens_size), which worker.py's path uses
 
@@ -94,6 +97,15 @@ class SeqGenerate:
 
     seq: int
     request: GenerateRequest
+
+
+@dataclass(frozen=True)
+class SeqPrefill:
+    """Client -> worker: decode `prompt` into sequence `seq`'s cells once it and every other sequence
+    are idle (worker.Prefill's rule: what the next turn will start with); a request for it drops it."""
+
+    seq: int
+    prompt: str
 
 
 @dataclass(frozen=True)
@@ -216,7 +228,7 @@ class _Server:
         self.vocab = llm._model.vocab
         self.think_open, self.think_close = think_tokens(llm)
         self.n_vocab = int(llm.n_vocab())
-        self.queues: list[deque[GenerateRequest]] = [deque() for _ in range(self.n_seq)]
+        self.queues: list[deque[GenerateRequest | Prefill]] = [deque() for _ in range(self.n_seq)]
         self.seqs: list[_Seq | None] = [None] * self.n_seq
         # The tokens whose KV each sequence holds, at positions 0..len-1 (kept after a request ends).
         self.cached: list[list[int]] = [[] for _ in range(self.n_seq)]
@@ -235,8 +247,17 @@ class _Server:
             except (EOFError, OSError):
                 return  # the parent went away
             for slot, queue in enumerate(self.queues):
+                while queue and isinstance(queue[0], Prefill) and (len(queue) > 1 or self.seqs[slot] is not None):
+                    queue.popleft()  # a request came after it: the request's own reuse does the work
                 if self.seqs[slot] is None and queue:
-                    self._begin(slot, queue.popleft())
+                    item = queue[0]
+                    if isinstance(item, Prefill):
+                        if all(seq is None for seq in self.seqs):  # never while a neighbour answers
+                            queue.popleft()
+                            self._prefill(slot, item.prompt)
+                    else:
+                        queue.popleft()
+                        self._begin(slot, item)
             self._step()
 
     def conn_poll(self) -> bool:
@@ -247,6 +268,8 @@ class _Server:
             return False
         if isinstance(msg, SeqGenerate):
             self.queues[msg.seq].append(msg.request)
+        elif isinstance(msg, SeqPrefill):
+            self.queues[msg.seq].append(Prefill(msg.prompt))
         elif isinstance(msg, SeqRelease):
             self.queues[msg.seq].clear()
             seq = self.seqs[msg.seq]
@@ -287,21 +310,40 @@ class _Server:
         self.lib.llama_memory_seq_rm(self.mem, slot, -1, -1)
         self.cached[slot] = []
 
-    def _reuse(self, slot: int, tokens: Sequence[int]) -> int:
+    def _reuse(self, slot: int, tokens: Sequence[int], *, whole: bool = False) -> int:
         """Keep the cells of the longest prefix `tokens` shares with what `slot` holds, drop the rest;
-        how many tokens are kept. The last prompt token is always decoded again: its logits give the
-        first sample."""
+        how many tokens are kept. The last prompt token is decoded again (its logits give the first
+        sample) unless `whole` (a prefill, which samples nothing)."""
         cached = self.cached[slot]
-        keep = 0
-        for a, b in zip(cached, tokens[:-1], strict=False):
-            if a != b:
-                break
-            keep += 1
+        keep = common_prefix(cached, list(tokens if whole else tokens[:-1]))
         if keep < len(cached) and not self.lib.llama_memory_seq_rm(self.mem, slot, keep, -1):
             keep = 0  # a memory that can not cut a sequence short (none in Qwen3): start afresh
             self.lib.llama_memory_seq_rm(self.mem, slot, -1, -1)
         self.cached[slot] = list(tokens[:keep])
         return keep
+
+    def _prefill(self, slot: int, prompt: str) -> None:
+        """worker.Prefill for one sequence: decode what `prompt` adds to its cells, a chunk at a time,
+        until a message comes (a request goes first; what is decoded stays)."""
+        try:
+            tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            if not tokens or len(tokens) >= self.n_ctx_seq:
+                return
+            keep = self._reuse(slot, tokens, whole=True)
+            try:
+                for start in range(keep, len(tokens), PREFILL_CHUNK):
+                    if self.conn_poll():
+                        return
+                    chunk = tokens[start:start + PREFILL_CHUNK]
+                    self._fill([(t, start + i, slot, False) for i, t in enumerate(chunk)])
+                    if self.lib.llama_decode(self.ctx, self.batch) != 0:
+                        self._forget(slot)
+                        return
+                    self.cached[slot].extend(chunk)
+            finally:
+                self.lib.llama_synchronize(self.ctx)  # the decodes are done before the next request's timing
+        except Exception:  # a warm-up only: the next request decodes whatever this did not
+            self._forget(slot)
 
     def _flush(self, seq: _Seq, final: bool) -> None:
         cut = len(seq.text) if final else max(0, len(seq.text) - seq.hold)
@@ -494,6 +536,11 @@ class Lane:
     def stop(self) -> None:
         """Stop this lane's request; the worker notices within one token. Other lanes go on."""
         self._client._flag(self.index).set()
+
+    def prefill(self, prompt: str) -> None:
+        """Decode `prompt` into this lane's cells, generating nothing, once every lane is idle (what the
+        next turn will start with); a request for the lane drops it. No event comes back."""
+        self._client._prefill(self, prompt)
 
     def release(self) -> None:
         """The pane leaves the lane: its request ends, its queued ones and its KV cells are dropped, and
@@ -695,6 +742,12 @@ class MultiClient:
             self._owner[req.request_id] = lane
         self._flags[lane.index].clear()  # here, not in the worker, so a stop() right after is not lost
         self._send(conn, SeqGenerate(lane.index, req))
+
+    def _prefill(self, lane: Lane, prompt: str) -> None:
+        with self._lock:
+            conn = None if self._ended else self._conn
+        if conn is not None:
+            self._send(conn, SeqPrefill(lane.index, prompt))
 
     def _release(self, lane: Lane) -> None:
         with self._lock:

@@ -244,6 +244,12 @@ class PooledClient:
                    min_p=min_p, seed=seed, stop=stop, raw=raw, fim=fim, presence_penalty=presence_penalty,
                    repeat_penalty=repeat_penalty)
 
+    def prefill(self, prompt: str) -> None:
+        """What the next turn will start with, decoded while the person reads (no event comes back)."""
+        t = self._target()
+        if t is not None:
+            t.prefill(prompt)
+
     def stop(self) -> None:
         t = self._target()
         if t is not None:

@@ -111,6 +111,14 @@ class GenerateRequest:
 
 
 @dataclass(frozen=True)
+class Prefill:
+    """Decode `prompt` into the KV cache and generate nothing: what the next turn's prompt will start
+    with, sent while the person reads the answer. Dropped at once when a request comes meanwhile."""
+
+    prompt: str
+
+
+@dataclass(frozen=True)
 class Exit:
     pass
 
@@ -342,6 +350,47 @@ def _load_and_serve(llama_cpp: Any, log: list[str], conn: _Conn, stop_flag: _Fla
             return
         if isinstance(msg, GenerateRequest):
             _generate(llm, conn, stop_flag, msg)
+        elif isinstance(msg, Prefill):
+            _prefill(llm, conn, msg)
+
+
+PREFILL_CHUNK = 64  # tokens decoded between two looks for a request that should go first
+
+
+def common_prefix(a: Any, b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _prefill(llm: Any, conn: Any, req: Prefill) -> None:
+    """Extend the cache to `req.prompt` (the part it does not hold yet), a chunk at a time; a request
+    waiting on the pipe ends it (what is decoded stays: `Llama.generate` finds it as a prefix)."""
+    try:
+        tokens = llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
+        if not tokens or len(tokens) >= int(llm.n_ctx()):
+            return
+        keep = common_prefix(llm._input_ids, tokens)
+        if keep >= len(tokens):
+            return
+        llm.n_tokens = keep  # eval() drops the cells after it
+        try:
+            for start in range(keep, len(tokens), PREFILL_CHUNK):
+                if conn.poll():
+                    return
+                llm.eval(tokens[start:start + PREFILL_CHUNK])
+        finally:
+            # llama.cpp adds decoded tokens to its prompt counters when it next synchronizes: do it now,
+            # or the next answer's "prompt tokens evaluated" and prefill time would count this work.
+            import llama_cpp
+
+            llama_cpp.llama_synchronize(llm.ctx)
+    except Exception:  # a warm-up only: the next request decodes whatever this did not
+        with contextlib.suppress(Exception):
+            llm.n_tokens = 0
 
 
 def token_id(llm: Any, text: str) -> int | None:

@@ -506,6 +506,9 @@ class PaneDriver(QObject):
                 self.finished.emit(run_id, up.stats, conv.record())
                 if self._conv is None:
                     return
+                if up.stats.stop_reason is not StopReason.ERROR:
+                    with contextlib.suppress(Exception):  # a warm-up: nothing is lost without it
+                        conv.warm()  # the next turn's prefix decodes while the person reads
             elif isinstance(up, EngineError):
                 self._mark_failed()
                 if self._run_id:
