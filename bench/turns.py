@@ -6,7 +6,9 @@ A 6-turn conversation goes through the app's own path (`Conversation` renders ea
 the chat template in the pane's renderer process, `EngineClient` runs it in the worker); every
 question has the same length, so turn 6 prefills as much new text as turn 1 and differs only by the
 conversation before it, which llama-cpp-python finds in its KV cache (`Llama.generate` keeps the
-longest common token prefix of the new prompt and the cached one). Then a Regenerate: the same
+longest common token prefix of the new prompt and the cached one), and, as a pane does after each
+answer, `Conversation.warm` decodes the history as the next prompt will render it while the person
+reads (`--no-warm`: without it, as before). Then a Regenerate: the same
 conversation minus the last answer, asked again as a pane does it (ui/chat/driver.py `_send`).
 
 Part 1, on the 0.6B-shaped model (Qwen3-0.6B's layer sizes, random weights, Q8_0): the TTFT of turn 6
@@ -96,9 +98,15 @@ def new_conversation(client: EngineClient, renderer: TemplateRenderer, style: st
                         max_tokens=answer_tokens, seed=seed, n_ctx=n_ctx, renderer=renderer)
 
 
+WARM = True  # --no-warm: as before Conversation.warm, the next turn decodes the re-rendered history itself
+READ_PAUSE = 1.5  # seconds the person "reads" an answer, while the pane's worker warms the next prompt
+
+
 def ask(conv: Conversation, text: str, turn: int | str) -> dict[str, Any]:
     conv.send(text)
     stats, seen = finish(conv)
+    if WARM and conv.warm():  # what a pane does after each answer (ui/chat/driver.py)
+        time.sleep(READ_PAUSE)
     return {"turn": turn, "prompt_tokens": stats.prompt_tokens, "prefilled": stats.prompt_eval_tokens,
             "ttft": stats.ttft_s, "ttft_seen": seen, "answer_tokens": stats.n_tokens}
 
@@ -190,12 +198,16 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4, help="turn 1 / turn 6 pairs per prompt style")
     ap.add_argument("--answer-tokens", type=int, default=16, help="each answer's length (max_tokens)")
     ap.add_argument("--threads", type=int, default=physical_cores())
+    ap.add_argument("--no-warm", action="store_true", help="no idle prefill after an answer (the app before it)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    global WARM
+    WARM = not args.no_warm
 
     path = ensure_model(QWEN3_0_6B_SHAPE)
     print(f"model: {path.name}; {args.threads} threads, ctx {N_CTX}; questions of {QUESTION_CHARS} characters, "
-          f"answers of {args.answer_tokens} tokens; load average {os.getloadavg()[0]:.2f}")
+          f"answers of {args.answer_tokens} tokens; idle prefill after each answer {'on' if WARM else 'off'} "
+          f"({READ_PAUSE} s to read); load average {os.getloadavg()[0]:.2f}")
     renderer = TemplateRenderer()
     result: dict[str, Any] = {"model": path.name, "threads": args.threads, "answer_tokens": args.answer_tokens,
                               "question_chars": QUESTION_CHARS, "samples": args.samples, "styles": {}}
