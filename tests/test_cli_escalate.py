@@ -18,7 +18,13 @@ from explorer.cli.main import main
 from explorer.gguf.model_info import inspect_model
 from explorer.hardware import probe as hardware
 from explorer.testing.models import ensure_model
-from explorer.testing.scripted import DEFAULT_ANSWER, DEFAULT_THINKING, ScriptedSpec, ensure_scripted_model
+from explorer.testing.scripted import (
+    DEFAULT_ANSWER,
+    DEFAULT_THINKING,
+    ScriptedSpec,
+    ensure_scripted_model,
+    script_token_counts,
+)
 
 pytestmark = pytest.mark.llama
 
@@ -95,7 +101,8 @@ def test_auto_escalates_the_question_that_fires_and_not_the_chit_chat(monkeypatc
     assert err.count(DEFAULT_THINKING) == 1  # only the escalated answer thought
     [cost] = [line for line in err.splitlines() if line.startswith("cost: ")]
     assert cost.startswith("cost: fast: ") and " · thinking: " in cost
-    assert "(65 thinking)" in cost and cost.endswith(" and 65 thinking tokens")
+    thinking = script_token_counts()[0]  # exact: <think>, the thinking, </think>
+    assert f"({thinking} thinking)" in cost and cost.endswith(f" and {thinking} thinking tokens")
 
 
 def test_auto_escalates_a_hedging_fast_answer(monkeypatch: pytest.MonkeyPatch) -> None:
