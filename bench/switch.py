@@ -4,7 +4,8 @@
 
 The app's side does what a chat pane's driver does when the person picks another downloaded model
 while one is loaded (ui/chat/driver.py `_start_load`, then `_poll_load` and `_send`): read the new
-file's header (`inspect_model`: variant, template, shape), unload the old model (its process ends),
+file's header (`inspect_model`: variant, template, shape) while the new worker loads, unload the old
+model first (its process ends),
 `EngineClient.start` the new one, wait for `Loaded`, make the `Conversation`, render the prompt with the
 file's chat template in the pane's renderer process, and generate until the first token reaches this
 process. It runs twice, with a client that spawns a fresh worker for each model (`EngineClient()`)
@@ -100,11 +101,11 @@ class AppPane:
 
     def switch(self, path: Path) -> dict[str, float]:
         t0 = time.perf_counter()
-        info = inspect_model(path)
-        t_inspect = time.perf_counter()
         self.client.unload()
         t_unload = time.perf_counter()
         self.client.start(path, n_ctx=self.n_ctx)
+        info = inspect_model(path)  # while the worker loads, as the driver reads a switched-to model's header
+        t_inspect = time.perf_counter()
         self.renderer.start()  # the pane's renderer: already running, as after the first model
         loaded = self._wait_loaded()
         t_loaded = time.perf_counter()
@@ -120,7 +121,7 @@ class AppPane:
                     raise SystemExit(f"generation failed: {up.stats.message}")
         if self.spare:  # the spare starts after the first answer: ready long before a person switches again
             self.client.spare_ready(timeout=30)
-        return {"total": t_first - t0, "inspect": t_inspect - t0, "unload": t_unload - t_inspect,
+        return {"total": t_first - t0, "inspect": t_inspect - t_unload, "unload": t_unload - t0,
                 "start_to_loaded": t_loaded - t_unload, "prompt_to_first_token": t_first - t_loaded,
                 "worker_load_s": loaded.load_seconds}
 

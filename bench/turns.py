@@ -145,11 +145,13 @@ def timed_style(history: EngineClient, fresh: EngineClient, renderer: TemplateRe
     conv = new_conversation(history, renderer, style, n, answer_tokens)
     turns = [ask(conv, question(n, turn), turn) for turn in range(1, TURNS)]
     firsts, sixths = [], []
+    prompts: dict[str, str] = {}
     for i in range(samples):
         def first(i: int = i) -> None:
             cold(fresh)
             one = new_conversation(fresh, renderer, style, n, 1)
             firsts.append(ask(one, question(n + 1 + i, 1), 1))
+            prompts["turn 1"] = one.last_prompt or ""
 
         def sixth(i: int = i) -> None:
             if i:  # back to the cache right after answer 5 (the hybrid template re-renders answer 5 otherwise)
@@ -157,6 +159,7 @@ def timed_style(history: EngineClient, fresh: EngineClient, renderer: TemplateRe
                 regenerate(conv)
             conv.max_tokens = 1
             sixths.append(ask(conv, question(n + 1 + i, TURNS), TURNS))
+            prompts["turn 6"] = conv.last_prompt or ""
             del conv.messages[-2:]
 
         for step in ((first, sixth) if i % 2 == 0 else (sixth, first)):
@@ -170,7 +173,7 @@ def timed_style(history: EngineClient, fresh: EngineClient, renderer: TemplateRe
             "ttft_turn1_s": med(f["ttft"] for f in firsts), "ttft_turn6_s": med(s["ttft"] for s in sixths),
             "prefilled_turn1": med(f["prefilled"] for f in firsts),
             "prefilled_turn6": med(s["prefilled"] for s in sixths),
-            "paired_ratio_median": med(ratios), "paired_ratios": ratios}
+            "paired_ratio_median": med(ratios), "paired_ratios": ratios, "prompts": prompts}
 
 
 def load(client: EngineClient, path: Path, threads: int, n_ctx: int = N_CTX) -> None:
@@ -190,6 +193,27 @@ def counts_on_the_scripted_model(renderer: TemplateRenderer) -> dict[str, list[d
         load(client, ensure_scripted_model(), 2, n_ctx=8192)
         for n, style in enumerate(("hybrid, thinking off", "hybrid, thinking on")):
             out[style] = conversation(client, renderer, style, 100 + n, 4096, n_ctx=8192)
+    return out
+
+
+def tokenizing(path: Path, styles: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Milliseconds llama.cpp takes to tokenize each style's turn 1 and turn 6 prompts (median of 5), in
+    this process on the file's vocabulary. The generated vocabulary pads its 151,936 rows with tokens
+    typed USER_DEFINED, which llama.cpp scans every prompt for; Qwen's own files type them UNUSED, so
+    there this cost is about a millisecond."""
+    import llama_cpp
+
+    vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    out: dict[str, dict[str, float]] = {}
+    for style, got in styles.items():
+        out[style] = {}
+        for turn, prompt in got["prompts"].items():
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                vocab.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+                times.append((time.perf_counter() - t0) * 1000)
+            out[style][turn] = statistics.median(times)
     return out
 
 
@@ -222,6 +246,8 @@ def main() -> None:
     renderer.close()
     result["load_average"] = os.getloadavg()[0]
 
+    tokenize_ms = tokenizing(path, result["styles"])
+    result["tokenize_ms"] = tokenize_ms
     labels = [f"turn {t}" for t in range(1, TURNS + 1)] + ["regenerate"]
     print("\nPart 1: 0.6B-shaped model; TTFT as the worker measures it (prompt in to first token out)")
     for style, got in result["styles"].items():
@@ -229,6 +255,10 @@ def main() -> None:
               f"turn 6 {got['ttft_turn6_s'] * 1000:.0f} ms ({got['prefilled_turn6']:.0f} prefilled): ratio "
               f"{got['ttft_turn6_s'] / got['ttft_turn1_s']:.2f}, paired {got['paired_ratio_median']:.2f} (goal <= 1.2; "
               + ", ".join(f"{x:.2f}" for x in got["paired_ratios"]) + ")")
+        tok = tokenize_ms[style]
+        print(f"    of which tokenizing the prompt (part of the worker's TTFT): turn 1 {tok['turn 1']:.1f} ms, turn 6 "
+              f"{tok['turn 6']:.1f} ms; without it the ratio is "
+              f"{(got['ttft_turn6_s'] * 1000 - tok['turn 6']) / (got['ttft_turn1_s'] * 1000 - tok['turn 1']):.2f}")
         print("    prefilled/prompt tokens, TTFT: " + "; ".join(
             f"{label} {row['prefilled']}/{row['prompt_tokens']} {row['ttft'] * 1000:.0f} ms"
             for label, row in zip(labels, got["turns"], strict=True)))

@@ -398,16 +398,6 @@ class PaneDriver(QObject):
             return
         if isinstance(self._client, RemoteClient):
             self._use(self._local)
-        if self._info is None or self._info.path != spec.path:
-            try:
-                self._info = inspect_model(spec.path)
-            except (GGUFError, OSError) as exc:
-                self._load = None
-                self._set_state("failed")
-                self.load_failed.emit(f"{spec.path.name}: {exc}")
-                self._end_run(f"Could not read the model: {spec.path.name}: {exc}")
-                return
-            self.inspected.emit(self._info)
         if self._state != "empty":
             self._client.unload()
         self._load = spec
@@ -415,6 +405,17 @@ class PaneDriver(QObject):
         self._fim = None
         self._set_state("loading")
         self._client.start(spec.path, n_ctx=spec.n_ctx, n_gpu_layers=spec.n_gpu_layers, n_threads=spec.n_threads)
+        if self._info is None or self._info.path != spec.path:  # read while the worker loads (a model switch)
+            try:
+                self._info = inspect_model(spec.path)
+            except (GGUFError, OSError) as exc:
+                self._client.unload()
+                self._load = None
+                self._set_state("failed")
+                self.load_failed.emit(f"{spec.path.name}: {exc}")
+                self._end_run(f"Could not read the model: {spec.path.name}: {exc}")
+                return
+            self.inspected.emit(self._info)
         with contextlib.suppress(ChatTemplateError):  # ready before the first message; a failure shows then
             self._renderer.start()
         if self._client.pid is not None:
