@@ -201,3 +201,18 @@ def view(qtbot: Any) -> Any:
     v.resize(420, 500)
     v.show()
     return v
+
+
+@pytest.fixture
+def restore_theme(qapp: Any) -> Any:
+    """For a test that switches the theme: afterwards the app is light again, with the style sheet and
+    palette it had (the other GUI tests run without the app's sheet). Qt is imported here, as in `view`."""
+    from ui import theme
+
+    sheet, palette = qapp.styleSheet(), qapp.palette()
+    yield
+    theme._state["choice"], theme._state["dark"] = "system", False
+    theme._apply_colors(False)
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+    theme.notifier().changed.emit(False)  # views that bake colours in take the light ones again

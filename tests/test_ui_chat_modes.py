@@ -110,7 +110,8 @@ def test_free_form_goes_as_typed_and_the_system_prompt_reaches_the_template(qtbo
     assert "<|im_start|>system" not in a.driver.prompts[-1]
 
 
-def test_fim_sends_prefix_and_suffix_and_shows_the_middle_highlighted(qtbot: QtBot, tab: ChatTab) -> None:
+def test_fim_sends_prefix_and_suffix_and_shows_the_middle_highlighted(qtbot: QtBot, tab: ChatTab,
+                                                                       restore_theme: None) -> None:
     a, b = tab.panes
     tab.remove_pane(b)
     pick(qtbot, a, ensure_scripted_model())
@@ -136,18 +137,11 @@ def test_fim_sends_prefix_and_suffix_and_shows_the_middle_highlighted(qtbot: QtB
     assert background(len(prefix) + 1) == light and background(len(prefix)) != light
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    sheet, palette = app.styleSheet(), app.palette()
     theme.set_theme(app, "dark")  # the middle already shown takes the dark colours (light text stays readable)
-    try:
-        dark = middle_background()
-        assert dark != light and background(len(prefix) + 1) == dark and background(len(prefix)) != dark
-        assert contrast(QColor(theme.TEXT_NORMAL), QColor(dark)) >= 4.5
-    finally:  # back as the other tests expect it: light colours, and the app's own sheet and palette
-        theme._state["choice"], theme._state["dark"] = "system", False
-        theme._apply_colors(False)
-        app.setStyleSheet(sheet)
-        app.setPalette(palette)
-        theme.notifier().changed.emit(False)
+    dark = middle_background()
+    assert dark != light and background(len(prefix) + 1) == dark and background(len(prefix)) != dark
+    assert contrast(QColor(theme.TEXT_NORMAL), QColor(dark)) >= 4.5
+    theme.set_theme(app, "light")
     assert background(len(prefix) + 1) == light
     result.copy_button.click()
     assert QGuiApplication.clipboard().text() == prefix + DEFAULT_ANSWER + suffix

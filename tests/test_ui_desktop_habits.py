@@ -6,7 +6,6 @@ scales: tests/test_ui_screens.py; the check boxes in dark: tests/test_ui_theme.p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ from ui.main_window import MainWindow
 from ui.menus import VIEW_SHORTCUTS, native_keys
 from ui.probes.blind_view import BlindVoteView
 from ui.services import Services
-
-
-@pytest.fixture
-def restore_theme(qapp: QApplication) -> Iterator[None]:
-    sheet, palette = qapp.styleSheet(), qapp.palette()
-    yield
-    theme._state["choice"], theme._state["dark"] = "system", False
-    theme._apply_colors(False)
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
 
 
 @pytest.fixture

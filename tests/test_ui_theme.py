@@ -4,7 +4,6 @@ Theme actions, and following the system's colour scheme live."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,8 @@ MIN_MUTED_CONTRAST = 4.0  # the grey of keys and notes (the light theme's #6b748
 
 
 @pytest.fixture(autouse=True)
-def restore_theme(qapp: QApplication) -> Iterator[None]:
-    """Each test starts light, as the other GUI tests expect, and leaves the app as it found it."""
-    sheet, palette = qapp.styleSheet(), qapp.palette()
-    yield
-    theme._state["choice"], theme._state["dark"] = "system", False
-    theme._apply_colors(False)
-    qapp.setStyleSheet(sheet)
-    qapp.setPalette(palette)
+def _light_again(restore_theme: None) -> None:
+    """Each test leaves the app as it found it (conftest's `restore_theme`)."""
 
 
 @pytest.fixture
