@@ -165,3 +165,55 @@ def test_a_lane_of_a_shared_worker_is_warmed_too(engine: tuple[EngineClient, Tem
         assert warm.messages[-1].content == cold.messages[-1].content
     finally:
         multi.close()
+
+
+def test_every_lane_keeps_its_warm_up_when_the_lanes_end_one_after_another(
+        engine: tuple[EngineClient, TemplateRenderer]) -> None:
+    """Each pane warms up right after its own answer, as the driver does: a lane that ended first starts
+    its prefill when the last one ends, and the last one's warm-up then arrives in the middle of it.
+    Both must be done by the next turn (the first one used to be dropped there)."""
+    from explorer.engine.multi import MultiClient
+
+    _, renderer = engine
+    multi = MultiClient(4)
+    multi.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    try:
+        deadline = time.monotonic() + 60
+        while not multi.loaded:
+            assert time.monotonic() < deadline and multi.poll(0.2) is not None
+        convs = [Conversation(lane, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=i % 2 == 0,
+                              max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+                 for i, lane in enumerate(multi.lanes)]
+        for conv in convs:
+            conv.send(QUESTIONS[0])
+        while any(c.busy for c in convs):
+            for conv in convs:
+                for up in conv.pump(0.01):
+                    if isinstance(up, Finished):
+                        assert conv.warm()  # at once, as a pane's driver does after its answer
+        time.sleep(1.5)
+        for conv in convs:
+            conv.send(QUESTIONS[1])
+        stats: list[MessageStats] = []
+        for conv in convs:
+            while conv.busy:
+                stats += [up.stats for up in conv.pump(0.2) if isinstance(up, Finished)]
+        assert [s.prompt_eval_tokens <= question_tokens(convs[0], QUESTIONS[1]) for s in stats] == [True] * 4, \
+            [(s.prompt_eval_tokens, s.prompt_tokens) for s in stats]
+    finally:
+        multi.close()
+
+
+def test_a_regenerate_right_after_the_warm_up_answers_the_same(engine: tuple[EngineClient, TemplateRenderer]) -> None:
+    """The Regenerate arrives before the warm-up has decoded anything: the warm-up gives way and leaves the
+    cache as it was (it once cut it back without decoding, and the Regenerate sampled from the previous
+    answer's last logits: an empty answer)."""
+    client, renderer = engine
+    conv = Conversation(client, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=True,
+                        max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
+    ask(conv, QUESTIONS[0])
+    first = conv.messages[-1].content
+    for _ in range(3):
+        assert conv.warm()
+        again = regenerate(conv)  # at once
+        assert conv.messages[-1].content == first and again.n_tokens > 0

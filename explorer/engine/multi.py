@@ -323,8 +323,8 @@ class _Server:
         return keep
 
     def _prefill(self, slot: int, prompt: str) -> None:
-        """worker.Prefill for one sequence: decode what `prompt` adds to its cells, a chunk at a time,
-        until a message comes (a request goes first; what is decoded stays)."""
+        """worker.Prefill for one sequence: decode what `prompt` adds to its cells, a chunk at a time;
+        a message that comes meanwhile is read first and the prefill waits in the queue."""
         try:
             tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
             if not tokens or len(tokens) >= self.n_ctx_seq:
@@ -333,6 +333,10 @@ class _Server:
             try:
                 for start in range(keep, len(tokens), PREFILL_CHUNK):
                     if self.conn_poll():
+                        # A message first (another lane's request or warm-up); the rest of this one waits
+                        # at the head of its lane's queue: it goes on once all are idle again (what is
+                        # decoded stays), or is dropped by a request for its own lane.
+                        self.queues[slot].appendleft(Prefill(prompt))
                         return
                     chunk = tokens[start:start + PREFILL_CHUNK]
                     self._fill([(t, start + i, slot, False) for i, t in enumerate(chunk)])

@@ -376,11 +376,14 @@ def _prefill(llm: Any, conn: Any, req: Prefill) -> None:
         keep = common_prefix(llm._input_ids, tokens)
         if keep >= len(tokens):
             return
-        llm.n_tokens = keep  # eval() drops the cells after it
         try:
             for start in range(keep, len(tokens), PREFILL_CHUNK):
                 if conn.poll():
                     return
+                # Cut back only right before an eval: llama-cpp-python takes the logits it holds as the
+                # last kept token's, and an exact prompt hit samples from them (a cut with no eval after
+                # it made a Regenerate sample from the previous answer's last token: an empty answer).
+                llm.n_tokens = start  # eval() drops the cells after it
                 llm.eval(tokens[start:start + PREFILL_CHUNK])
         finally:
             # llama.cpp adds decoded tokens to its prompt counters when it next synchronizes: do it now,
