@@ -124,6 +124,8 @@ def main() -> int:
                         "names revealed (the vote is kept in the votes file, as in the app)")
     parser.add_argument("--guide", choices=("code", "chat", "reasoning", "research"),
                         help="show the Guide (the first tab) with this use picked")
+    parser.add_argument("--blind-output", type=Path, metavar="PNG", help="with --vote: also the blind page before "
+                        "the vote, to this file (the same pair as the reveal)")
     parser.add_argument("--leaderboard", action="store_true", help="with --vote: then show the leaderboard")
     parser.add_argument("--remote", metavar="URL", help="with --chat: pane 2 runs the first model of this endpoint "
                         "(saved for this run only, as --remote-name)")
@@ -170,6 +172,8 @@ def main() -> int:
             QTimer.singleShot(600, grab)
             return
         if args.chat or args.modes or args.probe:
+            if state.get("probing"):  # fits again (a library scan) while the probe runs: stay on its tab
+                return
             if window.tabs.currentWidget() is not window.chat_tab:
                 window.tabs.setCurrentWidget(window.chat_tab)  # scans the library for the model pickers
             return
@@ -241,11 +245,15 @@ def main() -> int:
 
     def on_probe_finished() -> None:
         tab = window.probes_tab
+        window.tabs.setCurrentWidget(tab)
         if args.blind:
             tab.show_page(1)
             if args.vote:
                 from explorer.probes.votes import Outcome
 
+                if args.blind_output:
+                    app.processEvents()
+                    window.grab().save(str(args.blind_output), "PNG")
                 tab.blind.vote(Outcome(args.vote))
                 if args.leaderboard:
                     tab.show_page(2)
@@ -266,6 +274,8 @@ def main() -> int:
         tab.send()
 
     def on_run_finished() -> None:
+        if state.get("probing"):  # the chat grid let its models go for the probe run: not the picture
+            return
         for pane in window.chat_tab.panes:
             msg = pane.transcript.assistant()
             if msg.thinking_text():
