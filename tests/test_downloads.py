@@ -378,3 +378,17 @@ def test_the_same_model_is_not_queued_twice_and_close_pauses_the_queue(hub: HubS
     assert dm.job(first).state is State.PAUSED
     with pytest.raises(DownloadError, match="closed"):
         dm.enqueue(REPO, ["other.gguf"])
+
+
+def test_a_missing_repo_or_file_says_which_in_one_line(hub: HubServer, tmp_path: Path, model_file: Path) -> None:  # noqa: F811
+    """The Hub says what it does not have (X-Error-Code): a mistyped repo is not blamed on the file."""
+    hub.add_repo(REPO, {NAME: model_file})
+    dm = manager(tmp_path / "cache", retries=0)
+    missing = dm.wait(dm.enqueue("nobody/no-such-model-GGUF", [NAME]), timeout=30)
+    assert missing.state is State.FAILED
+    assert missing.message == ("nobody/no-such-model-GGUF: no such model repository on the Hub (check its name; "
+                               "a private one needs a token)"), missing.message
+    absent = dm.wait(dm.enqueue(REPO, ["Qwen3-Nothing-Q4_K_M.gguf"]), timeout=30)
+    assert absent.state is State.FAILED and "\n" not in absent.message
+    assert absent.message == f"{REPO} has no file Qwen3-Nothing-Q4_K_M.gguf", absent.message
+    dm.close()

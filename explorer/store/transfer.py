@@ -35,7 +35,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, cast
 
 from huggingface_hub import constants, get_hf_file_metadata, get_session, hf_hub_url
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HFValidationError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils._fixes import WeakFileLock
 from huggingface_hub.utils._headers import build_hf_headers
@@ -57,6 +63,20 @@ PROBE_START = 2.0  # at most this long waiting for a probed connection's first b
 ALONE_WAIT = 2.0  # a lone connection waits at most this long for the parts before its piece to be merged
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def metadata_error(repo: str, filename: str, exc: BaseException) -> str:
+    """One line for a HEAD the Hub refused: what is missing, in the person's words where the Hub says."""
+    if isinstance(exc, GatedRepoError):
+        return (f"{repo} is gated: accept its terms on huggingface.co, then log in (HF_TOKEN) to download "
+                f"{filename}")
+    if isinstance(exc, RepositoryNotFoundError):
+        return f"{repo}: no such model repository on the Hub (check its name; a private one needs a token)"
+    if isinstance(exc, RevisionNotFoundError):
+        return f"{repo}: the Hub has no such revision of this repository"
+    if isinstance(exc, EntryNotFoundError):
+        return f"{repo} has no file {filename}"
+    return f"{filename}: the Hub did not describe the file ({describe_error(exc)})"
 
 
 @dataclass(frozen=True)
@@ -131,8 +151,7 @@ class Transfer:
             except Exception as exc:
                 last = exc
                 if not _transient(exc) or attempt == self.retries:
-                    raise DownloadError(f"{self.filename}: the Hub did not describe the file "
-                                        f"({describe_error(exc)})") from exc
+                    raise DownloadError(metadata_error(self.repo, self.filename, exc)) from exc
                 self._sleep(attempt, exc)
         else:  # pragma: no cover - the loop always breaks or raises
             raise DownloadError(str(last))
