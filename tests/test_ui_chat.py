@@ -243,6 +243,26 @@ def test_only_the_context_setting_plans_again(qtbot: QtBot, tab: ChatTab) -> Non
     assert tab.requests()[0].ctx == st.ctx
 
 
+def test_a_panes_stop_button_stops_that_pane_only(qtbot: QtBot, tab: ChatTab) -> None:
+    a, b = tab.panes
+    for p in (a, b):
+        pick(qtbot, p, BIG)
+        small(p, max_tokens=48, ctx=8192)
+    small(a, max_tokens=100_000, ctx=8192)
+    tab.show()
+    qtbot.waitExposed(tab)
+    assert not a.stop_button.isVisible()
+    tab.input.setPlainText("Tell me a long story")
+    assert tab.send()
+    assert a.stop_button.isVisible() and b.stop_button.isVisible()
+    qtbot.waitUntil(lambda: bool(a.transcript.answer_text()), timeout=60_000)
+    with qtbot.waitSignal(tab.run_finished, timeout=60_000):
+        qtbot.mouseClick(a.stop_button, Qt.MouseButton.LeftButton)
+    assert last_stats(a).stop_reason == "stopped"
+    assert last_stats(b).stop_reason != "stopped" and last_stats(b).n_tokens > 0  # pane 2 went on to its end
+    assert not a.stop_button.isVisible() and a.copy_button.isVisible()
+
+
 def test_stop_all_with_escape_and_send_with_ctrl_enter(qtbot: QtBot, tab: ChatTab) -> None:
     a, b = tab.panes
     pick(qtbot, a, BIG)

@@ -124,6 +124,13 @@ class ChatPane(QFrame):
         self.copy_button.setToolTip("Add a pane with the same model and other settings (thinking switched)")
         self.copy_button.clicked.connect(self.duplicate_requested)
         head.addWidget(self.copy_button)
+        self.stop_button = QToolButton()  # this pane only; the tab's Stop all (Esc) stops every pane
+        self.stop_button.setObjectName("paneStop")
+        self.stop_button.setText("Stop")
+        self.stop_button.setToolTip("Stop this pane's answer (the other panes go on)")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.hide()
+        head.addWidget(self.stop_button)
         self.close_button = QToolButton()
         self.close_button.setObjectName("paneClose")
         self.close_button.setText("✕")
@@ -361,6 +368,8 @@ class ChatPane(QFrame):
         self.last_stats = None
         self.run_id = run_id
         self.running = True
+        self.stop_button.show()
+        self.copy_button.hide()  # the Stop button takes its place while the answer runs (Copy is locked then)
         self.driver.run(run_id, load, send)
 
     def stop(self) -> None:
@@ -409,6 +418,8 @@ class ChatPane(QFrame):
             self.transcript.show_notice(notice)
         was = self.running
         self.running = False
+        self.stop_button.hide()
+        self.copy_button.show()
         if was:
             self.message_done.emit(self)
 
