@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -138,8 +139,14 @@ def test_panes_on_one_file_share_one_worker_and_a_next_turn_reuses_the_prefix(qt
         p.driver.worker_pid.connect(lambda pid, n=p.number: pids.__setitem__(n, pid))
     a.set_thinking(True)
     b.set_thinking(False)
+    loads: list[float] = []
+    a.driver.loaded.connect(lambda seconds, _ctx: loads.append(seconds))
+    t0 = time.monotonic()
     run(qtbot, tab)
     assert pids[1] == pids[2]  # one process for both panes: one pass over the weights per token
+    # the pane says how long the person waited (the worker's start included), not the worker's own figure
+    shown = float(re.search(r"Loaded in ([0-9.]+) s", a.status.text()).group(1))  # type: ignore[union-attr]
+    assert loads and loads[0] <= shown + 0.05 and shown <= time.monotonic() - t0 + 0.05
     assert [(n, used) for _, n, used in tab.pool.workers()] == [(2, 2)]
     first = {p.number: last_stats(p) for p in (a, b)}
     run(qtbot, tab, "And the sunset?")

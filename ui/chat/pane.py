@@ -462,7 +462,10 @@ class ChatPane(QFrame):
         threads = ""
         if spec is not None and spec.n_threads:
             threads = f" · {spec.n_threads} thread{'s' if spec.n_threads != 1 else ''}"
-        self._status_detail = f"Loaded in {seconds:.1f} s · {where}{threads} · {format_ctx(n_ctx)} context"
+        # As the person waited: from the pane's load to Loaded, the worker's start and import included
+        # (the worker's own figure leaves them out; a pane joining a shared worker reports 0).
+        waited = time.monotonic() - self._load_started if self._load_started else seconds
+        self._status_detail = f"Loaded in {max(seconds, waited):.1f} s · {where}{threads} · {format_ctx(n_ctx)} context"
         self._set_status(self._status_detail)
 
     def _on_load_failed(self, message: str) -> None:
