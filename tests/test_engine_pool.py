@@ -186,3 +186,19 @@ def test_a_lone_pane_switches_models_through_a_spare_worker_and_close_ends_it(po
     for pid in (first, spare):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_pane_on_a_shared_worker_switches_through_a_spare_too(pool: EnginePool) -> None:
+    a, b, shared = two_loaded(pool)
+    ask(a, "one")  # after the lane's first answer the pane keeps a process ready for its next model
+    single = a._single
+    assert single is not None
+    deadline = time.monotonic() + 30
+    while single.spare_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    spare = single.spare_pid
+    assert spare is not None and spare != shared
+    a.start(ensure_model(OTHER), n_ctx=N_CTX)  # another file: alone, in the waiting process
+    loaded(a)
+    assert not a.shared and a.pid == spare
+    assert b.pid == shared and ask(b, "b")[1].n_tokens > 0  # the other pane keeps the shared worker

@@ -177,6 +177,11 @@ class EngineClient:
             child_conn.close()
         self._spare = _Spare(proc, parent_conn, flag)
 
+    def prepare_spare(self) -> None:
+        """Start the spare worker now (a client with `spare` and no worker of its own yet: a pane that
+        answers through a shared worker keeps one for its next model switch)."""
+        self._start_spare()
+
     def spare_ready(self, timeout: float = 0.0) -> bool:
         """A spare worker is waiting with llama_cpp imported (waiting up to `timeout` s for it to be)."""
         spare = self._spare

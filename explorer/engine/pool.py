@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from explorer.engine.client import EngineClient
 from explorer.engine.multi import Lane, MultiClient
-from explorer.engine.worker import Event
+from explorer.engine.worker import Done, Event
 from explorer.fit.estimate import FLASH_ATTN
 
 __all__ = ["EnginePool", "LoadKey", "LocalEngine", "PooledClient", "load_key"]
@@ -261,7 +261,13 @@ class PooledClient:
             out = list(self._replay)
             self._replay.clear()
             return out + (t.poll(0) if t is not None else [])
-        return t.poll(timeout) if t is not None else []
+        events = t.poll(timeout) if t is not None else []
+        if self._lane is not None and self._single is None and any(isinstance(e, Done) for e in events):
+            # The lane's first answer is over: a process for this pane's next model waits from now on,
+            # as a lone pane's does (the shared worker stays the others').
+            self._single = self._pool._single()
+            self._single.prepare_spare()
+        return events
 
     def idle_waitables(self) -> list[Any] | None:
         if self._replay:
