@@ -19,6 +19,7 @@ from explorer.chat.conversation import Conversation, Finished
 from explorer.chat.records import MessageStats, StopReason
 from explorer.chat.sandbox import TemplateRenderer
 from explorer.engine.client import EngineClient, Loaded
+from explorer.engine.multi import MultiClient
 from explorer.gguf.variant import Variant
 from explorer.testing.models import template_text
 from explorer.testing.scripted import ensure_scripted_model
@@ -98,6 +99,16 @@ def test_a_new_conversation_on_the_same_worker_prefills_what_differs(engine: tup
     assert two.prompt_tokens - two.prompt_eval_tokens <= 6
 
 
+def loaded_multi(n_seq: int) -> MultiClient:
+    """A shared worker with `n_seq` lanes on the scripted model, loaded."""
+    multi = MultiClient(n_seq)
+    multi.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    deadline = time.monotonic() + 60
+    while not multi.loaded:
+        assert time.monotonic() < deadline and multi.poll(0.2) is not None
+    return multi
+
+
 def question_tokens(conv: Conversation, text: str) -> int:
     """Upper bound of what a turn adds after a warmed history: the question, its chat tokens and the
     generation prompt (the empty think block included), counted as characters (>= tokens)."""
@@ -143,15 +154,9 @@ def test_warm_sends_nothing_while_busy_or_before_an_answer(engine: tuple[EngineC
 
 def test_a_lane_of_a_shared_worker_is_warmed_too(engine: tuple[EngineClient, TemplateRenderer]) -> None:
     """The same through lanes (panes sharing one worker): the prefill waits until every lane is idle."""
-    from explorer.engine.multi import MultiClient
-
     _, renderer = engine
-    multi = MultiClient(2)
-    multi.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    multi = loaded_multi(2)
     try:
-        deadline = time.monotonic() + 60
-        while not multi.loaded:
-            assert time.monotonic() < deadline and multi.poll(0.2) is not None
         convs = [Conversation(lane, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=True,
                               max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer) for lane in multi.lanes]
         cold, warm = convs
@@ -172,15 +177,9 @@ def test_every_lane_keeps_its_warm_up_when_the_lanes_end_one_after_another(
     """Each pane warms up right after its own answer, as the driver does: a lane that ended first starts
     its prefill when the last one ends, and the last one's warm-up then arrives in the middle of it.
     Both must be done by the next turn (the first one used to be dropped there)."""
-    from explorer.engine.multi import MultiClient
-
     _, renderer = engine
-    multi = MultiClient(4)
-    multi.start(ensure_scripted_model(), n_ctx=4096, n_threads=1)
+    multi = loaded_multi(4)
     try:
-        deadline = time.monotonic() + 60
-        while not multi.loaded:
-            assert time.monotonic() < deadline and multi.poll(0.2) is not None
         convs = [Conversation(lane, template=template_text("hybrid"), variant=Variant.HYBRID, thinking=i % 2 == 0,
                               max_tokens=1024, seed=1, n_ctx=4096, renderer=renderer)
                  for i, lane in enumerate(multi.lanes)]

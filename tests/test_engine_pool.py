@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from explorer.engine.client import EngineClient
 from explorer.engine.pool import EnginePool, PooledClient, load_key
 from explorer.engine.worker import Crashed, Done, Event, Loaded, LoadFailed, Tokens
 from explorer.testing.models import ensure_model
@@ -72,6 +73,16 @@ def ask(client: PooledClient, rid: str, **kw: Any) -> tuple[str, Done]:
 
 def expect(pool: EnginePool, name: str, panes: int) -> None:
     pool.expect({load_key(ensure_model(name), N_CTX): (panes, 2)})
+
+
+def spare_of(client: PooledClient) -> tuple[EngineClient, int | None]:
+    """The pane's own engine and the pid of its spare worker, once it has started (None: none in 30 s)."""
+    single = client._single
+    assert single is not None
+    deadline = time.monotonic() + 30
+    while single.spare_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return single, single.spare_pid
 
 
 def two_loaded(pool: EnginePool) -> tuple[PooledClient, PooledClient, int]:
@@ -171,12 +182,7 @@ def test_a_lone_pane_switches_models_through_a_spare_worker_and_close_ends_it(po
     loaded(a)
     first = a.pid
     ask(a, "one")  # the spare starts once the worker is first idle, not during the load or the answer
-    single = a._single
-    assert single is not None
-    deadline = time.monotonic() + 30
-    while single.spare_pid is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    spare = single.spare_pid
+    single, spare = spare_of(a)
     assert spare is not None and spare != first
     a.start(ensure_model(MODEL), n_ctx=N_CTX)  # the pane's next model loads in the waiting process
     loaded(a)
@@ -191,12 +197,7 @@ def test_a_lone_pane_switches_models_through_a_spare_worker_and_close_ends_it(po
 def test_a_pane_on_a_shared_worker_switches_through_a_spare_too(pool: EnginePool) -> None:
     a, b, shared = two_loaded(pool)
     ask(a, "one")  # after the lane's first answer the pane keeps a process ready for its next model
-    single = a._single
-    assert single is not None
-    deadline = time.monotonic() + 30
-    while single.spare_pid is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    spare = single.spare_pid
+    _, spare = spare_of(a)
     assert spare is not None and spare != shared
     a.start(ensure_model(OTHER), n_ctx=N_CTX)  # another file: alone, in the waiting process
     loaded(a)
