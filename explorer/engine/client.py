@@ -49,6 +49,7 @@ from explorer.engine.worker import (
     SpareReady,
     StopFlag,
     Tokens,
+    iter_events,
     rss_bytes,
     spare_main,
     worker_main,
@@ -302,11 +303,7 @@ class EngineClient:
 
     def events(self, timeout: float = 1.0) -> Iterator[Event]:
         """Yield events as they come; ends after `timeout` seconds with none, or when no worker is left."""
-        while True:
-            batch = self.poll(timeout)
-            if not batch:
-                return
-            yield from batch
+        return iter_events(self.poll, timeout)
 
     def _drain(self) -> None:
         assert self._conn is not None

@@ -64,6 +64,7 @@ from explorer.engine.worker import (
     LoadProgress,
     StopFlag,
     Tokens,
+    iter_events,
 )
 from explorer.fit.estimate import FLASH_ATTN
 
@@ -123,11 +124,7 @@ class Lane:
         return self._client._take(self, timeout)
 
     def events(self, timeout: float = 1.0) -> Iterator[Event]:
-        while True:
-            batch = self.poll(timeout)
-            if not batch:
-                return
-            yield from batch
+        return iter_events(self.poll, timeout)
 
     def idle_waitables(self) -> list[Any] | None:
         """What `multiprocessing.connection.wait` can block on until this lane has news. None: there is
@@ -285,11 +282,7 @@ class MultiClient:
         return out
 
     def events(self, timeout: float = 1.0) -> Iterator[Event | Cells]:
-        while True:
-            batch = self.poll(timeout)
-            if not batch:
-                return
-            yield from batch
+        return iter_events(self.poll, timeout)
 
     def __enter__(self) -> MultiClient:
         return self

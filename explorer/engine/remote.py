@@ -63,7 +63,17 @@ from explorer.engine.remote_http import (
     status_message,
 )
 from explorer.engine.sse import MalformedEvent, read_events
-from explorer.engine.worker import Crashed, Done, DoneReason, Event, Loaded, LoadFailed, LoadProgress, Tokens
+from explorer.engine.worker import (
+    Crashed,
+    Done,
+    DoneReason,
+    Event,
+    Loaded,
+    LoadFailed,
+    LoadProgress,
+    Tokens,
+    iter_events,
+)
 from explorer.errors import describe_error
 
 __all__ = ["Crashed", "Done", "Event", "LoadFailed", "LoadProgress", "Loaded", "RemoteClient", "RemoteError",
@@ -309,11 +319,7 @@ class RemoteClient:
 
     def events(self, timeout: float = 1.0) -> Iterator[Event]:
         """Yield events as they come; ends after `timeout` seconds with none."""
-        while True:
-            batch = self.poll(timeout)
-            if not batch:
-                return
-            yield from batch
+        return iter_events(self.poll, timeout)
 
     def __enter__(self) -> RemoteClient:
         return self

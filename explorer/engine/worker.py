@@ -22,9 +22,9 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from explorer.gguf.fim import FimUnsupported, fim_prompt, find_fim_tokens
 from explorer.hardware.cores import physical_cores
@@ -84,6 +84,19 @@ class Crashed:
 
 
 Event = LoadProgress | Loaded | LoadFailed | Tokens | Done | Crashed
+
+
+E = TypeVar("E")
+
+
+def iter_events(poll: Callable[[float], list[E]], timeout: float) -> Iterator[E]:
+    """A client's events as they come (its `poll`), ending after `timeout` seconds with none, or when
+    its source has nothing left to say: what each client's `events()` is."""
+    while True:
+        batch = poll(timeout)
+        if not batch:
+            return
+        yield from batch
 
 
 # --- requests: client -> worker --------------------------------------------------------------------
