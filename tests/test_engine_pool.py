@@ -203,3 +203,13 @@ def test_a_pane_on_a_shared_worker_switches_through_a_spare_too(pool: EnginePool
     loaded(a)
     assert not a.shared and a.pid == spare
     assert b.pid == shared and ask(b, "b")[1].n_tokens > 0  # the other pane keeps the shared worker
+
+
+def test_loads_together_counts_each_keys_panes_in_its_first_wave() -> None:
+    from explorer.engine.pool import loads_together
+
+    a, b = load_key("/m/a.gguf", 4096), load_key("/m/b.gguf", 4096)
+    waves = [[(a, 1), (a, 1), (b, None)], [(a, 2), (b, 1), (b, 1)]]
+    # a: 2 panes in wave 1 (its later wave is left to that worker); b: one pane, all cores in wave 1
+    assert loads_together(waves) == {a: (2, 2), b: (1, None)}
+    assert loads_together([[], [(b, 1), (b, 1)]]) == {b: (2, 2)}

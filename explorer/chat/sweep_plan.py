@@ -22,7 +22,7 @@ from explorer.chat.templates import SamplingPreset
 from explorer.fit.schedule import Plan
 
 __all__ = ["DEFAULT_VALUES", "SweepParam", "SweepPlan", "fastest", "pane_ranges", "parse_values",
-           "shared_weights_lines", "sweep_settings", "value_text"]
+           "plan_words", "shared_weights_lines", "sweep_settings", "value_text"]
 
 SweepValue = Union[float, PaneMode]  # noqa: UP007
 K = TypeVar("K", bound=Hashable)
@@ -146,6 +146,19 @@ def shared_weights_lines(plan: Plan, keys: Mapping[int, str], workers: Mapping[i
                 out.append(f"Weights shared by {pane_ranges(numbers)}: {labels[key]} is mapped once "
                            "and counted once")
     return out
+
+
+def plan_words(plan: Plan, keys: Mapping[int, str], workers: Mapping[int, str] | None) -> tuple[str, str]:
+    """(the chat tab's plan line, its tooltip): the plan's lines and which panes share weights or a
+    worker (see `shared_weights_lines`). With 3-4 panes in one wave where each runs goes to the tooltip
+    only, so the line stays short; the tooltip is "" when it would say no more than the line."""
+    lines = plan.lines()
+    shared = shared_weights_lines(plan, keys, workers)
+    details = "\n".join([*lines, *shared])
+    if len(plan.waves) == 1 and len(plan.waves[0]) > 2 and len(lines) > 1:
+        lines = [lines[0] + " (where each runs: hover here)", *lines[2:]]
+    text = "\n".join([*lines, *shared])
+    return text, details if details != text else ""
 
 
 def fastest(speeds: Mapping[K, float]) -> K | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from explorer.engine.multi import Lane, MultiClient
 from explorer.engine.worker import Done, Event
 from explorer.fit.estimate import FLASH_ATTN
 
-__all__ = ["EnginePool", "LoadKey", "LocalEngine", "PooledClient", "load_key"]
+__all__ = ["EnginePool", "LoadKey", "LocalEngine", "PooledClient", "load_key", "loads_together"]
 
 
 class LocalEngine(Protocol):
@@ -66,6 +66,22 @@ class LoadKey:
 
 def load_key(path: str | Path, n_ctx: int, n_gpu_layers: int = 0, flash_attn: bool = FLASH_ATTN) -> LoadKey:
     return LoadKey(str(Path(path).resolve()), n_ctx, n_gpu_layers, flash_attn)
+
+
+def loads_together(waves: Sequence[Sequence[tuple[LoadKey, int | None]]]) -> dict[LoadKey, tuple[int, int | None]]:
+    """What `EnginePool.expect` takes, from each wave's loads (key, threads; the panes that load, not
+    those that have the model loaded already): per key, how many panes of its first wave load it and
+    their threads in all (None when any pane leaves it to the worker)."""
+    out: dict[LoadKey, tuple[int, int | None]] = {}
+    for wave in waves:
+        counts: dict[LoadKey, list[int | None]] = {}
+        for key, threads in wave:
+            counts.setdefault(key, []).append(threads)
+        for key, threads_list in counts.items():
+            if key not in out:
+                total = None if None in threads_list else sum(t for t in threads_list if t is not None)
+                out[key] = (len(threads_list), total)
+    return out
 
 
 @dataclass

@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
 
 from explorer.chat.records import PaneMode, Session
 from explorer.chat.sandbox import RenderLimits
-from explorer.chat.sweep_plan import SweepPlan, shared_weights_lines
+from explorer.chat.sweep_plan import SweepPlan, plan_words
 from explorer.chat.transcripts import ConversationStore, new_session_id, now_iso
 from explorer.chat.waves import Action, Load, RunFinished, Send, Skip, Stop, Unload, Wait, WaveRunner
-from explorer.engine.pool import EnginePool, LoadKey, LocalEngine, load_key
+from explorer.engine.pool import EnginePool, LoadKey, LocalEngine, load_key, loads_together
 from explorer.fit.schedule import PaneRequest, Plan, plan_runs
 from explorer.hardware.facts import Hardware
 from explorer.settings import PaneState
@@ -342,7 +342,7 @@ class ChatTab(QWidget):
 
     def update_plan(self) -> None:
         reqs = self.requests()
-        details = ""
+        details = ""  # the line's tooltip
         remote = [remote_line(p.number, t) for p in self.panes if (t := p.remote_target()) is not None]
         hw = self.hardware
         if hw is None and (reqs or not remote):
@@ -355,14 +355,9 @@ class ChatTab(QWidget):
         else:
             self.plan = plan_runs(reqs, hw)
             workers = {r.pane: f"{r.key}|{r.ctx}" for r in reqs} if self.pool.share else None
-            shared = shared_weights_lines(self.plan, {r.pane: r.key for r in reqs}, workers)  # counted once: say so
-            lines = self.plan.lines()
-            details = "\n".join([*lines, *shared])
-            if len(self.plan.waves) == 1 and len(self.plan.waves[0]) > 2 and len(lines) > 1:
-                lines = [lines[0] + " (where each runs: hover here)", *lines[2:]]  # 3-4 panes: keep it short
-            text = "\n".join([*lines, *shared])
+            text, details = plan_words(self.plan, {r.pane: r.key for r in reqs}, workers)
         self.plan_label.setText("\n".join(t for t in (text, "; ".join(remote)) if t))
-        self.plan_label.setToolTip(details if details != text else "")
+        self.plan_label.setToolTip(details)
         blocked = {n for n, _ in self.plan.blocked} if self.plan else set()
         for pane in self.panes:
             placement = self.plan.placement(pane.number) if self.plan else None
@@ -470,22 +465,13 @@ class ChatTab(QWidget):
         return True
 
     def _loads_together(self, waves: list[list[ChatPane]]) -> dict[LoadKey, tuple[int, int | None]]:
-        """Per file and load settings, how many panes of a wave will load it (not those that have it
-        loaded already) and their threads in all: the pool gives them one worker."""
-        out: dict[LoadKey, tuple[int, int | None]] = {}
-        for wave in waves:
-            counts: dict[LoadKey, list[int | None]] = {}
-            for pane in wave:
-                load = self._jobs[pane].load
-                if load.remote is not None or (pane.driver.state in ("ready", "generating")
-                                               and same_model(pane.driver.load_spec, load)):
-                    continue
-                counts.setdefault(load_key(load.path, load.n_ctx, load.n_gpu_layers), []).append(load.n_threads)
-            for key, threads in counts.items():
-                if key not in out:
-                    total = None if None in threads else sum(t for t in threads if t is not None)
-                    out[key] = (len(threads), total)
-        return out
+        """What the pool is to expect: the loads of each wave, less the panes that have their model
+        loaded that way already (and remote ones)."""
+        return loads_together([
+            [(load_key(load.path, load.n_ctx, load.n_gpu_layers), load.n_threads) for pane in wave
+             if (load := self._jobs[pane].load).remote is None
+             and not (pane.driver.state in ("ready", "generating") and same_model(pane.driver.load_spec, load))]
+            for wave in waves])
 
     def _do(self, actions: list[Action[ChatPane]]) -> None:
         """Carry out what the run's state machine says (`explorer.chat.waves`)."""
