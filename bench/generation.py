@@ -36,7 +36,8 @@ from explorer.chat.conversation import Conversation, Finished
 from explorer.chat.sandbox import TemplateRenderer
 from explorer.chat.templates import NON_THINKING_PRESET, render_prompt
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
-from explorer.engine.worker import Done, Tokens, rss_bytes
+from explorer.engine.messages import Done, Tokens
+from explorer.engine.worker import rss_bytes
 from explorer.gguf.reader import chat_template, read_local_header
 from explorer.gguf.variant import Variant
 from explorer.hardware.cores import physical_cores

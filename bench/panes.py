@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.chat.templates import NON_THINKING_PRESET, render_prompt
 from explorer.engine.client import EngineClient
+from explorer.engine.messages import Crashed, Done, Loaded, LoadFailed, Tokens
 from explorer.engine.multi import MultiClient
-from explorer.engine.worker import Crashed, Done, Loaded, LoadFailed, Tokens
 from explorer.gguf.reader import chat_template, read_local_header
 from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model

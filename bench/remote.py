@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.chat.conversation import AnswerText, Conversation, Finished, ThinkingText
 from explorer.chat.records import StopReason
 from explorer.chat.templates import THINKING_PRESET
+from explorer.engine.messages import Loaded
 from explorer.engine.remote import RemoteClient
-from explorer.engine.worker import Loaded
 from explorer.gguf.variant import Variant
 from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model

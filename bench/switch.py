@@ -45,7 +45,8 @@ from explorer.chat.records import StopReason
 from explorer.chat.sandbox import TemplateRenderer
 from explorer.chat.templates import preset_for, render_prompt
 from explorer.engine.client import EngineClient, Loaded, LoadFailed
-from explorer.engine.worker import WORKER_NICENESS, Crashed
+from explorer.engine.messages import Crashed
+from explorer.engine.worker import WORKER_NICENESS
 from explorer.fit.contexts import DEFAULT_CHAT_CTX
 from explorer.fit.estimate import FLASH_ATTN
 from explorer.gguf.model_info import inspect_model

@@ -50,7 +50,7 @@ from explorer.chat.conversation import Conversation, Finished
 from explorer.chat.records import MessageStats
 from explorer.chat.sandbox import TemplateRenderer
 from explorer.engine.client import EngineClient, Loaded, LoadFailed
-from explorer.engine.worker import Crashed, Done
+from explorer.engine.messages import Crashed, Done
 from explorer.gguf.variant import Variant
 from explorer.hardware.cores import physical_cores
 from explorer.testing.models import QWEN3_0_6B_SHAPE, ensure_model, template_text

@@ -12,7 +12,7 @@ import pytest
 from explorer.chat.conversation import Conversation
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap, render_isolated
 from explorer.chat.templates import ChatTemplateError, describe_render_error, render_prompt
-from explorer.engine.worker import Event
+from explorer.engine.messages import Event
 from explorer.errors import LIMIT
 from explorer.gguf.variant import Variant
 from explorer.testing.models import template_text

@@ -11,7 +11,8 @@ import pytest
 from test_engine import wait_for
 
 from explorer.engine.client import Done, EngineClient, Loaded, Tokens
-from explorer.engine.worker import GenerateRequest, prompt_tokens
+from explorer.engine.generation import prompt_tokens
+from explorer.engine.messages import GenerateRequest
 from explorer.gguf.fim import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FimUnsupported
 from explorer.testing.models import TEST_MODELS, ensure_model
 from explorer.testing.scripted import ScriptedSpec, ensure_scripted_model

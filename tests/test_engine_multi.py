@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import pytest
 
 from explorer.engine.client import EngineClient
+from explorer.engine.messages import Crashed, Done, Event, Loaded, LoadFailed, Tokens
 from explorer.engine.multi import Cells, Lane, MultiClient
-from explorer.engine.worker import Crashed, Done, Event, Loaded, LoadFailed, Tokens
 from explorer.testing.models import ensure_model
 
 pytestmark = pytest.mark.llama

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from explorer.engine.client import EngineClient
+from explorer.engine.messages import Crashed, Done, Event, Loaded, LoadFailed, Tokens
 from explorer.engine.pool import EnginePool, PooledClient, load_key
-from explorer.engine.worker import Crashed, Done, Event, Loaded, LoadFailed, Tokens
 from explorer.testing.models import ensure_model
 
 pytestmark = pytest.mark.llama

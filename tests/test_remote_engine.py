@@ -22,8 +22,8 @@ from remote_helpers import MODEL_ID, SPEC, LlamaServer, need_server_extra, qwen3
 
 from explorer.chat.conversation import AnswerText, Conversation, Finished, ThinkingText
 from explorer.chat.records import PaneMode, StopReason
+from explorer.engine.messages import Done, Loaded, LoadFailed, Tokens
 from explorer.engine.remote import RemoteClient, list_models
-from explorer.engine.worker import Done, Loaded, LoadFailed, Tokens
 from explorer.gguf.variant import Variant, guess_variant
 from explorer.testing.scripted import DEFAULT_THINKING
 

@@ -20,10 +20,10 @@ from remote_helpers import FaultHandler, chunk, fault_server, free_port
 
 from explorer.chat.conversation import AnswerText, Conversation, ThinkingText
 from explorer.chat.records import MessageStats, StopReason
+from explorer.engine.messages import Done, Loaded, LoadFailed
 from explorer.engine.remote import RemoteClient, RemoteError, endpoint_url, list_models, remote_ref
 from explorer.engine.remote_http import retry_after
 from explorer.engine.sse import MalformedEvent, ServerEvent, read_events
-from explorer.engine.worker import Done, Loaded, LoadFailed
 from explorer.gguf.variant import Variant, guess_variant
 
 KEY = "sk-faults-0123456789"

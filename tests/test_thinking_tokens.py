@@ -10,8 +10,8 @@ import pytest
 from chat_helpers import drain, start_loaded
 
 from explorer.chat.conversation import Conversation
+from explorer.engine.messages import Crashed, Loaded, LoadFailed
 from explorer.engine.multi import Lane, MultiClient
-from explorer.engine.worker import Crashed, Loaded, LoadFailed
 from explorer.gguf.model_info import inspect_model
 from explorer.testing.scripted import ensure_scripted_model, script_token_counts
 

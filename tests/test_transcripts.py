@@ -25,7 +25,7 @@ from explorer.chat.transcripts import (
     title_for,
     validate_session,
 )
-from explorer.engine.worker import Done, Event, Tokens
+from explorer.engine.messages import Done, Event, Tokens
 from explorer.fit.contexts import DEFAULT_CHAT_CTX
 from explorer.gguf.variant import Variant
 

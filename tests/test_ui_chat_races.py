@@ -23,7 +23,7 @@ from pytestqt.qtbot import QtBot
 from explorer.chat.records import Message, ModelRef, PaneRecord, PaneSettings, Session
 from explorer.chat.sandbox import RenderLimits
 from explorer.chat.transcripts import ConversationStore
-from explorer.engine.worker import Done, Event, Loaded, Tokens
+from explorer.engine.messages import Done, Event, Loaded, Tokens
 from explorer.gguf.variant import Variant
 from explorer.store.library import LocalModel
 from explorer.testing.models import ensure_model

@@ -55,7 +55,7 @@ from explorer.chat.templates import (
     resolve_thinking,
     thinking_mode,
 )
-from explorer.engine.worker import Crashed, Done, Event, LoadFailed, Tokens
+from explorer.engine.messages import Crashed, Done, Event, LoadFailed, Tokens
 from explorer.gguf.fim import check_fim_input
 from explorer.gguf.variant import Variant
 

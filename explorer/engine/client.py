@@ -35,7 +35,7 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
-from explorer.engine.worker import (
+from explorer.engine.messages import (
     Crashed,
     Done,
     Event,
@@ -50,10 +50,8 @@ from explorer.engine.worker import (
     StopFlag,
     Tokens,
     iter_events,
-    rss_bytes,
-    spare_main,
-    worker_main,
 )
+from explorer.engine.worker import rss_bytes, spare_main, worker_main
 from explorer.fit.estimate import FLASH_ATTN
 
 __all__ = ["Crashed", "Done", "EngineClient", "Event", "LoadFailed", "LoadProgress", "Loaded", "Tokens",

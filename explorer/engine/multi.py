@@ -24,14 +24,14 @@ sequence that ends (end of text, max tokens, a stop string, stop) keeps its KV c
 request decodes only what its prompt adds to the longest prefix already there (a conversation's next
 turn, a Regenerate), as a single pane's worker does through `Llama.generate`. Each sequence has cells of
 its own (the KV cache is not unified), so what one keeps never limits another; an error, or
-`Lane.release` (the pane leaves the worker), gives them back. Events and requests are worker.py's
+`Lane.release` (the pane leaves the worker), gives them back. Events and requests are messages.py's
 (`GenerateRequest`, `Tokens`, `Done`, ...): a `Lane` satisfies what `chat.conversation.Conversation`
-needs from an engine. Stop is one lock-free byte per lane (`worker.StopFlag`).
+needs from an engine. Stop is one lock-free byte per lane (`messages.StopFlag`).
 
 Different files still get their own processes (a MultiClient each), so a crash stays with its file:
 every lane of the crashed worker gets `Crashed`, other files' panes go on.
 
-The child's side (the context, the batch, the samplers) and the messages beyond worker.py's are in
+The child's side (the context, the batch, the samplers) and the messages beyond messages.py's are in
 multi_worker.py; this module is the parent's: the client and its lanes.
 
 Threads: a MultiClient runs one reader thread that takes the worker's events off the pipe and hands
@@ -52,8 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.engine.client import crash_message
-from explorer.engine.multi_worker import AskCells, Cells, SeqGenerate, SeqPrefill, SeqRelease, multi_worker_main
-from explorer.engine.worker import (
+from explorer.engine.messages import (
     Crashed,
     Done,
     Event,
@@ -66,6 +65,7 @@ from explorer.engine.worker import (
     Tokens,
     iter_events,
 )
+from explorer.engine.multi_worker import AskCells, Cells, SeqGenerate, SeqPrefill, SeqRelease, multi_worker_main
 from explorer.fit.estimate import FLASH_ATTN
 
 __all__ = ["Cells", "Crashed", "Done", "Event", "Lane", "LoadFailed", "LoadProgress", "Loaded", "MultiClient",

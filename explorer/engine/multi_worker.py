@@ -1,5 +1,5 @@
 """The child side of a shared worker (`multi.MultiClient`): one llama.cpp context with a sequence per
-pane, one batch per step, each sequence sampled with its own chain; and the messages beyond worker.py's.
+pane, one batch per step, each sequence sampled with its own chain; and the messages beyond messages.py's.
 
 Runs in the spawned process only (it imports llama_cpp there, through worker.py's set-up). The parent's
 side, the lanes and the client, is multi.py; this module never imports it.
@@ -15,10 +15,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from explorer.engine.worker import (
+from explorer.engine.generation import (
     FLUSH_SECONDS,
     FLUSH_TOKENS,
     PREFILL_CHUNK,
+    _has_fim,
+    common_prefix,
+    prompt_tokens,
+    think_tokens,
+)
+from explorer.engine.messages import (
     Done,
     DoneReason,
     Exit,
@@ -29,24 +35,17 @@ from explorer.engine.worker import (
     Tokens,
     _Conn,
     _Flag,
-    _has_fim,
-    _load_error,
-    _load_progress,
-    common_prefix,
-    hooked_llama_cpp,
-    prompt_tokens,
-    start_child,
-    think_tokens,
 )
+from explorer.engine.worker import _load_error, _load_progress, hooked_llama_cpp, start_child
 from explorer.gguf.fim import FimUnsupported
 from explorer.hardware.cores import physical_cores
 
 __all__ = ["AskCells", "Cells", "SeqGenerate", "SeqPrefill", "SeqRelease", "multi_worker_main"]
 
-PENALTY_LAST_N = 64  # llama-cpp-python's default (Llama.last_n_tokens_size), which worker.py's path uses
+PENALTY_LAST_N = 64  # llama-cpp-python's default (Llama.last_n_tokens_size), which generation.py's path uses
 
 
-# --- messages beyond worker.py's -------------------------------------------------------------------
+# --- messages beyond messages.py's -------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SeqGenerate:
@@ -59,7 +58,7 @@ class SeqGenerate:
 @dataclass(frozen=True)
 class SeqPrefill:
     """Client -> worker: decode `prompt` into sequence `seq`'s cells once it and every other sequence
-    are idle (worker.Prefill's rule: what the next turn will start with); a request for it drops it."""
+    are idle (messages.Prefill's rule: what the next turn will start with); a request for it drops it."""
 
     seq: int
     prompt: str
@@ -280,7 +279,7 @@ class _Server:
         return keep
 
     def _prefill(self, slot: int, prompt: str) -> None:
-        """worker.Prefill for one sequence: decode what `prompt` adds to its cells, a chunk at a time;
+        """generation._prefill for one sequence: decode what `prompt` adds to its cells, a chunk at a time;
         a message that comes meanwhile is read first and the prefill waits in the queue."""
         try:
             tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
@@ -394,7 +393,7 @@ class _Server:
                 self._done(seq, "error", f"{type(exc).__name__}: {exc}")
 
     def _take(self, seq: _Seq, token: int) -> None:
-        """A token sampled for `seq`: text out, or the end of the sequence (worker.py's rules)."""
+        """A token sampled for `seq`: text out, or the end of the sequence (generation.py's rules)."""
         seq.next_token = None
         if seq.t_first is None:
             seq.t_first = time.perf_counter()

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from explorer.engine.client import EngineClient
+from explorer.engine.messages import Done, Event
 from explorer.engine.multi import Lane, MultiClient
-from explorer.engine.worker import Done, Event
 from explorer.fit.estimate import FLASH_ATTN
 
 __all__ = ["EnginePool", "LoadKey", "LocalEngine", "PooledClient", "load_key", "loads_together"]

@@ -44,6 +44,17 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
+from explorer.engine.messages import (
+    Crashed,
+    Done,
+    DoneReason,
+    Event,
+    Loaded,
+    LoadFailed,
+    LoadProgress,
+    Tokens,
+    iter_events,
+)
 from explorer.engine.remote_http import (
     CONNECT_TIMEOUT,
     DEFAULT_RETRY_AFTER,
@@ -63,17 +74,6 @@ from explorer.engine.remote_http import (
     status_message,
 )
 from explorer.engine.sse import MalformedEvent, read_events
-from explorer.engine.worker import (
-    Crashed,
-    Done,
-    DoneReason,
-    Event,
-    Loaded,
-    LoadFailed,
-    LoadProgress,
-    Tokens,
-    iter_events,
-)
 from explorer.errors import describe_error
 
 __all__ = ["Crashed", "Done", "Event", "LoadFailed", "LoadProgress", "Loaded", "RemoteClient", "RemoteError",

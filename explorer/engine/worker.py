@@ -9,178 +9,37 @@ llama_cpp is a fifth of switching a pane to another model; a spare has done both
 Generation runs token by token; between tokens it checks the shared stop flag, so a stop takes
 effect within one token. Text goes back in batches (`Tokens`) at most every ~30 ms or 16 tokens.
 
-The message types live here (not in client.py) so the child never imports the parent's module; all
-are small frozen dataclasses, picklable across the pipe.
+The message types are messages.py's (both sides use them), and generation is generation.py's.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-from explorer.gguf.fim import FimUnsupported, fim_prompt, find_fim_tokens
+from explorer.engine.generation import _generate, _has_fim, _prefill
+from explorer.engine.messages import (
+    Exit,
+    GenerateRequest,
+    Load,
+    Loaded,
+    LoadFailed,
+    LoadProgress,
+    Prefill,
+    SpareReady,
+    _Conn,
+    _Flag,
+)
 from explorer.hardware.cores import physical_cores
 
-FLUSH_SECONDS = 0.03
 WORKER_NICENESS = 5
-FLUSH_TOKENS = 16
 
-DoneReason = Literal["stop", "length", "stopped", "error"]
-
-
-# --- events: worker (or client) -> caller ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class Loaded:
-    load_seconds: float
-    n_ctx: int
-    fim: bool = False  # the vocabulary has the fill-in-the-middle tokens
-
-
-@dataclass(frozen=True)
-class LoadProgress:
-    fraction: float  # 0..1, from llama.cpp's model-load progress callback (at most ~10 a second)
-
-
-@dataclass(frozen=True)
-class LoadFailed:
-    message: str
-
-
-@dataclass(frozen=True)
-class Tokens:
-    request_id: str
-    text: str
-    n_tokens: int
-
-
-@dataclass(frozen=True)
-class Done:
-    request_id: str
-    reason: DoneReason
-    n_prompt_tokens: int
-    n_tokens: int
-    ttft_s: float
-    tokens_per_s: float
-    message: str = ""  # why, for reason="error"
-    prompt_eval_tokens: int = 0  # prompt tokens llama.cpp evaluated (the rest came from its KV cache)
-    prompt_eval_s: float = 0.0  # the time it took (prompt processing, "prefill")
-
-
-@dataclass(frozen=True)
-class Crashed:
-    """Made by the client, never sent by the worker: the pipe broke or the process died."""
-
-    message: str
-    exitcode: int | None
-
-
-Event = LoadProgress | Loaded | LoadFailed | Tokens | Done | Crashed
-
-
-E = TypeVar("E")
-
-
-def iter_events(poll: Callable[[float], list[E]], timeout: float) -> Iterator[E]:
-    """A client's events as they come (its `poll`), ending after `timeout` seconds with none, or when
-    its source has nothing left to say: what each client's `events()` is."""
-    while True:
-        batch = poll(timeout)
-        if not batch:
-            return
-        yield from batch
-
-
-# --- requests: client -> worker --------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GenerateRequest:
-    """What to generate from. `prompt` is tokenized with special tokens parsed (a rendered chat
-    template), or as plain text when `raw` (free-form: the text as typed, the tokenizer's own BOS
-    only). `fim` (prefix, suffix) asks for the middle: the prompt is built from the vocabulary's FIM
-    token ids and `prompt` is ignored. Temperature 0 is greedy."""
-
-    request_id: str
-    prompt: str
-    max_tokens: int
-    temperature: float
-    top_p: float
-    top_k: int
-    min_p: float
-    seed: int
-    stop: tuple[str, ...] = field(default_factory=tuple)
-    raw: bool = False
-    fim: tuple[str, str] | None = None
-    presence_penalty: float = 0.0
-    repeat_penalty: float = 1.0
-
-
-@dataclass(frozen=True)
-class Prefill:
-    """Decode `prompt` into the KV cache and generate nothing: what the next turn's prompt will start
-    with, sent while the person reads the answer. Dropped at once when a request comes meanwhile."""
-
-    prompt: str
-
-
-@dataclass(frozen=True)
-class Exit:
-    pass
-
-
-@dataclass(frozen=True)
-class Load:
-    """To a spare worker (`spare_main`): load this model and serve it, as `worker_main` would."""
-
-    path: str
-    n_ctx: int
-    n_gpu_layers: int = 0
-    flash_attn: bool = True
-    n_threads: int | None = None
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class SpareReady:
-    """From a spare worker: llama_cpp is imported; a `Load` now costs only the load itself."""
-
-
-class _Conn(Protocol):
-    def send(self, obj: Any) -> None: ...
-    def recv(self) -> Any: ...
-
-
-class _Flag(Protocol):
-    def is_set(self) -> bool: ...
-
-
-class StopFlag:
-    """A stop flag shared with the worker, without a lock.
-
-    multiprocessing.Event takes a lock shared by both processes; a worker killed (SIGKILL) while it
-    holds that lock in `is_set()` would leave `set()` blocked forever in the parent. A byte of shared
-    memory needs no lock: one side writes it, the other reads it between tokens.
-    """
-
-    def __init__(self, value: Any) -> None:
-        self._value = value  # multiprocessing RawValue("b")
-
-    def set(self) -> None:
-        self._value.value = 1
-
-    def clear(self) -> None:
-        self._value.value = 0
-
-    def is_set(self) -> bool:
-        return bool(self._value.value)
 
 
 _KEEP_ALIVE: list[Any] = []
@@ -366,176 +225,3 @@ def _load_and_serve(llama_cpp: Any, log: list[str], conn: _Conn, stop_flag: _Fla
         elif isinstance(msg, Prefill):
             _prefill(llm, conn, msg)
 
-
-PREFILL_CHUNK = 64  # tokens decoded between two looks for a request that should go first
-
-
-def common_prefix(a: Any, b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _prefill(llm: Any, conn: Any, req: Prefill) -> None:
-    """Extend the cache to `req.prompt` (the part it does not hold yet), a chunk at a time; a request
-    waiting on the pipe ends it (what is decoded stays: `Llama.generate` finds it as a prefix)."""
-    try:
-        tokens = llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=True)
-        if not tokens or len(tokens) >= int(llm.n_ctx()):
-            return
-        keep = common_prefix(llm._input_ids, tokens)
-        if keep >= len(tokens):
-            return
-        try:
-            for start in range(keep, len(tokens), PREFILL_CHUNK):
-                if conn.poll():
-                    return
-                # Cut back only right before an eval: llama-cpp-python takes the logits it holds as the
-                # last kept token's, and an exact prompt hit samples from them (a cut with no eval after
-                # it made a Regenerate sample from the previous answer's last token: an empty answer).
-                llm.n_tokens = start  # eval() drops the cells after it
-                llm.eval(tokens[start:start + PREFILL_CHUNK])
-        finally:
-            # llama.cpp adds decoded tokens to its prompt counters when it next synchronizes: do it now,
-            # or the next answer's "prompt tokens evaluated" and prefill time would count this work.
-            import llama_cpp
-
-            llama_cpp.llama_synchronize(llm.ctx)
-    except Exception:  # a warm-up only: the next request decodes whatever this did not
-        with contextlib.suppress(Exception):
-            llm.n_tokens = 0
-
-
-def token_id(llm: Any, text: str) -> int | None:
-    """The id of the special token spelled `text` in the model's vocabulary, None if it has none."""
-    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-    if len(ids) != 1 or llm.detokenize(ids, special=True).decode("utf-8", "replace") != text:
-        return None
-    return int(ids[0])
-
-
-def think_tokens(llm: Any) -> tuple[int | None, int | None]:
-    """The ids of <think> and </think> (None where the vocabulary has no such token). A batch of text
-    sent to the client never holds tokens from both sides of one (`Tokens` ends before <think> and
-    after </think>), so the client can count thinking tokens exactly from whole batches."""
-    return token_id(llm, "<think>"), token_id(llm, "</think>")
-
-
-def _has_fim(llm: Any) -> bool:
-    try:
-        find_fim_tokens(lambda text: token_id(llm, text))
-    except FimUnsupported:
-        return False
-    return True
-
-
-def prompt_tokens(llm: Any, req: GenerateRequest) -> tuple[list[int], frozenset[int]]:
-    """The prompt's token ids for `req`, and the extra ids that end its generation (FIM's stop set).
-    FimUnsupported when a FIM request meets a vocabulary without the FIM tokens."""
-    if req.fim is not None:
-        fim = find_fim_tokens(lambda text: token_id(llm, text))
-        prefix, suffix = (llm.tokenize(part.encode("utf-8"), add_bos=False, special=False) for part in req.fim)
-        bos = llm.tokenize(b"", add_bos=True, special=False)  # [BOS] where the GGUF asks for one, else []
-        return fim_prompt(fim, prefix, suffix, bos=bos[0] if bos else None), fim.stops
-    return llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=not req.raw), frozenset()
-
-
-def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> None:
-    import llama_cpp
-
-    t_start = time.perf_counter()
-    n_prompt = 0
-    n_tokens = 0
-    t_first: float | None = None
-
-    def done(reason: DoneReason, message: str = "") -> None:
-        now = time.perf_counter()
-        perf = llama_cpp.llama_perf_context(llm.ctx) if t_first is not None else None
-        evaluated = int(perf.n_p_eval) if perf is not None else 0
-        ttft = (t_first - t_start) if t_first is not None else 0.0
-        if n_tokens > 1 and t_first is not None and now > t_first:
-            tps = (n_tokens - 1) / (now - t_first)
-        elif n_tokens == 1 and ttft > 0:
-            tps = 1 / ttft
-        else:
-            tps = 0.0
-        conn.send(Done(req.request_id, reason, n_prompt, n_tokens, ttft, tps, message,
-                       evaluated, float(perf.t_p_eval_ms) / 1000 if perf is not None and evaluated else 0.0))
-
-    try:
-        try:
-            tokens, stop_ids = prompt_tokens(llm, req)
-        except FimUnsupported as exc:
-            done("error", str(exc))
-            return
-        n_prompt = len(tokens)
-        room = int(llm.n_ctx()) - n_prompt
-        if room <= 0:
-            done("error", f"the prompt has {n_prompt} tokens, more than the {llm.n_ctx()} the context holds: "
-                          "shorten it (or clear the conversation), or use a larger context (--ctx, or the pane's "
-                          "settings)")
-            return
-        max_tokens = min(req.max_tokens, room) if req.max_tokens > 0 else room
-        if stop_flag.is_set():
-            done("stopped")
-            return
-        llm.set_seed(req.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = [s for s in req.stop if s]
-        hold = max((len(s) for s in stops), default=1) - 1
-        text = ""  # decoded, not yet sent
-        pending_tokens = 0
-        last_send = time.perf_counter()
-        reason: DoneReason = "length"
-        vocab = llm._model.vocab
-        think_open, think_close = think_tokens(llm)
-
-        def flush(final: bool) -> None:
-            nonlocal text, pending_tokens, last_send
-            cut = len(text) if final else max(0, len(text) - hold)
-            if cut > 0 or (final and pending_tokens):
-                conn.send(Tokens(req.request_id, text[:cut], pending_tokens))
-                text, pending_tokens = text[cut:], 0
-                last_send = time.perf_counter()
-
-        llama_cpp.llama_perf_context_reset(llm.ctx)  # its prompt counters then tell this prompt's prefill
-        for token in llm.generate(tokens, top_k=req.top_k, top_p=req.top_p, min_p=req.min_p,
-                                  temp=req.temperature, repeat_penalty=req.repeat_penalty,
-                                  presence_penalty=req.presence_penalty):
-            if t_first is None:
-                t_first = time.perf_counter()
-            if llama_cpp.llama_vocab_is_eog(vocab, token) or token in stop_ids:
-                reason = "stop"
-                break
-            if token == think_open and pending_tokens:
-                flush(final=True)  # what came before the thinking goes in a batch of its own
-            n_tokens += 1
-            pending_tokens += 1
-            piece = llm.detokenize([token], special=True)
-            text += decoder.decode(piece)
-            if stops:
-                hit = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-                if hit >= 0:
-                    text = text[:hit]
-                    reason = "stop"
-                    break
-            if n_tokens >= max_tokens:
-                break
-            if stop_flag.is_set():
-                reason = "stopped"
-                break
-            # The first token goes out at once (time to first token is what a person notices), the rest
-            # in batches.
-            if token == think_close:
-                flush(final=True)  # the thinking ends this batch: the next one is answer only
-            elif (n_tokens == 1 or pending_tokens >= FLUSH_TOKENS
-                  or time.perf_counter() - last_send >= FLUSH_SECONDS):
-                flush(final=False)
-        text += decoder.decode(b"", final=True)
-        flush(final=True)
-        done(reason)
-    except Exception as exc:
-        done("error", f"{type(exc).__name__}: {exc}")

@@ -40,9 +40,9 @@ from explorer.chat.records import PaneMode, StopReason
 from explorer.chat.sandbox import ChatTemplateTimeout, RenderLimits, TemplateRenderer, prompt_cap
 from explorer.chat.templates import ChatTemplateError
 from explorer.engine.client import EngineClient, Loaded, LoadFailed, LoadProgress
+from explorer.engine.messages import Crashed
 from explorer.engine.pool import LocalEngine
 from explorer.engine.remote import RemoteClient
-from explorer.engine.worker import Crashed
 from explorer.gguf.model_info import ModelInfo, inspect_model
 from explorer.gguf.reader import GGUFError
 from explorer.gguf.variant import Variant
