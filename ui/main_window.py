@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -39,9 +39,9 @@ from explorer.catalog.refresh import RefreshResult, describe_source
 from explorer.catalog.snapshot import Catalog
 from explorer.fit.estimate import Verdict
 from explorer.hardware.facts import Hardware
-from explorer.settings import MIGRATIONS, Settings, from_json, load_settings, save_settings, settings_file
+from explorer.settings import Settings, save_settings, settings_file
 from explorer.store.download_types import DownloadError
-from ui.chat.pane_settings import legacy_budget, use_default_budget
+from ui.chat.pane_settings import use_default_budget
 from ui.first_run import DemoWriter
 from ui.fmt import format_ctx
 from ui.guide.page import GuidePage
@@ -55,6 +55,7 @@ from ui.models.table import Row, file_size_text
 from ui.notice import NoticeBar
 from ui.prompts import Prompts
 from ui.services import Services
+from ui.window_state import keep_window, read_settings, restore_window
 from ui.workers import LatestRunner
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class MainWindow(QMainWindow):
 
         self._build()
         self.settings_path = settings_path or settings_file()
-        self.settings, notes = self._read_settings()
+        self.settings, notes = read_settings(self.settings_path)
         self.save_timer = QTimer(self)
         self.save_timer.setSingleShot(True)
         self.save_timer.setInterval(self.SAVE_DELAY_MS)
@@ -270,52 +271,16 @@ class MainWindow(QMainWindow):
 
     # --- the settings that last (explorer.settings) --------------------------------------------
 
-    def _read_settings(self) -> tuple[Settings, list[str]]:
-        """The settings file; with none yet, the default budget QSettings kept before it (version 1)."""
-        if self.settings_path.exists():
-            return load_settings(self.settings_path)
-        legacy = legacy_budget()
-        if legacy is None:
-            return Settings(), []
-        notes: list[str] = []
-        return from_json(MIGRATIONS[1]({"schema": 1, "chat/default_budget": legacy}, notes), notes), notes
-
     def restore_settings(self) -> None:
         """Put the choices read at start back: geometry, splitters, the Models tab's; the chat panes wait
         for the Chat tab to be built (`chat_tab`)."""
         st = self.settings
-        if st.window.geometry:
-            self.restoreGeometry(QByteArray.fromBase64(st.window.geometry.encode("ascii")))
-            self.fit_to_screen()  # saved on a bigger screen, or by a window once wider than this screen
-        if st.window.state:
-            self.restoreState(QByteArray.fromBase64(st.window.state.encode("ascii")))
-        for name, splitter in self._splitters().items():
-            sizes = st.window.splitters.get(name)
-            if sizes and len(sizes) == splitter.count() and all(n > 0 for n in sizes):
-                splitter.setSizes(sizes)
+        restore_window(self, st.window, self._splitters())
         self.models_tab.restore_state(st.models)
         use_default_budget(st.chat.default_budget, self._budget_saved)
         if st.window.theme != "system":  # the theme chosen in View > Theme last time
             self.menus.set_theme(st.window.theme)
         self.menus.theme_chosen = self._theme_chosen
-
-    def fit_to_screen(self) -> None:
-        """Keep the window on its screen's available area: no wider or taller than it (down to the window's
-        minimum size) and moved inside it. A maximized or full-screen window is the screen's already."""
-        screen = self.screen()
-        if screen is None or self.isMaximized() or self.isFullScreen():
-            return
-        area = screen.availableGeometry()
-        frame, inner = self.frameGeometry(), self.geometry()
-        width = min(inner.width(), area.width() - (frame.width() - inner.width()))
-        height = min(inner.height(), area.height() - (frame.height() - inner.height()))
-        if (width, height) != (inner.width(), inner.height()):
-            self.resize(width, height)
-        frame = self.frameGeometry()
-        x = max(area.left(), min(frame.left(), area.left() + area.width() - frame.width()))
-        y = max(area.top(), min(frame.top(), area.top() + area.height() - frame.height()))
-        if (x, y) != (frame.left(), frame.top()):
-            self.move(x, y)
 
     def _theme_chosen(self, choice: str) -> None:
         self.settings.window.theme = choice
@@ -331,9 +296,7 @@ class MainWindow(QMainWindow):
     def collect_settings(self) -> Settings:
         """The choices as they stand (the chat panes as last saved while the Chat tab has not been built)."""
         st = self.settings
-        st.window.geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
-        st.window.state = bytes(self.saveState().toBase64().data()).decode("ascii")
-        st.window.splitters = {name: splitter.sizes() for name, splitter in self._splitters().items()}
+        keep_window(self, st.window, self._splitters())
         st.models = self.models_tab.state()
         if self._chat_tab is not None:
             st.chat.panes = self._chat_tab.pane_states()
