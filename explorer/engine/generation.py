@@ -91,7 +91,10 @@ def prompt_tokens(llm: Any, req: GenerateRequest) -> tuple[list[int], frozenset[
     return llm.tokenize(req.prompt.encode("utf-8"), add_bos=True, special=not req.raw), frozenset()
 
 
-def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> None:
+def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest,
+              think: tuple[int | None, int | None]) -> None:
+    """Answer `req`. `think`: the model's `think_tokens`, looked up once per load by the caller (each
+    lookup tokenizes: ~3 ms with the generated vocabulary, on every answer's first token)."""
     import llama_cpp
 
     t_start = time.perf_counter()
@@ -139,7 +142,7 @@ def _generate(llm: Any, conn: _Conn, stop_flag: _Flag, req: GenerateRequest) -> 
         last_send = time.perf_counter()
         reason: DoneReason = "length"
         vocab = llm._model.vocab
-        think_open, think_close = think_tokens(llm)
+        think_open, think_close = think
 
         def flush(final: bool) -> None:
             nonlocal text, pending_tokens, last_send

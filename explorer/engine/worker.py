@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from explorer.engine.generation import _generate, _has_fim, _prefill
+from explorer.engine.generation import _generate, _has_fim, _prefill, think_tokens
 from explorer.engine.messages import (
     Exit,
     GenerateRequest,
@@ -213,6 +213,7 @@ def _load_and_serve(llama_cpp: Any, log: list[str], conn: _Conn, stop_flag: _Fla
         conn.send(LoadFailed(_load_error(exc, log)))
         return
     conn.send(Loaded(load_seconds=time.perf_counter() - t0, n_ctx=int(llm.n_ctx()), fim=_has_fim(llm)))
+    think = think_tokens(llm)  # once per model: each answer's batches end at these tokens
     while True:
         try:
             msg = conn.recv()
@@ -221,7 +222,7 @@ def _load_and_serve(llama_cpp: Any, log: list[str], conn: _Conn, stop_flag: _Fla
         if isinstance(msg, Exit):
             return
         if isinstance(msg, GenerateRequest):
-            _generate(llm, conn, stop_flag, msg)
+            _generate(llm, conn, stop_flag, msg, think)
         elif isinstance(msg, Prefill):
             _prefill(llm, conn, msg)
 
