@@ -35,6 +35,7 @@ from explorer.guide.pick import DEFAULT_GUIDE_CTX, Pick, StepUp, pick_all
 from explorer.guide.uses import USES, Use
 from explorer.hardware.facts import Hardware
 from ui import theme
+from ui.cards import card
 from ui.fmt import format_bytes, format_ctx, format_speed, verdict_text
 from ui.models.table import Row, file_size_text
 from ui.workers import CancelToken, LatestRunner
@@ -79,16 +80,8 @@ def _label(text: str = "", name: str = "", *, wrap: bool = True, select: bool = 
     return label
 
 
-def _card(title: str) -> tuple[QFrame, QVBoxLayout]:
-    card = QFrame()
-    card.setObjectName("card")
-    layout = QVBoxLayout(card)
-    layout.setContentsMargins(16, 12, 16, 14)
-    layout.setSpacing(8)
-    head = QLabel(title)
-    head.setObjectName("cardTitle")
-    layout.addWidget(head)
-    return card, layout
+def _card_wide(title: str) -> tuple[QFrame, QVBoxLayout]:
+    return card(title, (16, 12, 16, 14))  # the Guide's cards: a little more room
 
 
 def _machine_text(hw: Hardware | None) -> str:
@@ -197,7 +190,7 @@ class GuideView(QWidget):
     # --- layout ----------------------------------------------------------------------------
 
     def _build_variant_card(self) -> QFrame:
-        card, lay = _card("The variant for it")
+        card, lay = _card_wide("The variant for it")
         self.variant_label = _label("", "guideVariant")
         self.why_label = _label("", select=True)
         self.compare_label = _label("", select=True)
@@ -209,7 +202,7 @@ class GuideView(QWidget):
         return card
 
     def _build_pick_card(self) -> QFrame:
-        card, lay = _card("Best file for this machine")
+        card, lay = _card_wide("Best file for this machine")
         top = QHBoxLayout()
         self.file_label = _label("", "guideFile", select=True)
         top.addWidget(self.file_label, 1)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from explorer.fit.estimate import Breakdown, FitEstimate
 from ui import theme
+from ui.cards import card as titled_card
 from ui.fmt import format_bytes, format_ctx, format_speed, verdict_text
 from ui.models.table import Row, file_size_text
 
@@ -27,18 +28,6 @@ ESTIMATE_NOTE = (
     "Estimated from catalog facts (parameters, the quant's average bits per weight), not from "
     "the file's GGUF header: real sizes can differ by a few percent."
 )
-
-
-def _card(title: str) -> tuple[QFrame, QVBoxLayout]:
-    card = QFrame()
-    card.setObjectName("card")
-    layout = QVBoxLayout(card)
-    layout.setContentsMargins(14, 12, 14, 12)
-    layout.setSpacing(8)
-    head = QLabel(title)
-    head.setObjectName("cardTitle")
-    layout.addWidget(head)
-    return card, layout
 
 
 def _value(text: str = "", *, wrap: bool = True) -> QLabel:
@@ -112,7 +101,7 @@ class DetailView(QWidget):
         self._stack.addWidget(scroll)
 
         # Model card
-        card, lay = _card("Model")
+        card, lay = titled_card("Model")
         self.title = _value(wrap=True)
         self.title.setObjectName("detailTitle")
         lay.addWidget(self.title)
@@ -138,14 +127,14 @@ class DetailView(QWidget):
         cards.addWidget(card, 4)
 
         # Architecture card
-        card, lay = _card("Architecture")
+        card, lay = titled_card("Architecture")
         self.arch_form = _Form(lay, ["Parameters", "Layers", "Attention", "Head dim", "FFN",
                                      "Experts", "Context", "Vocabulary"])
         lay.addStretch(1)
         cards.addWidget(card, 3)
 
         # Fit card
-        card, lay = _card("Fit on this machine")
+        card, lay = titled_card("Fit on this machine")
         self.fit_title = card.findChild(QLabel, "cardTitle")
         top = QHBoxLayout()
         top.setSpacing(10)
